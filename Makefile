@@ -1,0 +1,43 @@
+# xai — set-up, run, test and benchmark entry points (see README.md).
+SWIFT ?= swift
+APT_PACKAGES := libopenblas-dev libjson-c-dev pkg-config
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+DEFAULT_TEXT := This was one of the best movies I have ever seen.
+
+.PHONY: setup build run test bench bench-gemm venv reference train-samples reports clean
+
+## Install the system libraries xai links against, when they are missing.
+setup:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+build: setup
+	$(SWIFT) build -c release --product xai
+
+run: build
+	.build/release/xai --help
+
+test: setup
+	$(SWIFT) test
+
+bench-gemm: setup
+	$(SWIFT) run -c release xai-bench gemm
+
+bench: bench-gemm
+
+## Python tooling (reference values, sample models, PyTorch benchmarks) lives in .venv.
+venv: $(VENV)/.installed
+$(VENV)/.installed: scripts/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r scripts/requirements.txt
+	touch $@
+
+clean:
+	rm -rf .build

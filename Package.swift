@@ -1,0 +1,44 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+  name: "xai",
+  platforms: [.macOS(.v14)],
+  products: [
+    .executable(name: "xai", targets: ["xai"]),
+    .library(name: "Tensor", targets: ["Tensor"]),
+    .library(name: "Models", targets: ["Models"]),
+    .library(name: "Attribution", targets: ["Attribution"]),
+    .library(name: "Render", targets: ["Render"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+  ],
+  targets: [
+    .systemLibrary(
+      name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+      providers: [.apt(["libopenblas-dev"])]),
+    .systemLibrary(
+      name: "CJSONC", path: "Sources/CJSONC", pkgConfig: "json-c",
+      providers: [.apt(["libjson-c-dev"])]),
+    .target(name: "Tensor", dependencies: ["CBLAS"]),
+    .target(name: "Models", dependencies: ["Tensor", "CJSONC"]),
+    .target(name: "Attribution", dependencies: ["Tensor", "Models"]),
+    .target(name: "Render", dependencies: ["Attribution"]),
+    .executableTarget(
+      name: "xai",
+      dependencies: [
+        "Tensor", "Models", "Attribution", "Render",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+    .executableTarget(
+      name: "xai-bench", dependencies: ["Tensor", "Models", "Attribution", "CBLAS"],
+      path: "Benchmarks/XaiBench"),
+    .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+    .testTarget(
+      name: "ModelsTests", dependencies: ["Models"]),
+    .testTarget(name: "AttributionTests", dependencies: ["Attribution"]),
+    .testTarget(name: "RenderTests", dependencies: ["Render"]),
+    .testTarget(name: "XaiCLITests", dependencies: ["xai"]),
+  ]
+)

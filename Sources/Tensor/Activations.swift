@@ -1,0 +1,110 @@
+import Foundation
+
+/// Elementwise nonlinearities and the softmax.
+///
+/// exp: ∂ = g·y;  sqrt: ∂ = g/(2y);  relu: ∂ = g·[x > 0];
+/// tanh: ∂ = g·(1 − y²), or g·y/x with the ratio held constant;
+/// gelu(x) = x·Φ(x): ∂ = g·(Φ(x) + x·φ(x)), or g·Φ(x) with Φ held constant;
+/// softmax (last axis): ∂ = y ⊙ (g − Σ g⊙y).
+
+extension Tensor {
+  /// e^x elementwise.
+  public func exp() -> Tensor {
+    let value = map { Foundation.exp($0) }
+    guard Tensor.gradientNeeds(self) != nil else { return value }
+    let y = value.detach()
+    return value.recorded(from: [self]) { g in [Tensor.zipBroadcast(g, y, *)] }
+  }
+
+  /// √x elementwise.
+  public func sqrt() -> Tensor {
+    let value = map { $0.squareRoot() }
+    guard Tensor.gradientNeeds(self) != nil else { return value }
+    let y = value.detach()
+    return value.recorded(from: [self]) { g in [Tensor.zipBroadcast(g, y) { $0 / (2 * $1) }] }
+  }
+
+  /// max(x, 0) elementwise.
+  public func relu() -> Tensor {
+    let value = map { Swift.max($0, 0) }
+    guard Tensor.gradientNeeds(self) != nil else { return value }
+    let x = detach()
+    return value.recorded(from: [self]) { g in [Tensor.zipBroadcast(g, x) { $1 > 0 ? $0 : 0 }] }
+  }
+
+  /// tanh elementwise; with `constantRatio` the backward treats tanh(x) = x·(tanh(x)/x)
+  /// with the ratio held constant (1 at x = 0).
+  public func tanh(constantRatio: Bool = false) -> Tensor {
+    let value = map { Foundation.tanh($0) }
+    guard Tensor.gradientNeeds(self) != nil else { return value }
+    let y = value.detach()
+    let x = detach()
+    return value.recorded(from: [self]) { g in
+      if constantRatio {
+        let ratio = Tensor.zipBroadcast(y, x) { $1 == 0 ? 1 : $0 / $1 }
+        return [Tensor.zipBroadcast(g, ratio, *)]
+      }
+      return [Tensor.zipBroadcast(g, y) { $0 * (1 - $1 * $1) }]
+    }
+  }
+
+  /// The exact (erf) GELU, x·Φ(x); with `constantPhi` the backward holds Φ(x) constant.
+  public func gelu(constantPhi: Bool = false) -> Tensor {
+    let phi = map { 0.5 * (1 + Foundation.erf($0 * 0.70710678118654752)) }
+    let value = Tensor.zipBroadcast(self, phi, *)
+    guard Tensor.gradientNeeds(self) != nil else { return value }
+    let x = detach()
+    return value.recorded(from: [self]) { g in
+      if constantPhi { return [Tensor.zipBroadcast(g, phi, *)] }
+      let slope = Tensor.zipBroadcast(x, phi) { x, cdf in
+        cdf + x * Foundation.exp(-0.5 * x * x) * 0.39894228040143268
+      }
+      return [Tensor.zipBroadcast(g, slope, *)]
+    }
+  }
+
+  /// Softmax over the last axis. Where `mask` (broadcastable, 1 = keep, 0 = drop)
+  /// is 0 the probability is exactly 0; a row with nothing kept is all zeros.
+  public func softmax(mask: Tensor? = nil) -> Tensor {
+    precondition(rank >= 1, "softmax of a scalar")
+    let n = shape[rank - 1]
+    let rows = count / Swift.max(n, 1)
+    let keep = mask?.detach().broadcasted(to: shape)
+    let value = Tensor.uninitialized(shape)
+    let source = storage.base
+    let target = value.storage.base
+    let keepBase = keep?.storage.base
+    for r in 0..<rows {
+      let x = source + r * n
+      let y = target + r * n
+      let k = keepBase.map { $0 + r * n }
+      var largest = -Float.infinity
+      for i in 0..<n where k == nil || k![i] != 0 { largest = Swift.max(largest, x[i]) }
+      var total: Float = 0
+      for i in 0..<n {
+        if let k, k[i] == 0 {
+          y[i] = 0
+        } else {
+          y[i] = Foundation.exp(x[i] - largest)
+          total += y[i]
+        }
+      }
+      let scale: Float = total > 0 ? 1 / total : 0
+      for i in 0..<n { y[i] *= scale }
+    }
+    guard Tensor.gradientNeeds(self) != nil else { return value }
+    let probabilities = value.detach()
+    return value.recorded(from: [self]) { g in
+      let grad = Tensor.uninitialized(probabilities.shape)
+      let pg = g.storage.base
+      let py = probabilities.storage.base
+      let po = grad.storage.base
+      for r in 0..<rows {
+        var dot: Float = 0
+        for i in 0..<n { dot += pg[r * n + i] * py[r * n + i] }
+        for i in 0..<n { po[r * n + i] = py[r * n + i] * (pg[r * n + i] - dot) }
+      }
+      return [grad]
+    }
+  }
+}

@@ -1,0 +1,62 @@
+import Tensor
+import XCTest
+
+/// Compares the tape's gradients of L = Σ w⊙f(inputs) (w fixed, random) with
+/// central finite differences, input by input, scalar by scalar.
+func assertGradientsMatchFiniteDifferences(
+  _ inputs: [Tensor], step: Float = 1e-2, tolerance: Float = 2e-2, seed: UInt64 = 7,
+  file: StaticString = #filePath, line: UInt = #line, _ function: ([Tensor]) -> Tensor
+) {
+  var generator = SeededGenerator(seed: seed)
+  let probe = withoutGrad { function(inputs) }
+  let weights = Tensor.uniform(probe.shape, low: -1, high: 1, using: &generator)
+  func loss(_ values: [Tensor]) -> Double {
+    let output = withoutGrad { function(values) }
+    return zip(output.scalars, weights.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+  }
+  let leaves = inputs.map { $0.requiringGrad() }
+  (function(leaves) * weights).sum().backward()
+  for (position, leaf) in leaves.enumerated() {
+    guard let analytic = leaf.grad?.scalars else {
+      XCTFail("input \(position) received no gradient", file: file, line: line)
+      continue
+    }
+    XCTAssertEqual(leaf.grad?.shape, inputs[position].shape, file: file, line: line)
+    let scale = max(1, analytic.map(abs).max() ?? 0)
+    for index in 0..<inputs[position].count {
+      var plus = inputs
+      var minus = inputs
+      var up = inputs[position].scalars
+      var down = up
+      up[index] += step
+      down[index] -= step
+      plus[position] = Tensor(shape: inputs[position].shape, scalars: up)
+      minus[position] = Tensor(shape: inputs[position].shape, scalars: down)
+      let numeric = Float((loss(plus) - loss(minus)) / (2 * Double(step)))
+      if abs(numeric - analytic[index]) > tolerance * scale {
+        XCTFail(
+          "input \(position) scalar \(index): tape \(analytic[index]) vs finite difference \(numeric)",
+          file: file, line: line)
+        return
+      }
+    }
+  }
+}
+
+/// Random tensor helper for tests.
+func randomTensor(_ shape: [Int], seed: UInt64, low: Float = -1, high: Float = 1) -> Tensor {
+  var generator = SeededGenerator(seed: seed)
+  return Tensor.uniform(shape, low: low, high: high, using: &generator)
+}
+
+/// Asserts two float arrays agree elementwise within `tolerance`.
+func assertClose(
+  _ a: [Float], _ b: [Float], tolerance: Float = 1e-5, file: StaticString = #filePath,
+  line: UInt = #line
+) {
+  XCTAssertEqual(a.count, b.count, "lengths differ", file: file, line: line)
+  for (i, (x, y)) in zip(a, b).enumerated() where abs(x - y) > tolerance * max(1, abs(y)) {
+    XCTFail("element \(i): \(x) vs \(y)", file: file, line: line)
+    return
+  }
+}
