@@ -35,10 +35,6 @@ let package = Package(
       name: "xai-bench", dependencies: ["Tensor", "Models", "Attribution", "CBLAS"],
       path: "Benchmarks/XaiBench"),
     .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
-    .testTarget(
-      name: "ModelsTests", dependencies: ["Models"]),
-    .testTarget(name: "AttributionTests", dependencies: ["Attribution"]),
-    .testTarget(name: "RenderTests", dependencies: ["Render"]),
     .testTarget(name: "XaiCLITests", dependencies: ["xai"]),
   ]
 )
