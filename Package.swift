@@ -35,6 +35,7 @@ let package = Package(
       name: "xai-bench", dependencies: ["Tensor", "Models", "Attribution", "CBLAS"],
       path: "Benchmarks/XaiBench"),
     .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+    .testTarget(name: "ModelsTests", dependencies: ["Models"], exclude: ["Fixtures"]),
     .testTarget(name: "XaiCLITests", dependencies: ["xai"]),
   ]
 )

@@ -1,0 +1,53 @@
+/// Everything that can be wrong with a model, a weight file or an input, each
+/// case carrying the file, key or value at fault.
+public enum ModelError: Error, Equatable, CustomStringConvertible {
+  /// The file or folder does not exist or cannot be read.
+  case missingFile(path: String)
+  /// A folder lacks a file the model needs.
+  case missingInFolder(folder: String, file: String)
+  /// Text that should be JSON is not.
+  case malformedJSON(file: String, reason: String)
+  /// A safetensors file whose structure is broken.
+  case malformedSafetensors(file: String, reason: String)
+  /// A tensor the model needs is absent.
+  case missingTensor(file: String, key: String)
+  /// A tensor has the wrong shape.
+  case wrongShape(file: String, key: String, expected: [Int], found: [Int])
+  /// A tensor holds NaN or infinity.
+  case nonFiniteWeights(file: String, key: String)
+  /// A tensor is stored in a dtype xai cannot use as weights.
+  case unsupportedDtype(file: String, key: String, dtype: String)
+  /// A configuration value is missing or invalid.
+  case badConfig(file: String, key: String, reason: String)
+  /// The configuration names an architecture xai does not know.
+  case unknownModelType(file: String, modelType: String)
+  /// User input (text, graph, option value) that cannot be used.
+  case badInput(String)
+
+  /// The process exit code of SPEC §7: 66 for missing files, 65 for bad data.
+  public var exitCode: Int32 {
+    switch self {
+    case .missingFile, .missingInFolder: 66
+    default: 65
+    }
+  }
+
+  public var description: String {
+    switch self {
+    case .missingFile(let path): "\(path): no such file or folder."
+    case .missingInFolder(let folder, let file): "\(folder): the model folder has no \(file)."
+    case .malformedJSON(let file, let reason): "\(file): not valid JSON (\(reason))."
+    case .malformedSafetensors(let file, let reason): "\(file): broken safetensors file: \(reason)."
+    case .missingTensor(let file, let key): "\(file): tensor '\(key)' is missing."
+    case .wrongShape(let file, let key, let expected, let found):
+      "\(file): tensor '\(key)' has shape \(found), expected \(expected)."
+    case .nonFiniteWeights(let file, let key): "\(file): tensor '\(key)' contains NaN or infinity."
+    case .unsupportedDtype(let file, let key, let dtype):
+      "\(file): tensor '\(key)' has dtype \(dtype); xai reads F32, F16 and BF16 weights."
+    case .badConfig(let file, let key, let reason): "\(file): config key '\(key)' \(reason)."
+    case .unknownModelType(let file, let modelType):
+      "\(file): unknown model_type '\(modelType)' (xai knows distilbert, bert, graphnet, gcn)."
+    case .badInput(let message): message
+    }
+  }
+}

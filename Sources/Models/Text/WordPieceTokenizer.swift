@@ -1,0 +1,215 @@
+import Foundation
+
+/// One token of an encoded text.
+public struct TextToken: Sendable, Equatable {
+  /// The vocabulary entry (`[CLS]`, `movie`, `##s`).
+  public let piece: String
+  /// Its id in the vocabulary.
+  public let id: Int
+  /// Unicode-scalar offsets of the original text it came from (empty for `[CLS]`/`[SEP]`).
+  public let offsets: Range<Int>
+  /// Index of the word (whitespace- and punctuation-split unit) it belongs to; nil for specials.
+  public let word: Int?
+}
+
+/// A text encoded for a model: `[CLS] pieces… [SEP]`.
+public struct EncodedText: Sendable {
+  /// The original text.
+  public let text: String
+  /// The tokens including `[CLS]` and `[SEP]`.
+  public let tokens: [TextToken]
+  /// Whether pieces were dropped to fit the model's positions.
+  public let truncated: Bool
+
+  /// Token ids.
+  public var ids: [Int] { tokens.map(\.id) }
+  /// Token strings.
+  public var pieces: [String] { tokens.map(\.piece) }
+
+  /// The original text of a scalar range.
+  public func substring(_ range: Range<Int>) -> String {
+    let scalars = Array(text.unicodeScalars)
+    var result = String.UnicodeScalarView()
+    result.append(contentsOf: scalars[max(0, range.lowerBound)..<min(scalars.count, range.upperBound)])
+    return String(result)
+  }
+}
+
+/// BERT's WordPiece tokenizer, matching Hugging Face's `BertTokenizer`: clean the
+/// text, put spaces around CJK characters, NFC, split on whitespace, lower-case and
+/// strip accents when uncased, split off punctuation, then greedy longest-match
+/// WordPiece with `##` continuations and `[UNK]` for unmatched or over-long words.
+public struct WordPieceTokenizer: Sendable {
+  /// Vocabulary entries by id.
+  public let vocabulary: [String]
+  let ids: [String: Int]
+  /// Whether text is lower-cased (uncased models).
+  public let lowercase: Bool
+  /// Whether accents are stripped (default: when lower-casing).
+  public let stripAccents: Bool
+  /// Words longer than this many characters become `[UNK]`.
+  public let maxCharactersPerWord = 100
+  public let unknownId: Int
+  public let classifierId: Int
+  public let separatorId: Int
+  public let padId: Int
+
+  /// A tokenizer over `vocabulary` (ids are positions); `source` names it in errors.
+  public init(vocabulary: [String], lowercase: Bool, stripAccents: Bool? = nil, source: String) throws {
+    self.vocabulary = vocabulary
+    var ids: [String: Int] = [:]
+    for (index, piece) in vocabulary.enumerated() where ids[piece] == nil { ids[piece] = index }
+    self.ids = ids
+    self.lowercase = lowercase
+    self.stripAccents = stripAccents ?? lowercase
+    func special(_ name: String) throws -> Int {
+      guard let id = ids[name] else {
+        throw ModelError.badConfig(file: source, key: name, reason: "is not in the vocabulary")
+      }
+      return id
+    }
+    unknownId = try special("[UNK]")
+    classifierId = try special("[CLS]")
+    separatorId = try special("[SEP]")
+    padId = try special("[PAD]")
+  }
+
+  /// Reads a `vocab.txt` (one piece per line, id = line number).
+  public init(vocabFile path: String, lowercase: Bool, stripAccents: Bool? = nil) throws {
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw ModelError.missingFile(path: path)
+    }
+    guard let text = String(data: data, encoding: .utf8) else {
+      throw ModelError.badConfig(file: path, key: "vocab", reason: "is not UTF-8 text")
+    }
+    var lines = text.components(separatedBy: "\n")
+    if lines.last == "" { lines.removeLast() }
+    try self.init(
+      vocabulary: lines.map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }, lowercase: lowercase,
+      stripAccents: stripAccents, source: path)
+  }
+
+  /// Encodes `text` as `[CLS] … [SEP]`, keeping at most `maxTokens` tokens.
+  public func encode(_ text: String, maxTokens: Int = 512) -> EncodedText {
+    var tokens = [TextToken(piece: "[CLS]", id: classifierId, offsets: 0..<0, word: nil)]
+    let pieces = wordPieces(text)
+    let room = max(0, maxTokens - 2)
+    tokens += pieces.prefix(room)
+    let end = text.unicodeScalars.count
+    tokens.append(TextToken(piece: "[SEP]", id: separatorId, offsets: end..<end, word: nil))
+    return EncodedText(text: text, tokens: tokens, truncated: pieces.count > room)
+  }
+
+  /// The word pieces of `text` without special tokens.
+  public func wordPieces(_ text: String) -> [TextToken] {
+    var result: [TextToken] = []
+    var wordIndex = 0
+    for word in basicWords(text) {
+      for piece in wordPiece(word) {
+        result.append(
+          TextToken(piece: piece.piece, id: piece.id, offsets: piece.offsets, word: wordIndex))
+      }
+      wordIndex += 1
+    }
+    return result
+  }
+
+  /// A run of scalars with the original scalar offset of each.
+  struct TracedWord {
+    var scalars: [Unicode.Scalar] = []
+    /// Original offset where each scalar starts.
+    var origins: [Int] = []
+    /// Original offset just past the text each scalar came from.
+    var ends: [Int] = []
+
+    mutating func append(_ scalar: Unicode.Scalar, from origin: Int, to end: Int) {
+      scalars.append(scalar)
+      origins.append(origin)
+      ends.append(end)
+    }
+  }
+
+  /// BasicTokenizer: the words (pre-tokens) of `text` with their origins.
+  func basicWords(_ text: String) -> [TracedWord] {
+    var spaced = TracedWord()
+    for (offset, scalar) in text.unicodeScalars.enumerated() {
+      let value = scalar.value
+      if value == 0 || value == 0xFFFD || Self.isControl(scalar) { continue }
+      if Self.isBertWhitespace(scalar) {
+        spaced.append(" ", from: offset, to: offset + 1)
+      } else if Self.isCJK(value) {
+        for character in [" ", scalar, " "] as [Unicode.Scalar] {
+          spaced.append(character, from: offset, to: offset + 1)
+        }
+      } else {
+        spaced.append(scalar, from: offset, to: offset + 1)
+      }
+    }
+    var words: [TracedWord] = []
+    var current = TracedWord()
+    func flush() {
+      if !current.scalars.isEmpty { words.append(current) }
+      current = TracedWord()
+    }
+    for index in spaced.scalars.indices {
+      if Self.isPythonWhitespace(spaced.scalars[index]) {
+        flush()
+      } else {
+        current.append(spaced.scalars[index], from: spaced.origins[index], to: spaced.ends[index])
+      }
+    }
+    flush()
+    var pretokens: [TracedWord] = []
+    for word in words {
+      var normalized = Self.nfc(word)
+      if lowercase { normalized = Self.lowercased(normalized) }
+      if stripAccents { normalized = Self.strippingAccents(normalized) }
+      var run = TracedWord()
+      for index in normalized.scalars.indices {
+        let scalar = normalized.scalars[index]
+        if Self.isPunctuation(scalar) {
+          if !run.scalars.isEmpty { pretokens.append(run) }
+          run = TracedWord()
+          var single = TracedWord()
+          single.append(scalar, from: normalized.origins[index], to: normalized.ends[index])
+          pretokens.append(single)
+        } else if Self.isPythonWhitespace(scalar) {
+          if !run.scalars.isEmpty { pretokens.append(run) }
+          run = TracedWord()
+        } else {
+          run.append(scalar, from: normalized.origins[index], to: normalized.ends[index])
+        }
+      }
+      if !run.scalars.isEmpty { pretokens.append(run) }
+    }
+    return pretokens
+  }
+
+  /// Greedy longest-match-first WordPiece of one pre-token.
+  func wordPiece(_ word: TracedWord) -> [TextToken] {
+    let whole = (word.origins.min() ?? 0)..<(word.ends.max() ?? 0)
+    let unknown = [TextToken(piece: "[UNK]", id: unknownId, offsets: whole, word: nil)]
+    let scalars = word.scalars
+    guard scalars.count <= maxCharactersPerWord else { return unknown }
+    var pieces: [TextToken] = []
+    var start = 0
+    while start < scalars.count {
+      var end = scalars.count
+      var match: (String, Int)?
+      while start < end {
+        var candidate = String(String.UnicodeScalarView(scalars[start..<end]))
+        if start > 0 { candidate = "##" + candidate }
+        if let id = ids[candidate] {
+          match = (candidate, id)
+          break
+        }
+        end -= 1
+      }
+      guard let (piece, id) = match else { return unknown }
+      let range = word.origins[start..<end].min()!..<word.ends[start..<end].max()!
+      pieces.append(TextToken(piece: piece, id: id, offsets: range, word: nil))
+      start = end
+    }
+    return pieces
+  }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import Tensor
+
+/// A transformer classifier ready to run: weights, architecture and tokenizer.
+public struct TextModel: Sendable {
+  /// Display name (zoo name or file name).
+  public let name: String
+  /// Folder or JSON file it was loaded from.
+  public let path: String
+  /// The network.
+  public let network: any TextClassifier
+  /// The tokenizer (nil for a JSON model that ships no vocabulary).
+  public let tokenizer: WordPieceTokenizer?
+
+  /// The architecture.
+  public var config: TransformerConfig { network.config }
+
+  /// Loads a Hugging Face folder (`config.json`, `model.safetensors`, `vocab.txt` or
+  /// `tokenizer.json`) or a JSON weight file.
+  public static func load(path: String, name: String? = nil) throws -> TextModel {
+    var isFolder: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
+      throw ModelError.missingFile(path: path)
+    }
+    let displayName = name ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+    if isFolder.boolValue {
+      return try loadFolder(path, name: displayName)
+    }
+    return try loadJSON(path, name: displayName)
+  }
+
+  static func loadFolder(_ folder: String, name: String) throws -> TextModel {
+    func file(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
+    guard FileManager.default.fileExists(atPath: file("config.json")) else {
+      throw ModelError.missingInFolder(folder: folder, file: "config.json")
+    }
+    let configDocument = try JSONDocument.read(file("config.json"))
+    let config = try TransformerConfig(json: configDocument.rootNode, file: file("config.json"))
+    guard FileManager.default.fileExists(atPath: file("model.safetensors")) else {
+      throw ModelError.missingInFolder(folder: folder, file: "model.safetensors")
+    }
+    let store = try SafetensorsFile(path: file("model.safetensors"))
+    let tokenizer = try folderTokenizer(folder)
+    return try assemble(name: name, path: folder, config: config, store: store, tokenizer: tokenizer)
+  }
+
+  static func folderTokenizer(_ folder: String) throws -> WordPieceTokenizer {
+    func file(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
+    var lowercase = true
+    var stripAccents: Bool?
+    if FileManager.default.fileExists(atPath: file("tokenizer_config.json")) {
+      let settings = try JSONDocument.read(file("tokenizer_config.json")).rootNode
+      lowercase = settings["do_lower_case"]?.bool ?? true
+      stripAccents = settings["strip_accents"]?.bool
+    }
+    if FileManager.default.fileExists(atPath: file("vocab.txt")) {
+      return try WordPieceTokenizer(
+        vocabFile: file("vocab.txt"), lowercase: lowercase, stripAccents: stripAccents)
+    }
+    if FileManager.default.fileExists(atPath: file("tokenizer.json")) {
+      return try tokenizerJSON(file("tokenizer.json"))
+    }
+    throw ModelError.missingInFolder(folder: folder, file: "vocab.txt (or tokenizer.json)")
+  }
+
+  /// A WordPiece tokenizer from a `tokenizers` JSON file (`model.vocab`, `normalizer`).
+  static func tokenizerJSON(_ path: String) throws -> WordPieceTokenizer {
+    let root = try JSONDocument.read(path).rootNode
+    guard let vocab = root["model"]?["vocab"], vocab.isObject else {
+      throw ModelError.badConfig(file: path, key: "model.vocab", reason: "is missing")
+    }
+    var byId: [Int: String] = [:]
+    for piece in vocab.keys {
+      guard let id = vocab[piece]?.int, id >= 0 else {
+        throw ModelError.badConfig(file: path, key: "model.vocab.\(piece)", reason: "is not an id")
+      }
+      byId[id] = piece
+    }
+    guard byId.keys.sorted() == Array(0..<byId.count) else {
+      throw ModelError.badConfig(file: path, key: "model.vocab", reason: "does not number pieces 0…n−1")
+    }
+    let normalizer = root["normalizer"]
+    let lowercase = normalizer?["lowercase"]?.bool ?? true
+    let stripAccents = normalizer?["strip_accents"]?.bool
+    return try WordPieceTokenizer(
+      vocabulary: (0..<byId.count).map { byId[$0]! }, lowercase: lowercase,
+      stripAccents: stripAccents, source: path)
+  }
+
+  static func loadJSON(_ path: String, name: String) throws -> TextModel {
+    let weights = try JSONWeights(path: path)
+    let config = try TransformerConfig(json: weights.config, file: path)
+    var tokenizer: WordPieceTokenizer?
+    if let vocab = weights.root["vocab"], vocab.isArray {
+      let pieces = vocab.elements.compactMap(\.string)
+      guard pieces.count == vocab.count else {
+        throw ModelError.badConfig(file: path, key: "vocab", reason: "is not a list of strings")
+      }
+      tokenizer = try WordPieceTokenizer(
+        vocabulary: pieces, lowercase: weights.config["do_lower_case"]?.bool ?? true, source: path)
+    }
+    return try assemble(name: name, path: path, config: config, store: weights, tokenizer: tokenizer)
+  }
+
+  static func assemble(
+    name: String, path: String, config: TransformerConfig, store: WeightStore,
+    tokenizer: WordPieceTokenizer?
+  ) throws -> TextModel {
+    if let tokenizer, tokenizer.vocabulary.count > config.vocabSize {
+      throw ModelError.badConfig(
+        file: path, key: "vocab_size",
+        reason: "is \(config.vocabSize) but the vocabulary has \(tokenizer.vocabulary.count) pieces")
+    }
+    let network: any TextClassifier =
+      switch config.family {
+      case .distilbert: try DistilBertForSequenceClassification(config: config, store: store)
+      case .bert: try BertForSequenceClassification(config: config, store: store)
+      }
+    return TextModel(name: name, path: path, network: network, tokenizer: tokenizer)
+  }
+
+  /// Tokenizes `text` for this model (truncated to its positions).
+  public func encode(_ text: String) throws -> EncodedText {
+    guard let tokenizer else {
+      throw ModelError.badInput("\(path): the model has no vocabulary, so it cannot read text.")
+    }
+    return tokenizer.encode(text, maxTokens: config.maxPositions)
+  }
+
+  /// Checks that every id is inside the embedding table.
+  public func validate(ids: [Int]) throws {
+    if let bad = ids.first(where: { $0 < 0 || $0 >= config.vocabSize }) {
+      throw ModelError.badInput("token id \(bad) is outside the vocabulary of \(config.vocabSize).")
+    }
+    if ids.count > config.maxPositions {
+      throw ModelError.badInput(
+        "\(ids.count) tokens exceed the model's \(config.maxPositions) positions.")
+    }
+  }
+}

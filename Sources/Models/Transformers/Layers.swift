@@ -1,0 +1,107 @@
+import Tensor
+
+/// Which nonlinearities the forward pass treats as constants in the backward
+/// ("conservative propagation", LRP by detachment). The model asks; the method decides.
+/// No hook changes a forward value.
+public struct DetachmentHooks: OptionSet, Sendable, Hashable {
+  public let rawValue: Int
+  public init(rawValue: Int) { self.rawValue = rawValue }
+
+  /// LayerNorm's σ = √(var + eps) is constant (the mean stays differentiable).
+  public static let layerNorm = DetachmentHooks(rawValue: 1 << 0)
+  /// Attention probabilities are constant; gradient flows through the values only.
+  public static let attention = DetachmentHooks(rawValue: 1 << 1)
+  /// GELU(x) = x·Φ(x) with Φ(x) constant.
+  public static let gelu = DetachmentHooks(rawValue: 1 << 2)
+  /// tanh(x) = x·(tanh(x)/x) with the ratio constant (BERT pooler).
+  public static let tanh = DetachmentHooks(rawValue: 1 << 3)
+
+  /// No hook: plain gradients.
+  public static let none: DetachmentHooks = []
+  /// Every hook: the LRP configuration.
+  public static let all: DetachmentHooks = [.layerNorm, .attention, .gelu, .tanh]
+
+  /// Names as the command line spells them, in a fixed order.
+  public static let names: [(String, DetachmentHooks)] = [
+    ("layernorm", .layerNorm), ("attention", .attention), ("gelu", .gelu), ("tanh", .tanh),
+  ]
+
+  /// The hooks' names in a fixed order.
+  public var names: [String] { Self.names.filter { contains($0.1) }.map(\.0) }
+}
+
+/// y = x·Wᵀ + b with `weight` stored [out, in], as HF's `nn.Linear`.
+public struct Linear: Sendable {
+  public let weight: Tensor
+  public let bias: Tensor?
+
+  /// Reads `weight` [out, in] and `bias` [out] from `scope`.
+  public init(_ scope: WeightScope, in inFeatures: Int, out outFeatures: Int, bias hasBias: Bool = true)
+    throws
+  {
+    weight = try scope.parameter("weight", shape: [outFeatures, inFeatures])
+    bias = hasBias ? try scope.parameter("bias", shape: [outFeatures]) : nil
+  }
+
+  public func callAsFunction(_ x: Tensor) -> Tensor {
+    Tensor.linear(x, weight: weight, bias: bias)
+  }
+}
+
+/// Layer normalisation over the last axis with `weight` (γ) and `bias` (β).
+public struct LayerNorm: Sendable {
+  public let weight: Tensor
+  public let bias: Tensor
+  public let eps: Float
+
+  /// Reads `weight` and `bias` of width `width` from `scope`.
+  public init(_ scope: WeightScope, width: Int, eps: Float) throws {
+    weight = try scope.parameter("weight", shape: [width])
+    bias = try scope.parameter("bias", shape: [width])
+    self.eps = eps
+  }
+
+  public func callAsFunction(_ x: Tensor, hooks: DetachmentHooks) -> Tensor {
+    x.layerNorm(gamma: weight, beta: bias, eps: eps, constantSigma: hooks.contains(.layerNorm))
+  }
+}
+
+/// A lookup table of `weight` [count, width].
+public struct Embedding: Sendable {
+  public let weight: Tensor
+
+  /// Reads `weight` [count, width] from `scope`.
+  public init(_ scope: WeightScope, count: Int, width: Int) throws {
+    weight = try scope.parameter("weight", shape: [count, width])
+  }
+
+  /// Rows for `ids` laid out as `shape` + [width].
+  public func callAsFunction(_ ids: [Int], shape: [Int]) -> Tensor {
+    weight.gatherRows(ids).reshaped(shape + [weight.shape[1]])
+  }
+}
+
+/// Scaled dot-product attention over heads: softmax(q·kᵀ/√d + mask)·v, with the
+/// probabilities detached when the attention hook is on.
+/// `q`, `k`, `v` are [B, T, D]; `keep` is [B, 1, 1, T] (1 = real token, 0 = padding).
+func multiHeadAttention(
+  query: Tensor, key: Tensor, value: Tensor, heads: Int, keep: Tensor, hooks: DetachmentHooks,
+  scaleQueryFirst: Bool
+) -> Tensor {
+  let (batch, length, width) = (query.shape[0], query.shape[1], query.shape[2])
+  let headWidth = width / heads
+  func split(_ x: Tensor) -> Tensor {
+    x.reshaped([batch, length, heads, headWidth]).permuted([0, 2, 1, 3])
+  }
+  let scale = 1 / Float(headWidth).squareRoot()
+  let scores: Tensor
+  if scaleQueryFirst {
+    scores = Tensor.matmul(split(query * scale), split(key), transposeB: true)
+  } else {
+    scores = Tensor.matmul(split(query), split(key), transposeB: true) * scale
+  }
+  var probabilities = scores.softmax(mask: keep)
+  if hooks.contains(.attention) { probabilities = probabilities.detach() }
+  let context = Tensor.matmul(probabilities, split(value))
+  return context.permuted([0, 2, 1, 3]).reshaped([batch, length, width])
+}

@@ -1,0 +1,117 @@
+/// Architecture of a DistilBERT or BERT sequence classifier, read from a Hugging
+/// Face `config.json` (either spelling of each dimension).
+public struct TransformerConfig: Sendable, Equatable {
+  /// The two transformer families xai runs.
+  public enum Family: String, Sendable {
+    case distilbert, bert
+  }
+
+  public var family: Family
+  public var vocabSize: Int
+  public var hiddenSize: Int
+  public var layers: Int
+  public var heads: Int
+  public var intermediateSize: Int
+  public var maxPositions: Int
+  public var typeVocabSize: Int
+  public var layerNormEps: Float
+  /// Class names by index (`id2label`); empty for an encoder without a head.
+  public var labels: [String]
+  public var padTokenId: Int
+  /// Held-out accuracy recorded by the training script (`xai.test_accuracy`), if any.
+  public var testAccuracy: Double?
+
+  /// Number of classes (labels, or `num_labels` when labels are absent).
+  public var classCount: Int { labels.count }
+
+  /// Reads a `config.json` object; `file` names it in errors.
+  public init(json: JSONNode, file: String) throws {
+    guard json.isObject else {
+      throw ModelError.badConfig(file: file, key: "config", reason: "is not a JSON object")
+    }
+    guard let type = json["model_type"]?.string else {
+      throw ModelError.badConfig(file: file, key: "model_type", reason: "is missing")
+    }
+    guard let family = Family(rawValue: type) else {
+      throw ModelError.unknownModelType(file: file, modelType: type)
+    }
+    self.family = family
+    func integer(_ keys: String..., default fallback: Int? = nil) throws -> Int {
+      for key in keys {
+        if let node = json[key] {
+          guard let value = node.int, value > 0 else {
+            throw ModelError.badConfig(file: file, key: key, reason: "must be a positive integer")
+          }
+          return value
+        }
+      }
+      if let fallback { return fallback }
+      throw ModelError.badConfig(file: file, key: keys.joined(separator: "' or '"), reason: "is missing")
+    }
+    vocabSize = try integer("vocab_size")
+    hiddenSize = try integer("dim", "hidden_size")
+    layers = try integer("n_layers", "num_hidden_layers")
+    heads = try integer("n_heads", "num_attention_heads")
+    intermediateSize = try integer("hidden_dim", "intermediate_size")
+    maxPositions = try integer("max_position_embeddings", default: 512)
+    typeVocabSize = family == .bert ? try integer("type_vocab_size", default: 2) : 0
+    guard hiddenSize % heads == 0 else {
+      throw ModelError.badConfig(
+        file: file, key: "n_heads", reason: "(\(heads)) does not divide the hidden size \(hiddenSize)")
+    }
+    if let eps = json["layer_norm_eps"] {
+      guard let value = eps.double, value > 0 else {
+        throw ModelError.badConfig(file: file, key: "layer_norm_eps", reason: "must be a positive number")
+      }
+      layerNormEps = Float(value)
+    } else {
+      layerNormEps = 1e-12
+    }
+    let activation = json[family == .bert ? "hidden_act" : "activation"]?.string ?? "gelu"
+    guard activation == "gelu" else {
+      throw ModelError.badConfig(
+        file: file, key: family == .bert ? "hidden_act" : "activation",
+        reason: "is '\(activation)'; xai implements the exact erf GELU ('gelu')")
+    }
+    if family == .distilbert, json["sinusoidal_pos_embds"]?.bool == true {
+      throw ModelError.badConfig(
+        file: file, key: "sinusoidal_pos_embds", reason: "is true; xai reads learned positions only")
+    }
+    padTokenId = json["pad_token_id"]?.int ?? 0
+    labels = try Self.labels(json: json, file: file)
+    testAccuracy = json["xai"]?["test_accuracy"]?.double
+  }
+
+  private static func labels(json: JSONNode, file: String) throws -> [String] {
+    if let table = json["id2label"], table.isObject {
+      var byIndex: [Int: String] = [:]
+      for key in table.keys {
+        guard let index = Int(key), index >= 0, let name = table[key]?.string else {
+          throw ModelError.badConfig(file: file, key: "id2label.\(key)", reason: "is not index → name")
+        }
+        byIndex[index] = name
+      }
+      guard byIndex.keys.sorted() == Array(0..<byIndex.count) else {
+        throw ModelError.badConfig(file: file, key: "id2label", reason: "does not number classes 0…n−1")
+      }
+      return (0..<byIndex.count).map { byIndex[$0]! }
+    }
+    if let count = json["num_labels"]?.int, count > 0 { return (0..<count).map { "LABEL_\($0)" } }
+    return []
+  }
+
+  /// This configuration as the weights in `store` say: no labels when there is no
+  /// classification head (`classifier.weight`), generic labels when the head is
+  /// there but `id2label` is not.
+  func withLabelsOfHead(in store: WeightStore) throws -> TransformerConfig {
+    var copy = self
+    guard let weight = try store.tensor("classifier.weight") else {
+      copy.labels = []
+      return copy
+    }
+    if labels.isEmpty, weight.rank == 2 {
+      copy.labels = (0..<weight.shape[0]).map { "LABEL_\($0)" }
+    }
+    return copy
+  }
+}

