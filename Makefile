@@ -23,6 +23,7 @@ build: setup
 
 run: build
 	.build/release/xai --help
+	.build/release/xai models
 
 test: setup
 	$(SWIFT) test
@@ -38,6 +39,14 @@ $(VENV)/.installed: scripts/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r scripts/requirements.txt
 	touch $@
+
+## Golden reference values for the Swift tests (Tests/**/Fixtures), from PyTorch.
+reference: venv
+	$(PYTHON) scripts/reference_models.py
+
+## Rebuild the shipped sample models (commit the result once).
+train-samples: venv
+	$(PYTHON) scripts/train_text_sample.py
 
 clean:
 	rm -rf .build

@@ -11,7 +11,8 @@ struct Xai: ParsableCommand {
       tensor core and attributes its prediction to the input: Gradient, Gradient×Input, \
       LRP by detachment, Integrated Gradients and GNN-LRP relevant walks.
       """,
-    version: XaiVersion.string)
+    version: XaiVersion.string,
+    subcommands: [ModelsCommand.self])
 }
 
 /// The version `xai --version` prints.

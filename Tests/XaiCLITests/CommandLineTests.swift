@@ -58,3 +58,34 @@ final class CommandLineTests: XCTestCase {
     XCTAssertFalse(result.stderr.isEmpty)
   }
 }
+
+final class ModelsCommandTests: XCTestCase {
+  private var fixtures: String {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent("ModelsTests/Fixtures").path
+  }
+
+  func testModelsListsTheSampleModelAsDefaultWithItsAccuracy() throws {
+    let result = try runXai(["models"])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    let line = try XCTUnwrap(result.stdout.split(separator: "\n").first { $0.contains("minilm-rt-sentiment") })
+    XCTAssertTrue(line.contains("(default)"))
+    XCTAssertTrue(line.contains("distilbert"))
+    XCTAssertTrue(line.contains("negative,positive"))
+    XCTAssertNotNil(line.range(of: #"0\.[89]\d\d"#, options: .regularExpression), String(line))
+  }
+
+  func testModelsListsModelsOfAFolderGivenOnTheCommandLine() throws {
+    let result = try runXai(["models", fixtures])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    XCTAssertTrue(result.stdout.contains("tiny-bert"))
+    XCTAssertTrue(result.stdout.contains("negative,neutral,positive"))
+  }
+
+  func testMissingFolderIsExitCode66WithOneSentence() throws {
+    let result = try runXai(["models", "/no/such/folder"])
+    XCTAssertEqual(result.status, 66)
+    XCTAssertEqual(result.stderr.split(separator: "\n").count, 1)
+    XCTAssertTrue(result.stderr.contains("/no/such/folder"))
+  }
+}

@@ -1,0 +1,110 @@
+import Foundation
+
+/// The shipped models (`samples/models/NAME/`) and any folder the user adds.
+public enum ModelZoo {
+  /// The model `xai` uses when none is named.
+  public static let defaultModel = "minilm-rt-sentiment"
+
+  /// One model in the zoo, described from its configuration without loading weights.
+  public struct Entry: Sendable, Equatable {
+    public let name: String
+    public let path: String
+    /// `model_type` from the configuration.
+    public let modelType: String
+    public let labels: [String]
+    /// Bytes on disk (all files of a folder).
+    public let bytes: Int
+    /// Held-out accuracy recorded with the model, if any.
+    public let testAccuracy: Double?
+  }
+
+  /// Folders searched for models by name: `$XAI_MODELS` (colon-separated), then
+  /// `samples/models` next to the executable's checkout, then under the working directory.
+  public static func searchFolders() -> [String] {
+    var folders: [String] = []
+    if let configured = ProcessInfo.processInfo.environment["XAI_MODELS"] {
+      folders += configured.split(separator: ":").map(String.init)
+    }
+    var directory = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
+      .deletingLastPathComponent()
+    for _ in 0..<6 {
+      let candidate = directory.appendingPathComponent("samples/models").path
+      if FileManager.default.fileExists(atPath: candidate) {
+        folders.append(candidate)
+        break
+      }
+      directory.deleteLastPathComponent()
+    }
+    folders.append(
+      URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("samples/models")
+        .path)
+    var seen = Set<String>()
+    return folders.filter { seen.insert(URL(fileURLWithPath: $0).standardized.path).inserted }
+  }
+
+  /// The path of a model given by zoo name or by path (nil: the default model).
+  public static func resolve(_ nameOrPath: String?) throws -> (name: String, path: String) {
+    let requested = nameOrPath ?? defaultModel
+    if FileManager.default.fileExists(atPath: requested) {
+      return (URL(fileURLWithPath: requested).deletingPathExtension().lastPathComponent, requested)
+    }
+    for folder in searchFolders() {
+      for candidate in [requested, requested + ".json"] {
+        let path = (folder as NSString).appendingPathComponent(candidate)
+        if FileManager.default.fileExists(atPath: path) { return (requested, path) }
+      }
+    }
+    throw ModelError.missingFile(path: "\(requested) (neither a path nor a model in \(searchFolders().joined(separator: ", ")))")
+  }
+
+  /// Every model in the search folders and in `extraFolders`.
+  public static func entries(extraFolders: [String] = []) -> [Entry] {
+    var result: [Entry] = []
+    var seen = Set<String>()
+    for folder in searchFolders() + extraFolders {
+      let items = (try? FileManager.default.contentsOfDirectory(atPath: folder))?.sorted() ?? []
+      for item in items {
+        let path = (folder as NSString).appendingPathComponent(item)
+        guard let entry = describe(path), seen.insert(URL(fileURLWithPath: path).standardized.path).inserted
+        else { continue }
+        result.append(entry)
+      }
+    }
+    return result
+  }
+
+  /// Describes a model folder or JSON weight file from its configuration, or nil
+  /// when `path` is not a model.
+  public static func describe(_ path: String) -> Entry? {
+    var isFolder: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { return nil }
+    let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+    let config: JSONNode
+    let bytes: Int
+    if isFolder.boolValue {
+      let configPath = (path as NSString).appendingPathComponent("config.json")
+      guard let document = try? JSONDocument.read(configPath) else { return nil }
+      config = document.rootNode
+      let files = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+      bytes = files.reduce(0) { total, file in
+        let attributes = try? FileManager.default.attributesOfItem(
+          atPath: (path as NSString).appendingPathComponent(file))
+        return total + ((attributes?[.size] as? NSNumber)?.intValue ?? 0)
+      }
+    } else {
+      guard path.hasSuffix(".json"), let document = try? JSONDocument.read(path),
+        let inner = document.rootNode["config"]
+      else { return nil }
+      config = inner
+      bytes = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
+    }
+    guard let modelType = config["model_type"]?.string else { return nil }
+    var labels: [String] = []
+    if let table = config["id2label"], table.isObject {
+      labels = table.keys.sorted { (Int($0) ?? 0) < (Int($1) ?? 0) }.compactMap { table[$0]?.string }
+    }
+    return Entry(
+      name: name, path: path, modelType: modelType, labels: labels, bytes: bytes,
+      testAccuracy: config["xai"]?["test_accuracy"]?.double)
+  }
+}
