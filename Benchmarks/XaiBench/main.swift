@@ -1,5 +1,6 @@
 import CBLAS
 import Foundation
+import Models
 import Tensor
 
 /// Median wall time (seconds) of `runs` calls after `warmup` unmeasured ones.
@@ -46,13 +47,38 @@ func benchGemm() {
   }
 }
 
+/// Load time of a model folder and the forward time of one sentence (warm).
+func benchModelLoad(_ paths: [String]) throws {
+  for path in paths {
+    let start = DispatchTime.now().uptimeNanoseconds
+    let model = try TextModel.load(path: path)
+    let loadMs = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+    let encoded = try model.encode("This was one of the best movies I have ever seen.")
+    let batch = TokenBatch([encoded.ids], padId: model.tokenizer?.padId ?? 0)
+    let forward = medianSeconds {
+      _ = withoutGrad { model.network.encode(embeddings: model.network.embed(batch), batch: batch, hooks: .none) }
+    }
+    print(
+      String(
+        format: "%@: load %.1f ms, forward of one %d-token sentence %.2f ms (median of 21)",
+        model.name, loadMs, encoded.ids.count, forward * 1e3))
+  }
+}
+
 let arguments = CommandLine.arguments.dropFirst()
 if let threads = arguments.firstIndex(of: "--threads").map({ Int(arguments[$0 + 1]) ?? 1 }) {
   BLAS.threads = threads
 }
 switch arguments.first ?? "gemm" {
 case "gemm": benchGemm()
+case "load":
+  do {
+    try benchModelLoad(arguments.dropFirst().filter { !$0.hasPrefix("--") && Int($0) == nil })
+  } catch {
+    FileHandle.standardError.write("xai-bench: \(error)\n".data(using: .utf8)!)
+    exit(65)
+  }
 default:
-  FileHandle.standardError.write("usage: xai-bench gemm [--threads N]\n".data(using: .utf8)!)
+  FileHandle.standardError.write("usage: xai-bench gemm|load PATH… [--threads N]\n".data(using: .utf8)!)
   exit(64)
 }

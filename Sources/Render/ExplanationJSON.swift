@@ -1,0 +1,31 @@
+import Attribution
+
+extension TextExplanation {
+  /// The SPEC §7 object for one text.
+  public var json: JSONOutput {
+    var members: [(String, JSONOutput)] = [
+      ("model", .string(modelName)),
+      ("method", .string(method)),
+      ("detach", .strings(hooks.names)),
+      ("text", .string(text)),
+      ("tokens", .strings(tokens)),
+      ("token_ids", .ints(encoded.ids)),
+      ("target", .object([("index", .int(targetIndex)), ("label", .string(targetLabel))])),
+      ("logits", .floats(logits)),
+      ("probabilities", .floats(probabilities)),
+      ("relevance", .floats(relevance)),
+    ]
+    var balance: [(String, JSONOutput)] = [
+      ("sum_relevance", .float(conservation.sumRelevance)),
+      ("target_logit", .float(conservation.targetLogit)),
+      ("residual", .float(conservation.residual)),
+    ]
+    if let baseline = conservation.baselineLogit, let completeness = conservation.completenessResidual {
+      balance.append(("baseline_logit", .float(baseline)))
+      balance.append(("completeness_residual", .float(completeness)))
+    }
+    members.append(("conservation", .object(balance)))
+    members.append(("truncated", .bool(encoded.truncated)))
+    return .object(members)
+  }
+}

@@ -1,0 +1,143 @@
+import Attribution
+import Foundation
+
+/// How much colour the terminal can show.
+public enum ColorMode: Sendable, Equatable {
+  /// 24-bit escape codes.
+  case trueColor
+  /// xterm 256-colour escape codes.
+  case palette256
+  /// No escape codes; numbers in brackets.
+  case plain
+
+  /// What the environment asks for: plain under `NO_COLOR` or when stdout is not a
+  /// terminal, 24-bit when `COLORTERM` says so, 256 colours otherwise.
+  public static func detect(
+    environment: [String: String] = ProcessInfo.processInfo.environment,
+    isTerminal: Bool = isatty(STDOUT_FILENO) != 0
+  ) -> ColorMode {
+    if environment["NO_COLOR"].map({ !$0.isEmpty }) == true || !isTerminal { return .plain }
+    let colorTerm = environment["COLORTERM"]?.lowercased() ?? ""
+    return colorTerm == "truecolor" || colorTerm == "24bit" ? .trueColor : .palette256
+  }
+}
+
+/// The terminal view of a text explanation: header, heatmap wrapped to the width,
+/// colour scale and conservation.
+public struct TerminalHeatmap: Sendable {
+  public let mode: ColorMode
+  public let width: Int
+  /// Merge word pieces into words.
+  public let mergeWords: Bool
+
+  public init(mode: ColorMode, width: Int = TerminalHeatmap.terminalWidth(), mergeWords: Bool = false) {
+    self.mode = mode
+    self.width = max(20, width)
+    self.mergeWords = mergeWords
+  }
+
+  /// Columns of the terminal (`COLUMNS`, the tty, or 80).
+  public static func terminalWidth() -> Int {
+    if let columns = ProcessInfo.processInfo.environment["COLUMNS"].flatMap(Int.init), columns > 0 {
+      return columns
+    }
+    var size = winsize()
+    if ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 { return Int(size.ws_col) }
+    return 80
+  }
+
+  /// The whole view as text (ends with a newline).
+  public func render(_ explanation: TextExplanation) -> String {
+    let predicted = explanation.predictedIndex
+    let labels = explanation.labels
+    var lines: [String] = []
+    let method =
+      explanation.hooks.isEmpty || explanation.method == "lrp"
+      ? explanation.method
+      : "\(explanation.method) + detach \(explanation.hooks.names.joined(separator: ","))"
+    lines.append(
+      "\(explanation.modelName) · predicted \(labels[predicted]) (p = \(format(explanation.probabilities[predicted], digits: 3)))"
+        + " · method \(method) · target \(explanation.targetLabel) [\(explanation.targetIndex)]")
+    if explanation.encoded.truncated {
+      lines.append("(the text was truncated to the model's positions)")
+    }
+    let units: [(text: String, relevance: Float)] =
+      mergeWords ? explanation.words() : Array(zip(explanation.tokens, explanation.relevance))
+    let scale = units.map { abs($0.relevance) }.max() ?? 0
+    lines += heatmapLines(units, scale: scale)
+    lines.append(legend(scale: scale))
+    let c = explanation.conservation
+    var balance =
+      "conservation: Σ R = \(format(c.sumRelevance)), target logit = \(format(c.targetLogit)), residual = \(format(c.residual))"
+    if let baseline = c.baselineLogit, let completeness = c.completenessResidual {
+      balance += "; f(x) − f(baseline) = \(format(c.targetLogit - baseline)), completeness residual = \(format(completeness))"
+    }
+    lines.append(balance)
+    return lines.joined(separator: "\n") + "\n"
+  }
+
+  func heatmapLines(_ units: [(text: String, relevance: Float)], scale: Float) -> [String] {
+    var lines: [String] = []
+    var line = ""
+    var used = 0
+    for unit in units {
+      let label = mode == .plain ? "\(unit.text)(\(format(unit.relevance)))" : " \(unit.text) "
+      let cells = displayWidth(label)
+      if used > 0 && used + 1 + cells > width {
+        lines.append(line)
+        line = ""
+        used = 0
+      }
+      if used > 0 {
+        line += " "
+        used += 1
+      }
+      line += paint(label, background: RGB.diverging(unit.relevance, scale: scale))
+      used += cells
+    }
+    if !line.isEmpty { lines.append(line) }
+    return lines
+  }
+
+  func legend(scale: Float) -> String {
+    guard mode != .plain else { return "scale: relevance in brackets, max |R| = \(format(scale))" }
+    let steps: [Float] = [-1, -0.75, -0.5, -0.25, 0, 0.25, 0.5, 0.75, 1]
+    let bar = steps.map { paint("  ", background: RGB.diverging($0, scale: 1)) }.joined()
+    return "−\(format(scale)) \(bar) +\(format(scale))   (blue: against the target, red: for it)"
+  }
+
+  func paint(_ text: String, background: RGB) -> String {
+    let foreground = background.contrastingText
+    switch mode {
+    case .plain: return text
+    case .trueColor:
+      return "\u{1B}[48;2;\(background.red);\(background.green);\(background.blue)m"
+        + "\u{1B}[38;2;\(foreground.red);\(foreground.green);\(foreground.blue)m\(text)\u{1B}[0m"
+    case .palette256:
+      return "\u{1B}[48;5;\(background.xterm256)m\u{1B}[38;5;\(foreground.xterm256)m\(text)\u{1B}[0m"
+    }
+  }
+}
+
+/// A number with a fixed number of significant digits for display.
+func format(_ value: Float, digits: Int = 4) -> String {
+  String(format: "%.\(digits)g", Double(value))
+}
+
+/// Terminal cells a string occupies (wide East Asian characters and emoji take two).
+func displayWidth(_ text: String) -> Int {
+  text.unicodeScalars.reduce(0) { total, scalar in
+    let value = scalar.value
+    if scalar.properties.generalCategory == .nonspacingMark || scalar.properties.generalCategory == .format
+    {
+      return total
+    }
+    let wide =
+      (0x1100...0x115F).contains(value) || (0x2E80...0xA4CF).contains(value)
+      || (0xAC00...0xD7A3).contains(value) || (0xF900...0xFAFF).contains(value)
+      || (0xFE30...0xFE4F).contains(value) || (0xFF00...0xFF60).contains(value)
+      || (0xFFE0...0xFFE6).contains(value) || (0x1F300...0x1FAFF).contains(value)
+      || (0x20000...0x3FFFD).contains(value)
+    return total + (wide ? 2 : 1)
+  }
+}

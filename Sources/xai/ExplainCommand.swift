@@ -1,0 +1,62 @@
+import ArgumentParser
+import Attribution
+import Foundation
+import Models
+import Render
+
+/// `xai explain`: attribute a text classifier's prediction to the tokens of a sentence.
+struct ExplainCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "explain",
+    abstract: "Explain the prediction of a text classifier for a sentence.",
+    discussion: """
+      Runs the model (default: the embedded sentiment model) on the text, picks the \
+      predicted class (or --target) and attributes its logit to the tokens at the output \
+      of the embedding block. Relevance is red for the target class and blue against it. \
+      The footer compares Σ relevance with the logit (conservation).
+
+      Examples:
+        xai explain "This was one of the best movies I have ever seen."
+        xai explain --method integrated-gradients --steps 64 --words "Not bad at all."
+        xai explain --detach layernorm,attention --format json "A dull film."
+        cat sentences.txt | xai explain --format json -
+      """)
+
+  @OptionGroup var modelOptions: ModelOptions
+  @OptionGroup var methodOptions: MethodOptions
+
+  @Option(name: .long, help: "terminal (heatmap) or json (one object per text).")
+  var format: OutputFormat = .terminal
+
+  @Flag(name: .long, help: "Merge word pieces into words (relevance summed).")
+  var words = false
+
+  @Argument(help: "The text to explain, or - to read one text per line from standard input.")
+  var text: String?
+
+  func run() throws {
+    var failed: ModelError?
+    try reportingErrors {
+      let texts = try readTexts(argument: text)
+      let model = try modelOptions.loadTextModel()
+      let method = try methodOptions.resolvedMethod()
+      let heatmap = TerminalHeatmap(mode: ColorMode.detect(), mergeWords: words)
+      for (line, text) in texts {
+        do {
+          let explanation = try model.explain(text, method: method, target: methodOptions.classTarget)
+          if explanation.encoded.truncated {
+            printError("xai: warning: the text\(line.map { " on line \($0)" } ?? "") was truncated to \(model.config.maxPositions) tokens.")
+          }
+          switch format {
+          case .json: print(explanation.json.text)
+          case .terminal: print(heatmap.render(explanation), terminator: "")
+          }
+        } catch let error as ModelError where line != nil {
+          printError("xai: line \(line!): \(error.description)")
+          failed = error
+        }
+      }
+      if let failed { throw ExitCode(failed.exitCode) }
+    }
+  }
+}
