@@ -36,6 +36,8 @@ let package = Package(
       path: "Benchmarks/XaiBench"),
     .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
     .testTarget(name: "ModelsTests", dependencies: ["Models"], exclude: ["Fixtures"]),
+    .testTarget(name: "AttributionTests", dependencies: ["Attribution"], exclude: ["Fixtures"]),
+    .testTarget(name: "RenderTests", dependencies: ["Render"]),
     .testTarget(name: "XaiCLITests", dependencies: ["xai"]),
   ]
 )

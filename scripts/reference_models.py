@@ -92,7 +92,7 @@ def tiny_vocabulary():
 
 
 def tensors_json(model):
-    return {name: {"shape": list(t.shape), "data": [round(v, 7) for v in t.flatten().tolist()]}
+    return {name: {"shape": list(t.shape), "data": t.flatten().tolist()}
             for name, t in model.state_dict().items() if t.dtype == torch.float32}
 
 
