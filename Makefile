@@ -22,8 +22,8 @@ build: setup
 	$(SWIFT) build -c release --product xai
 
 run: build
-	.build/release/xai --help
-	.build/release/xai models
+	.build/release/xai explain "$(DEFAULT_TEXT)"
+
 
 test: setup
 	$(SWIFT) test
@@ -31,7 +31,10 @@ test: setup
 bench-gemm: setup
 	$(SWIFT) run -c release xai-bench gemm
 
-bench: bench-gemm
+bench: setup venv
+	$(SWIFT) build -c release
+	.build/release/xai-bench gemm
+	$(PYTHON) Benchmarks/compare.py
 
 ## Python tooling (reference values, sample models, PyTorch benchmarks) lives in .venv.
 venv: $(VENV)/.installed

@@ -1,5 +1,6 @@
 import CBLAS
 import Foundation
+import Attribution
 import Models
 import Tensor
 
@@ -65,12 +66,100 @@ func benchModelLoad(_ paths: [String]) throws {
   }
 }
 
+/// DistilBERT-base shape (6 layers, dim 768, 12 heads, FFN 3072, vocab 30522), random weights.
+func randomDistilBertBase(seed: UInt64 = 1) throws -> DistilBertForSequenceClassification {
+  let config = TransformerConfig(
+    family: .distilbert, vocabSize: 30522, hiddenSize: 768, layers: 6, heads: 12,
+    intermediateSize: 3072)
+  var generator = SeededGenerator(seed: seed)
+  var tensors: [String: Tensor] = [:]
+  func linear(_ name: String, _ inputs: Int, _ outputs: Int) {
+    tensors[name + ".weight"] = Tensor.normal([outputs, inputs], std: 0.02, using: &generator)
+    tensors[name + ".bias"] = Tensor.zeros([outputs])
+  }
+  func norm(_ name: String, _ width: Int) {
+    tensors[name + ".weight"] = Tensor.ones([width])
+    tensors[name + ".bias"] = Tensor.zeros([width])
+  }
+  let d = config.hiddenSize
+  tensors["distilbert.embeddings.word_embeddings.weight"] = Tensor.normal([config.vocabSize, d], std: 0.02, using: &generator)
+  tensors["distilbert.embeddings.position_embeddings.weight"] = Tensor.normal([512, d], std: 0.02, using: &generator)
+  norm("distilbert.embeddings.LayerNorm", d)
+  for layer in 0..<config.layers {
+    let prefix = "distilbert.transformer.layer.\(layer)."
+    for name in ["q_lin", "k_lin", "v_lin", "out_lin"] { linear(prefix + "attention." + name, d, d) }
+    norm(prefix + "sa_layer_norm", d)
+    linear(prefix + "ffn.lin1", d, config.intermediateSize)
+    linear(prefix + "ffn.lin2", config.intermediateSize, d)
+    norm(prefix + "output_layer_norm", d)
+  }
+  linear("pre_classifier", d, d)
+  linear("classifier", d, 2)
+  return try DistilBertForSequenceClassification(config: config, store: MemoryWeights(tensors))
+}
+
+/// Peak resident set size of this process in MB (VmHWM).
+func peakResidentMegabytes() -> Double {
+  guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+    let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+  else { return 0 }
+  return Double(line.split(separator: " ").dropFirst().first.flatMap { Double($0) } ?? 0) / 1024
+}
+
+/// Matrix-product FLOPs of one forward pass (the input-gradient backward costs about as much again) of a DistilBERT-shaped model over `tokens` tokens.
+func forwardFlops(_ config: TransformerConfig, tokens: Int) -> Double {
+  let (d, f, t) = (Double(config.hiddenSize), Double(config.intermediateSize), Double(tokens))
+  let perLayer = 2 * t * (4 * d * d + 2 * d * f) + 2 * 2 * t * t * d
+  return Double(config.layers) * perLayer
+}
+
+/// B1–B3, B7, B8: text methods in process; one line per measurement, `name seconds`.
+func benchMethods(samplePath: String) throws {
+  let base = try randomDistilBertBase()
+  var generator = SeededGenerator(seed: 7)
+  let ids = [101] + (0..<30).map { _ in Int(generator.next() % 29000) + 1000 } + [102]
+  let input = TextInput(model: base, ids: ids, padId: 0, isSpecial: ids.indices.map { $0 == 0 || $0 == 31 })
+  let runs = 7
+  let lrp = medianSeconds(runs: runs, warmup: 2) {
+    _ = GradientTimesInput.lrp.attribute(model: base, input: input, target: 1)
+  }
+  print("B1_lrp_base_32 \(lrp)")
+  let flops = 2 * forwardFlops(base.config, tokens: ids.count)
+  print(String(format: "B8_gflops %.1f", flops / lrp / 1e9))
+  let ig = medianSeconds(runs: 5, warmup: 1) {
+    _ = IntegratedGradients(steps: 32).attribute(model: base, input: input, target: 1)
+  }
+  print("B2_ig32_base_32 \(ig)")
+  print(String(format: "B7_peak_rss_mb %.0f", peakResidentMegabytes()))
+  let sample = try TextModel.load(path: samplePath)
+  let encoded = try sample.encode("This was one of the best movies I have ever seen.")
+  let sampleInput = TextInput(
+    model: sample.network, ids: encoded.ids, padId: 0, isSpecial: encoded.tokens.map { $0.word == nil })
+  for (name, method) in [
+    ("lrp", GradientTimesInput.lrp), ("gradxinput", GradientTimesInput()),
+  ] as [(String, any TextAttributionMethod)] + [
+    ("gradient", GradientSaliency()), ("integrated-gradients", IntegratedGradients(steps: 32)),
+  ] {
+    let time = medianSeconds(runs: 21, warmup: 3) {
+      _ = method.attribute(model: sample.network, input: sampleInput, target: 1)
+    }
+    print("B3_sample_\(name) \(time)")
+  }
+}
+
 let arguments = CommandLine.arguments.dropFirst()
 if let threads = arguments.firstIndex(of: "--threads").map({ Int(arguments[$0 + 1]) ?? 1 }) {
   BLAS.threads = threads
 }
 switch arguments.first ?? "gemm" {
 case "gemm": benchGemm()
+case "methods":
+  do {
+    try benchMethods(samplePath: arguments.dropFirst().first ?? "samples/models/minilm-rt-sentiment")
+  } catch {
+    FileHandle.standardError.write("xai-bench: \(error)\n".data(using: .utf8)!)
+    exit(65)
+  }
 case "load":
   do {
     try benchModelLoad(arguments.dropFirst().filter { !$0.hasPrefix("--") && Int($0) == nil })

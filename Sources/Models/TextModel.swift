@@ -58,33 +58,9 @@ public struct TextModel: Sendable {
         vocabFile: file("vocab.txt"), lowercase: lowercase, stripAccents: stripAccents)
     }
     if FileManager.default.fileExists(atPath: file("tokenizer.json")) {
-      return try tokenizerJSON(file("tokenizer.json"))
+      return try WordPieceTokenizer(tokenizerJSON: file("tokenizer.json"))
     }
     throw ModelError.missingInFolder(folder: folder, file: "vocab.txt (or tokenizer.json)")
-  }
-
-  /// A WordPiece tokenizer from a `tokenizers` JSON file (`model.vocab`, `normalizer`).
-  static func tokenizerJSON(_ path: String) throws -> WordPieceTokenizer {
-    let root = try JSONDocument.read(path).rootNode
-    guard let vocab = root["model"]?["vocab"], vocab.isObject else {
-      throw ModelError.badConfig(file: path, key: "model.vocab", reason: "is missing")
-    }
-    var byId: [Int: String] = [:]
-    for piece in vocab.keys {
-      guard let id = vocab[piece]?.int, id >= 0 else {
-        throw ModelError.badConfig(file: path, key: "model.vocab.\(piece)", reason: "is not an id")
-      }
-      byId[id] = piece
-    }
-    guard byId.keys.sorted() == Array(0..<byId.count) else {
-      throw ModelError.badConfig(file: path, key: "model.vocab", reason: "does not number pieces 0…n−1")
-    }
-    let normalizer = root["normalizer"]
-    let lowercase = normalizer?["lowercase"]?.bool ?? true
-    let stripAccents = normalizer?["strip_accents"]?.bool
-    return try WordPieceTokenizer(
-      vocabulary: (0..<byId.count).map { byId[$0]! }, lowercase: lowercase,
-      stripAccents: stripAccents, source: path)
   }
 
   static func loadJSON(_ path: String, name: String) throws -> TextModel {

@@ -3,6 +3,12 @@
 public struct RGB: Sendable, Equatable {
   public let red, green, blue: UInt8
 
+  public init(red: UInt8, green: UInt8, blue: UInt8) {
+    self.red = red
+    self.green = green
+    self.blue = blue
+  }
+
   /// The colour of `value` on a scale whose extremes are ±`scale`.
   public static func diverging(_ value: Float, scale: Float) -> RGB {
     let strength = scale > 0 && value.isFinite ? min(1, abs(value) / scale) : 0

@@ -54,3 +54,48 @@ final class TokenizerTests: XCTestCase {
     XCTAssertFalse(tokenizer.encode("good movie", maxTokens: 10).truncated)
   }
 }
+
+final class TokenizerJSONTests: XCTestCase {
+  func testTokenizerJSONGivesTheSameIdsAsVocabTxt() throws {
+    let vocabPath = Fixtures.path("bert-uncased-vocab.txt")
+    let fromVocab = try WordPieceTokenizer(vocabFile: vocabPath, lowercase: true)
+    var entries: [String] = []
+    for (id, piece) in fromVocab.vocabulary.enumerated() {
+      var escaped = ""
+      JSONStringEscaper.escape(piece, into: &escaped)
+      entries.append("\(escaped): \(id)")
+    }
+    let json = """
+      {"normalizer": {"type": "BertNormalizer", "lowercase": true, "strip_accents": null},
+       "model": {"type": "WordPiece", "vocab": {\(entries.joined(separator: ", "))}}}
+      """
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("xai-tokenizer-\(UUID().uuidString).json").path
+    try json.write(toFile: path, atomically: true, encoding: .utf8)
+    let fromJSON = try WordPieceTokenizer(tokenizerJSON: path)
+    XCTAssertEqual(fromJSON.vocabulary.count, fromVocab.vocabulary.count)
+    for item in try Fixtures.json("tokenizer.json")["cases"]!.elements {
+      let text = item["text"]!.string!
+      XCTAssertEqual(fromJSON.encode(text).ids, fromVocab.encode(text).ids, text.debugDescription)
+    }
+  }
+}
+
+/// JSON string literal escaping for building test files.
+enum JSONStringEscaper {
+  static func escape(_ text: String, into out: inout String) {
+    out += "\""
+    for scalar in text.unicodeScalars {
+      switch scalar {
+      case "\"": out += "\\\""
+      case "\\": out += "\\\\"
+      default:
+        if scalar.value < 0x20 {
+          out += String(format: "\\u%04x", scalar.value)
+        } else {
+          out.unicodeScalars.append(scalar)
+        }
+      }
+    }
+    out += "\""
+  }
+}

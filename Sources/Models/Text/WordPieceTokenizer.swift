@@ -89,6 +89,30 @@ public struct WordPieceTokenizer: Sendable {
       stripAccents: stripAccents, source: path)
   }
 
+  /// A WordPiece tokenizer from a `tokenizers` JSON file (`model.vocab`, `normalizer`).
+  public init(tokenizerJSON path: String) throws {
+    let root = try JSONDocument.read(path).rootNode
+    guard let vocab = root["model"]?["vocab"], vocab.isObject else {
+      throw ModelError.badConfig(file: path, key: "model.vocab", reason: "is missing")
+    }
+    var byId: [Int: String] = [:]
+    for piece in vocab.keys {
+      guard let id = vocab[piece]?.int, id >= 0 else {
+        throw ModelError.badConfig(file: path, key: "model.vocab.\(piece)", reason: "is not an id")
+      }
+      byId[id] = piece
+    }
+    guard byId.keys.sorted() == Array(0..<byId.count) else {
+      throw ModelError.badConfig(file: path, key: "model.vocab", reason: "does not number pieces 0…n−1")
+    }
+    let normalizer = root["normalizer"]
+    let lowercase = normalizer?["lowercase"]?.bool ?? true
+    let stripAccents = normalizer?["strip_accents"]?.bool
+    try self.init(
+      vocabulary: (0..<byId.count).map { byId[$0]! }, lowercase: lowercase,
+      stripAccents: stripAccents, source: path)
+  }
+
   /// Encodes `text` as `[CLS] … [SEP]`, keeping at most `maxTokens` tokens.
   public func encode(_ text: String, maxTokens: Int = 512) -> EncodedText {
     var tokens = [TextToken(piece: "[CLS]", id: classifierId, offsets: 0..<0, word: nil)]

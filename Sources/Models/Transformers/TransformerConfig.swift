@@ -24,6 +24,26 @@ public struct TransformerConfig: Sendable, Equatable {
   /// Number of classes (labels, or `num_labels` when labels are absent).
   public var classCount: Int { labels.count }
 
+  /// A configuration given in code.
+  public init(
+    family: Family, vocabSize: Int, hiddenSize: Int, layers: Int, heads: Int, intermediateSize: Int,
+    maxPositions: Int = 512, typeVocabSize: Int = 2, layerNormEps: Float = 1e-12,
+    labels: [String] = ["negative", "positive"], padTokenId: Int = 0
+  ) {
+    self.family = family
+    self.vocabSize = vocabSize
+    self.hiddenSize = hiddenSize
+    self.layers = layers
+    self.heads = heads
+    self.intermediateSize = intermediateSize
+    self.maxPositions = maxPositions
+    self.typeVocabSize = family == .bert ? typeVocabSize : 0
+    self.layerNormEps = layerNormEps
+    self.labels = labels
+    self.padTokenId = padTokenId
+    testAccuracy = nil
+  }
+
   /// Reads a `config.json` object; `file` names it in errors.
   public init(json: JSONNode, file: String) throws {
     guard json.isObject else {

@@ -104,3 +104,18 @@ public struct JSONWeights: WeightStore, @unchecked Sendable {
     return Tensor(shape: shape, scalars: values)
   }
 }
+
+/// Tensors held in memory by name (built in code, e.g. random models for benchmarks).
+public struct MemoryWeights: WeightStore, @unchecked Sendable {
+  public let path: String
+  public let tensors: [String: Tensor]
+
+  public init(_ tensors: [String: Tensor], path: String = "(memory)") {
+    self.tensors = tensors
+    self.path = path
+  }
+
+  public var names: [String] { tensors.keys.sorted() }
+
+  public func tensor(_ name: String) throws -> Tensor? { tensors[name] }
+}

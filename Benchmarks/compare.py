@@ -1,0 +1,67 @@
+"""`make bench`: runs xai-bench and its PyTorch counterpart in one go (same machine,
+same thread count) and prints one table with the ratio xai / PyTorch."""
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+THREADS = str(os.cpu_count() or 1)
+SAMPLE = "samples/models/minilm-rt-sentiment"
+TEXT = "This was one of the best movies I have ever seen."
+
+
+def measurements(command):
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    values = {}
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            try:
+                values[parts[0]] = float(parts[1])
+            except ValueError:
+                pass
+    return values
+
+
+def process_time(runs=11):
+    times = []
+    for index in range(runs + 2):
+        start = time.perf_counter()
+        subprocess.run([".build/release/xai", "explain", "--format", "json", TEXT], check=True,
+                       capture_output=True)
+        if index >= 2:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main():
+    xai = measurements([".build/release/xai-bench", "methods", SAMPLE, "--threads", THREADS])
+    torch = measurements([sys.executable, "Benchmarks/torch_bench.py", "--threads", THREADS,
+                          "--sample", SAMPLE])
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"{THREADS} threads; median of >= 5 runs")
+    print(f"{'id':<34} {'xai ms':>10} {'PyTorch ms':>11} {'xai/PyTorch':>12}")
+    rows = [
+        ("B1 lrp base, 32 tok (torch grad params)", "B1_lrp_base_32", "B1_lrp_base_32_grad_params"),
+        ("B1 lrp base, 32 tok (frozen)", "B1_lrp_base_32", "B1_lrp_base_32"),
+        ("B2 IG 32 steps base, 32 tok", "B2_ig32_base_32", "B2_ig32_base_32"),
+        ("B3 lrp sample model", "B3_sample_lrp", "B3_sample_lrp"),
+        ("B3 gradxinput sample model", "B3_sample_gradxinput", "B3_sample_gradxinput"),
+        ("B3 IG 32 sample model", "B3_sample_integrated-gradients", "B3_sample_integrated-gradients"),
+    ]
+    for label, mine, theirs in rows:
+        if mine in xai and theirs in torch:
+            print(f"{label:<40} {xai[mine] * 1e3:10.2f} {torch[theirs] * 1e3:11.2f} "
+                  f"{xai[mine] / torch[theirs]:12.2f}")
+    print(f"B6 xai explain, process start to exit: {process_time() * 1e3:.1f} ms")
+    print(f"B7 peak RSS of B1 (incl. IG): {xai.get('B7_peak_rss_mb', 0):.0f} MB "
+          f"(weights {30522 * 768 * 4 / 1e6 + 6 * (4 * 768 * 768 + 2 * 768 * 3072) * 4 / 1e6:.0f} MB)")
+    print(f"B8 achieved GFLOP/s in B1: {xai.get('B8_gflops', 0):.1f} "
+          "(compare with the raw cblas_sgemm line of xai-bench gemm)")
+
+
+if __name__ == "__main__":
+    main()
