@@ -32,6 +32,21 @@ public enum BLAS {
   }
 }
 
+extension BLAS {
+  /// y[m] = A[m×n]·x[n] (row-major A), through `cblas_sgemv`.
+  @inline(__always)
+  public static func sgemv(
+    m: Int, n: Int, a: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
+  ) {
+    guard m > 0 else { return }
+    guard n > 0 else {
+      y.update(repeating: 0, count: m)
+      return
+    }
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(m), Int32(n), 1, a, Int32(n), x, 1, 0, y, 1)
+  }
+}
+
 extension Tensor {
   /// The product without recording: batch axes must agree, or `b` is a plain matrix.
   static func product(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool) -> Tensor {

@@ -1,0 +1,184 @@
+import Foundation
+import Tensor
+
+/// A message-passing graph classifier in the form GNN-LRP explains:
+///
+///     H₀ = input(X)                       (GraphNet: relu(X U); GCN: X)
+///     H_l = relu(Âᵀ H_{l−1} W_l),  l = 1…L
+///     out = mean over nodes of [relu](H_L V) + b
+///
+/// GraphNet stores `U`, `W1…WL`, `V`; the GCN stores `layers.N.theta` and
+/// `classifier.weight` [c, h] (so V = classifier.weightᵀ) with `classifier.bias`.
+public struct GraphNetwork: Sendable {
+  /// How node features are made.
+  public enum NodeFeatures: String, Sendable {
+    /// One-hot node index (in_dim = number of nodes).
+    case identity
+    /// A single 1 per node (in_dim = 1).
+    case constant
+    /// The graph file's `features` (or one-hot elements for molecules).
+    case given
+  }
+
+  /// `graphnet` or `gcn`.
+  public let modelType: String
+  public let labels: [String]
+  public let nodeFeatures: NodeFeatures
+  public let normalization: NormalizedAdjacency.Normalization
+  /// Element symbols for one-hot atom features, in feature order (molecule models).
+  public let elements: [String]?
+  /// Input projection U [in, h₀] (GraphNet), applied as relu(X U).
+  public let inputProjection: Tensor?
+  /// Message-passing weights W_l [h_{l−1}, h_l].
+  public let layerWeights: [Tensor]
+  /// Output projection V [h_L, classes].
+  public let outputWeight: Tensor
+  /// Bias added after the mean (GCN classifier), or nil.
+  public let outputBias: Tensor?
+  /// Whether relu is applied to H_L V before the mean.
+  public let finalReLU: Bool
+  /// Width of the input features.
+  public let inputWidth: Int
+  /// Held-out accuracy recorded with the model.
+  public let testAccuracy: Double?
+
+  /// Number of message-passing layers L.
+  public var layerCount: Int { layerWeights.count }
+
+  /// Loads a GraphNet or GCN from the JSON weight format of SPEC §4.
+  public static func load(path: String) throws -> GraphNetwork {
+    let weights = try JSONWeights(path: path)
+    return try GraphNetwork(config: weights.config, store: weights)
+  }
+
+  /// Builds the network from a config object and named tensors.
+  public init(config: JSONNode, store: WeightStore) throws {
+    let file = store.path
+    guard let type = config["model_type"]?.string else {
+      throw ModelError.badConfig(file: file, key: "model_type", reason: "is missing")
+    }
+    guard type == "graphnet" || type == "gcn" else {
+      throw ModelError.unknownModelType(file: file, modelType: type)
+    }
+    modelType = type
+    func integer(_ key: String) throws -> Int {
+      guard let value = config[key]?.int, value > 0 else {
+        throw ModelError.badConfig(file: file, key: key, reason: "must be a positive integer")
+      }
+      return value
+    }
+    let inputWidth = try integer("in_dim")
+    let hidden = try integer("hidden")
+    let classes = try integer("num_classes")
+    let layers = try integer("num_layers")
+    self.inputWidth = inputWidth
+    let features = config["node_features"]?.string ?? (type == "gcn" ? "given" : "constant")
+    guard let kind = NodeFeatures(rawValue: features) else {
+      throw ModelError.badConfig(file: file, key: "node_features", reason: "must be identity, constant or given")
+    }
+    nodeFeatures = kind
+    let normalize = config["normalize"]?.string ?? "sym"
+    guard let normalization = NormalizedAdjacency.Normalization(rawValue: normalize) else {
+      throw ModelError.badConfig(file: file, key: "normalize", reason: "must be sym or none")
+    }
+    self.normalization = normalization
+    if let list = config["elements"], list.isArray {
+      elements = list.elements.compactMap(\.string)
+    } else {
+      elements = nil
+    }
+    let scope = WeightScope(store)
+    if type == "graphnet" {
+      inputProjection = try scope.parameter("U", shape: [inputWidth, hidden])
+      layerWeights = try (1...layers).map { try scope.parameter("W\($0)", shape: [hidden, hidden]) }
+      outputWeight = try scope.parameter("V", shape: [hidden, classes])
+      outputBias = nil
+      finalReLU = config["final_relu"]?.bool ?? true
+    } else {
+      inputProjection = nil
+      layerWeights = try (0..<layers).map {
+        try scope.parameter("layers.\($0).theta", shape: [$0 == 0 ? inputWidth : hidden, hidden])
+      }
+      outputWeight = try scope.parameter("classifier.weight", shape: [classes, hidden]).transposed(0, 1)
+      outputBias = try scope.parameter("classifier.bias", shape: [classes])
+      finalReLU = false
+    }
+    var names = (0..<classes).map { "class \($0)" }
+    if let table = config["id2label"], table.isObject {
+      for key in table.keys {
+        if let index = Int(key), names.indices.contains(index), let name = table[key]?.string {
+          names[index] = name
+        }
+      }
+    }
+    labels = names
+    testAccuracy = config["xai"]?["test_accuracy"]?.double
+  }
+
+  /// The input features X [n, in] of `graph` for this model.
+  public func features(of graph: Graph) throws -> Tensor {
+    let n = graph.nodeCount
+    switch nodeFeatures {
+    case .constant:
+      return Tensor.ones([n, inputWidth])
+    case .identity:
+      guard n == inputWidth else {
+        throw ModelError.badInput(
+          "The model uses one-hot node identities for \(inputWidth) nodes; the graph has \(n).")
+      }
+      var values = [Float](repeating: 0, count: n * n)
+      for i in 0..<n { values[i * n + i] = 1 }
+      return Tensor(shape: [n, n], scalars: values)
+    case .given:
+      if let rows = graph.features {
+        guard rows.first?.count == inputWidth else {
+          throw ModelError.badInput(
+            "The graph's features have width \(rows.first?.count ?? 0); the model expects \(inputWidth).")
+        }
+        return Tensor(shape: [n, inputWidth], scalars: rows.flatMap { $0 })
+      }
+      guard let elements, let symbols = graph.nodeLabels else {
+        throw ModelError.badInput("The model needs node features; the graph file gives none.")
+      }
+      guard elements.count == inputWidth else {
+        throw ModelError.badInput("The model lists \(elements.count) elements for input width \(inputWidth).")
+      }
+      let other = elements.firstIndex(of: "other")
+      var values = [Float](repeating: 0, count: n * inputWidth)
+      for (node, symbol) in symbols.enumerated() {
+        guard let column = elements.firstIndex(of: symbol) ?? other else {
+          throw ModelError.badInput(
+            "Atom \(node + 1) is \(symbol), which the model's element list (\(elements.joined(separator: ", "))) lacks.")
+        }
+        values[node * inputWidth + column] = 1
+      }
+      return Tensor(shape: [n, inputWidth], scalars: values)
+    }
+  }
+
+  /// H₀ from X (differentiable).
+  public func input(_ x: Tensor) -> Tensor {
+    guard let inputProjection else { return x }
+    return Tensor.matmul(x, inputProjection).relu()
+  }
+
+  /// Class outputs [classes] for a graph (plain forward, differentiable in `h0`).
+  public func outputs(h0: Tensor, adjacency: NormalizedAdjacency) -> Tensor {
+    var h = h0
+    for weight in layerWeights {
+      h = adjacency.aggregate(Tensor.matmul(h, weight)).relu()
+    }
+    var projected = Tensor.matmul(h, outputWeight)
+    if finalReLU { projected = projected.relu() }
+    let mean = projected.mean(axis: 0)
+    guard let outputBias else { return mean }
+    return mean + outputBias
+  }
+
+  /// Class outputs of `graph`.
+  public func outputs(_ graph: Graph) throws -> [Float] {
+    let adjacency = NormalizedAdjacency(graph, normalization: normalization)
+    let x = try features(of: graph)
+    return withoutGrad { outputs(h0: input(x), adjacency: adjacency) }.scalars
+  }
+}
