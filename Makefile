@@ -46,10 +46,13 @@ $(VENV)/.installed: scripts/requirements.txt
 ## Golden reference values for the Swift tests (Tests/**/Fixtures), from PyTorch.
 reference: venv
 	$(PYTHON) scripts/reference_models.py
+	$(PYTHON) scripts/reference_attribution.py
+	$(PYTHON) scripts/reference_graphs.py
 
 ## Rebuild the shipped sample models (commit the result once).
 train-samples: venv
 	$(PYTHON) scripts/train_text_sample.py
+	$(PYTHON) scripts/train_graph_samples.py
 
 clean:
 	rm -rf .build

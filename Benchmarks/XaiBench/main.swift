@@ -147,6 +147,47 @@ func benchMethods(samplePath: String) throws {
   }
 }
 
+/// A Barabási–Albert graph: each new node attaches to `m` distinct nodes chosen
+/// proportionally to their degree.
+func barabasiAlbert(nodes: Int, m: Int, seed: UInt64) throws -> Graph {
+  var generator = SeededGenerator(seed: seed)
+  var edges: [(Int, Int)] = []
+  var ends: [Int] = []
+  for node in m..<nodes {
+    var chosen = Set<Int>()
+    while chosen.count < m {
+      chosen.insert(ends.isEmpty ? chosen.count : ends[Int(generator.next() % UInt64(ends.count))])
+    }
+    for target in chosen {
+      edges.append((node, target))
+      ends += [node, target]
+    }
+  }
+  return try Graph(nodeCount: nodes, edges: edges)
+}
+
+/// B5: GNN-LRP over all walks of BA(n = 1000, m = 1), 3 layers, h = 64 (random GraphNet).
+func benchWalks() throws {
+  let graph = try barabasiAlbert(nodes: 1000, m: 1, seed: 3)
+  var generator = SeededGenerator(seed: 5)
+  let h = 64
+  var tensors: [String: Tensor] = ["U": Tensor.uniform([1, h], low: 0.1, high: 1, using: &generator)]
+  for l in 1...3 { tensors["W\(l)"] = Tensor.normal([h, h], std: 0.2, using: &generator) }
+  tensors["V"] = Tensor.normal([h, 2], std: 0.2, using: &generator)
+  let config = try JSONDocument.parse(
+    """
+    {"model_type": "graphnet", "in_dim": 1, "hidden": 64, "num_classes": 2, "num_layers": 3,
+     "node_features": "constant", "normalize": "sym", "final_relu": false}
+    """, source: "bench").rootNode
+  let network = try GraphNetwork(config: config, store: MemoryWeights(tensors))
+  var walks = 0
+  let time = medianSeconds(runs: 7, warmup: 1) {
+    walks = (try? RelevantWalks(gammas: [0.1], keep: 10).explain(network: network, graph: graph, target: 0))?.walkCount ?? 0
+  }
+  print("B5_walks_ba1000 \(time)")
+  print("B5_walk_count \(walks)")
+}
+
 let arguments = CommandLine.arguments.dropFirst()
 if let threads = arguments.firstIndex(of: "--threads").map({ Int(arguments[$0 + 1]) ?? 1 }) {
   BLAS.threads = threads
@@ -160,6 +201,11 @@ case "methods":
     FileHandle.standardError.write("xai-bench: \(error)\n".data(using: .utf8)!)
     exit(65)
   }
+case "walks":
+  do { try benchWalks() } catch {
+    FileHandle.standardError.write("xai-bench: \(error)\n".data(using: .utf8)!)
+    exit(65)
+  }
 case "load":
   do {
     try benchModelLoad(arguments.dropFirst().filter { !$0.hasPrefix("--") && Int($0) == nil })
@@ -168,6 +214,6 @@ case "load":
     exit(65)
   }
 default:
-  FileHandle.standardError.write("usage: xai-bench gemm|load PATH… [--threads N]\n".data(using: .utf8)!)
+  FileHandle.standardError.write("usage: xai-bench gemm|methods [SAMPLE]|walks|load PATH… [--threads N]\n".data(using: .utf8)!)
   exit(64)
 }

@@ -30,6 +30,15 @@ extension Tensor {
         for j in 0..<inner { po[offset + j] = op(pa[offset + j], pb[j]) }
         offset += inner
       }
+    } else if shape == a.shape, b.rank == a.rank, b.shape.last == 1,
+      b.shape.dropLast() == a.shape.dropLast()
+    {
+      let inner = a.shape.last ?? 1
+      for row in 0..<b.count {
+        let scalar = pb[row]
+        let offset = row * inner
+        for j in 0..<inner { po[offset + j] = op(pa[offset + j], scalar) }
+      }
     } else {
       let sa = Broadcast.strides(of: a.shape, in: shape)
       let sb = Broadcast.strides(of: b.shape, in: shape)

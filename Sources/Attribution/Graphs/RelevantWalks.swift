@@ -51,7 +51,7 @@ public struct RelevantWalks: Sendable {
       throw ModelError.badInput("Target class \(target) does not exist; the model has classes 0…\(classes - 1).")
     }
     let forward = withoutGrad { RewrittenForward(network: network, x: x, adjacency: adjacency, gammas: gamma) }
-    var walker = WalkEnumerator(
+    let walker = WalkEnumerator(
       forward: forward, adjacency: adjacency, target: target, nodeCount: n, layers: layers, keep: keep)
     walker.run()
     let outputs = withoutGrad { network.outputs(h0: forward.h0, adjacency: adjacency) }.scalars
@@ -165,6 +165,12 @@ struct WalkHeap {
   let capacity: Int
   private(set) var items: [WalkRelevance] = []
 
+  /// Whether a walk of this relevance would enter the heap.
+  @inline(__always)
+  func accepts(_ relevance: Float) -> Bool {
+    capacity > 0 && (items.count < capacity || abs(relevance) > abs(items[0].relevance))
+  }
+
   mutating func offer(_ relevance: Float, _ nodes: @autoclosure () -> [Int]) {
     guard capacity > 0 else { return }
     if items.count < capacity {
@@ -205,23 +211,30 @@ struct WalkHeap {
   }
 }
 
-/// The depth-first suffix programme over walks.
-struct WalkEnumerator {
+/// The depth-first suffix programme over walks. Works on raw buffers: it runs once
+/// per walk step, so it must not allocate or check exclusivity in its loops.
+final class WalkEnumerator {
   let forward: RewrittenForward
   let adjacency: NormalizedAdjacency
   let target: Int
   let nodeCount: Int
   let layers: Int
   var heap: WalkHeap
-  var walkCount = 0
-  var total: Float = 0
-  var layerNodeRelevance: [[Float]]
-  var entryRelevance: [Float]
-  private var nodes: [Int]
-  private var entries: [Int]
-  /// Scratch vectors per level: the suffix's b_l (up to scale) and s_l ⊙ b_l.
-  private var vectors: [[Float]]
-  private var scaled: [[Float]]
+  /// Walks counted and Σ R, in raw memory so that the hot loop has no exclusivity checks.
+  private let counters: UnsafeMutablePointer<Int>
+  private let sum: UnsafeMutablePointer<Float>
+  var walkCount: Int { counters.pointee }
+  var total: Float { sum.pointee }
+  private let nodeSums: UnsafeMutablePointer<Float>
+  private let entrySums: UnsafeMutablePointer<Float>
+  private let nodes: UnsafeMutablePointer<Int>
+  private let entries: UnsafeMutablePointer<Int>
+  /// Per level: the suffix's b_l (up to scale) and s_l ⊙ b_l.
+  private let vectors: [UnsafeMutablePointer<Float>]
+  private let scaled: [UnsafeMutablePointer<Float>]
+  private let widths: [Int]
+  private let sources: [Int]
+  private let weights: [Float]
 
   init(
     forward: RewrittenForward, adjacency: NormalizedAdjacency, target: Int, nodeCount: Int, layers: Int,
@@ -233,90 +246,124 @@ struct WalkEnumerator {
     self.nodeCount = nodeCount
     self.layers = layers
     heap = WalkHeap(capacity: keep ?? Int.max)
-    layerNodeRelevance = Array(repeating: Array(repeating: 0, count: nodeCount), count: layers + 1)
-    entryRelevance = Array(repeating: 0, count: adjacency.sources.count)
-    nodes = Array(repeating: 0, count: layers + 1)
-    entries = Array(repeating: 0, count: layers + 1)
-    let widths = [forward.h0.shape[1]] + forward.lifted.map { $0.shape[1] }
-    vectors = widths.map { Array(repeating: 0, count: $0) }
-    scaled = widths.map { Array(repeating: 0, count: $0) }
+    nodeSums = .allocate(capacity: (layers + 1) * nodeCount)
+    nodeSums.initialize(repeating: 0, count: (layers + 1) * nodeCount)
+    entrySums = .allocate(capacity: max(1, adjacency.sources.count))
+    entrySums.initialize(repeating: 0, count: adjacency.sources.count)
+    counters = .allocate(capacity: 1)
+    counters.initialize(to: 0)
+    sum = .allocate(capacity: 1)
+    sum.initialize(to: 0)
+    nodes = .allocate(capacity: layers + 1)
+    nodes.initialize(repeating: 0, count: layers + 1)
+    entries = .allocate(capacity: layers + 1)
+    entries.initialize(repeating: 0, count: layers + 1)
+    widths = [forward.h0.shape[1]] + forward.lifted.map { $0.shape[1] }
+    vectors = widths.map { UnsafeMutablePointer<Float>.allocate(capacity: max($0, 1)) }
+    scaled = widths.map { UnsafeMutablePointer<Float>.allocate(capacity: max($0, 1)) }
+    sources = adjacency.sources
+    weights = adjacency.weights
   }
 
-  mutating func run() {
+  deinit {
+    nodeSums.deallocate()
+    entrySums.deallocate()
+    entries.deallocate()
+    nodes.deallocate()
+    counters.deallocate()
+    sum.deallocate()
+    for pointer in vectors + scaled { pointer.deallocate() }
+  }
+
+  /// Σ R by the node each walk visits at positions 0…L.
+  var layerNodeRelevance: [[Float]] {
+    (0...layers).map { Array(UnsafeBufferPointer(start: nodeSums + $0 * nodeCount, count: nodeCount)) }
+  }
+
+  /// Σ R of walk steps along each entry of Â.
+  var entryRelevance: [Float] { Array(UnsafeBufferPointer(start: entrySums, count: adjacency.sources.count)) }
+
+  func run() {
     let classes = forward.liftedOutput.shape[1]
     let width = forward.liftedOutput.shape[0]
-    let column = (0..<width).map { forward.liftedOutput.scalars[$0 * classes + target] }
     let outputScale = forward.outputScale.scalars
+    let lifted = forward.liftedOutput.scalars
     var walksEndingAt = [Int](repeating: 1, count: nodeCount)
     for _ in 0..<layers {
       var next = [Int](repeating: 0, count: nodeCount)
       for node in 0..<nodeCount {
-        for entry in adjacency.incoming[node] { next[node] += walksEndingAt[adjacency.sources[entry]] }
+        for entry in adjacency.incoming[node] { next[node] += walksEndingAt[sources[entry]] }
       }
       walksEndingAt = next
     }
     for last in 0..<nodeCount {
       let scale = outputScale[last * classes + target] / Float(nodeCount)
       guard scale != 0 else {
-        walkCount += walksEndingAt[last]
+        counters.pointee += walksEndingAt[last]
         continue
       }
       nodes[layers] = last
-      vectors[layers] = column
+      for i in 0..<width { vectors[layers][i] = lifted[i * classes + target] }
       visit(level: layers, node: last, scale: scale)
     }
   }
 
   /// b_level = scale · vectors[level] is the suffix's gradient at H_level[node].
-  private mutating func visit(level: Int, node: Int, scale: Float) {
+  private func visit(level: Int, node: Int, scale: Float) {
     if level == 0 {
       let classes = forward.firstProjection.shape[1]
-      record(scale * forward.firstProjection.scalars[node * classes + target])
+      record(scale * forward.firstProjection.storage(node * classes + target))
       return
     }
-    let gates = forward.scales[level - 1]
-    let width = gates.shape[1]
-    gates.withUnsafeBufferPointer { s in
-      for i in 0..<width { scaled[level][i] = s[node * width + i] * vectors[level][i] }
+    let width = widths[level]
+    let vector = vectors[level]
+    let product = scaled[level]
+    forward.scales[level - 1].withUnsafeBufferPointer { s in
+      let row = s.baseAddress! + node * width
+      for i in 0..<width { product[i] = row[i] * vector[i] }
     }
     if level == 1 {
-      let projection = forward.firstProjection
-      for entry in adjacency.incoming[node] {
-        let source = adjacency.sources[entry]
-        let value = projection.withUnsafeBufferPointer { p in
+      forward.firstProjection.withUnsafeBufferPointer { p in
+        let base = p.baseAddress!
+        for entry in adjacency.incoming[node] {
+          let source = sources[entry]
+          let row = base + source * width
           var sum: Float = 0
-          let row = source * width
-          for i in 0..<width { sum += p[row + i] * scaled[1][i] }
-          return sum
+          for i in 0..<width { sum += row[i] * product[i] }
+          nodes[0] = source
+          entries[1] = entry
+          record(scale * weights[entry] * sum)
         }
-        nodes[0] = source
-        entries[1] = entry
-        record(scale * adjacency.weights[entry] * value)
       }
       return
     }
-    let weight = forward.lifted[level - 1]
-    let inner = weight.shape[0]
-    weight.withUnsafeBufferPointer { w in
-      scaled[level].withUnsafeBufferPointer { u in
-        vectors[level - 1].withUnsafeMutableBufferPointer { out in
-          BLAS.sgemv(m: inner, n: width, a: w.baseAddress!, x: u.baseAddress!, y: out.baseAddress!)
-        }
-      }
+    let inner = widths[level - 1]
+    forward.lifted[level - 1].withUnsafeBufferPointer { w in
+      BLAS.sgemv(m: inner, n: width, a: w.baseAddress!, x: product, y: vectors[level - 1])
     }
     for entry in adjacency.incoming[node] {
-      let source = adjacency.sources[entry]
+      let source = sources[entry]
       nodes[level - 1] = source
       entries[level] = entry
-      visit(level: level - 1, node: source, scale: scale * adjacency.weights[entry])
+      visit(level: level - 1, node: source, scale: scale * weights[entry])
     }
   }
 
-  private mutating func record(_ relevance: Float) {
-    walkCount += 1
-    total += relevance
-    for level in 0...layers { layerNodeRelevance[level][nodes[level]] += relevance }
-    if layers > 0 { for level in 1...layers { entryRelevance[entries[level]] += relevance } }
-    heap.offer(relevance, nodes)
+  @inline(__always)
+  private func record(_ relevance: Float) {
+    counters.pointee += 1
+    sum.pointee += relevance
+    for level in 0...layers { nodeSums[level * nodeCount + nodes[level]] += relevance }
+    if layers > 0 { for level in 1...layers { entrySums[entries[level]] += relevance } }
+    if heap.accepts(relevance) {
+      heap.offer(relevance, Array(UnsafeBufferPointer(start: nodes, count: layers + 1)))
+    }
+  }
+}
+
+extension Tensor {
+  /// The scalar at a flat index (no bounds check beyond the storage's).
+  fileprivate func storage(_ index: Int) -> Float {
+    withUnsafeBufferPointer { $0[index] }
   }
 }

@@ -68,8 +68,13 @@ public struct JSONWeights: WeightStore, @unchecked Sendable {
 
   /// Uses an already parsed document.
   public init(document: JSONDocument) throws {
-    path = document.source
-    root = document.rootNode
+    try self.init(root: document.rootNode, path: document.source)
+  }
+
+  /// Uses a `{"config", "tensors"}` object inside a larger document.
+  public init(root: JSONNode, path: String) throws {
+    self.path = path
+    self.root = root
     guard let config = root["config"], config.isObject else {
       throw ModelError.badConfig(file: path, key: "config", reason: "is missing or not an object")
     }

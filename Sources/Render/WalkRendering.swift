@@ -1,0 +1,103 @@
+import Attribution
+import Foundation
+import Models
+
+/// A graph explanation with what the views need besides the walks.
+public struct GraphReport: Sendable {
+  public let modelName: String
+  public let graph: Graph
+  public let labels: [String]
+  public let explanation: WalkExplanation
+
+  public init(modelName: String, graph: Graph, labels: [String], explanation: WalkExplanation) {
+    self.modelName = modelName
+    self.graph = graph
+    self.labels = labels
+    self.explanation = explanation
+  }
+
+  /// `3:C` for molecules, `3` otherwise.
+  public func nodeName(_ node: Int) -> String {
+    if let labels = graph.nodeLabels { return "\(node):\(labels[node])" }
+    return "\(node)"
+  }
+
+  /// The SPEC §7 object for a graph.
+  public var json: JSONOutput {
+    let e = explanation
+    let edges = e.edgeRelevance.sorted { $0.key < $1.key }.map {
+      JSONOutput.object([("edge", .ints([$0.key.u, $0.key.v])), ("relevance", .float($0.value))])
+    }
+    return .object([
+      ("model", .string(modelName)),
+      ("method", .string("gnn-lrp")),
+      ("gamma", .floats(e.gammas)),
+      ("graph", graph.name.map(JSONOutput.string) ?? .null),
+      ("num_nodes", .int(graph.nodeCount)),
+      ("target", .object([("index", .int(e.target)), ("label", .string(labels[e.target]))])),
+      ("logits", .floats(e.outputs)),
+      ("walk_count", .int(e.walkCount)),
+      ("walks", .array(e.walks.map { .object([("nodes", .ints($0.nodes)), ("relevance", .float($0.relevance))]) })),
+      ("node_relevance", .floats(e.nodeRelevance)),
+      ("edge_relevance", .array(edges)),
+      ("conservation", .object([
+        ("sum_relevance", .float(e.sumOverWalks)),
+        ("target_logit", .float(e.targetOutput)),
+        ("bias", .float(e.bias)),
+        ("residual", .float(e.residual)),
+      ])),
+    ])
+  }
+}
+
+/// Terminal view of relevant walks: prediction, top walks with signed bars, node relevance.
+public struct TerminalWalks: Sendable {
+  public let mode: ColorMode
+  public let barWidth: Int
+
+  public init(mode: ColorMode, barWidth: Int = 24) {
+    self.mode = mode
+    self.barWidth = barWidth
+  }
+
+  public func render(_ report: GraphReport) -> String {
+    let e = report.explanation
+    let predicted = e.outputs.indices.max { e.outputs[$0] < e.outputs[$1] } ?? 0
+    var lines: [String] = []
+    let name = report.graph.name.map { " \($0)" } ?? ""
+    lines.append(
+      "\(report.modelName) · graph\(name) (\(report.graph.nodeCount) nodes, \(report.graph.edges.count) edges)"
+        + " · predicted \(report.labels[predicted]) · target \(report.labels[e.target]) [\(e.target)]"
+        + " · GNN-LRP γ = \(e.gammas.map { format($0, digits: 3) }.joined(separator: ","))")
+    lines.append("logits: " + zip(report.labels, e.outputs).map { "\($0) \(format($1))" }.joined(separator: ", "))
+    let scale = e.walks.map { abs($0.relevance) }.max() ?? 0
+    lines.append("top \(e.walks.count) of \(e.walkCount) walks (input node → … → last layer):")
+    let paths = e.walks.map { $0.nodes.map(report.nodeName).joined(separator: " → ") }
+    let pathWidth = paths.map(\.count).max() ?? 0
+    for (walk, path) in zip(e.walks, paths) {
+      lines.append(
+        "  " + path.padding(toLength: pathWidth, withPad: " ", startingAt: 0) + "  "
+          + bar(walk.relevance, scale: scale) + "  " + format(walk.relevance))
+    }
+    let ranked = e.nodeRelevance.indices.sorted { abs(e.nodeRelevance[$0]) > abs(e.nodeRelevance[$1]) }
+    lines.append("node relevance (walks by start node), largest first:")
+    lines.append(
+      "  " + ranked.prefix(12).map { "\(report.nodeName($0)) \(format(e.nodeRelevance[$0], digits: 3))" }
+        .joined(separator: ", "))
+    lines.append(
+      "conservation: Σ walks = \(format(e.sumOverWalks)), target logit = \(format(e.targetOutput))"
+        + (e.bias != 0 ? ", bias = \(format(e.bias))" : "") + ", residual = \(format(e.residual))")
+    return lines.joined(separator: "\n") + "\n"
+  }
+
+  func bar(_ value: Float, scale: Float) -> String {
+    let filled = scale > 0 ? Int((Float(barWidth) * abs(value) / scale).rounded()) : 0
+    let body = String(repeating: "█", count: filled) + String(repeating: " ", count: barWidth - filled)
+    let colour = RGB.diverging(value >= 0 ? scale : -scale, scale: scale)
+    switch mode {
+    case .plain: return (value >= 0 ? "+" : "-") + body
+    case .trueColor: return "\u{1B}[38;2;\(colour.red);\(colour.green);\(colour.blue)m\(body)\u{1B}[0m"
+    case .palette256: return "\u{1B}[38;5;\(colour.xterm256)m\(body)\u{1B}[0m"
+    }
+  }
+}
