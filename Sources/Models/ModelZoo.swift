@@ -73,6 +73,15 @@ public enum ModelZoo {
     return result
   }
 
+  /// The JSON weight file of a model path: the path itself, or `model.json` inside a folder.
+  public static func weightFile(_ path: String) -> String {
+    var isFolder: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+      return (path as NSString).appendingPathComponent("model.json")
+    }
+    return path
+  }
+
   /// Describes a model folder or JSON weight file from its configuration, or nil
   /// when `path` is not a model.
   public static func describe(_ path: String) -> Entry? {
@@ -83,8 +92,13 @@ public enum ModelZoo {
     let bytes: Int
     if isFolder.boolValue {
       let configPath = (path as NSString).appendingPathComponent("config.json")
-      guard let document = try? JSONDocument.read(configPath) else { return nil }
-      config = document.rootNode
+      if let document = try? JSONDocument.read(configPath) {
+        config = document.rootNode
+      } else if let document = try? JSONDocument.read(weightFile(path)), let inner = document.rootNode["config"] {
+        config = inner
+      } else {
+        return nil
+      }
       let files = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
       bytes = files.reduce(0) { total, file in
         let attributes = try? FileManager.default.attributesOfItem(

@@ -32,6 +32,9 @@ public struct TextModel: Sendable {
   static func loadFolder(_ folder: String, name: String) throws -> TextModel {
     func file(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
     guard FileManager.default.fileExists(atPath: file("config.json")) else {
+      if FileManager.default.fileExists(atPath: file("model.json")) {
+        return try loadJSON(file("model.json"), name: name)
+      }
       throw ModelError.missingInFolder(folder: folder, file: "config.json")
     }
     let configDocument = try JSONDocument.read(file("config.json"))

@@ -31,6 +31,9 @@ struct ExplainCommand: ParsableCommand {
   @Flag(name: .long, help: "Merge word pieces into words (relevance summed).")
   var words = false
 
+  @Option(name: .long, help: "Also write a self-contained HTML report to this file (the last text).")
+  var html: String?
+
   @Argument(help: "The text to explain, or - to read one text per line from standard input.")
   var text: String?
 
@@ -41,9 +44,11 @@ struct ExplainCommand: ParsableCommand {
       let model = try modelOptions.loadTextModel()
       let method = try methodOptions.resolvedMethod()
       let heatmap = TerminalHeatmap(mode: ColorMode.detect(), mergeWords: words)
+      var last: TextExplanation?
       for (line, text) in texts {
         do {
           let explanation = try model.explain(text, method: method, target: methodOptions.classTarget)
+          last = explanation
           if explanation.encoded.truncated {
             printError("xai: warning: the text\(line.map { " on line \($0)" } ?? "") was truncated to \(model.config.maxPositions) tokens.")
           }
@@ -55,6 +60,10 @@ struct ExplainCommand: ParsableCommand {
           printError("xai: line \(line!): \(error.description)")
           failed = error
         }
+      }
+      if let html, let last {
+        try writeReport(SentenceReport(explanations: [last]).html, to: html)
+        printError("xai: wrote \(html)")
       }
       if let failed { throw ExitCode(failed.exitCode) }
     }

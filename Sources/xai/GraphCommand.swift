@@ -45,6 +45,12 @@ struct GraphCommand: ParsableCommand {
   @Option(name: .long, help: "terminal or json.")
   var format: OutputFormat = .terminal
 
+  @Option(name: .long, help: "Also write a self-contained HTML report to this file.")
+  var html: String?
+
+  /// Set by `xai report`: write only the HTML.
+  var quiet = false
+
   func validate() throws {
     if top < 0 { throw ValidationError("--top must be 0 or more.") }
     if index < 0 { throw ValidationError("--index must be 0 or more.") }
@@ -100,6 +106,11 @@ struct GraphCommand: ParsableCommand {
       let explanation = try RelevantWalks(gammas: try gammas(), keep: top).explain(
         network: network, graph: graph, target: targetIndex)
       let report = GraphReport(modelName: name, graph: graph, labels: network.labels, explanation: explanation)
+      if let html {
+        try writeReport(report.html, to: html)
+        printError("xai: wrote \(html)")
+      }
+      if quiet { return }
       switch format {
       case .json: print(report.json.text)
       case .terminal: print(TerminalWalks(mode: ColorMode.detect()).render(report), terminator: "")

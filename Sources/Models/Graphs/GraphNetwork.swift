@@ -45,9 +45,13 @@ public struct GraphNetwork: Sendable {
   /// Number of message-passing layers L.
   public var layerCount: Int { layerWeights.count }
 
-  /// Loads a GraphNet or GCN from the JSON weight format of SPEC §4.
+  /// Loads a GraphNet or GCN from the JSON weight format of SPEC §4 (a file, or a
+  /// model folder holding `model.json`).
   public static func load(path: String) throws -> GraphNetwork {
-    let weights = try JSONWeights(path: path)
+    if FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("config.json")) {
+      throw ModelError.badInput("\(path) holds a text model; explain text with 'xai explain'.")
+    }
+    let weights = try JSONWeights(path: ModelZoo.weightFile(path))
     return try GraphNetwork(config: weights.config, store: weights)
   }
 
@@ -58,6 +62,9 @@ public struct GraphNetwork: Sendable {
       throw ModelError.badConfig(file: file, key: "model_type", reason: "is missing")
     }
     guard type == "graphnet" || type == "gcn" else {
+      if type == "distilbert" || type == "bert" {
+        throw ModelError.badInput("\(file) holds a text model (\(type)); explain text with 'xai explain'.")
+      }
       throw ModelError.unknownModelType(file: file, modelType: type)
     }
     modelType = type

@@ -53,6 +53,9 @@ public struct TransformerConfig: Sendable, Equatable {
       throw ModelError.badConfig(file: file, key: "model_type", reason: "is missing")
     }
     guard let family = Family(rawValue: type) else {
+      if type == "graphnet" || type == "gcn" {
+        throw ModelError.badInput("\(file) holds a graph model (\(type)); explain graphs with 'xai graph'.")
+      }
       throw ModelError.unknownModelType(file: file, modelType: type)
     }
     self.family = family

@@ -1,0 +1,109 @@
+import Attribution
+import Foundation
+
+/// The HTML page for one text explained by one or more methods: prediction with
+/// every class's logit, one heatmap row per method (token columns aligned), the
+/// same at word level, conservation per method and a colour legend.
+public struct SentenceReport: Sendable {
+  public let explanations: [TextExplanation]
+
+  /// `explanations` must all explain the same text with the same model.
+  public init(explanations: [TextExplanation]) {
+    precondition(!explanations.isEmpty, "a report needs at least one explanation")
+    self.explanations = explanations
+  }
+
+  /// The whole page.
+  public var html: String {
+    let first = explanations[0]
+    var page = HTMLPage(title: "xai · \(first.modelName) · \(first.text)")
+    page.append("<h1>Explanation of a text classifier</h1>")
+    page.append(
+      "<p class=\"sub\">model <b>\(escapeHTML(first.modelName))</b> · \(explanations.count) method\(explanations.count == 1 ? "" : "s")</p>")
+    page.append("<section><div class=\"sentence\">\(escapeHTML(first.text))</div></section>")
+    page.append(predictionSection(first))
+    page.append("<h2>Token relevance</h2>")
+    page.append(
+      heatmapTable(
+        header: first.tokens,
+        rows: explanations.map { ($0, $0.relevance) }))
+    page.append(legend)
+    page.append("<h2>Word relevance (word pieces merged)</h2>")
+    page.append(
+      heatmapTable(
+        header: first.words().map(\.text),
+        rows: explanations.map { explanation in (explanation, explanation.words().map(\.relevance)) }))
+    page.append("<h2>Conservation</h2>")
+    page.append(conservationTable)
+    return page.text
+  }
+
+  func predictionSection(_ explanation: TextExplanation) -> String {
+    let predicted = explanation.predictedIndex
+    let largest = explanation.logits.map(abs).max() ?? 1
+    var rows = ""
+    for (index, label) in explanation.labels.enumerated() {
+      let logit = explanation.logits[index]
+      let width = largest > 0 ? Int((160 * abs(logit) / largest).rounded()) : 0
+      rows += """
+        <tr><td>\(escapeHTML(label))\(index == predicted ? " <b>(predicted)</b>" : "")</td>\
+        <td class="num">\(formatNumber(explanation.probabilities[index], digits: 3))</td>\
+        <td class="num">\(formatNumber(logit))</td>\
+        <td><span class="bar\(index == predicted ? " best" : "")" style="width:\(width)px" title="logit \(formatNumber(logit, digits: 7))"></span></td></tr>
+        """
+    }
+    return """
+      <section><h2 style="margin-top:0">Prediction</h2>
+      <table class="data"><tr><th>class</th><th>probability</th><th>logit</th><th></th></tr>\(rows)</table>
+      <p class="sub">Explained: the logit of <b>\(escapeHTML(explanation.targetLabel))</b> (class \(explanation.targetIndex)).\
+      \(explanation.encoded.truncated ? " The text was truncated to the model's positions." : "")</p></section>
+      """
+  }
+
+  /// One row per method; every cell is one token so that methods line up.
+  func heatmapTable(header: [String], rows: [(TextExplanation, [Float])]) -> String {
+    var html = "<section><table class=\"heat\">"
+    for (explanation, values) in rows {
+      let scale = values.map(abs).max() ?? 0
+      html += "<tr><th title=\"max |R| = \(formatNumber(scale, digits: 7))\">\(escapeHTML(methodName(explanation)))"
+      html += "<br><span class=\"sub num\">max |R| \(formatNumber(scale, digits: 3))</span></th>"
+      for (token, value) in zip(header, values) {
+        html +=
+          "<td class=\"tokcell\"><span class=\"tok\" style=\"\(tokenStyle(value, scale: scale))\" "
+          + "title=\"\(escapeHTML(token)): R = \(formatNumber(value, digits: 7))\">\(escapeHTML(token))</span></td>"
+      }
+      html += "</tr>"
+    }
+    return html + "</table></section>"
+  }
+
+  var legend: String {
+    "<div class=\"legend\"><span>−max |R|</span><span class=\"scale\"></span><span>+max |R|</span>"
+      + "<span>each row is scaled by its own largest |R| (shown under the method)</span></div>"
+  }
+
+  var conservationTable: String {
+    var html =
+      "<section><table class=\"data\"><tr><th>method</th><th>Σ R</th><th>target logit</th><th>residual</th>"
+      + "<th>f(x) − f(baseline)</th><th>completeness residual</th></tr>"
+    for explanation in explanations {
+      let c = explanation.conservation
+      html += "<tr><td>\(escapeHTML(methodName(explanation)))</td>"
+      html += "<td class=\"num\">\(formatNumber(c.sumRelevance))</td><td class=\"num\">\(formatNumber(c.targetLogit))</td>"
+      html += "<td class=\"num\">\(formatNumber(c.residual))</td>"
+      if let baseline = c.baselineLogit, let completeness = c.completenessResidual {
+        html += "<td class=\"num\">\(formatNumber(c.targetLogit - baseline))</td><td class=\"num\">\(formatNumber(completeness))</td>"
+      } else {
+        html += "<td>–</td><td>–</td>"
+      }
+      html += "</tr>"
+    }
+    return html + "</table></section>"
+  }
+}
+
+/// `lrp`, `gradxinput + detach gelu`, …
+func methodName(_ explanation: TextExplanation) -> String {
+  if explanation.hooks.isEmpty || explanation.method == "lrp" { return explanation.method }
+  return "\(explanation.method) + detach \(explanation.hooks.names.joined(separator: ","))"
+}
