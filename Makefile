@@ -54,5 +54,17 @@ train-samples: venv
 	$(PYTHON) scripts/train_text_sample.py
 	$(PYTHON) scripts/train_graph_samples.py
 
+## Example HTML reports produced by the tool itself (committed under reports/).
+reports: build
+	mkdir -p reports
+	.build/release/xai report --method lrp --method gradxinput --method integrated-gradients \
+	  -o reports/sentence.html "$(DEFAULT_TEXT) Sadly, the ending was a bit too long."
+	.build/release/xai report --model graphnet-ba --graph samples/data/ba_graphs.jsonl --index 1 \
+	  --top 12 -o reports/ba-graph.html
+	.build/release/xai report --model gcn-solubility --graph samples/data/solubility_test.sdf \
+	  --index 5 --gamma 0.1 --top 12 -o reports/molecule.html
+	.build/release/xai report --input samples/data/rotten_tomatoes_test.jsonl --limit 200 \
+	  --method lrp -o reports/dataset.html
+
 clean:
 	rm -rf .build

@@ -161,14 +161,14 @@ def main():
     model = random_model("gcn", 2, seed=7)
     graph = random_graph(5, seed=8)
     cases.append({"model": model, "graph": graph, **case("random gcn L=2", model, graph, [0.0, 0.1, 0.2])})
-    graphnet = json.loads((MODELS / "graphnet-ba.json").read_text())
+    graphnet = json.loads((MODELS / "graphnet-ba" / "model.json").read_text())
     for line in (DATA / "ba_graphs.jsonl").read_text().splitlines()[:2]:
         graph = json.loads(line)
-        cases.append({"model_file": "graphnet-ba.json", "graph": graph,
+        cases.append({"model_file": "graphnet-ba", "graph": graph,
                       **case(f"graphnet-ba {graph['name']}", graphnet, graph, [0.0])})
-    gcn = json.loads((MODELS / "gcn-solubility.json").read_text())
+    gcn = json.loads((MODELS / "gcn-solubility" / "model.json").read_text())
     for index, graph in enumerate(sdf_graphs(DATA / "solubility_test.sdf", 2)):
-        cases.append({"model_file": "gcn-solubility.json", "sdf_index": index,
+        cases.append({"model_file": "gcn-solubility", "sdf_index": index,
                       **case(f"gcn-solubility molecule {index}", gcn, graph, [0.1])})
     with open(OUT / "graph-walks.json", "w") as handle:
         json.dump({"cases": cases}, handle)

@@ -138,7 +138,8 @@ def build_graphnet():
     tensors = {"U": tensor_json(model.U), "V": tensor_json(model.V)}
     for i, w in enumerate(model.W):
         tensors[f"W{i + 1}"] = tensor_json(w)
-    write_json(MODELS / "graphnet-ba.json", {"config": config, "tensors": tensors})
+    write_model("graphnet-ba", {"config": config, "tensors": tensors}, test_accuracy,
+                len(test_graphs), len(train_graphs))
     with open(DATA / "ba_graphs.jsonl", "w") as handle:
         for g in test_graphs[:20]:
             handle.write(json.dumps(g) + "\n")
@@ -175,7 +176,7 @@ def build_gcn():
     train_set = molecules(SDF / "solubility.train.sdf")
     test_set = molecules(SDF / "solubility.test.sdf")
     model = GCN(len(ELEMENTS), 64, 3, 3)
-    train(model, [example(m) for m in train_set], epochs=60, lr=0.003, seed=0)
+    train(model, [example(m) for m in train_set], epochs=150, lr=0.005, seed=0)
     test_accuracy = accuracy(model, [example(m) for m in test_set])
     print(f"gcn-solubility test accuracy {test_accuracy:.4f}")
     config = {"model_type": "gcn", "in_dim": len(ELEMENTS), "hidden": 64, "num_classes": 3,
@@ -187,11 +188,20 @@ def build_gcn():
     tensors = {f"layers.{i}.theta": tensor_json(t) for i, t in enumerate(model.theta)}
     tensors["classifier.weight"] = tensor_json(model.classifier.weight)
     tensors["classifier.bias"] = tensor_json(model.classifier.bias)
-    write_json(MODELS / "gcn-solubility.json", {"config": config, "tensors": tensors})
+    write_model("gcn-solubility", {"config": config, "tensors": tensors}, test_accuracy,
+                len(test_set), len(train_set))
     with open(DATA / "solubility_test.sdf", "w") as handle:
         for record, *_ in test_set[:12]:
             handle.write(record + "$$$$\n")
     return test_accuracy
+
+
+def write_model(name, payload, accuracy_value, test, train):
+    folder = MODELS / name
+    write_json(folder / "model.json", payload)
+    card = (ROOT / "scripts" / "model_cards" / f"{name}.md").read_text(encoding="utf-8")
+    (folder / "README.md").write_text(
+        card.format(accuracy=f"{accuracy_value:.4f}", test=test, train=train), encoding="utf-8")
 
 
 def write_json(path, payload):

@@ -37,9 +37,12 @@ public struct DatasetReport: Sendable {
     page.append("<p class=\"sub\">\(escapeHTML(title))</p>")
     page.append(summary)
     let methods = examples.first?.explanations.map(methodName) ?? []
+    let targets = Set(examples.compactMap { $0.explanations.first?.targetLabel }).sorted()
     for (index, method) in methods.enumerated() {
-      page.append("<h2>\(escapeHTML(method)): words by mean relevance</h2>")
-      page.append(topWords(method: index))
+      for target in targets {
+        page.append("<h2>\(escapeHTML(method)): words for and against <i>\(escapeHTML(target))</i></h2>")
+        page.append(topWords(method: index, target: target))
+      }
       page.append("<h2>\(escapeHTML(method)): distribution of token relevance</h2>")
       page.append(histogram(method: index))
     }
@@ -75,10 +78,12 @@ public struct DatasetReport: Sendable {
     return html + "</table></section>"
   }
 
-  /// Words (pieces merged, lower-cased) seen at least 3 times, ranked by mean relevance.
-  func topWords(method: Int, count: Int = 15) -> String {
+  /// Words (pieces merged, lower-cased) seen at least 3 times in examples explained for
+  /// `target`, ranked by mean relevance.
+  func topWords(method: Int, target: String, count: Int = 15) -> String {
     var totals: [String: (sum: Float, count: Int)] = [:]
-    for example in examples where method < example.explanations.count {
+    for example in examples
+    where method < example.explanations.count && example.explanations[method].targetLabel == target {
       for word in example.explanations[method].words() where !word.text.hasPrefix("[") {
         let key = word.text.lowercased()
         let entry = totals[key] ?? (0, 0)
@@ -86,8 +91,8 @@ public struct DatasetReport: Sendable {
       }
     }
     let frequent = totals.filter { $0.value.count >= 3 }.map { (word: $0.key, mean: $0.value.sum / Float($0.value.count), count: $0.value.count) }
-    let positive = frequent.sorted { $0.mean > $1.mean }.prefix(count)
-    let negative = frequent.sorted { $0.mean < $1.mean }.prefix(count)
+    let positive = frequent.filter { $0.mean > 0 }.sorted { $0.mean > $1.mean }.prefix(count)
+    let negative = frequent.filter { $0.mean < 0 }.sorted { $0.mean < $1.mean }.prefix(count)
     let scale = frequent.map { abs($0.mean) }.max() ?? 0
     func column(_ title: String, _ rows: ArraySlice<(word: String, mean: Float, count: Int)>) -> String {
       var html = "<td style=\"vertical-align:top\"><table class=\"data\"><tr><th>\(title)</th><th>mean R</th><th>n</th></tr>"
@@ -98,8 +103,9 @@ public struct DatasetReport: Sendable {
       }
       return html + "</table></td>"
     }
-    return "<section><table><tr>" + column("for the explained class", positive)
-      + column("against it", negative) + "</tr></table></section>"
+    return "<section><table><tr>" + column("for \(escapeHTML(target))", positive)
+      + column("against \(escapeHTML(target))", negative) + "</tr></table>"
+      + "<p class=\"sub\">words seen at least 3 times in examples explained for this class</p></section>"
   }
 
   /// Histogram of token relevance (each example scaled by its own max |R|), as inline SVG.

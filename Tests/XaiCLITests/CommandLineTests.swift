@@ -1,4 +1,5 @@
 import Foundation
+import Models
 import XCTest
 
 /// Runs the built `xai` binary and captures what it prints.
@@ -163,5 +164,111 @@ final class ExplainCommandTests: XCTestCase {
     XCTAssertEqual(result.status, 0, result.stderr)
     XCTAssertTrue(result.stderr.contains("truncated"))
     XCTAssertTrue(result.stdout.contains("\"truncated\": true"))
+  }
+}
+
+final class GraphCommandTests: XCTestCase {
+  private let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent()
+
+  private func sample(_ name: String) -> String { repository.appendingPathComponent("samples/data/\(name)").path }
+
+  func testGraphExplainsABarabasiAlbertGraphInTheTerminal() throws {
+    let result = try runXai(["graph", "--graph", sample("ba_graphs.jsonl"), "--index", "1", "--top", "5"])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    XCTAssertTrue(result.stdout.contains("graphnet-ba · graph"))
+    XCTAssertTrue(result.stdout.contains("top 5 of"))
+    XCTAssertTrue(result.stdout.contains("conservation: Σ walks ="))
+    XCTAssertEqual(result.stdout.split(separator: "\n").filter { $0.contains(" → ") }.count, 5)
+  }
+
+  func testGraphExplainsAMoleculeAsJSONWithAtomLabels() throws {
+    let result = try runXai([
+      "graph", "--model", "gcn-solubility", "--graph", sample("solubility_test.sdf"), "--index", "2",
+      "--gamma", "0.1", "--top", "4", "--format", "json",
+    ])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    let root = try JSONDocument.parse(result.stdout, source: "stdout").rootNode
+    XCTAssertEqual(root["method"]?.string, "gnn-lrp")
+    XCTAssertEqual(root["walks"]?.count, 4)
+    XCTAssertEqual(root["walks"]?.elements.first?["nodes"]?.count, 4, "3 layers: 4 nodes per walk")
+    XCTAssertEqual(root["node_relevance"]?.count, root["num_nodes"]?.int)
+    let terminal = try runXai(["graph", "--model", "gcn-solubility", "--graph", sample("solubility_test.sdf")])
+    XCTAssertTrue(terminal.stdout.contains(":C"), terminal.stdout)
+  }
+
+  func testBadGraphsAndGammasGiveClearErrors() throws {
+    let bad = FileManager.default.temporaryDirectory.appendingPathComponent("xai-bad-graph.json").path
+    try "{\"num_nodes\": 25, \"edges\": [[0, 30]]}".write(toFile: bad, atomically: true, encoding: .utf8)
+    let result = try runXai(["graph", "--graph", bad])
+    XCTAssertEqual(result.status, 65)
+    XCTAssertTrue(result.stderr.contains("edge 0"), result.stderr)
+    XCTAssertEqual(try runXai(["graph", "--graph", "/no/graph.json"]).status, 66)
+    XCTAssertEqual(try runXai(["graph", "--graph", sample("ba_graphs.jsonl"), "--gamma", "x"]).status, 64)
+    let count = try runXai(["graph", "--graph", sample("ba_graphs.jsonl"), "--gamma", "0,1"])
+    XCTAssertEqual(count.status, 65)
+    XCTAssertTrue(count.stderr.contains("one value or 4"), count.stderr)
+    XCTAssertEqual(try runXai(["graph", "--graph", sample("ba_graphs.jsonl"), "--index", "99"]).status, 65)
+  }
+}
+
+final class ReportCommandTests: XCTestCase {
+  private let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent()
+
+  private func temporary(_ name: String) -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("xai-\(UUID().uuidString)-\(name)").path
+  }
+
+  func testReportWritesASentencePageWithEveryRequestedMethod() throws {
+    let output = temporary("sentence.html")
+    let model = repository.appendingPathComponent("Tests/ModelsTests/Fixtures/tiny-bert.json").path
+    let result = try runXai([
+      "report", "--model", model, "--method", "lrp", "--method", "gradient", "-o", output, "the <b>movie</b>",
+    ])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    let html = try String(contentsOfFile: output, encoding: .utf8)
+    XCTAssertTrue(html.hasPrefix("<!DOCTYPE html>"))
+    XCTAssertTrue(html.contains(">lrp<br>"))
+    XCTAssertTrue(html.contains(">gradient<br>"))
+    XCTAssertTrue(html.contains("the &lt;b&gt;movie&lt;/b&gt;"))
+  }
+
+  func testGraphAndExplainWriteHTMLNextToTheirNormalOutput() throws {
+    let graphPage = temporary("graph.html")
+    let graph = try runXai([
+      "graph", "--graph", repository.appendingPathComponent("samples/data/ba_graphs.jsonl").path, "--html", graphPage,
+    ])
+    XCTAssertEqual(graph.status, 0, graph.stderr)
+    XCTAssertTrue(graph.stdout.contains("conservation"))
+    XCTAssertTrue(try String(contentsOfFile: graphPage, encoding: .utf8).contains("<path class=\"walk\""))
+    let textPage = temporary("text.html")
+    let model = repository.appendingPathComponent("Tests/ModelsTests/Fixtures/tiny-distilbert.json").path
+    let explain = try runXai(["explain", "--model", model, "--html", textPage, "great film"])
+    XCTAssertEqual(explain.status, 0, explain.stderr)
+    XCTAssertTrue(FileManager.default.fileExists(atPath: textPage))
+  }
+
+  func testDatasetReportFromJSONLAndCSV() throws {
+    let model = repository.appendingPathComponent("Tests/ModelsTests/Fixtures/tiny-distilbert.json").path
+    let csv = temporary("data.csv")
+    try "id,text,label\n1,\"the movie, was good\",positive\n2,a bad film,negative\n3,\"it is \"\"boring\"\"\",negative\n"
+      .write(toFile: csv, atomically: true, encoding: .utf8)
+    let output = temporary("data.html")
+    let result = try runXai(["report", "--model", model, "--method", "gradxinput", "--input", csv, "-o", output])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    let html = try String(contentsOfFile: output, encoding: .utf8)
+    XCTAssertTrue(html.contains("(3 examples)"))
+    XCTAssertTrue(html.contains("accuracy"))
+    let jsonl = try runXai([
+      "report", "--model", model, "--input", repository.appendingPathComponent("samples/data/rotten_tomatoes_test.jsonl").path,
+      "--limit", "5", "--method", "lrp", "-o", output,
+    ])
+    XCTAssertEqual(jsonl.status, 0, jsonl.stderr)
+  }
+
+  func testReportNeedsExactlyOneInput() throws {
+    XCTAssertEqual(try runXai(["report", "-o", temporary("x.html")]).status, 64)
+    XCTAssertEqual(try runXai(["report", "--graph", "g.json", "-o", temporary("x.html"), "text"]).status, 64)
   }
 }
