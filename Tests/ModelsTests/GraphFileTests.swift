@@ -85,7 +85,8 @@ final class GraphFileTests: XCTestCase {
     try assertBadInput(good.replacingOccurrences(of: "  3  2  0", with: "  x  2  0"), suffix: ".sdf", mentions: ["line 4", "counts"])
     try assertBadInput(good.replacingOccurrences(of: "    1.0000    0.0000    0.0000 H", with: "    1.0000 H"), suffix: ".sdf",
       mentions: ["line 6", "atom 2"])
-    try assertBadInput(String(good.prefix(80)), suffix: ".sdf", mentions: ["ends"])
+    let truncated = good.split(separator: "\n", omittingEmptySubsequences: false).prefix(5).joined(separator: "\n")
+    try assertBadInput(truncated, suffix: ".sdf", mentions: ["ends inside the atom block"])
     try assertBadInput(good.replacingOccurrences(of: "V2000", with: "V3000"), suffix: ".sdf", mentions: ["V3000"])
   }
 }

@@ -179,7 +179,7 @@ final class GraphCommandTests: XCTestCase {
     XCTAssertTrue(result.stdout.contains("graphnet-ba · graph"))
     XCTAssertTrue(result.stdout.contains("top 5 of"))
     XCTAssertTrue(result.stdout.contains("conservation: Σ walks ="))
-    XCTAssertEqual(result.stdout.split(separator: "\n").filter { $0.contains(" → ") }.count, 5)
+    XCTAssertEqual(result.stdout.split(separator: "\n").filter { $0.contains("█") }.count, 5)
   }
 
   func testGraphExplainsAMoleculeAsJSONWithAtomLabels() throws {
