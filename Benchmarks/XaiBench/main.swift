@@ -1,6 +1,6 @@
+import Attribution
 import CBLAS
 import Foundation
-import Attribution
 import Models
 import Tensor
 
@@ -57,7 +57,9 @@ func benchModelLoad(_ paths: [String]) throws {
     let encoded = try model.encode("This was one of the best movies I have ever seen.")
     let batch = TokenBatch([encoded.ids], padId: model.tokenizer?.padId ?? 0)
     let forward = medianSeconds {
-      _ = withoutGrad { model.network.encode(embeddings: model.network.embed(batch), batch: batch, hooks: .none) }
+      _ = withoutGrad {
+        model.network.encode(embeddings: model.network.embed(batch), batch: batch, hooks: .none)
+      }
     }
     print(
       String(
@@ -82,8 +84,10 @@ func randomDistilBertBase(seed: UInt64 = 1) throws -> DistilBertForSequenceClass
     tensors[name + ".bias"] = Tensor.zeros([width])
   }
   let d = config.hiddenSize
-  tensors["distilbert.embeddings.word_embeddings.weight"] = Tensor.normal([config.vocabSize, d], std: 0.02, using: &generator)
-  tensors["distilbert.embeddings.position_embeddings.weight"] = Tensor.normal([512, d], std: 0.02, using: &generator)
+  tensors["distilbert.embeddings.word_embeddings.weight"] = Tensor.normal(
+    [config.vocabSize, d], std: 0.02, using: &generator)
+  tensors["distilbert.embeddings.position_embeddings.weight"] = Tensor.normal(
+    [512, d], std: 0.02, using: &generator)
   norm("distilbert.embeddings.LayerNorm", d)
   for layer in 0..<config.layers {
     let prefix = "distilbert.transformer.layer.\(layer)."
@@ -178,11 +182,14 @@ func benchWalks() throws {
     """
     {"model_type": "graphnet", "in_dim": 1, "hidden": 64, "num_classes": 2, "num_layers": 3,
      "node_features": "constant", "normalize": "sym", "final_relu": false}
-    """, source: "bench").rootNode
+    """, source: "bench"
+  ).rootNode
   let network = try GraphNetwork(config: config, store: MemoryWeights(tensors))
   var walks = 0
   let time = medianSeconds(runs: 7, warmup: 1) {
-    walks = (try? RelevantWalks(gammas: [0.1], keep: 10).explain(network: network, graph: graph, target: 0))?.walkCount ?? 0
+    walks =
+      (try? RelevantWalks(gammas: [0.1], keep: 10).explain(network: network, graph: graph, target: 0))?
+      .walkCount ?? 0
   }
   print("B5_walks_ba1000 \(time)")
   print("B5_walk_count \(walks)")
@@ -214,6 +221,7 @@ case "load":
     exit(65)
   }
 default:
-  FileHandle.standardError.write("usage: xai-bench gemm|methods [SAMPLE]|walks|load PATH… [--threads N]\n".data(using: .utf8)!)
+  FileHandle.standardError.write(
+    "usage: xai-bench gemm|methods [SAMPLE]|walks|load PATH… [--threads N]\n".data(using: .utf8)!)
   exit(64)
 }

@@ -54,7 +54,8 @@ public enum ModelZoo {
         if FileManager.default.fileExists(atPath: path) { return (requested, path) }
       }
     }
-    throw ModelError.missingFile(path: "\(requested) (neither a path nor a model in \(searchFolders().joined(separator: ", ")))")
+    throw ModelError.missingFile(
+      path: "\(requested) (neither a path nor a model in \(searchFolders().joined(separator: ", ")))")
   }
 
   /// Every model in the search folders and in `extraFolders`.
@@ -94,7 +95,9 @@ public enum ModelZoo {
       let configPath = (path as NSString).appendingPathComponent("config.json")
       if let document = try? JSONDocument.read(configPath) {
         config = document.rootNode
-      } else if let document = try? JSONDocument.read(weightFile(path)), let inner = document.rootNode["config"] {
+      } else if let document = try? JSONDocument.read(weightFile(path)),
+        let inner = document.rootNode["config"]
+      {
         config = inner
       } else {
         return nil

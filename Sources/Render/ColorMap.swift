@@ -29,10 +29,11 @@ public struct RGB: Sendable, Equatable {
 
   /// `#rrggbb`.
   public var hex: String {
-    "#" + [red, green, blue].map { value in
-      let digits = String(value, radix: 16)
-      return digits.count == 1 ? "0" + digits : digits
-    }.joined()
+    "#"
+      + [red, green, blue].map { value in
+        let digits = String(value, radix: 16)
+        return digits.count == 1 ? "0" + digits : digits
+      }.joined()
   }
 
   /// Nearest entry of the xterm 256-colour cube (16…231).

@@ -67,7 +67,9 @@ public struct DatasetReport: Sendable {
     var predicted: [String: Int] = [:]
     var truth: [String: Int] = [:]
     for example in examples {
-      if let first = example.explanations.first { predicted[first.labels[first.predictedIndex], default: 0] += 1 }
+      if let first = example.explanations.first {
+        predicted[first.labels[first.predictedIndex], default: 0] += 1
+      }
       if let label = example.label { truth[label, default: 0] += 1 }
     }
     func balance(_ counts: [String: Int]) -> String {
@@ -90,12 +92,15 @@ public struct DatasetReport: Sendable {
         totals[key] = (entry.sum + word.relevance, entry.count + 1)
       }
     }
-    let frequent = totals.filter { $0.value.count >= 3 }.map { (word: $0.key, mean: $0.value.sum / Float($0.value.count), count: $0.value.count) }
+    let frequent = totals.filter { $0.value.count >= 3 }.map {
+      (word: $0.key, mean: $0.value.sum / Float($0.value.count), count: $0.value.count)
+    }
     let positive = frequent.filter { $0.mean > 0 }.sorted { $0.mean > $1.mean }.prefix(count)
     let negative = frequent.filter { $0.mean < 0 }.sorted { $0.mean < $1.mean }.prefix(count)
     let scale = frequent.map { abs($0.mean) }.max() ?? 0
     func column(_ title: String, _ rows: ArraySlice<(word: String, mean: Float, count: Int)>) -> String {
-      var html = "<td style=\"vertical-align:top\"><table class=\"data\"><tr><th>\(title)</th><th>mean R</th><th>n</th></tr>"
+      var html =
+        "<td style=\"vertical-align:top\"><table class=\"data\"><tr><th>\(title)</th><th>mean R</th><th>n</th></tr>"
       for row in rows {
         html +=
           "<tr><td><span class=\"tok\" style=\"\(tokenStyle(row.mean, scale: scale))\">\(escapeHTML(row.word))</span></td>"
@@ -123,7 +128,8 @@ public struct DatasetReport: Sendable {
     let tallest = max(counts.max() ?? 1, 1)
     let (width, height) = (600.0, 140.0)
     let barWidth = width / Double(bins)
-    var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height + 20))\" width=\"600\" role=\"img\" aria-label=\"relevance histogram\">"
+    var svg =
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height + 20))\" width=\"600\" role=\"img\" aria-label=\"relevance histogram\">"
     for (index, count) in counts.enumerated() {
       let barHeight = height * Double(count) / Double(tallest)
       let centre = Float(index) / Float(bins - 1) * 2 - 1
@@ -134,9 +140,12 @@ public struct DatasetReport: Sendable {
         + "<title>R/max|R| ≈ \(String(format: "%.2f", centre)): \(count) tokens</title></rect>"
     }
     svg += "<text x=\"0\" y=\"\(Int(height + 15))\" font-size=\"11\" fill=\"#5b6475\">−1</text>"
-    svg += "<text x=\"\(Int(width / 2) - 4)\" y=\"\(Int(height + 15))\" font-size=\"11\" fill=\"#5b6475\">0</text>"
-    svg += "<text x=\"\(Int(width) - 16)\" y=\"\(Int(height + 15))\" font-size=\"11\" fill=\"#5b6475\">+1</text>"
-    return "<section>\(svg)<p class=\"sub\">token relevance divided by its example's largest |R|</p></section>"
+    svg +=
+      "<text x=\"\(Int(width / 2) - 4)\" y=\"\(Int(height + 15))\" font-size=\"11\" fill=\"#5b6475\">0</text>"
+    svg +=
+      "<text x=\"\(Int(width) - 16)\" y=\"\(Int(height + 15))\" font-size=\"11\" fill=\"#5b6475\">+1</text>"
+    return
+      "<section>\(svg)<p class=\"sub\">token relevance divided by its example's largest |R|</p></section>"
   }
 
   var exampleList: String {
@@ -151,12 +160,17 @@ public struct DatasetReport: Sendable {
       for example in shown[start..<end] {
         guard let first = example.explanations.first else { continue }
         let predicted = first.labels[first.predictedIndex]
-        let verdict = example.label.map { $0.lowercased() == predicted.lowercased() ? "✓" : "✗ (true: \(escapeHTML($0)))" } ?? ""
-        html += "<div style=\"margin:8px 0\"><div class=\"sub\">\(escapeHTML(example.id)) · predicted \(escapeHTML(predicted)) \(verdict)</div>"
+        let verdict =
+          example.label.map {
+            $0.lowercased() == predicted.lowercased() ? "✓" : "✗ (true: \(escapeHTML($0)))"
+          } ?? ""
+        html +=
+          "<div style=\"margin:8px 0\"><div class=\"sub\">\(escapeHTML(example.id)) · predicted \(escapeHTML(predicted)) \(verdict)</div>"
         for explanation in example.explanations {
           let words = explanation.words()
           let scale = words.map { abs($0.relevance) }.max() ?? 0
-          html += "<div class=\"sentence\"><span class=\"sub\">\(escapeHTML(methodName(explanation))): </span>"
+          html +=
+            "<div class=\"sentence\"><span class=\"sub\">\(escapeHTML(methodName(explanation))): </span>"
           for word in words where !(word.text == "[CLS]" || word.text == "[SEP]") {
             html +=
               "<span class=\"tok\" style=\"\(tokenStyle(word.relevance, scale: scale))\" title=\"R = \(formatNumber(word.relevance, digits: 7))\">\(escapeHTML(word.text))</span>"

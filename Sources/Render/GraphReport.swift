@@ -81,14 +81,16 @@ extension GraphReport {
     page.append("<h1>Relevant walks of a graph classifier (GNN-LRP)</h1>")
     page.append(
       "<p class=\"sub\">model <b>\(escapeHTML(modelName))</b> · graph <b>\(escapeHTML(graph.name ?? "unnamed"))</b> · "
-        + "\(graph.nodeCount) nodes, \(graph.edges.count) edges · γ = \(e.gammas.map { formatNumber($0, digits: 3) }.joined(separator: ", "))</p>")
+        + "\(graph.nodeCount) nodes, \(graph.edges.count) edges · γ = \(e.gammas.map { formatNumber($0, digits: 3) }.joined(separator: ", "))</p>"
+    )
     var prediction = "<section><table class=\"data\"><tr><th>class</th><th>logit</th></tr>"
     for (index, label) in labels.enumerated() {
       prediction +=
         "<tr><td>\(escapeHTML(label))\(index == predicted ? " <b>(predicted)</b>" : "")\(index == e.target ? " · explained" : "")</td>"
         + "<td class=\"num\">\(formatNumber(e.outputs[index]))</td></tr>"
     }
-    prediction += "</table><p class=\"sub\">Σ over all \(e.walkCount) walks = \(formatNumber(e.sumOverWalks)); "
+    prediction +=
+      "</table><p class=\"sub\">Σ over all \(e.walkCount) walks = \(formatNumber(e.sumOverWalks)); "
     prediction += "target logit = \(formatNumber(e.targetOutput))"
     prediction += e.bias != 0 ? ", of which bias \(formatNumber(e.bias))" : ""
     prediction += "; residual \(formatNumber(e.residual)).</p></section>"
@@ -96,8 +98,10 @@ extension GraphReport {
     page.append("<h2>Top \(e.walks.count) walks</h2>")
     page.append("<section>\(svg)</section>")
     page.append(
-      "<div class=\"legend\"><span>nodes: relevance of walks starting there (blue − … red +); curves: walks, red for the target, blue against, width ∝ |R|</span></div>")
-    var table = "<section><table class=\"data\"><tr><th>#</th><th>walk (input → … → last layer)</th><th>relevance</th></tr>"
+      "<div class=\"legend\"><span>nodes: relevance of walks starting there (blue − … red +); curves: walks, red for the target, blue against, width ∝ |R|</span></div>"
+    )
+    var table =
+      "<section><table class=\"data\"><tr><th>#</th><th>walk (input → … → last layer)</th><th>relevance</th></tr>"
     for (rank, walk) in e.walks.enumerated() {
       table +=
         "<tr><td>\(rank + 1)</td><td>\(escapeHTML(walk.nodes.map(nodeName).joined(separator: " → ")))</td>"
@@ -156,7 +160,8 @@ extension GraphReport {
         svg +=
           "<text x=\"\(f(point.0))\" y=\"\(f(point.1 + 3.5))\" text-anchor=\"middle\" font-size=\"\(radius >= 11 ? 10 : 8)\" fill=\"\(fill.contrastingText.hex)\">\(escapeHTML(label))</text>"
       }
-      svg += "<title>\(escapeHTML(nodeName(node))): node relevance \(formatNumber(e.nodeRelevance[node], digits: 7))</title></g>"
+      svg +=
+        "<title>\(escapeHTML(nodeName(node))): node relevance \(formatNumber(e.nodeRelevance[node], digits: 7))</title></g>"
     }
     return svg + "</svg>"
   }
@@ -181,7 +186,8 @@ extension GraphReport {
     for index in 1..<(shifted.count - 1) {
       let (current, next) = (shifted[index], shifted[index + 1])
       let middle = ((current.0 + next.0) / 2, (current.1 + next.1) / 2)
-      d += " Q \(f(current.0)) \(f(current.1)) \(f(index == shifted.count - 2 ? next.0 : middle.0)) \(f(index == shifted.count - 2 ? next.1 : middle.1))"
+      d +=
+        " Q \(f(current.0)) \(f(current.1)) \(f(index == shifted.count - 2 ? next.0 : middle.0)) \(f(index == shifted.count - 2 ? next.1 : middle.1))"
     }
     return d
   }

@@ -19,7 +19,8 @@ public struct SentenceReport: Sendable {
     var page = HTMLPage(title: "xai · \(first.modelName) · \(first.text)")
     page.append("<h1>Explanation of a text classifier</h1>")
     page.append(
-      "<p class=\"sub\">model <b>\(escapeHTML(first.modelName))</b> · \(explanations.count) method\(explanations.count == 1 ? "" : "s")</p>")
+      "<p class=\"sub\">model <b>\(escapeHTML(first.modelName))</b> · \(explanations.count) method\(explanations.count == 1 ? "" : "s")</p>"
+    )
     page.append("<section><div class=\"sentence\">\(escapeHTML(first.text))</div></section>")
     page.append(predictionSection(first))
     page.append("<h2>Token relevance</h2>")
@@ -65,7 +66,8 @@ public struct SentenceReport: Sendable {
     var html = "<section><table class=\"heat\">"
     for (explanation, values) in rows {
       let scale = values.map(abs).max() ?? 0
-      html += "<tr><th title=\"max |R| = \(formatNumber(scale, digits: 7))\">\(escapeHTML(methodName(explanation)))"
+      html +=
+        "<tr><th title=\"max |R| = \(formatNumber(scale, digits: 7))\">\(escapeHTML(methodName(explanation)))"
       html += "<br><span class=\"sub num\">max |R| \(formatNumber(scale, digits: 3))</span></th>"
       for (token, value) in zip(header, values) {
         html +=
@@ -89,10 +91,12 @@ public struct SentenceReport: Sendable {
     for explanation in explanations {
       let c = explanation.conservation
       html += "<tr><td>\(escapeHTML(methodName(explanation)))</td>"
-      html += "<td class=\"num\">\(formatNumber(c.sumRelevance))</td><td class=\"num\">\(formatNumber(c.targetLogit))</td>"
+      html +=
+        "<td class=\"num\">\(formatNumber(c.sumRelevance))</td><td class=\"num\">\(formatNumber(c.targetLogit))</td>"
       html += "<td class=\"num\">\(formatNumber(c.residual))</td>"
       if let baseline = c.baselineLogit, let completeness = c.completenessResidual {
-        html += "<td class=\"num\">\(formatNumber(c.targetLogit - baseline))</td><td class=\"num\">\(formatNumber(completeness))</td>"
+        html +=
+          "<td class=\"num\">\(formatNumber(c.targetLogit - baseline))</td><td class=\"num\">\(formatNumber(completeness))</td>"
       } else {
         html += "<td>–</td><td>–</td>"
       }

@@ -70,7 +70,8 @@ public struct TerminalHeatmap: Sendable {
     var balance =
       "conservation: Σ R = \(format(c.sumRelevance)), target logit = \(format(c.targetLogit)), residual = \(format(c.residual))"
     if let baseline = c.baselineLogit, let completeness = c.completenessResidual {
-      balance += "; f(x) − f(baseline) = \(format(c.targetLogit - baseline)), completeness residual = \(format(completeness))"
+      balance +=
+        "; f(x) − f(baseline) = \(format(c.targetLogit - baseline)), completeness residual = \(format(completeness))"
     }
     lines.append(balance)
     return lines.joined(separator: "\n") + "\n"
@@ -128,8 +129,7 @@ func format(_ value: Float, digits: Int = 4) -> String {
 func displayWidth(_ text: String) -> Int {
   text.unicodeScalars.reduce(0) { total, scalar in
     let value = scalar.value
-    if scalar.properties.generalCategory == .nonspacingMark || scalar.properties.generalCategory == .format
-    {
+    if scalar.properties.generalCategory == .nonspacingMark || scalar.properties.generalCategory == .format {
       return total
     }
     let wide =

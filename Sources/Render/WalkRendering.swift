@@ -37,15 +37,21 @@ public struct GraphReport: Sendable {
       ("target", .object([("index", .int(e.target)), ("label", .string(labels[e.target]))])),
       ("logits", .floats(e.outputs)),
       ("walk_count", .int(e.walkCount)),
-      ("walks", .array(e.walks.map { .object([("nodes", .ints($0.nodes)), ("relevance", .float($0.relevance))]) })),
+      (
+        "walks",
+        .array(e.walks.map { .object([("nodes", .ints($0.nodes)), ("relevance", .float($0.relevance))]) })
+      ),
       ("node_relevance", .floats(e.nodeRelevance)),
       ("edge_relevance", .array(edges)),
-      ("conservation", .object([
-        ("sum_relevance", .float(e.sumOverWalks)),
-        ("target_logit", .float(e.targetOutput)),
-        ("bias", .float(e.bias)),
-        ("residual", .float(e.residual)),
-      ])),
+      (
+        "conservation",
+        .object([
+          ("sum_relevance", .float(e.sumOverWalks)),
+          ("target_logit", .float(e.targetOutput)),
+          ("bias", .float(e.bias)),
+          ("residual", .float(e.residual)),
+        ])
+      ),
     ])
   }
 }
@@ -69,7 +75,8 @@ public struct TerminalWalks: Sendable {
       "\(report.modelName) · graph\(name) (\(report.graph.nodeCount) nodes, \(report.graph.edges.count) edges)"
         + " · predicted \(report.labels[predicted]) · target \(report.labels[e.target]) [\(e.target)]"
         + " · GNN-LRP γ = \(e.gammas.map { format($0, digits: 3) }.joined(separator: ","))")
-    lines.append("logits: " + zip(report.labels, e.outputs).map { "\($0) \(format($1))" }.joined(separator: ", "))
+    lines.append(
+      "logits: " + zip(report.labels, e.outputs).map { "\($0) \(format($1))" }.joined(separator: ", "))
     let scale = e.walks.map { abs($0.relevance) }.max() ?? 0
     lines.append("top \(e.walks.count) of \(e.walkCount) walks (input node → … → last layer):")
     let paths = e.walks.map { $0.nodes.map(report.nodeName).joined(separator: " → ") }
@@ -82,7 +89,8 @@ public struct TerminalWalks: Sendable {
     let ranked = e.nodeRelevance.indices.sorted { abs(e.nodeRelevance[$0]) > abs(e.nodeRelevance[$1]) }
     lines.append("node relevance (walks by start node), largest first:")
     lines.append(
-      "  " + ranked.prefix(12).map { "\(report.nodeName($0)) \(format(e.nodeRelevance[$0], digits: 3))" }
+      "  "
+        + ranked.prefix(12).map { "\(report.nodeName($0)) \(format(e.nodeRelevance[$0], digits: 3))" }
         .joined(separator: ", "))
     lines.append(
       "conservation: Σ walks = \(format(e.sumOverWalks)), target logit = \(format(e.targetOutput))"

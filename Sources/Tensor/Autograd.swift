@@ -24,8 +24,7 @@ final class GradNode {
 
   var isLeaf: Bool { vectorJacobianProduct == nil }
 
-  init(shape: [Int], inputs: [GradNode?] = [], vectorJacobianProduct: ((Tensor) -> [Tensor?])? = nil)
-  {
+  init(shape: [Int], inputs: [GradNode?] = [], vectorJacobianProduct: ((Tensor) -> [Tensor?])? = nil) {
     self.shape = shape
     self.inputs = inputs
     self.vectorJacobianProduct = vectorJacobianProduct

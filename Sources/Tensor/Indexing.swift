@@ -89,7 +89,9 @@ extension Tensor {
     for part in parts {
       precondition(
         part.rank == first.rank
-          && zip(part.shape, first.shape).enumerated().allSatisfy { $0.offset == axis || $0.element.0 == $0.element.1 },
+          && zip(part.shape, first.shape).enumerated().allSatisfy {
+            $0.offset == axis || $0.element.0 == $0.element.1
+          },
         "concat shapes \(part.shape) and \(first.shape) differ off axis \(axis)")
     }
     let outer = first.shape[..<axis].reduce(1, *)

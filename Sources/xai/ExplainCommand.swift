@@ -50,7 +50,9 @@ struct ExplainCommand: ParsableCommand {
           let explanation = try model.explain(text, method: method, target: methodOptions.classTarget)
           last = explanation
           if explanation.encoded.truncated {
-            printError("xai: warning: the text\(line.map { " on line \($0)" } ?? "") was truncated to \(model.config.maxPositions) tokens.")
+            printError(
+              "xai: warning: the text\(line.map { " on line \($0)" } ?? "") was truncated to \(model.config.maxPositions) tokens."
+            )
           }
           switch format {
           case .json: print(explanation.json.text)

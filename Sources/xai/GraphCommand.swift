@@ -21,7 +21,9 @@ struct GraphCommand: ParsableCommand {
         xai graph --model gcn-solubility --graph samples/data/solubility_test.sdf --gamma 0.1 --top 15
       """)
 
-  @Option(name: .long, help: ArgumentHelp("A graph model name from 'xai models' or a JSON weight file.", valueName: "name|path"))
+  @Option(
+    name: .long,
+    help: ArgumentHelp("A graph model name from 'xai models' or a JSON weight file.", valueName: "name|path"))
   var model: String = "graphnet-ba"
 
   @Option(name: .long, help: "Graph file: .json, .jsonl or .sdf/.mol.")
@@ -30,13 +32,18 @@ struct GraphCommand: ParsableCommand {
   @Option(name: .long, help: "Which graph of a JSONL or SDF file (0-based).")
   var index: Int = 0
 
-  @Option(name: .long, help: ArgumentHelp("LRP-γ: one value, or one per layer plus one for the output.", valueName: "G[,G..]"))
+  @Option(
+    name: .long,
+    help: ArgumentHelp("LRP-γ: one value, or one per layer plus one for the output.", valueName: "G[,G..]"))
   var gamma: String = "0"
 
   @Option(name: .long, help: "How many walks to show (largest |R| first).")
   var top: Int = 10
 
-  @Option(name: .long, help: ArgumentHelp("Class to explain, by index or label (default: the predicted class).", valueName: "class"))
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "Class to explain, by index or label (default: the predicted class).", valueName: "class"))
   var target: String?
 
   @Option(name: .long, help: "gnn-lrp (walks) or gradxinput (node Gradient×Input).")
@@ -63,7 +70,8 @@ struct GraphCommand: ParsableCommand {
   func gammas() throws -> [Float] {
     let values = gamma.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
     guard !values.isEmpty, values.allSatisfy({ $0 != nil && $0! >= 0 && $0!.isFinite }) else {
-      throw ValidationError("--gamma takes non-negative numbers separated by commas, e.g. 0.1 or 0,0.1,0.1,0.")
+      throw ValidationError(
+        "--gamma takes non-negative numbers separated by commas, e.g. 0.1 or 0,0.1,0.1,0.")
     }
     return values.map { $0! }
   }
@@ -74,7 +82,8 @@ struct GraphCommand: ParsableCommand {
       let network = try GraphNetwork.load(path: path)
       let graphs = try GraphFile.read(self.graph)
       guard index < graphs.count else {
-        throw ModelError.badInput("\(self.graph) holds \(graphs.count) graph(s); --index \(index) is out of range.")
+        throw ModelError.badInput(
+          "\(self.graph) holds \(graphs.count) graph(s); --index \(index) is out of range.")
       }
       let graph = graphs[index]
       let outputs = try network.outputs(graph)
@@ -85,7 +94,8 @@ struct GraphCommand: ParsableCommand {
         } else if let found = network.labels.firstIndex(where: { $0.lowercased() == target.lowercased() }) {
           targetIndex = found
         } else {
-          throw ModelError.badInput("Target '\(target)' is not a label of the model (\(network.labels.joined(separator: ", "))).")
+          throw ModelError.badInput(
+            "Target '\(target)' is not a label of the model (\(network.labels.joined(separator: ", "))).")
         }
       } else {
         targetIndex = outputs.indices.max { outputs[$0] < outputs[$1] } ?? 0
@@ -94,10 +104,14 @@ struct GraphCommand: ParsableCommand {
         guard network.labels.indices.contains(targetIndex) else {
           throw ModelError.badInput("Target class \(targetIndex) does not exist.")
         }
-        let relevance = try NodeGradientTimesInput().explain(network: network, graph: graph, target: targetIndex)
+        let relevance = try NodeGradientTimesInput().explain(
+          network: network, graph: graph, target: targetIndex)
         let object = JSONOutput.object([
           ("model", .string(name)), ("method", .string("gradxinput")), ("num_nodes", .int(graph.nodeCount)),
-          ("target", .object([("index", .int(targetIndex)), ("label", .string(network.labels[targetIndex]))])),
+          (
+            "target",
+            .object([("index", .int(targetIndex)), ("label", .string(network.labels[targetIndex]))])
+          ),
           ("logits", .floats(outputs)), ("node_relevance", .floats(relevance)),
         ])
         print(object.text)
@@ -105,7 +119,8 @@ struct GraphCommand: ParsableCommand {
       }
       let explanation = try RelevantWalks(gammas: try gammas(), keep: top).explain(
         network: network, graph: graph, target: targetIndex)
-      let report = GraphReport(modelName: name, graph: graph, labels: network.labels, explanation: explanation)
+      let report = GraphReport(
+        modelName: name, graph: graph, labels: network.labels, explanation: explanation)
       if let html {
         try writeReport(report.html, to: html)
         printError("xai: wrote \(html)")

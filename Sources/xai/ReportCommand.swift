@@ -31,7 +31,9 @@ struct ReportCommand: ParsableCommand {
 
   @OptionGroup var modelOptions: ModelOptions
 
-  @Option(name: .long, parsing: .singleValue, help: "A method to show (repeat for several; default lrp, gradxinput, integrated-gradients).")
+  @Option(
+    name: .long, parsing: .singleValue,
+    help: "A method to show (repeat for several; default lrp, gradxinput, integrated-gradients).")
   var method: [String] = []
 
   @Option(name: .long, help: "Class to explain, by index or label (default: the predicted class).")
@@ -74,7 +76,8 @@ struct ReportCommand: ParsableCommand {
     let sources = [text != nil, graph != nil, input != nil].filter { $0 }.count
     if sources != 1 { throw ValidationError("Give exactly one of: a text, --graph FILE, or --input FILE.") }
     for name in method where !TextMethods.names.contains(name) {
-      throw ValidationError("Unknown method '\(name)'; choose from \(TextMethods.names.joined(separator: ", ")).")
+      throw ValidationError(
+        "Unknown method '\(name)'; choose from \(TextMethods.names.joined(separator: ", ")).")
     }
     if steps < 1 || steps > 4096 { throw ValidationError("--steps must be between 1 and 4096.") }
     if let limit, limit < 1 { throw ValidationError("--limit must be at least 1.") }
@@ -88,8 +91,9 @@ struct ReportCommand: ParsableCommand {
   func run() throws {
     try reportingErrors {
       if let graph {
-        var command = try GraphCommand.parse(["--graph", graph, "--index", "\(index)", "--gamma", gamma, "--top", "\(top)"]
-          + (modelOptions.model.map { ["--model", $0] } ?? []) + (target.map { ["--target", $0] } ?? []))
+        var command = try GraphCommand.parse(
+          ["--graph", graph, "--index", "\(index)", "--gamma", gamma, "--top", "\(top)"]
+            + (modelOptions.model.map { ["--model", $0] } ?? []) + (target.map { ["--target", $0] } ?? []))
         command.html = output
         command.quiet = true
         try command.run()
@@ -103,10 +107,13 @@ struct ReportCommand: ParsableCommand {
         let chosen = limit.map { Array(records.prefix($0)) } ?? records
         var examples: [DatasetExample] = []
         for record in chosen {
-          let explanations = try methods.map { try model.explain(record.text, method: $0, target: classTarget) }
+          let explanations = try methods.map {
+            try model.explain(record.text, method: $0, target: classTarget)
+          }
           examples.append(DatasetExample(id: record.id, label: record.label, explanations: explanations))
         }
-        let title = "\(model.name) on \(URL(fileURLWithPath: input).lastPathComponent) (\(examples.count) examples)"
+        let title =
+          "\(model.name) on \(URL(fileURLWithPath: input).lastPathComponent) (\(examples.count) examples)"
         try writeReport(DatasetReport(title: title, examples: examples).html, to: output)
       } else if let text {
         let explanations = try methods.map { try model.explain(text, method: $0, target: classTarget) }

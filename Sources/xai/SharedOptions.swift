@@ -44,7 +44,10 @@ struct MethodOptions: ParsableArguments {
       valueName: "list"))
   var detach: String?
 
-  @Option(name: .long, help: ArgumentHelp("Class to explain, by index or label (default: the predicted class).", valueName: "class"))
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "Class to explain, by index or label (default: the predicted class).", valueName: "class"))
   var target: String?
 
   @Option(name: .long, help: "Integrated Gradients: points on the path.")
@@ -61,7 +64,8 @@ struct MethodOptions: ParsableArguments {
     where !name.isEmpty {
       guard let hook = DetachmentHooks.names.first(where: { $0.0 == name })?.1 else {
         throw ValidationError(
-          "Unknown hook '\(name)' in --detach; use \(DetachmentHooks.names.map(\.0).joined(separator: ", ")).")
+          "Unknown hook '\(name)' in --detach; use \(DetachmentHooks.names.map(\.0).joined(separator: ", "))."
+        )
       }
       hooks.insert(hook)
     }
@@ -73,13 +77,15 @@ struct MethodOptions: ParsableArguments {
     let name = override ?? method ?? (detach == nil ? "lrp" : "gradxinput")
     let hooks = try hooks()
     if !hooks.isEmpty && name != "gradxinput" && name != "lrp" {
-      throw ValidationError("--detach applies to gradxinput (lrp already detaches everything), not to \(name).")
+      throw ValidationError(
+        "--detach applies to gradxinput (lrp already detaches everything), not to \(name).")
     }
     guard let rule = IntegratedGradients.Rule(rawValue: integration) else {
       throw ValidationError("--integration must be gauss-legendre or riemann-middle.")
     }
     guard TextMethods.names.contains(name) else {
-      throw ValidationError("Unknown method '\(name)'; choose one of \(TextMethods.names.joined(separator: ", ")).")
+      throw ValidationError(
+        "Unknown method '\(name)'; choose one of \(TextMethods.names.joined(separator: ", ")).")
     }
     return try TextMethods.make(name, hooks: hooks, steps: steps, rule: rule)
   }
@@ -106,7 +112,9 @@ func readTexts(argument: String?) throws -> [(line: Int?, text: String)] {
   guard argument == "-" else { return [(nil, argument)] }
   let data = FileHandle.standardInput.readDataToEndOfFile()
   var texts: [(line: Int?, text: String)] = []
-  for (index, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+  for (index, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+    .enumerated()
+  {
     guard let text = String(validating: line, as: UTF8.self) else {
       throw ModelError.badInput("standard input line \(index + 1) is not valid UTF-8.")
     }

@@ -24,7 +24,8 @@ final class GraphReferenceTests: XCTestCase {
       let graph: Graph
       if let index = item["sdf_index"]?.int {
         graph = try GraphFile.read(
-          AttributionFixtures.repository.appendingPathComponent("samples/data/solubility_test.sdf").path)[index]
+          AttributionFixtures.repository.appendingPathComponent("samples/data/solubility_test.sdf").path)[
+            index]
       } else {
         graph = try GraphFile.graph(from: item["graph"]!, source: name)
       }

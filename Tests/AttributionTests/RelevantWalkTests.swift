@@ -27,7 +27,8 @@ enum RandomGraphModels {
     var generator = SeededGenerator(seed: seed)
     var tensors: [String: Tensor] = [:]
     for l in 0..<layers {
-      tensors["layers.\(l).theta"] = Tensor.normal([l == 0 ? 3 : hidden, hidden], std: 0.8, using: &generator)
+      tensors["layers.\(l).theta"] = Tensor.normal(
+        [l == 0 ? 3 : hidden, hidden], std: 0.8, using: &generator)
     }
     tensors["classifier.weight"] = Tensor.normal([3, hidden], using: &generator)
     tensors["classifier.bias"] = Tensor.normal([3], using: &generator)
@@ -104,7 +105,8 @@ final class RelevantWalkTests: XCTestCase {
   func testSuffixProgrammeEqualsMaskedOracleForOneTwoAndThreeLayersAndSeveralGammas() throws {
     for layers in 1...3 {
       let graph = try RandomGraphModels.graph(nodes: 6, seed: UInt64(layers))
-      let network = try RandomGraphModels.graphNet(layers: layers, finalReLU: layers != 2, seed: UInt64(10 + layers))
+      let network = try RandomGraphModels.graphNet(
+        layers: layers, finalReLU: layers != 2, seed: UInt64(10 + layers))
       let target = try network.outputs(graph)[1] > 0 || layers == 2 ? 1 : 0
       for gamma: [Float] in [[0], [0.25], [Array(repeating: 0.1, count: layers) + [0.5]].flatMap { $0 }] {
         try assertProgrammeEqualsOracle(network, graph: graph, gamma: gamma, target: target)
@@ -126,9 +128,11 @@ final class RelevantWalkTests: XCTestCase {
     for finalReLU in [true, false] {
       let network = try RandomGraphModels.graphNet(layers: 3, finalReLU: finalReLU, seed: 6)
       for gamma: Float in [0, 0.5, 2] {
-        let explanation = try RelevantWalks(gammas: [gamma], keep: 3).explain(network: network, graph: graph, target: 0)
+        let explanation = try RelevantWalks(gammas: [gamma], keep: 3).explain(
+          network: network, graph: graph, target: 0)
         XCTAssertEqual(
-          explanation.sumOverWalks, explanation.targetOutput, accuracy: 1e-4 * max(1, abs(explanation.targetOutput)))
+          explanation.sumOverWalks, explanation.targetOutput,
+          accuracy: 1e-4 * max(1, abs(explanation.targetOutput)))
         XCTAssertEqual(explanation.nodeRelevance.reduce(0, +), explanation.sumOverWalks, accuracy: 1e-4)
       }
     }
@@ -154,7 +158,9 @@ final class RelevantWalkTests: XCTestCase {
     let explanation = try RelevantWalks(keep: nil).explain(network: network, graph: graph, target: 0)
     let a: [[Int]] = [[1, 1, 0], [1, 1, 1], [0, 1, 1]]
     var expected: [[Int]] = []
-    for i in 0..<3 { for j in 0..<3 where a[i][j] == 1 { for k in 0..<3 where a[j][k] == 1 { expected.append([i, j, k]) } } }
+    for i in 0..<3 {
+      for j in 0..<3 where a[i][j] == 1 { for k in 0..<3 where a[j][k] == 1 { expected.append([i, j, k]) } }
+    }
     XCTAssertEqual(expected.count, 17)
     XCTAssertEqual(explanation.walkCount, 17)
     XCTAssertEqual(Set(explanation.walks.map(\.nodes)), Set(expected))
@@ -171,7 +177,8 @@ final class RelevantWalkTests: XCTestCase {
   func testBadGammaCountAndTargetAreClearErrors() throws {
     let graph = try RandomGraphModels.graph(nodes: 4, seed: 1)
     let network = try RandomGraphModels.graphNet(layers: 2, seed: 2)
-    XCTAssertThrowsError(try RelevantWalks(gammas: [0, 1]).explain(network: network, graph: graph, target: 0))
+    XCTAssertThrowsError(
+      try RelevantWalks(gammas: [0, 1]).explain(network: network, graph: graph, target: 0))
     XCTAssertThrowsError(try RelevantWalks(gammas: [0]).explain(network: network, graph: graph, target: 5))
   }
 }

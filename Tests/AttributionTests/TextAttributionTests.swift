@@ -116,11 +116,14 @@ final class TextAttributionTests: XCTestCase {
     let model = try TextModel.load(path: AttributionFixtures.modelPath("tiny-distilbert"))
     let byLabel = try model.explain("great film", method: GradientTimesInput(), target: .label("Neutral"))
     XCTAssertEqual(byLabel.targetIndex, 1)
-    XCTAssertEqual(try model.explain("great film", method: GradientTimesInput(), target: .index(0)).targetLabel, "negative")
+    XCTAssertEqual(
+      try model.explain("great film", method: GradientTimesInput(), target: .index(0)).targetLabel, "negative"
+    )
     XCTAssertThrowsError(try model.explain("great film", method: GradientTimesInput(), target: .index(7))) {
       XCTAssertEqual(($0 as? ModelError)?.exitCode, 65)
     }
-    XCTAssertThrowsError(try model.explain("great film", method: GradientTimesInput(), target: .label("happy")))
+    XCTAssertThrowsError(
+      try model.explain("great film", method: GradientTimesInput(), target: .label("happy")))
     XCTAssertThrowsError(try model.explain("   ", method: GradientTimesInput()))
   }
 

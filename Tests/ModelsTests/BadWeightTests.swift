@@ -76,13 +76,15 @@ final class BadWeightTests: XCTestCase {
   func testValidFileReadsF32ZeroCopyAndF16AndBF16Converted() throws {
     var builder = twoTensors()
     let half: [UInt16] = [0x3C00, 0xC000, 0x3555, 0x0001, 0x7BFF]
-    builder.entries.append(.init(
-      name: "h", dtype: "F16", shape: [5],
-      bytes: half.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }))
+    builder.entries.append(
+      .init(
+        name: "h", dtype: "F16", shape: [5],
+        bytes: half.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }))
     let brain: [UInt16] = [0x3F80, 0xC0A0]
-    builder.entries.append(.init(
-      name: "b", dtype: "BF16", shape: [2],
-      bytes: brain.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }))
+    builder.entries.append(
+      .init(
+        name: "b", dtype: "BF16", shape: [2],
+        bytes: brain.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }))
     builder.entries.append(.init(name: "ids", dtype: "I64", shape: [1], bytes: Array(repeating: 0, count: 8)))
     let file = try SafetensorsFile(path: try builder.write(builder.bytes()))
     XCTAssertEqual(try file.tensor("a.weight")?.scalars, [1, 2, 3, 4, 5, 6])
@@ -102,7 +104,8 @@ final class BadWeightTests: XCTestCase {
   func testTruncatedFileIsRejected() throws {
     let builder = twoTensors()
     let path = try builder.write(Array(builder.bytes().dropLast(5)))
-    expectError({ _ = try SafetensorsFile(path: path) }, code: 65, mentions: [path, "a.bias", "data_offsets"])
+    expectError(
+      { _ = try SafetensorsFile(path: path) }, code: 65, mentions: [path, "a.bias", "data_offsets"])
     let tiny = try builder.write([1, 2, 3])
     expectError({ _ = try SafetensorsFile(path: tiny) }, code: 65, mentions: [tiny, "8-byte"])
   }
@@ -137,7 +140,8 @@ final class BadWeightTests: XCTestCase {
     var builder = twoTensors()
     builder.entries[0].shape = [2, 4]
     let path = try builder.write(builder.bytes())
-    expectError({ _ = try SafetensorsFile(path: path) }, code: 65, mentions: ["a.weight", "24 bytes", "[2, 4]"])
+    expectError(
+      { _ = try SafetensorsFile(path: path) }, code: 65, mentions: ["a.weight", "24 bytes", "[2, 4]"])
   }
 
   func testUnknownDtypeIsRejected() throws {
@@ -155,15 +159,18 @@ final class BadWeightTests: XCTestCase {
   }
 
   func testMissingFileIsExitCode66() {
-    expectError({ _ = try SafetensorsFile(path: "/nonexistent/model.safetensors") }, code: 66,
+    expectError(
+      { _ = try SafetensorsFile(path: "/nonexistent/model.safetensors") }, code: 66,
       mentions: ["/nonexistent/model.safetensors"])
-    expectError({ _ = try TextModel.load(path: "/nonexistent/folder") }, code: 66, mentions: ["/nonexistent/folder"])
+    expectError(
+      { _ = try TextModel.load(path: "/nonexistent/folder") }, code: 66, mentions: ["/nonexistent/folder"])
   }
 
   /// A copy of the tiny DistilBERT JSON with one edit applied to its text.
   private func editedTinyModel(_ edit: (String) -> String) throws -> String {
     let text = try String(contentsOfFile: Fixtures.path("tiny-distilbert.json"), encoding: .utf8)
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("xai-\(UUID().uuidString).json").path
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("xai-\(UUID().uuidString).json")
+      .path
     try edit(text).write(toFile: path, atomically: true, encoding: .utf8)
     return path
   }
@@ -172,7 +179,8 @@ final class BadWeightTests: XCTestCase {
     let path = try editedTinyModel {
       $0.replacingOccurrences(of: "\"distilbert.transformer.layer.1.ffn.lin2.bias\"", with: "\"renamed\"")
     }
-    expectError({ _ = try TextModel.load(path: path) }, code: 65,
+    expectError(
+      { _ = try TextModel.load(path: path) }, code: 65,
       mentions: [path, "distilbert.transformer.layer.1.ffn.lin2.bias", "missing"])
   }
 
@@ -180,7 +188,8 @@ final class BadWeightTests: XCTestCase {
     let path = try editedTinyModel {
       $0.replacingOccurrences(of: "\"max_position_embeddings\": 40", with: "\"max_position_embeddings\": 41")
     }
-    expectError({ _ = try TextModel.load(path: path) }, code: 65,
+    expectError(
+      { _ = try TextModel.load(path: path) }, code: 65,
       mentions: ["distilbert.embeddings.position_embeddings.weight", "[40, 32]", "[41, 32]"])
   }
 
@@ -189,9 +198,12 @@ final class BadWeightTests: XCTestCase {
     builder.addFloats("classifier.weight", shape: [1, 2], [1, .nan])
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("xai-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-    try builder.bytes().withUnsafeBufferPointer { try Data(buffer: $0).write(to: folder.appendingPathComponent("model.safetensors")) }
+    try builder.bytes().withUnsafeBufferPointer {
+      try Data(buffer: $0).write(to: folder.appendingPathComponent("model.safetensors"))
+    }
     let store = try SafetensorsFile(path: folder.appendingPathComponent("model.safetensors").path)
-    expectError({ _ = try WeightScope(store).parameter("classifier.weight", shape: [1, 2]) }, code: 65,
+    expectError(
+      { _ = try WeightScope(store).parameter("classifier.weight", shape: [1, 2]) }, code: 65,
       mentions: ["classifier.weight", "NaN"])
   }
 
@@ -212,7 +224,8 @@ final class BadWeightTests: XCTestCase {
     try SafetensorsBuilder().bytes().withUnsafeBufferPointer {
       try Data(buffer: $0).write(to: folder.appendingPathComponent("model.safetensors"))
     }
-    expectError({ _ = try TextModel.load(path: folder.path) }, code: 66, mentions: [folder.path, "vocab.txt"])
+    expectError(
+      { _ = try TextModel.load(path: folder.path) }, code: 66, mentions: [folder.path, "vocab.txt"])
   }
 
   func testTruncatedJSONWeightsAreRejected() throws {

@@ -4,7 +4,9 @@ import XCTest
 
 final class GraphFileTests: XCTestCase {
   private func write(_ text: String, suffix: String) throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("xai-\(UUID().uuidString)\(suffix)").path
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "xai-\(UUID().uuidString)\(suffix)"
+    ).path
     try text.write(toFile: path, atomically: true, encoding: .utf8)
     return path
   }
@@ -14,7 +16,9 @@ final class GraphFileTests: XCTestCase {
     XCTAssertThrowsError(try GraphFile.read(path), line: line) { error in
       guard let error = error as? ModelError else { return XCTFail("\(error)", line: line) }
       XCTAssertEqual(error.exitCode, 65, line: line)
-      for word in mentions { XCTAssertTrue(error.description.contains(word), "\(error) lacks \(word)", line: line) }
+      for word in mentions {
+        XCTAssertTrue(error.description.contains(word), "\(error) lacks \(word)", line: line)
+      }
     }
   }
 
@@ -53,15 +57,20 @@ final class GraphFileTests: XCTestCase {
   }
 
   func testOutOfRangeAndNegativeNodeIdsNameTheEdge() throws {
-    try assertBadInput("{\"num_nodes\": 3, \"edges\": [[0, 1], [1, 3]]}", suffix: ".json", mentions: ["edge 1", "[1, 3]"])
-    try assertBadInput("{\"num_nodes\": 3, \"edges\": [[-1, 0]]}", suffix: ".json", mentions: ["edge 0", "-1"])
+    try assertBadInput(
+      "{\"num_nodes\": 3, \"edges\": [[0, 1], [1, 3]]}", suffix: ".json", mentions: ["edge 1", "[1, 3]"])
+    try assertBadInput(
+      "{\"num_nodes\": 3, \"edges\": [[-1, 0]]}", suffix: ".json", mentions: ["edge 0", "-1"])
     try assertBadInput("{\"num_nodes\": 0, \"edges\": []}", suffix: ".json", mentions: ["no nodes"])
     try assertBadInput("{\"edges\": []}", suffix: ".json", mentions: ["num_nodes"])
     try assertBadInput(
-      "{\"num_nodes\": 2, \"edges\": [], \"features\": [[1, 2], [3]]}", suffix: ".json", mentions: ["features"])
+      "{\"num_nodes\": 2, \"edges\": [], \"features\": [[1, 2], [3]]}", suffix: ".json",
+      mentions: ["features"])
     try assertBadInput(
-      "{\"num_nodes\": 2, \"edges\": [], \"features\": [[1, 2]]}", suffix: ".json", mentions: ["1 feature rows for 2 nodes"])
-    try assertBadInput("{\"num_nodes\": 2}\n{\"num_nodes\": 2, \"edges\": [[0, 5]]}\n", suffix: ".jsonl", mentions: ["line 2"])
+      "{\"num_nodes\": 2, \"edges\": [], \"features\": [[1, 2]]}", suffix: ".json",
+      mentions: ["1 feature rows for 2 nodes"])
+    try assertBadInput(
+      "{\"num_nodes\": 2}\n{\"num_nodes\": 2, \"edges\": [[0, 5]]}\n", suffix: ".jsonl", mentions: ["line 2"])
   }
 
   func testMalformedSDFNamesTheLine() throws {
@@ -80,13 +89,19 @@ final class GraphFileTests: XCTestCase {
 
       """
     XCTAssertEqual(try MolfileReader.read(good, source: "water.sdf").first?.nodeCount, 3)
-    try assertBadInput(good.replacingOccurrences(of: "  1  3  1  0", with: "  1  4  1  0"), suffix: ".sdf",
+    try assertBadInput(
+      good.replacingOccurrences(of: "  1  3  1  0", with: "  1  4  1  0"), suffix: ".sdf",
       mentions: ["line 9", "bond 2", "atom 1 and 4"])
-    try assertBadInput(good.replacingOccurrences(of: "  3  2  0", with: "  x  2  0"), suffix: ".sdf", mentions: ["line 4", "counts"])
-    try assertBadInput(good.replacingOccurrences(of: "    1.0000    0.0000    0.0000 H", with: "    1.0000 H"), suffix: ".sdf",
+    try assertBadInput(
+      good.replacingOccurrences(of: "  3  2  0", with: "  x  2  0"), suffix: ".sdf",
+      mentions: ["line 4", "counts"])
+    try assertBadInput(
+      good.replacingOccurrences(of: "    1.0000    0.0000    0.0000 H", with: "    1.0000 H"), suffix: ".sdf",
       mentions: ["line 6", "atom 2"])
-    let truncated = good.split(separator: "\n", omittingEmptySubsequences: false).prefix(5).joined(separator: "\n")
+    let truncated = good.split(separator: "\n", omittingEmptySubsequences: false).prefix(5).joined(
+      separator: "\n")
     try assertBadInput(truncated, suffix: ".sdf", mentions: ["ends inside the atom block"])
-    try assertBadInput(good.replacingOccurrences(of: "V2000", with: "V3000"), suffix: ".sdf", mentions: ["V3000"])
+    try assertBadInput(
+      good.replacingOccurrences(of: "V2000", with: "V3000"), suffix: ".sdf", mentions: ["V3000"])
   }
 }

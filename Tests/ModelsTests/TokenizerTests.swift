@@ -69,7 +69,9 @@ final class TokenizerJSONTests: XCTestCase {
       {"normalizer": {"type": "BertNormalizer", "lowercase": true, "strip_accents": null},
        "model": {"type": "WordPiece", "vocab": {\(entries.joined(separator: ", "))}}}
       """
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("xai-tokenizer-\(UUID().uuidString).json").path
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "xai-tokenizer-\(UUID().uuidString).json"
+    ).path
     try json.write(toFile: path, atomically: true, encoding: .utf8)
     let fromJSON = try WordPieceTokenizer(tokenizerJSON: path)
     XCTAssertEqual(fromJSON.vocabulary.count, fromVocab.vocabulary.count)

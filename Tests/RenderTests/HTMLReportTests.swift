@@ -10,12 +10,15 @@ final class HTMLReportTests: XCTestCase {
   private let hostile = "the <script>alert(1)</script> \"><img src=x onerror=alert(1)> movie"
 
   private func tinyModel() throws -> TextModel {
-    try TextModel.load(path: repository.appendingPathComponent("Tests/ModelsTests/Fixtures/tiny-distilbert.json").path)
+    try TextModel.load(
+      path: repository.appendingPathComponent("Tests/ModelsTests/Fixtures/tiny-distilbert.json").path)
   }
 
   private func sentenceReport(_ text: String) throws -> (SentenceReport, [TextExplanation]) {
     let model = try tinyModel()
-    let methods: [any TextAttributionMethod] = [GradientTimesInput.lrp, GradientTimesInput(), IntegratedGradients(steps: 8)]
+    let methods: [any TextAttributionMethod] = [
+      GradientTimesInput.lrp, GradientTimesInput(), IntegratedGradients(steps: 8),
+    ]
     let explanations = try methods.map { try model.explain(text, method: $0) }
     return (SentenceReport(explanations: explanations), explanations)
   }
@@ -67,10 +70,12 @@ final class HTMLReportTests: XCTestCase {
   }
 
   private func graphReport(top: Int = 6) throws -> GraphReport {
-    let network = try GraphNetwork.load(path: repository.appendingPathComponent("samples/models/graphnet-ba").path)
+    let network = try GraphNetwork.load(
+      path: repository.appendingPathComponent("samples/models/graphnet-ba").path)
     let graph = try GraphFile.read(repository.appendingPathComponent("samples/data/ba_graphs.jsonl").path)[1]
     let explanation = try RelevantWalks(keep: top).explain(network: network, graph: graph, target: 1)
-    return GraphReport(modelName: "graphnet-ba", graph: graph, labels: network.labels, explanation: explanation)
+    return GraphReport(
+      modelName: "graphnet-ba", graph: graph, labels: network.labels, explanation: explanation)
   }
 
   func testGraphPageDrawsOnePathPerWalkAndEveryNode() throws {
@@ -94,10 +99,14 @@ final class HTMLReportTests: XCTestCase {
 
   func testDatasetPageSummarisesAccuracyWordsAndHistogram() throws {
     let model = try tinyModel()
-    let texts = [("the movie was good", "positive"), ("a bad movie", "negative"), ("the film was bad", "negative"),
-                 ("great film", "positive"), ("the best movie", "positive")]
+    let texts = [
+      ("the movie was good", "positive"), ("a bad movie", "negative"), ("the film was bad", "negative"),
+      ("great film", "positive"), ("the best movie", "positive"),
+    ]
     let examples = try texts.enumerated().map { index, item in
-      DatasetExample(id: "ex-\(index)", label: item.1, explanations: [try model.explain(item.0, method: GradientTimesInput.lrp)])
+      DatasetExample(
+        id: "ex-\(index)", label: item.1,
+        explanations: [try model.explain(item.0, method: GradientTimesInput.lrp)])
     }
     let html = DatasetReport(title: "tiny <set>", examples: examples).html
     XCTAssertTrue(html.contains("accuracy"))

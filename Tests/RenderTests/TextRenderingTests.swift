@@ -21,8 +21,10 @@ final class TextRenderingTests: XCTestCase {
     let root = try JSONDocument.parse(text, source: "output").rootNode
     XCTAssertEqual(
       root.keys,
-      ["model", "method", "detach", "text", "tokens", "token_ids", "target", "logits", "probabilities",
-        "relevance", "conservation", "truncated"])
+      [
+        "model", "method", "detach", "text", "tokens", "token_ids", "target", "logits", "probabilities",
+        "relevance", "conservation", "truncated",
+      ])
     XCTAssertEqual(root["method"]?.string, "lrp")
     XCTAssertEqual(root["detach"]?.elements.compactMap(\.string), ["layernorm", "attention", "gelu", "tanh"])
     XCTAssertEqual(root["text"]?.string, "the \"movie\"\twas <b>not</b> good")
@@ -52,7 +54,8 @@ final class TextRenderingTests: XCTestCase {
   }
 
   func testColourModeFollowsNoColorColortermAndTheTerminal() {
-    XCTAssertEqual(ColorMode.detect(environment: ["NO_COLOR": "1", "COLORTERM": "truecolor"], isTerminal: true), .plain)
+    XCTAssertEqual(
+      ColorMode.detect(environment: ["NO_COLOR": "1", "COLORTERM": "truecolor"], isTerminal: true), .plain)
     XCTAssertEqual(ColorMode.detect(environment: ["COLORTERM": "truecolor"], isTerminal: false), .plain)
     XCTAssertEqual(ColorMode.detect(environment: ["COLORTERM": "24bit"], isTerminal: true), .trueColor)
     XCTAssertEqual(ColorMode.detect(environment: [:], isTerminal: true), .palette256)

@@ -38,7 +38,10 @@ final class CoreBehaviourTests: XCTestCase {
     let b = Tensor(shape: [2], scalars: [0.5, -1])
     let y = Tensor.linear(x, weight: w, bias: b)
     var expected = naiveProduct(x.scalars, w.transposed(0, 1).scalars, m: 4, n: 2, k: 3)
-    for i in 0..<4 { expected[2 * i] += 0.5; expected[2 * i + 1] -= 1 }
+    for i in 0..<4 {
+      expected[2 * i] += 0.5
+      expected[2 * i + 1] -= 1
+    }
     assertClose(y.scalars, expected)
   }
 

@@ -4,8 +4,10 @@ import XCTest
 /// Every op's backward against central finite differences.
 final class OpGradientTests: XCTestCase {
   func testArithmeticBackwardMatchesFiniteDifferencesWithBroadcasting() {
-    let shapes: [([Int], [Int])] = [([2, 3, 4], [2, 3, 4]), ([2, 3, 4], [4]), ([2, 3, 4], [3, 1]),
-      ([2, 1, 4], [3, 1]), ([2, 3], [1]), ([3], [2, 3])]
+    let shapes: [([Int], [Int])] = [
+      ([2, 3, 4], [2, 3, 4]), ([2, 3, 4], [4]), ([2, 3, 4], [3, 1]),
+      ([2, 1, 4], [3, 1]), ([2, 3], [1]), ([3], [2, 3]),
+    ]
     for (index, (sa, sb)) in shapes.enumerated() {
       let a = randomTensor(sa, seed: UInt64(index))
       let b = randomTensor(sb, seed: UInt64(100 + index), low: 0.5, high: 1.5)

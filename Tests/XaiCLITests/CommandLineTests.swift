@@ -69,7 +69,8 @@ final class ModelsCommandTests: XCTestCase {
   func testModelsListsTheSampleModelAsDefaultWithItsAccuracy() throws {
     let result = try runXai(["models"])
     XCTAssertEqual(result.status, 0, result.stderr)
-    let line = try XCTUnwrap(result.stdout.split(separator: "\n").first { $0.contains("minilm-rt-sentiment") })
+    let line = try XCTUnwrap(
+      result.stdout.split(separator: "\n").first { $0.contains("minilm-rt-sentiment") })
     XCTAssertTrue(line.contains("(default)"))
     XCTAssertTrue(line.contains("distilbert"))
     XCTAssertTrue(line.contains("negative,positive"))
@@ -113,7 +114,8 @@ final class ExplainCommandTests: XCTestCase {
     XCTAssertEqual(result.status, 0, result.stderr)
     let lines = result.stdout.split(separator: "\n")
     XCTAssertEqual(lines.count, 2)
-    XCTAssertTrue(lines.allSatisfy { $0.hasPrefix("{\"model\": \"tiny-distilbert\", \"method\": \"gradxinput\"") })
+    XCTAssertTrue(
+      lines.allSatisfy { $0.hasPrefix("{\"model\": \"tiny-distilbert\", \"method\": \"gradxinput\"") })
   }
 
   func testEveryMethodRunsFromTheCommandLine() throws {
@@ -171,7 +173,9 @@ final class GraphCommandTests: XCTestCase {
   private let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .deletingLastPathComponent().deletingLastPathComponent()
 
-  private func sample(_ name: String) -> String { repository.appendingPathComponent("samples/data/\(name)").path }
+  private func sample(_ name: String) -> String {
+    repository.appendingPathComponent("samples/data/\(name)").path
+  }
 
   func testGraphExplainsABarabasiAlbertGraphInTheTerminal() throws {
     let result = try runXai(["graph", "--graph", sample("ba_graphs.jsonl"), "--index", "1", "--top", "5"])
@@ -193,7 +197,9 @@ final class GraphCommandTests: XCTestCase {
     XCTAssertEqual(root["walks"]?.count, 4)
     XCTAssertEqual(root["walks"]?.elements.first?["nodes"]?.count, 4, "3 layers: 4 nodes per walk")
     XCTAssertEqual(root["node_relevance"]?.count, root["num_nodes"]?.int)
-    let terminal = try runXai(["graph", "--model", "gcn-solubility", "--graph", sample("solubility_test.sdf")])
+    let terminal = try runXai([
+      "graph", "--model", "gcn-solubility", "--graph", sample("solubility_test.sdf"),
+    ])
     XCTAssertTrue(terminal.stdout.contains(":C"), terminal.stdout)
   }
 
@@ -237,7 +243,8 @@ final class ReportCommandTests: XCTestCase {
   func testGraphAndExplainWriteHTMLNextToTheirNormalOutput() throws {
     let graphPage = temporary("graph.html")
     let graph = try runXai([
-      "graph", "--graph", repository.appendingPathComponent("samples/data/ba_graphs.jsonl").path, "--html", graphPage,
+      "graph", "--graph", repository.appendingPathComponent("samples/data/ba_graphs.jsonl").path, "--html",
+      graphPage,
     ])
     XCTAssertEqual(graph.status, 0, graph.stderr)
     XCTAssertTrue(graph.stdout.contains("conservation"))
@@ -252,16 +259,20 @@ final class ReportCommandTests: XCTestCase {
   func testDatasetReportFromJSONLAndCSV() throws {
     let model = repository.appendingPathComponent("Tests/ModelsTests/Fixtures/tiny-distilbert.json").path
     let csv = temporary("data.csv")
-    try "id,text,label\n1,\"the movie, was good\",positive\n2,a bad film,negative\n3,\"it is \"\"boring\"\"\",negative\n"
+    try
+      "id,text,label\n1,\"the movie, was good\",positive\n2,a bad film,negative\n3,\"it is \"\"boring\"\"\",negative\n"
       .write(toFile: csv, atomically: true, encoding: .utf8)
     let output = temporary("data.html")
-    let result = try runXai(["report", "--model", model, "--method", "gradxinput", "--input", csv, "-o", output])
+    let result = try runXai([
+      "report", "--model", model, "--method", "gradxinput", "--input", csv, "-o", output,
+    ])
     XCTAssertEqual(result.status, 0, result.stderr)
     let html = try String(contentsOfFile: output, encoding: .utf8)
     XCTAssertTrue(html.contains("(3 examples)"))
     XCTAssertTrue(html.contains("accuracy"))
     let jsonl = try runXai([
-      "report", "--model", model, "--input", repository.appendingPathComponent("samples/data/rotten_tomatoes_test.jsonl").path,
+      "report", "--model", model, "--input",
+      repository.appendingPathComponent("samples/data/rotten_tomatoes_test.jsonl").path,
       "--limit", "5", "--method", "lrp", "-o", output,
     ])
     XCTAssertEqual(jsonl.status, 0, jsonl.stderr)

@@ -31,7 +31,8 @@ public struct RelevantWalks: Sendable {
     if gammas.count == 1 { return Array(repeating: gammas[0], count: layers + 1) }
     guard gammas.count == layers + 1 else {
       throw ModelError.badInput(
-        "--gamma takes one value or \(layers + 1) (one per layer and one for the output); got \(gammas.count).")
+        "--gamma takes one value or \(layers + 1) (one per layer and one for the output); got \(gammas.count)."
+      )
     }
     guard gammas.allSatisfy({ $0 >= 0 && $0.isFinite }) else {
       throw ModelError.badInput("--gamma values must be finite and non-negative.")
@@ -48,9 +49,12 @@ public struct RelevantWalks: Sendable {
     let n = graph.nodeCount
     let classes = network.outputWeight.shape[1]
     guard (0..<classes).contains(target) else {
-      throw ModelError.badInput("Target class \(target) does not exist; the model has classes 0…\(classes - 1).")
+      throw ModelError.badInput(
+        "Target class \(target) does not exist; the model has classes 0…\(classes - 1).")
     }
-    let forward = withoutGrad { RewrittenForward(network: network, x: x, adjacency: adjacency, gammas: gamma) }
+    let forward = withoutGrad {
+      RewrittenForward(network: network, x: x, adjacency: adjacency, gammas: gamma)
+    }
     let walker = WalkEnumerator(
       forward: forward, adjacency: adjacency, target: target, nodeCount: n, layers: layers, keep: keep)
     walker.run()
@@ -199,7 +203,9 @@ struct WalkHeap {
       let right = left + 1
       var smallest = parent
       if left < items.count && abs(items[left].relevance) < abs(items[smallest].relevance) { smallest = left }
-      if right < items.count && abs(items[right].relevance) < abs(items[smallest].relevance) { smallest = right }
+      if right < items.count && abs(items[right].relevance) < abs(items[smallest].relevance) {
+        smallest = right
+      }
       if smallest == parent { return }
       items.swapAt(parent, smallest)
       parent = smallest
@@ -207,7 +213,10 @@ struct WalkHeap {
   }
 
   func sortedByMagnitude() -> [WalkRelevance] {
-    items.sorted { abs($0.relevance) > abs($1.relevance) || (abs($0.relevance) == abs($1.relevance) && $0.nodes.lexicographicallyPrecedes($1.nodes)) }
+    items.sorted {
+      abs($0.relevance) > abs($1.relevance)
+        || (abs($0.relevance) == abs($1.relevance) && $0.nodes.lexicographicallyPrecedes($1.nodes))
+    }
   }
 }
 

@@ -74,7 +74,10 @@ public struct TextExplanation: Sendable {
       }
       if word != currentWord { flush() }
       currentWord = word
-      span = span.map { min($0.lowerBound, token.offsets.lowerBound)..<max($0.upperBound, token.offsets.upperBound) }
+      span =
+        span.map {
+          min($0.lowerBound, token.offsets.lowerBound)..<max($0.upperBound, token.offsets.upperBound)
+        }
         ?? token.offsets
       sum += value
     }
@@ -115,7 +118,8 @@ extension TextModel {
     case .index(let index):
       guard labels.indices.contains(index) else {
         throw ModelError.badInput(
-          "Target class \(index) does not exist; the model has classes 0…\(labels.count - 1) (\(labels.joined(separator: ", "))).")
+          "Target class \(index) does not exist; the model has classes 0…\(labels.count - 1) (\(labels.joined(separator: ", ")))."
+        )
       }
       targetIndex = index
     case .label(let name):

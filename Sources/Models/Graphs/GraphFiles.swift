@@ -41,7 +41,9 @@ public enum GraphFile {
     }
     var edges: [(Int, Int)] = []
     if let list = node["edges"] {
-      guard list.isArray else { throw ModelError.badInput("\(source): 'edges' must be a list of [u, v] pairs.") }
+      guard list.isArray else {
+        throw ModelError.badInput("\(source): 'edges' must be a list of [u, v] pairs.")
+      }
       for (index, pair) in list.elements.enumerated() {
         let ends = pair.elements.compactMap(\.int)
         guard pair.isArray, pair.count == 2, ends.count == 2 else {
@@ -123,7 +125,9 @@ public enum MolfileReader {
       .badInput("\(source) line \(line + 1): \(what).")
     }
     let countsLine = start + 3
-    guard countsLine < lines.count else { throw fail(min(countsLine, lines.count - 1), "the molfile ends before its counts line") }
+    guard countsLine < lines.count else {
+      throw fail(min(countsLine, lines.count - 1), "the molfile ends before its counts line")
+    }
     let counts = lines[countsLine]
     if counts.contains("V3000") { throw fail(countsLine, "V3000 molfiles are not supported (save as V2000)") }
     guard let atomCount = Int(field(counts, 0..<3)), let bondCount = Int(field(counts, 3..<6)),

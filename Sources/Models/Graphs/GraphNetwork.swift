@@ -81,7 +81,8 @@ public struct GraphNetwork: Sendable {
     self.inputWidth = inputWidth
     let features = config["node_features"]?.string ?? (type == "gcn" ? "given" : "constant")
     guard let kind = NodeFeatures(rawValue: features) else {
-      throw ModelError.badConfig(file: file, key: "node_features", reason: "must be identity, constant or given")
+      throw ModelError.badConfig(
+        file: file, key: "node_features", reason: "must be identity, constant or given")
     }
     nodeFeatures = kind
     let normalize = config["normalize"]?.string ?? "sym"
@@ -155,7 +156,8 @@ public struct GraphNetwork: Sendable {
       for (node, symbol) in symbols.enumerated() {
         guard let column = elements.firstIndex(of: symbol) ?? other else {
           throw ModelError.badInput(
-            "Atom \(node + 1) is \(symbol), which the model's element list (\(elements.joined(separator: ", "))) lacks.")
+            "Atom \(node + 1) is \(symbol), which the model's element list (\(elements.joined(separator: ", "))) lacks."
+          )
         }
         values[node * inputWidth + column] = 1
       }

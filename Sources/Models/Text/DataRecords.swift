@@ -38,21 +38,26 @@ public enum DataRecords {
     return records
   }
 
-  static func csv(_ content: String, path: String, textField: String, labelField: String) throws -> [DataRecord] {
+  static func csv(_ content: String, path: String, textField: String, labelField: String) throws
+    -> [DataRecord]
+  {
     let rows = try csvRows(content, path: path)
     guard let header = rows.first else { throw ModelError.badInput("\(path): the CSV file is empty.") }
     guard let textColumn = header.firstIndex(of: textField) else {
-      throw ModelError.badInput("\(path): the header has no column '\(textField)' (it has \(header.joined(separator: ", "))).")
+      throw ModelError.badInput(
+        "\(path): the header has no column '\(textField)' (it has \(header.joined(separator: ", "))).")
     }
     let labelColumn = header.firstIndex(of: labelField)
     let idColumn = header.firstIndex(of: "id")
     return try rows.dropFirst().enumerated().compactMap { offset, row in
       if row.count == 1 && row[0].isEmpty { return nil }
       guard row.count == header.count else {
-        throw ModelError.badInput("\(path) row \(offset + 2): \(row.count) fields, the header has \(header.count).")
+        throw ModelError.badInput(
+          "\(path) row \(offset + 2): \(row.count) fields, the header has \(header.count).")
       }
       return DataRecord(
-        id: idColumn.map { row[$0] } ?? "\(offset + 1)", text: row[textColumn], label: labelColumn.map { row[$0] })
+        id: idColumn.map { row[$0] } ?? "\(offset + 1)", text: row[textColumn],
+        label: labelColumn.map { row[$0] })
     }
   }
 

@@ -26,7 +26,8 @@ public struct TokenBatch: Sendable {
     for (row, sequence) in sequences.enumerated() {
       let padding = length - sequence.count
       ids += sequence + Array(repeating: padId, count: padding)
-      types += (tokenTypes?[row] ?? Array(repeating: 0, count: sequence.count))
+      types +=
+        (tokenTypes?[row] ?? Array(repeating: 0, count: sequence.count))
         + Array(repeating: 0, count: padding)
       keep += Array(repeating: 1, count: sequence.count) + Array(repeating: 0, count: padding)
     }
@@ -57,7 +58,8 @@ extension TextClassifier {
   public func logits(embeddings: Tensor, batch: TokenBatch, hooks: DetachmentHooks = .none)
     -> Tensor
   {
-    guard let logits = classify(hidden: encode(embeddings: embeddings, batch: batch, hooks: hooks), hooks: hooks)
+    guard
+      let logits = classify(hidden: encode(embeddings: embeddings, batch: batch, hooks: hooks), hooks: hooks)
     else { preconditionFailure("logits of a model without a classification head") }
     return logits
   }

@@ -27,7 +27,9 @@ public final class JSONDocument: @unchecked Sendable {
       }
     }
     let error = json_tokener_get_error(tokener)
-    if error != json_tokener_success || parsed == nil && text.trimmingCharacters(in: .whitespacesAndNewlines) != "null" {
+    if error != json_tokener_success
+      || parsed == nil && text.trimmingCharacters(in: .whitespacesAndNewlines) != "null"
+    {
       if let parsed { json_object_put(parsed) }
       let reason =
         error == json_tokener_continue
@@ -100,7 +102,8 @@ public struct JSONNode: @unchecked Sendable {
   public var elements: [JSONNode] {
     guard isArray else { return [] }
     return (0..<json_object_array_length(object)).map { index in
-      JSONNode(object: json_object_array_get_idx(object, index), document: document, path: "\(path)[\(index)]")
+      JSONNode(
+        object: json_object_array_get_idx(object, index), document: document, path: "\(path)[\(index)]")
     }
   }
 

@@ -153,17 +153,23 @@ public final class SafetensorsFile: WeightStore, @unchecked Sendable {
         return Tensor(shape: entry.shape, borrowing: start.assumingMemoryBound(to: Float.self), owner: file)
       }
       var values = [Float](repeating: 0, count: count)
-      values.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: start, count: count * 4)) }
+      values.withUnsafeMutableBytes {
+        $0.copyMemory(from: UnsafeRawBufferPointer(start: start, count: count * 4))
+      }
       return Tensor(shape: entry.shape, scalars: values.map { Float(bitPattern: $0.bitPattern.littleEndian) })
     case "F16":
       return Tensor(
         shape: entry.shape,
-        scalars: (0..<count).map { halfToFloat(start.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self).littleEndian) })
+        scalars: (0..<count).map {
+          halfToFloat(start.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self).littleEndian)
+        })
     case "BF16":
       return Tensor(
         shape: entry.shape,
         scalars: (0..<count).map {
-          Float(bitPattern: UInt32(start.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self).littleEndian) << 16)
+          Float(
+            bitPattern: UInt32(start.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self).littleEndian)
+              << 16)
         })
     default:
       throw ModelError.unsupportedDtype(file: path, key: name, dtype: entry.dtype)
