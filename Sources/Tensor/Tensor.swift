@@ -88,6 +88,13 @@ public struct Tensor: @unchecked Sendable {
     self.init(shape: shape, storage: storage)
   }
 
+  /// A tensor of `shape` whose scalars `fill` writes (every one of them).
+  public static func filled(shape: [Int], _ fill: (UnsafeMutablePointer<Float>) -> Void) -> Tensor {
+    let value = uninitialized(shape)
+    fill(value.storage.base)
+    return value
+  }
+
   /// Zeros of `shape`.
   public static func zeros(_ shape: [Int]) -> Tensor {
     Tensor(shape: shape, storage: TensorStorage(count: shape.reduce(1, *), zeroed: true))

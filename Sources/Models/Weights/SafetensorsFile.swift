@@ -158,24 +158,29 @@ public final class SafetensorsFile: WeightStore, @unchecked Sendable {
       }
       return Tensor(shape: entry.shape, scalars: values.map { Float(bitPattern: $0.bitPattern.littleEndian) })
     case "F16":
-      return Tensor(
-        shape: entry.shape,
-        scalars: (0..<count).map {
-          halfToFloat(start.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self).littleEndian)
-        })
+      let table = halfTable
+      return Tensor.filled(shape: entry.shape) { target in
+        table.withUnsafeBufferPointer { lookup in
+          for i in 0..<count {
+            target[i] = lookup[Int(start.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian)]
+          }
+        }
+      }
     case "BF16":
-      return Tensor(
-        shape: entry.shape,
-        scalars: (0..<count).map {
-          Float(
-            bitPattern: UInt32(start.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self).littleEndian)
-              << 16)
-        })
+      return Tensor.filled(shape: entry.shape) { target in
+        for i in 0..<count {
+          let bits = start.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian
+          target[i] = Float(bitPattern: UInt32(bits) << 16)
+        }
+      }
     default:
       throw ModelError.unsupportedDtype(file: path, key: name, dtype: entry.dtype)
     }
   }
 }
+
+/// binary32 values of all 65,536 binary16 bit patterns (built once, 256 KB).
+let halfTable: [Float] = (0...UInt16.max).map(halfToFloat)
 
 /// IEEE 754 binary16 → binary32, including subnormals, infinities and NaN.
 @inline(__always)
