@@ -7,6 +7,7 @@ small random models. Run through `make reference`.
 
 import itertools
 import json
+import time
 from pathlib import Path
 
 import torch
@@ -108,8 +109,11 @@ def case(name, model, graph, gammas, target=None):
     if target is None:
         target = int(out.argmax())
     walks = all_walks(a, layers)
+    started = time.perf_counter()
     rows = [w + [walk_relevance(net, x, a, w, target, expanded)] for w in walks]
-    print(f"{name}: {len(rows)} walks, sum {sum(r[-1] for r in rows):.6f}, output {float(out[target]):.6f}")
+    seconds = time.perf_counter() - started
+    print(f"{name}: {len(rows)} walks, sum {sum(r[-1] for r in rows):.6f}, "
+          f"output {float(out[target]):.6f}, masked oracle {seconds:.2f} s")
     return {"name": name, "gamma": gammas, "target": target, "logits": out.tolist(), "walks": rows}
 
 
