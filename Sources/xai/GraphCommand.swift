@@ -106,15 +106,28 @@ struct GraphCommand: ParsableCommand {
         }
         let relevance = try NodeGradientTimesInput().explain(
           network: network, graph: graph, target: targetIndex)
-        let object = JSONOutput.object([
-          ("model", .string(name)), ("method", .string("gradxinput")), ("num_nodes", .int(graph.nodeCount)),
-          (
-            "target",
-            .object([("index", .int(targetIndex)), ("label", .string(network.labels[targetIndex]))])
-          ),
-          ("logits", .floats(outputs)), ("node_relevance", .floats(relevance)),
-        ])
-        print(object.text)
+        switch format {
+        case .json:
+          let object = JSONOutput.object([
+            ("model", .string(name)), ("method", .string("gradxinput")), ("num_nodes", .int(graph.nodeCount)),
+            (
+              "target",
+              .object([("index", .int(targetIndex)), ("label", .string(network.labels[targetIndex]))])
+            ),
+            ("logits", .floats(outputs)), ("node_relevance", .floats(relevance)),
+          ])
+          print(object.text)
+        case .terminal:
+          print(
+            "\(name) · \(graph.nodeCount) nodes · target \(network.labels[targetIndex]) [\(targetIndex)] · node Gradient×Input"
+          )
+          let ranked = relevance.indices.sorted { abs(relevance[$0]) > abs(relevance[$1]) }
+          for node in ranked.prefix(max(top, 1)) {
+            let label = graph.nodeLabels.map { "\(node):\($0[node])" } ?? "\(node)"
+            print("  \(label.padding(toLength: 8, withPad: " ", startingAt: 0)) \(relevance[node])")
+          }
+          print("Σ R = \(relevance.reduce(0, +)), target logit = \(outputs[targetIndex])")
+        }
         return
       }
       let explanation = try RelevantWalks(gammas: try gammas(), keep: top).explain(
