@@ -177,17 +177,15 @@ extension GraphReport {
       let (x, y) = shifted[0]
       return "M \(f(x)) \(f(y)) c 14 -22 30 -2 0 0"
     }
+    // Catmull–Rom through every stop, as cubic Bézier segments.
     var d = "M \(f(shifted[0].0)) \(f(shifted[0].1))"
-    if shifted.count == 2 {
-      let (a, b) = (shifted[0], shifted[1])
-      let control = ((a.0 + b.0) / 2 + (b.1 - a.1) * 0.15, (a.1 + b.1) / 2 - (b.0 - a.0) * 0.15)
-      return d + " Q \(f(control.0)) \(f(control.1)) \(f(b.0)) \(f(b.1))"
-    }
-    for index in 1..<(shifted.count - 1) {
-      let (current, next) = (shifted[index], shifted[index + 1])
-      let middle = ((current.0 + next.0) / 2, (current.1 + next.1) / 2)
-      d +=
-        " Q \(f(current.0)) \(f(current.1)) \(f(index == shifted.count - 2 ? next.0 : middle.0)) \(f(index == shifted.count - 2 ? next.1 : middle.1))"
+    for index in 0..<(shifted.count - 1) {
+      let previous = shifted[max(index - 1, 0)]
+      let (start, end) = (shifted[index], shifted[index + 1])
+      let next = shifted[min(index + 2, shifted.count - 1)]
+      let first = (start.0 + (end.0 - previous.0) / 6, start.1 + (end.1 - previous.1) / 6)
+      let second = (end.0 - (next.0 - start.0) / 6, end.1 - (next.1 - start.1) / 6)
+      d += " C \(f(first.0)) \(f(first.1)) \(f(second.0)) \(f(second.1)) \(f(end.0)) \(f(end.1))"
     }
     return d
   }
