@@ -193,6 +193,12 @@ func benchWalks() throws {
   }
   print("B5_walks_ba1000 \(time)")
   print("B5_walk_count \(walks)")
+  let sampleModel = try GraphNetwork.load(path: "samples/models/graphnet-ba")
+  let sampleGraph = try GraphFile.read("samples/data/ba_graphs.jsonl")[1]
+  let sampleTime = medianSeconds(runs: 21, warmup: 3) {
+    _ = try? RelevantWalks(keep: 10).explain(network: sampleModel, graph: sampleGraph, target: 1)
+  }
+  print("B5_walks_sample_ba25 \(sampleTime)")
 }
 
 let arguments = CommandLine.arguments.dropFirst()
