@@ -54,11 +54,12 @@ public struct WordPieceTokenizer: Sendable {
   public let separatorId: Int
   public let padId: Int
 
-  /// A tokenizer over `vocabulary` (ids are positions); `source` names it in errors.
+  /// A tokenizer over `vocabulary` (ids are positions; a piece listed twice takes its
+  /// last position, as Hugging Face reads vocab.txt); `source` names it in errors.
   public init(vocabulary: [String], lowercase: Bool, stripAccents: Bool? = nil, source: String) throws {
     self.vocabulary = vocabulary
     var ids: [String: Int] = [:]
-    for (index, piece) in vocabulary.enumerated() where ids[piece] == nil { ids[piece] = index }
+    for (index, piece) in vocabulary.enumerated() { ids[piece] = index }
     self.ids = ids
     self.lowercase = lowercase
     self.stripAccents = stripAccents ?? lowercase
