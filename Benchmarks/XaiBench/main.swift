@@ -130,11 +130,12 @@ func benchMethods(samplePath: String) throws {
   print("B1_lrp_base_32 \(lrp)")
   let flops = 2 * forwardFlops(base.config, tokens: ids.count)
   print(String(format: "B8_gflops %.1f", flops / lrp / 1e9))
+  print(String(format: "B7_peak_rss_mb %.0f", peakResidentMegabytes()))
   let ig = medianSeconds(runs: 5, warmup: 1) {
     _ = IntegratedGradients(steps: 32).attribute(model: base, input: input, target: 1)
   }
   print("B2_ig32_base_32 \(ig)")
-  print(String(format: "B7_peak_rss_mb %.0f", peakResidentMegabytes()))
+  print(String(format: "B2_peak_rss_mb %.0f", peakResidentMegabytes()))
   let sample = try TextModel.load(path: samplePath)
   let encoded = try sample.encode("This was one of the best movies I have ever seen.")
   let sampleInput = TextInput(
