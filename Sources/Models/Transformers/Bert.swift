@@ -20,42 +20,26 @@ public struct BertForSequenceClassification: TextClassifier {
     }
   }
 
-  /// `encoder.layer.N`: self-attention → output LayerNorm → intermediate → output LayerNorm.
-  public struct Layer: Sendable {
-    let query, key, value, attentionOutputDense: Linear
-    let attentionOutputLayerNorm: LayerNorm
-    let intermediateDense, outputDense: Linear
-    let outputLayerNorm: LayerNorm
-    let heads: Int
-
-    init(_ scope: WeightScope, config: TransformerConfig) throws {
-      let (d, f, eps) = (config.hiddenSize, config.intermediateSize, config.layerNormEps)
-      let attention = scope.child("attention")
-      query = try Linear(attention.child("self").child("query"), in: d, out: d)
-      key = try Linear(attention.child("self").child("key"), in: d, out: d)
-      value = try Linear(attention.child("self").child("value"), in: d, out: d)
-      attentionOutputDense = try Linear(attention.child("output").child("dense"), in: d, out: d)
-      attentionOutputLayerNorm = try LayerNorm(
-        attention.child("output").child("LayerNorm"), width: d, eps: eps)
-      intermediateDense = try Linear(scope.child("intermediate").child("dense"), in: d, out: f)
-      outputDense = try Linear(scope.child("output").child("dense"), in: f, out: d)
-      outputLayerNorm = try LayerNorm(scope.child("output").child("LayerNorm"), width: d, eps: eps)
-      heads = config.heads
-    }
-
-    func callAsFunction(_ x: Tensor, keep: Tensor, hooks: DetachmentHooks) -> Tensor {
-      let context = multiHeadAttention(
-        query: query(x), key: key(x), value: value(x), heads: heads, keep: keep, hooks: hooks,
-        scaleQueryFirst: false)
-      let attended = attentionOutputLayerNorm(attentionOutputDense(context) + x, hooks: hooks)
-      let expanded = intermediateDense(attended).gelu(constantPhi: hooks.contains(.gelu))
-      return outputLayerNorm(outputDense(expanded) + attended, hooks: hooks)
-    }
+  /// `encoder.layer.N`: attention.self.{query,key,value} → attention.output.{dense,LayerNorm}
+  /// → intermediate.dense → GELU → output.{dense,LayerNorm}.
+  static func layer(_ scope: WeightScope, config: TransformerConfig) throws -> PostNormBlock {
+    let (d, f, eps) = (config.hiddenSize, config.intermediateSize, config.layerNormEps)
+    let attention = scope.child("attention")
+    return PostNormBlock(
+      query: try Linear(attention.child("self").child("query"), in: d, out: d),
+      key: try Linear(attention.child("self").child("key"), in: d, out: d),
+      value: try Linear(attention.child("self").child("value"), in: d, out: d),
+      attentionOutput: try Linear(attention.child("output").child("dense"), in: d, out: d),
+      attentionNorm: try LayerNorm(attention.child("output").child("LayerNorm"), width: d, eps: eps),
+      expand: try Linear(scope.child("intermediate").child("dense"), in: d, out: f),
+      contract: try Linear(scope.child("output").child("dense"), in: f, out: d),
+      outputNorm: try LayerNorm(scope.child("output").child("LayerNorm"), width: d, eps: eps),
+      heads: config.heads, scaleQueryFirst: false)
   }
 
   public let config: TransformerConfig
   let embeddings: Embeddings
-  let layers: [Layer]
+  let layers: [PostNormBlock]
   let poolerDense: Linear?
   let classifier: Linear?
 
@@ -66,7 +50,7 @@ public struct BertForSequenceClassification: TextClassifier {
     self.config = try config.withLabelsOfHead(in: store)
     embeddings = try Embeddings(body.child("embeddings"), config: config)
     layers = try (0..<config.layers).map {
-      try Layer(body.child("encoder").child("layer").child("\($0)"), config: config)
+      try Self.layer(body.child("encoder").child("layer").child("\($0)"), config: config)
     }
     let d = config.hiddenSize
     if self.config.classCount > 0 {

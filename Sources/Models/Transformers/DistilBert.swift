@@ -18,41 +18,26 @@ public struct DistilBertForSequenceClassification: TextClassifier {
     }
   }
 
-  /// `distilbert.transformer.layer.N`: attention → sa_layer_norm → ffn → output_layer_norm.
-  public struct TransformerBlock: Sendable {
-    let qLin, kLin, vLin, outLin: Linear
-    let saLayerNorm: LayerNorm
-    let lin1, lin2: Linear
-    let outputLayerNorm: LayerNorm
-    let heads: Int
-
-    init(_ scope: WeightScope, config: TransformerConfig) throws {
-      let (d, f) = (config.hiddenSize, config.intermediateSize)
-      let attention = scope.child("attention")
-      qLin = try Linear(attention.child("q_lin"), in: d, out: d)
-      kLin = try Linear(attention.child("k_lin"), in: d, out: d)
-      vLin = try Linear(attention.child("v_lin"), in: d, out: d)
-      outLin = try Linear(attention.child("out_lin"), in: d, out: d)
-      saLayerNorm = try LayerNorm(scope.child("sa_layer_norm"), width: d, eps: 1e-12)
-      lin1 = try Linear(scope.child("ffn").child("lin1"), in: d, out: f)
-      lin2 = try Linear(scope.child("ffn").child("lin2"), in: f, out: d)
-      outputLayerNorm = try LayerNorm(scope.child("output_layer_norm"), width: d, eps: 1e-12)
-      heads = config.heads
-    }
-
-    func callAsFunction(_ x: Tensor, keep: Tensor, hooks: DetachmentHooks) -> Tensor {
-      let context = multiHeadAttention(
-        query: qLin(x), key: kLin(x), value: vLin(x), heads: heads, keep: keep, hooks: hooks,
-        scaleQueryFirst: true)
-      let attended = saLayerNorm(outLin(context) + x, hooks: hooks)
-      let expanded = lin1(attended).gelu(constantPhi: hooks.contains(.gelu))
-      return outputLayerNorm(lin2(expanded) + attended, hooks: hooks)
-    }
+  /// `distilbert.transformer.layer.N`: attention.{q,k,v,out}_lin → sa_layer_norm →
+  /// ffn.lin1 → GELU → ffn.lin2 → output_layer_norm.
+  static func transformerBlock(_ scope: WeightScope, config: TransformerConfig) throws -> PostNormBlock {
+    let (d, f) = (config.hiddenSize, config.intermediateSize)
+    let attention = scope.child("attention")
+    return PostNormBlock(
+      query: try Linear(attention.child("q_lin"), in: d, out: d),
+      key: try Linear(attention.child("k_lin"), in: d, out: d),
+      value: try Linear(attention.child("v_lin"), in: d, out: d),
+      attentionOutput: try Linear(attention.child("out_lin"), in: d, out: d),
+      attentionNorm: try LayerNorm(scope.child("sa_layer_norm"), width: d, eps: 1e-12),
+      expand: try Linear(scope.child("ffn").child("lin1"), in: d, out: f),
+      contract: try Linear(scope.child("ffn").child("lin2"), in: f, out: d),
+      outputNorm: try LayerNorm(scope.child("output_layer_norm"), width: d, eps: 1e-12),
+      heads: config.heads, scaleQueryFirst: true)
   }
 
   public let config: TransformerConfig
   let embeddings: Embeddings
-  let layers: [TransformerBlock]
+  let layers: [PostNormBlock]
   let preClassifier: Linear?
   let classifier: Linear?
 
@@ -64,7 +49,7 @@ public struct DistilBertForSequenceClassification: TextClassifier {
     self.config = try config.withLabelsOfHead(in: store)
     embeddings = try Embeddings(body.child("embeddings"), config: config)
     layers = try (0..<config.layers).map {
-      try TransformerBlock(body.child("transformer").child("layer").child("\($0)"), config: config)
+      try Self.transformerBlock(body.child("transformer").child("layer").child("\($0)"), config: config)
     }
     if self.config.classCount > 0 {
       let d = config.hiddenSize

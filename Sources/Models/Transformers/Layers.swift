@@ -105,3 +105,25 @@ func multiHeadAttention(
   let context = Tensor.matmul(probabilities, split(value))
   return context.permuted([0, 2, 1, 3]).reshaped([batch, length, width])
 }
+
+/// The post-LN transformer block both families share:
+/// attention → residual → LayerNorm → FFN (GELU) → residual → LayerNorm.
+/// Each family builds it from its own checkpoint names.
+struct PostNormBlock: Sendable {
+  let query, key, value, attentionOutput: Linear
+  let attentionNorm: LayerNorm
+  let expand, contract: Linear
+  let outputNorm: LayerNorm
+  let heads: Int
+  /// DistilBERT scales q before q·kᵀ, BERT scales the scores after.
+  let scaleQueryFirst: Bool
+
+  func callAsFunction(_ x: Tensor, keep: Tensor, hooks: DetachmentHooks) -> Tensor {
+    let context = multiHeadAttention(
+      query: query(x), key: key(x), value: value(x), heads: heads, keep: keep, hooks: hooks,
+      scaleQueryFirst: scaleQueryFirst)
+    let attended = attentionNorm(attentionOutput(context) + x, hooks: hooks)
+    let expanded = expand(attended).gelu(constantPhi: hooks.contains(.gelu))
+    return outputNorm(contract(expanded) + attended, hooks: hooks)
+  }
+}
