@@ -125,3 +125,45 @@ final class OpGradientTests: XCTestCase {
     }
   }
 }
+
+final class AttentionTests: XCTestCase {
+  private let keep = Tensor(shape: [2, 1, 1, 4], scalars: [1, 1, 1, 0, 1, 1, 1, 1])
+
+  func testAttentionBackwardMatchesFiniteDifferencesWithPadding() {
+    let q = randomTensor([2, 4, 6], seed: 30)
+    let k = randomTensor([2, 4, 6], seed: 31)
+    let v = randomTensor([2, 4, 6], seed: 32)
+    assertGradientsMatchFiniteDifferences([q, k, v]) {
+      Tensor.attention(query: $0[0], key: $0[1], value: $0[2], heads: 2, keep: self.keep, scale: 0.7)
+    }
+  }
+
+  func testAttentionEqualsSplitHeadsSoftmaxComposite() {
+    let (q, k, v) = (
+      randomTensor([2, 4, 6], seed: 33), randomTensor([2, 4, 6], seed: 34), randomTensor([2, 4, 6], seed: 35)
+    )
+    func split(_ x: Tensor) -> Tensor { x.reshaped([2, 4, 3, 2]).permuted([0, 2, 1, 3]) }
+    let probabilities = (Tensor.matmul(split(q), split(k), transposeB: true) * 0.5).softmax(mask: keep)
+    let composite = Tensor.matmul(probabilities, split(v)).permuted([0, 2, 1, 3]).reshaped([2, 4, 6])
+    let fused = Tensor.attention(query: q, key: k, value: v, heads: 3, keep: keep, scale: 0.5)
+    assertClose(fused.scalars, composite.scalars, tolerance: 1e-5)
+  }
+
+  func testConstantProbabilitiesPassGradientThroughValuesOnly() {
+    let (q, k, v) = (
+      randomTensor([2, 4, 6], seed: 36).requiringGrad(), randomTensor([2, 4, 6], seed: 37).requiringGrad(),
+      randomTensor([2, 4, 6], seed: 38).requiringGrad()
+    )
+    let g = randomTensor([2, 4, 6], seed: 39)
+    Tensor.attention(
+      query: q, key: k, value: v, heads: 2, keep: keep, scale: 0.7, constantProbabilities: true
+    )
+    .backward(seed: g)
+    XCTAssertNil(q.grad)
+    XCTAssertNil(k.grad)
+    let plain = v.detach().requiringGrad()
+    Tensor.attention(query: q.detach(), key: k.detach(), value: plain, heads: 2, keep: keep, scale: 0.7)
+      .backward(seed: g)
+    assertClose(v.grad!.scalars, plain.grad!.scalars, tolerance: 1e-6)
+  }
+}

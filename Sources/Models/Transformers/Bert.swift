@@ -34,7 +34,7 @@ public struct BertForSequenceClassification: TextClassifier {
       expand: try Linear(scope.child("intermediate").child("dense"), in: d, out: f),
       contract: try Linear(scope.child("output").child("dense"), in: f, out: d),
       outputNorm: try LayerNorm(scope.child("output").child("LayerNorm"), width: d, eps: eps),
-      heads: config.heads, scaleQueryFirst: false)
+      heads: config.heads)
   }
 
   public let config: TransformerConfig

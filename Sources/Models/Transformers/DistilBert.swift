@@ -32,7 +32,7 @@ public struct DistilBertForSequenceClassification: TextClassifier {
       expand: try Linear(scope.child("ffn").child("lin1"), in: d, out: f),
       contract: try Linear(scope.child("ffn").child("lin2"), in: f, out: d),
       outputNorm: try LayerNorm(scope.child("output_layer_norm"), width: d, eps: 1e-12),
-      heads: config.heads, scaleQueryFirst: true)
+      heads: config.heads)
   }
 
   public let config: TransformerConfig

@@ -81,31 +81,6 @@ public struct Embedding: Sendable {
   }
 }
 
-/// Scaled dot-product attention over heads: softmax(q·kᵀ/√d + mask)·v, with the
-/// probabilities detached when the attention hook is on.
-/// `q`, `k`, `v` are [B, T, D]; `keep` is [B, 1, 1, T] (1 = real token, 0 = padding).
-func multiHeadAttention(
-  query: Tensor, key: Tensor, value: Tensor, heads: Int, keep: Tensor, hooks: DetachmentHooks,
-  scaleQueryFirst: Bool
-) -> Tensor {
-  let (batch, length, width) = (query.shape[0], query.shape[1], query.shape[2])
-  let headWidth = width / heads
-  func split(_ x: Tensor) -> Tensor {
-    x.reshaped([batch, length, heads, headWidth]).permuted([0, 2, 1, 3])
-  }
-  let scale = 1 / Float(headWidth).squareRoot()
-  let scores: Tensor
-  if scaleQueryFirst {
-    scores = Tensor.matmul(split(query * scale), split(key), transposeB: true)
-  } else {
-    scores = Tensor.matmul(split(query), split(key), transposeB: true) * scale
-  }
-  var probabilities = scores.softmax(mask: keep)
-  if hooks.contains(.attention) { probabilities = probabilities.detach() }
-  let context = Tensor.matmul(probabilities, split(value))
-  return context.permuted([0, 2, 1, 3]).reshaped([batch, length, width])
-}
-
 /// The post-LN transformer block both families share:
 /// attention → residual → LayerNorm → FFN (GELU) → residual → LayerNorm.
 /// Each family builds it from its own checkpoint names.
@@ -115,13 +90,12 @@ struct PostNormBlock: Sendable {
   let expand, contract: Linear
   let outputNorm: LayerNorm
   let heads: Int
-  /// DistilBERT scales q before q·kᵀ, BERT scales the scores after.
-  let scaleQueryFirst: Bool
 
   func callAsFunction(_ x: Tensor, keep: Tensor, hooks: DetachmentHooks) -> Tensor {
-    let context = multiHeadAttention(
-      query: query(x), key: key(x), value: value(x), heads: heads, keep: keep, hooks: hooks,
-      scaleQueryFirst: scaleQueryFirst)
+    let context = Tensor.attention(
+      query: query(x), key: key(x), value: value(x), heads: heads, keep: keep,
+      scale: 1 / Float(x.shape[2] / heads).squareRoot(),
+      constantProbabilities: hooks.contains(.attention))
     let attended = attentionNorm(attentionOutput(context) + x, hooks: hooks)
     let expanded = expand(attended).gelu(constantPhi: hooks.contains(.gelu))
     return outputNorm(contract(expanded) + attended, hooks: hooks)
