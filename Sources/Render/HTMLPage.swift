@@ -74,6 +74,9 @@ struct HTMLPage {
     .sentence .tok { margin: 2px 1px; }
     .bar { height: 12px; background: #7a8599; border-radius: 2px; display: inline-block; vertical-align: middle; }
     .bar.best { background: #c0392b; }
+    td.axis { white-space: nowrap; }
+    .half { display: inline-block; width: 82px; }
+    .half.neg-side { text-align: right; border-right: 1px solid #5b6475; }
     .legend { display: flex; align-items: center; gap: 8px; color: var(--muted); font-size: 13px; }
     .legend .scale { width: 240px; height: 12px; border-radius: 3px; background: linear-gradient(90deg, #7373b9, #ffffff, #b92626); border: 1px solid var(--line); }
     .num { font-variant-numeric: tabular-nums; }

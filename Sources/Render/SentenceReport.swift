@@ -45,12 +45,16 @@ public struct SentenceReport: Sendable {
     var rows = ""
     for (index, label) in explanation.labels.enumerated() {
       let logit = explanation.logits[index]
-      let width = largest > 0 ? Int((160 * abs(logit) / largest).rounded()) : 0
+      let width = largest > 0 ? Int((80 * abs(logit) / largest).rounded()) : 0
+      let bar =
+        "<span class=\"bar\(index == predicted ? " best" : "")\" style=\"width:\(width)px\" "
+        + "title=\"logit \(formatNumber(logit, digits: 7))\"></span>"
       rows += """
         <tr><td>\(escapeHTML(label))\(index == predicted ? " <b>(predicted)</b>" : "")</td>\
         <td class="num">\(formatNumber(explanation.probabilities[index], digits: 3))</td>\
         <td class="num">\(formatNumber(logit))</td>\
-        <td><span class="bar\(index == predicted ? " best" : "")" style="width:\(width)px" title="logit \(formatNumber(logit, digits: 7))"></span></td></tr>
+        <td class="axis"><span class="half neg-side">\(logit < 0 ? bar : "")</span>\
+        <span class="half">\(logit >= 0 ? bar : "")</span></td></tr>
         """
     }
     return """
