@@ -215,6 +215,15 @@ final class GraphCommandTests: XCTestCase {
     XCTAssertEqual(count.status, 65)
     XCTAssertTrue(count.stderr.contains("one value or 4"), count.stderr)
     XCTAssertEqual(try runXai(["graph", "--graph", sample("ba_graphs.jsonl"), "--index", "99"]).status, 65)
+    let narrow = FileManager.default.temporaryDirectory.appendingPathComponent("xai-narrow-graph.json").path
+    try "{\"num_nodes\": 2, \"edges\": [[0, 1]], \"features\": [[1, 0], [0, 1]]}"
+      .write(toFile: narrow, atomically: true, encoding: .utf8)
+    let width = try runXai(["graph", "--model", "gcn-solubility", "--graph", narrow])
+    XCTAssertEqual(width.status, 65)
+    XCTAssertTrue(width.stderr.contains("width 2; the model expects 10"), width.stderr)
+    let identity = try runXai(["graph", "--graph", narrow])
+    XCTAssertEqual(identity.status, 65)
+    XCTAssertTrue(identity.stderr.contains("25 nodes; the graph has 2"), identity.stderr)
   }
 }
 
