@@ -56,6 +56,9 @@ HARD_CASES = [
     "It's the best film of the year.",
     "emoji👍🏽skin-tone and 🇫🇷 flags",
     "\ufffd replacement and \u00ad soft hyphen",
+    "good [SEP] bad",
+    "a[CLS]b [sep] [MASK][PAD]x [UNK]",
+    "x [ SEP ] [SEP",
 ]
 
 SAMPLE_SENTENCES = [

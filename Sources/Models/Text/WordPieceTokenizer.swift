@@ -126,17 +126,55 @@ public struct WordPieceTokenizer: Sendable {
   }
 
   /// The word pieces of `text` without special tokens.
+  ///
+  /// Special tokens written in the text (`[SEP]`, `[MASK]`…, case-sensitive, anywhere)
+  /// stay whole, as Hugging Face's tokenizers match them before normalising.
   public func wordPieces(_ text: String) -> [TextToken] {
     var result: [TextToken] = []
     var wordIndex = 0
-    for word in basicWords(text) {
-      for piece in wordPiece(word) {
+    for segment in specialSegments(Array(text.unicodeScalars)) {
+      if let id = segment.special {
         result.append(
-          TextToken(piece: piece.piece, id: piece.id, offsets: piece.offsets, word: wordIndex))
+          TextToken(piece: vocabulary[id], id: id, offsets: segment.range, word: wordIndex))
+        wordIndex += 1
+        continue
       }
-      wordIndex += 1
+      for word in basicWords(segment.text, offset: segment.range.lowerBound) {
+        for piece in wordPiece(word) {
+          result.append(
+            TextToken(piece: piece.piece, id: piece.id, offsets: piece.offsets, word: wordIndex))
+        }
+        wordIndex += 1
+      }
     }
     return result
+  }
+
+  /// The text cut at every special token it contains.
+  func specialSegments(_ scalars: [Unicode.Scalar]) -> [(range: Range<Int>, text: String, special: Int?)] {
+    let specials = [unknownId, classifierId, separatorId, padId, ids["[MASK]"]].compactMap { $0 }
+      .map { (id: $0, scalars: Array(vocabulary[$0].unicodeScalars)) }
+    var segments: [(range: Range<Int>, text: String, special: Int?)] = []
+    var start = 0
+    var index = 0
+    func plain(_ range: Range<Int>) {
+      guard !range.isEmpty else { return }
+      segments.append((range, String(String.UnicodeScalarView(scalars[range])), nil))
+    }
+    while index < scalars.count {
+      if scalars[index] == "[",
+        let match = specials.first(where: { scalars[index...].starts(with: $0.scalars) })
+      {
+        plain(start..<index)
+        segments.append((index..<(index + match.scalars.count), "", match.id))
+        index += match.scalars.count
+        start = index
+      } else {
+        index += 1
+      }
+    }
+    plain(start..<scalars.count)
+    return segments
   }
 
   /// A run of scalars with the original scalar offset of each.
@@ -155,9 +193,10 @@ public struct WordPieceTokenizer: Sendable {
   }
 
   /// BasicTokenizer: the words (pre-tokens) of `text` with their origins.
-  func basicWords(_ text: String) -> [TracedWord] {
+  func basicWords(_ text: String, offset base: Int = 0) -> [TracedWord] {
     var spaced = TracedWord()
-    for (offset, scalar) in text.unicodeScalars.enumerated() {
+    for (position, scalar) in text.unicodeScalars.enumerated() {
+      let offset = base + position
       let value = scalar.value
       if value == 0 || value == 0xFFFD || Self.isControl(scalar) { continue }
       if Self.isBertWhitespace(scalar) {
