@@ -62,6 +62,8 @@ final class GraphFileTests: XCTestCase {
     try assertBadInput(
       "{\"num_nodes\": 3, \"edges\": [[-1, 0]]}", suffix: ".json", mentions: ["edge 0", "-1"])
     try assertBadInput("{\"num_nodes\": 0, \"edges\": []}", suffix: ".json", mentions: ["no nodes"])
+    try assertBadInput(
+      "{\"num_nodes\": 100000000000, \"edges\": []}", suffix: ".json", mentions: ["exceeds the limit"])
     try assertBadInput("{\"edges\": []}", suffix: ".json", mentions: ["num_nodes"])
     try assertBadInput(
       "{\"num_nodes\": 2, \"edges\": [], \"features\": [[1, 2], [3]]}", suffix: ".json",

@@ -40,6 +40,10 @@ public struct Graph: Sendable, Equatable {
     guard nodeCount > 0 else {
       throw ModelError.badInput("\(source): the graph has no nodes (num_nodes must be positive).")
     }
+    guard nodeCount <= Graph.maximumNodes else {
+      throw ModelError.badInput(
+        "\(source): num_nodes \(nodeCount) exceeds the limit of \(Graph.maximumNodes) nodes.")
+    }
     var unique = Set<Edge>()
     for (index, (a, b)) in edges.enumerated() {
       guard a >= 0, b >= 0, a < nodeCount, b < nodeCount else {
@@ -76,6 +80,9 @@ public struct Graph: Sendable, Equatable {
     self.positions = positions
     self.name = name
   }
+
+  /// Largest graph accepted (a typo'd num_nodes must not allocate terabytes).
+  public static let maximumNodes = 10_000_000
 
   /// Degree of each node (self-loops not counted).
   public var degrees: [Int] {
