@@ -65,7 +65,7 @@ public struct WordPieceTokenizer: Sendable {
     self.stripAccents = stripAccents ?? lowercase
     func special(_ name: String) throws -> Int {
       guard let id = ids[name] else {
-        throw ModelError.badConfig(file: source, key: name, reason: "is not in the vocabulary")
+        throw ModelError.badInput("\(source): the vocabulary has no \(name) token.")
       }
       return id
     }
