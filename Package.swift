@@ -21,7 +21,8 @@ let package = Package(
     .systemLibrary(
       name: "CJSONC", path: "Sources/CJSONC", pkgConfig: "json-c",
       providers: [.apt(["libjson-c-dev"])]),
-    .target(name: "Tensor", dependencies: ["CBLAS"]),
+    .systemLibrary(name: "CAllocator", path: "Sources/CAllocator"),
+    .target(name: "Tensor", dependencies: ["CBLAS", "CAllocator"]),
     .target(name: "Models", dependencies: ["Tensor", "CJSONC"]),
     .target(name: "Attribution", dependencies: ["Tensor", "Models"]),
     .target(name: "Render", dependencies: ["Attribution"]),
