@@ -99,6 +99,15 @@ final class TextAttributionTests: XCTestCase {
     }
   }
 
+  func testManyStepsRunInChunksAndConvergeToTheSameIntegral() throws {
+    let model = try TextModel.load(path: AttributionFixtures.modelPath("tiny-bert"))
+    let sixtyFour = try model.explain("the movie was not good", method: IntegratedGradients(steps: 64))
+    let chunked = try model.explain("the movie was not good", method: IntegratedGradients(steps: 150))
+    let scale = sixtyFour.relevance.map(abs).max() ?? 1
+    for (a, b) in zip(chunked.relevance, sixtyFour.relevance) { XCTAssertEqual(a, b, accuracy: 1e-3 * scale) }
+    XCTAssertLessThanOrEqual(abs(chunked.conservation.completenessResidual!), 1e-3 * scale)
+  }
+
   func testGaussLegendreRuleIntegratesPolynomialsExactly() {
     for steps in [1, 2, 5, 32] {
       let nodes = IntegratedGradients(steps: steps).nodes

@@ -4,8 +4,8 @@ import Tensor
 
 /// Integrated Gradients at the embedding-block output:
 /// R_t = Σ_d (e − b)_{t,d} · ∫₀¹ ∂f/∂e_{t,d}(b + α(e − b)) dα,
-/// the integral by Gauss–Legendre (default) or the midpoint rule, all steps
-/// evaluated as one batched forward/backward pass. Completeness: Σ_t R_t ≈ f(e) − f(b).
+/// the integral by Gauss–Legendre (default) or the midpoint rule, the steps evaluated
+/// as one batched forward/backward pass (up to 64 at a time). Completeness: Σ_t R_t ≈ f(e) − f(b).
 /// The baseline b is the embedding of `[PAD]` at every position except `[CLS]`/`[SEP]`.
 public struct IntegratedGradients: TextAttributionMethod {
   /// How the path integral is discretised.
@@ -18,6 +18,9 @@ public struct IntegratedGradients: TextAttributionMethod {
   public let hooks = DetachmentHooks.none
   /// Number of points on the path.
   public let steps: Int
+  /// Most path points in one batched pass (more steps run as several passes, so that
+  /// memory stays bounded; the default 32 steps are one pass).
+  public let maximumBatch = 64
   public let rule: Rule
 
   public init(steps: Int = 32, rule: Rule = .gaussLegendre) {
@@ -43,17 +46,19 @@ public struct IntegratedGradients: TextAttributionMethod {
     let baselineBatch = TokenBatch([baselineIds], padId: input.padId)
     let baseline = withoutGrad { model.embed(baselineBatch) }
     let difference = input.embeddings - baseline
-    let points = nodes
-    let alphas = Tensor(shape: [points.count, 1, 1], scalars: points.map { Float($0.alpha) })
-    let path = baseline + alphas * difference
-    let pathBatch = TokenBatch(Array(repeating: ids, count: points.count), padId: input.padId)
-    let leaf = path.requiringGrad()
-    let logits = model.logits(embeddings: leaf, batch: pathBatch, hooks: hooks)
-    let classes = logits.shape[1]
-    var seed = [Float](repeating: 0, count: logits.count)
-    for (row, point) in points.enumerated() { seed[row * classes + target] = Float(point.weight) }
-    logits.backward(seed: Tensor(shape: logits.shape, scalars: seed))
-    let averageGradient = (leaf.grad ?? Tensor.zeros(path.shape)).sum(axis: 0, keepingAxis: true)
+    var averageGradient = Tensor.zeros(difference.shape)
+    for chunk in stride(from: 0, to: nodes.count, by: maximumBatch) {
+      let points = nodes[chunk..<min(chunk + maximumBatch, nodes.count)]
+      let alphas = Tensor(shape: [points.count, 1, 1], scalars: points.map { Float($0.alpha) })
+      let leaf = (baseline + alphas * difference).requiringGrad()
+      let pathBatch = TokenBatch(Array(repeating: ids, count: points.count), padId: input.padId)
+      let logits = model.logits(embeddings: leaf, batch: pathBatch, hooks: hooks)
+      let classes = logits.shape[1]
+      var seed = [Float](repeating: 0, count: logits.count)
+      for (row, point) in points.enumerated() { seed[row * classes + target] = Float(point.weight) }
+      logits.backward(seed: Tensor(shape: logits.shape, scalars: seed))
+      if let gradient = leaf.grad { averageGradient.addInPlace(gradient.sum(axis: 0, keepingAxis: true)) }
+    }
     let baselineLogit = withoutGrad {
       model.logits(embeddings: baseline, batch: baselineBatch, hooks: .none)
     }.scalars[target]
