@@ -67,13 +67,14 @@ public struct TerminalHeatmap: Sendable {
     lines += heatmapLines(units, scale: scale)
     lines.append(legend(scale: scale))
     let c = explanation.conservation
-    var balance =
+    lines.append(
       "conservation: Σ R = \(format(c.sumRelevance)), target logit = \(format(c.targetLogit)), residual = \(format(c.residual))"
+    )
     if let baseline = c.baselineLogit, let completeness = c.completenessResidual {
-      balance +=
-        "; f(x) − f(baseline) = \(format(c.targetLogit - baseline)), completeness residual = \(format(completeness))"
+      lines.append(
+        "completeness: f(x) − f(baseline) = \(format(c.targetLogit - baseline)), residual = \(format(completeness))"
+      )
     }
-    lines.append(balance)
     return lines.joined(separator: "\n") + "\n"
   }
 

@@ -42,6 +42,7 @@ public struct GraphReport: Sendable {
         .array(e.walks.map { .object([("nodes", .ints($0.nodes)), ("relevance", .float($0.relevance))]) })
       ),
       ("node_relevance", .floats(e.nodeRelevance)),
+      ("layer_node_relevance", .array(e.layerNodeRelevance.map(JSONOutput.floats))),
       ("edge_relevance", .array(edges)),
       (
         "conservation",
@@ -88,10 +89,16 @@ public struct TerminalWalks: Sendable {
     }
     let ranked = e.nodeRelevance.indices.sorted { abs(e.nodeRelevance[$0]) > abs(e.nodeRelevance[$1]) }
     lines.append("node relevance (walks by start node), largest first:")
-    lines.append(
-      "  "
-        + ranked.prefix(12).map { "\(report.nodeName($0)) \(format(e.nodeRelevance[$0], digits: 3))" }
-        .joined(separator: ", "))
+    var line = " "
+    for node in ranked.prefix(12) {
+      let entry = "\(report.nodeName(node)) \(format(e.nodeRelevance[node], digits: 3))"
+      if line.count + entry.count > 90 {
+        lines.append(line)
+        line = " "
+      }
+      line += " " + entry
+    }
+    lines.append(line)
     lines.append(
       "conservation: Σ walks = \(format(e.sumOverWalks)), target logit = \(format(e.targetOutput))"
         + (e.bias != 0 ? ", bias = \(format(e.bias))" : "") + ", residual = \(format(e.residual))")
