@@ -66,21 +66,42 @@ public struct SentenceReport: Sendable {
   }
 
   /// One row per method; every cell is one token so that methods line up.
+  /// One row per method; every cell is one token so that methods line up. Long texts
+  /// wrap into blocks of columns (about 80 characters each), each block repeating the
+  /// method rows, so the page never scrolls sideways.
   func heatmapTable(header: [String], rows: [(TextExplanation, [Float])]) -> String {
-    var html = "<section><table class=\"heat\">"
-    for (explanation, values) in rows {
-      let scale = values.map(abs).max() ?? 0
-      html +=
-        "<tr><th title=\"max |R| = \(formatNumber(scale, digits: 7))\">\(escapeHTML(methodName(explanation)))"
-      html += "<br><span class=\"sub num\">max |R| \(formatNumber(scale, digits: 3))</span></th>"
-      for (token, value) in zip(header, values) {
-        html +=
-          "<td class=\"tokcell\"><span class=\"tok\" style=\"\(tokenStyle(value, scale: scale))\" "
-          + "title=\"\(escapeHTML(token)): R = \(formatNumber(value, digits: 7))\">\(escapeHTML(token))</span></td>"
+    var blocks: [Range<Int>] = []
+    var start = 0
+    var width = 0
+    for (index, token) in header.enumerated() {
+      let cells = token.count + 2
+      if width > 0 && width + cells > 80 {
+        blocks.append(start..<index)
+        start = index
+        width = 0
       }
-      html += "</tr>"
+      width += cells
     }
-    return html + "</table></section>"
+    blocks.append(start..<header.count)
+    var html = "<section>"
+    for block in blocks where !block.isEmpty || header.isEmpty {
+      html += "<table class=\"heat\">"
+      for (explanation, values) in rows {
+        let scale = values.map(abs).max() ?? 0
+        html +=
+          "<tr><th title=\"max |R| = \(formatNumber(scale, digits: 7))\">\(escapeHTML(methodName(explanation)))"
+        html += "<br><span class=\"sub num\">max |R| \(formatNumber(scale, digits: 3))</span></th>"
+        for index in block {
+          let (token, value) = (header[index], values[index])
+          html +=
+            "<td class=\"tokcell\"><span class=\"tok\" style=\"\(tokenStyle(value, scale: scale))\" "
+            + "title=\"\(escapeHTML(token)): R = \(formatNumber(value, digits: 7))\">\(escapeHTML(token))</span></td>"
+        }
+        html += "</tr>"
+      }
+      html += "</table>"
+    }
+    return html + "</section>"
   }
 
   var legend: String {
