@@ -26,10 +26,18 @@ public enum GraphLayout {
     return points.map { ((($0.x - minX) + offsetX) / span, (($0.y - minY) + offsetY) / span) }
   }
 
-  /// Fruchterman–Reingold from nodes on a circle, a fixed number of cooling steps.
+  /// Fruchterman–Reingold from nodes on a circle, a fixed number of cooling steps
+  /// (quadratic per step, so graphs above 3,000 nodes are laid on a spiral instead).
   static func forceDirected(_ graph: Graph) -> [(x: Double, y: Double)] {
     let n = graph.nodeCount
     if n == 1 { return [(0.5, 0.5)] }
+    if n > 3000 {
+      return (0..<n).map { index in
+        let radius = Double(index).squareRoot()
+        let angle = Double(index) * 2.399963229728653
+        return (radius * cos(angle), radius * sin(angle))
+      }
+    }
     var x = (0..<n).map { cos(2 * Double.pi * Double($0) / Double(n)) }
     var y = (0..<n).map { sin(2 * Double.pi * Double($0) / Double(n)) }
     let k = (4.0 / Double(n)).squareRoot()

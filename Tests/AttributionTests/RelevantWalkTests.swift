@@ -174,6 +174,17 @@ final class RelevantWalkTests: XCTestCase {
     for (a, b) in zip(walks.nodeRelevance, nodes) { XCTAssertEqual(a, b, accuracy: 1e-5) }
   }
 
+  func testAGraphWithTooManyWalksIsRefusedBeforeEnumerating() throws {
+    let leaves = 100_000
+    let star = try Graph(
+      nodeCount: leaves + 1, edges: (1...leaves).map { (0, $0) },
+      features: Array(repeating: [1, 0.5, 0.25], count: leaves + 1))
+    let network = try RandomGraphModels.graphNet(layers: 3, seed: 4)
+    XCTAssertThrowsError(try RelevantWalks().explain(network: network, graph: star, target: 0)) { error in
+      XCTAssertTrue("\(error)".contains("more than the 2000000000"), "\(error)")
+    }
+  }
+
   func testBadGammaCountAndTargetAreClearErrors() throws {
     let graph = try RandomGraphModels.graph(nodes: 4, seed: 1)
     let network = try RandomGraphModels.graphNet(layers: 2, seed: 2)

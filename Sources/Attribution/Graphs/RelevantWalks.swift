@@ -26,6 +26,9 @@ public struct RelevantWalks: Sendable {
     self.keep = keep
   }
 
+  /// Most walks one explanation enumerates (about a minute of work).
+  public static let maximumWalks = 2_000_000_000
+
   /// The γ of each of the L + 1 projections, or an error naming the expected count.
   public func expandedGammas(layers: Int) throws -> [Float] {
     if gammas.count == 1 { return Array(repeating: gammas[0], count: layers + 1) }
@@ -54,6 +57,12 @@ public struct RelevantWalks: Sendable {
     }
     let forward = withoutGrad {
       RewrittenForward(network: network, x: x, adjacency: adjacency, gammas: gamma)
+    }
+    let count = WalkEnumerator.walkCount(adjacency: adjacency, layers: layers)
+    guard count <= RelevantWalks.maximumWalks else {
+      throw ModelError.badInput(
+        "The graph has \(count) walks of length \(layers), more than the \(RelevantWalks.maximumWalks) xai enumerates."
+      )
     }
     let walker = WalkEnumerator(
       forward: forward, adjacency: adjacency, target: target, nodeCount: n, layers: layers, keep: keep)
@@ -291,6 +300,26 @@ final class WalkEnumerator {
 
   /// Σ R of walk steps along each entry of Â.
   var entryRelevance: [Float] { Array(UnsafeBufferPointer(start: entrySums, count: adjacency.sources.count)) }
+
+  /// Number of walks of `layers` steps along Â (saturating, so huge graphs do not overflow).
+  static func walkCount(adjacency: NormalizedAdjacency, layers: Int) -> Int {
+    var ending = [Int](repeating: 1, count: adjacency.nodeCount)
+    for _ in 0..<layers {
+      var next = [Int](repeating: 0, count: adjacency.nodeCount)
+      for node in 0..<adjacency.nodeCount {
+        for entry in adjacency.incoming[node] {
+          next[node] =
+            next[node].addingReportingOverflow(ending[adjacency.sources[entry]]).overflow
+            ? Int.max : next[node] + ending[adjacency.sources[entry]]
+        }
+      }
+      ending = next
+    }
+    return ending.reduce(0) { total, value in
+      let (sum, overflow) = total.addingReportingOverflow(value)
+      return overflow ? Int.max : sum
+    }
+  }
 
   func run() {
     let classes = forward.liftedOutput.shape[1]
