@@ -91,6 +91,4 @@ extension Tensor {
   /// Mean of all scalars, as a rank-0 tensor.
   public func mean() -> Tensor { sum() * (1 / Float(Swift.max(count, 1))) }
 
-  /// Largest scalar (no gradient).
-  public func max() -> Float { scalars.max() ?? -.infinity }
 }
