@@ -69,28 +69,12 @@ extension Tensor {
     precondition(rank >= 1, "softmax of a scalar")
     let n = shape[rank - 1]
     let rows = count / Swift.max(n, 1)
-    let keep = mask?.detach().broadcasted(to: shape)
+    let keep = (mask?.detach() ?? Tensor.ones([n])).broadcasted(to: shape)
     let value = Tensor.uninitialized(shape)
-    let source = storage.base
-    let target = value.storage.base
-    let keepBase = keep?.storage.base
+    value.storage.base.update(from: storage.base, count: count)
     for r in 0..<rows {
-      let x = source + r * n
-      let y = target + r * n
-      let k = keepBase.map { $0 + r * n }
-      var largest = -Float.infinity
-      for i in 0..<n where k == nil || k![i] != 0 { largest = Swift.max(largest, x[i]) }
-      var total: Float = 0
-      for i in 0..<n {
-        if let k, k[i] == 0 {
-          y[i] = 0
-        } else {
-          y[i] = Foundation.exp(x[i] - largest)
-          total += y[i]
-        }
-      }
-      let scale: Float = total > 0 ? 1 / total : 0
-      for i in 0..<n { y[i] *= scale }
+      Tensor.softmaxRows(
+        value.storage.base + r * n, rows: 1, columns: n, keep: keep.storage.base + r * n)
     }
     guard Tensor.gradientNeeds(self) != nil else { return value }
     let probabilities = value.detach()
