@@ -134,6 +134,7 @@ def main():
     shutil.copy(MINILM / "vocab.txt", FIXTURES / "bert-uncased-vocab.txt")
     full = BertTokenizer.from_pretrained(str(MINILM))
     shipped = BertTokenizer(str(SAMPLE / "vocab.txt"), do_lower_case=True)
+    cased = BertTokenizer(str(MINILM / "vocab.txt"), do_lower_case=False)
     cases = []
     for text in HARD_CASES:
         cases.append({
@@ -141,6 +142,7 @@ def main():
             "full_ids": full(text)["input_ids"],
             "full_pieces": full.convert_ids_to_tokens(full(text)["input_ids"]),
             "shipped_ids": shipped(text)["input_ids"],
+            "cased_ids": cased(text)["input_ids"],
         })
     write("tokenizer.json", {"tokenizer": type(full).__name__, "cases": cases})
 

@@ -25,6 +25,15 @@ final class TokenizerTests: XCTestCase {
     }
   }
 
+  func testCasedTokenizationWithoutAccentStrippingMatchesHuggingFace() throws {
+    let tokenizer = try WordPieceTokenizer(
+      vocabFile: Fixtures.path("bert-uncased-vocab.txt"), lowercase: false)
+    for item in try Fixtures.json("tokenizer.json")["cases"]!.elements {
+      let text = item["text"]!.string!
+      XCTAssertEqual(tokenizer.encode(text).ids, item["cased_ids"]!.ints, "text \(text.debugDescription)")
+    }
+  }
+
   func testOffsetsPointBackIntoTheOriginalText() throws {
     let tokenizer = try WordPieceTokenizer(
       vocabFile: Fixtures.path("bert-uncased-vocab.txt"), lowercase: true)
