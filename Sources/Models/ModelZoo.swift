@@ -7,10 +7,13 @@ public enum ModelZoo {
 
   /// One model in the zoo, described from its configuration without loading weights.
   public struct Entry: Sendable, Equatable {
+    /// Zoo name (folder or file name).
     public let name: String
+    /// Where the model lives.
     public let path: String
     /// `model_type` from the configuration.
     public let modelType: String
+    /// Class names (`id2label`), when the configuration gives them.
     public let labels: [String]
     /// Bytes on disk (all files of a folder).
     public let bytes: Int

@@ -1,8 +1,10 @@
 /// The diverging colour scale of every xai view: blue (negative) → white (0) → red
 /// (positive), intensity ∝ |R| / max|R|.
 public struct RGB: Sendable, Equatable {
+  /// The channels, 0…255.
   public let red, green, blue: UInt8
 
+  /// A colour from its channels.
   public init(red: UInt8, green: UInt8, blue: UInt8) {
     self.red = red
     self.green = green

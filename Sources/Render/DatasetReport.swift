@@ -3,12 +3,14 @@ import Foundation
 
 /// One explained example of a data set.
 public struct DatasetExample: Sendable {
+  /// The example's id.
   public let id: String
   /// The true label, when the data set has one.
   public let label: String?
   /// One explanation per method (same text).
   public let explanations: [TextExplanation]
 
+  /// An example with its explanations.
   public init(id: String, label: String?, explanations: [TextExplanation]) {
     self.id = id
     self.label = label
@@ -20,17 +22,21 @@ public struct DatasetExample: Sendable {
 /// the largest mean relevance in each direction, a relevance histogram per method,
 /// and the per-example heatmaps in collapsed pages of 100.
 public struct DatasetReport: Sendable {
+  /// The page heading.
   public let title: String
+  /// Every explained example.
   public let examples: [DatasetExample]
   /// At most this many examples get a heatmap (the summary uses all).
   public let shownExamples: Int
 
+  /// A page for `examples`, with heatmaps for the first `shownExamples`.
   public init(title: String, examples: [DatasetExample], shownExamples: Int = 2000) {
     self.title = title
     self.examples = examples
     self.shownExamples = shownExamples
   }
 
+  /// The whole page.
   public var html: String {
     var page = HTMLPage(title: "xai · \(title)")
     page.append("<h1>Explanations over a data set</h1>")

@@ -5,6 +5,7 @@ import Foundation
 /// every class's logit, one heatmap row per method (token columns aligned), the
 /// same at word level, conservation per method and a colour legend.
 public struct SentenceReport: Sendable {
+  /// One explanation per method, same text.
   public let explanations: [TextExplanation]
 
   /// `explanations` must all explain the same text with the same model.

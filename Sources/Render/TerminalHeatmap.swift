@@ -25,11 +25,14 @@ public enum ColorMode: Sendable, Equatable {
 /// The terminal view of a text explanation: header, heatmap wrapped to the width,
 /// colour scale and conservation.
 public struct TerminalHeatmap: Sendable {
+  /// Colour depth.
   public let mode: ColorMode
+  /// Columns to wrap at.
   public let width: Int
   /// Merge word pieces into words.
   public let mergeWords: Bool
 
+  /// A view for `mode`, wrapped at `width`, with word pieces merged when asked.
   public init(mode: ColorMode, width: Int = TerminalHeatmap.terminalWidth(), mergeWords: Bool = false) {
     self.mode = mode
     self.width = max(20, width)

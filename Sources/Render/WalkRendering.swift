@@ -4,11 +4,16 @@ import Models
 
 /// A graph explanation with what the views need besides the walks.
 public struct GraphReport: Sendable {
+  /// The model that was explained.
   public let modelName: String
+  /// The explained graph.
   public let graph: Graph
+  /// Class names by index.
   public let labels: [String]
+  /// The walks and aggregates.
   public let explanation: WalkExplanation
 
+  /// Bundles an explanation with what the views show beside it.
   public init(modelName: String, graph: Graph, labels: [String], explanation: WalkExplanation) {
     self.modelName = modelName
     self.graph = graph
@@ -59,14 +64,18 @@ public struct GraphReport: Sendable {
 
 /// Terminal view of relevant walks: prediction, top walks with signed bars, node relevance.
 public struct TerminalWalks: Sendable {
+  /// Colour depth.
   public let mode: ColorMode
+  /// Characters of the longest bar.
   public let barWidth: Int
 
+  /// A view for `mode` with bars up to `barWidth` characters.
   public init(mode: ColorMode, barWidth: Int = 24) {
     self.mode = mode
     self.barWidth = barWidth
   }
 
+  /// The whole view as text (ends with a newline).
   public func render(_ report: GraphReport) -> String {
     let e = report.explanation
     let predicted = e.outputs.indices.max { e.outputs[$0] < e.outputs[$1] } ?? 0

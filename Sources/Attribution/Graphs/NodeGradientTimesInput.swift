@@ -4,6 +4,7 @@ import Tensor
 /// Node-level Gradient×Input at H₀: R_i = Σ_d H₀[i, d]·∂f_t/∂H₀[i, d] (plain gradients).
 /// With γ = 0 it equals the GNN-LRP walk relevance summed by start node.
 public struct NodeGradientTimesInput: Sendable {
+  /// The method (it has no settings).
   public init() {}
 
   /// One relevance per node for output `target`.

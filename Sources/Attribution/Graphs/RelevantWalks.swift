@@ -85,12 +85,15 @@ public struct RelevantWalks: Sendable {
 public struct WalkRelevance: Sendable, Equatable {
   /// Node at the input, then the node at each layer.
   public let nodes: [Int]
+  /// Its relevance R.
   public let relevance: Float
 }
 
 /// What GNN-LRP found for one graph and target.
 public struct WalkExplanation: Sendable {
+  /// γ of each projection (L + 1 values).
   public let gammas: [Float]
+  /// The explained class.
   public let target: Int
   /// Model outputs (logits) of every class.
   public let outputs: [Float]

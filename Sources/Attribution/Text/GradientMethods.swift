@@ -6,6 +6,7 @@ public struct GradientSaliency: TextAttributionMethod {
   public let name = "gradient"
   public let hooks = DetachmentHooks.none
 
+  /// The method (it has no settings).
   public init() {}
 
   public func attribute(model: any TextClassifier, input: TextInput, target: Int)

@@ -21,8 +21,10 @@ public struct IntegratedGradients: TextAttributionMethod {
   /// Most path points in one batched pass (more steps run as several passes, so that
   /// memory stays bounded; the default 32 steps are one pass).
   public let maximumBatch = 64
+  /// How the integral is discretised.
   public let rule: Rule
 
+  /// `steps` points on the path (at least 1), placed by `rule`.
   public init(steps: Int = 32, rule: Rule = .gaussLegendre) {
     self.steps = max(1, steps)
     self.rule = rule

@@ -26,6 +26,7 @@ public struct TextInput: Sendable {
   /// Positions of `[CLS]`/`[SEP]`, kept in baselines.
   public let isSpecial: [Bool]
 
+  /// Embeds `ids` once (no history) for the methods to differentiate from.
   public init(model: any TextClassifier, ids: [Int], padId: Int, isSpecial: [Bool]) {
     let batch = TokenBatch([ids], padId: padId)
     self.batch = batch
@@ -42,6 +43,7 @@ public struct TokenAttribution: Sendable {
   /// For path methods: the target logit at the baseline.
   public var baselineLogit: Float?
 
+  /// A result with an optional baseline logit (path methods).
   public init(relevance: [Float], baselineLogit: Float? = nil) {
     self.relevance = relevance
     self.baselineLogit = baselineLogit

@@ -19,7 +19,9 @@ public enum ClassTarget: Sendable, Equatable {
 
 /// Σ_t R_t against the explained logit; the residual is what biases and eps absorbed.
 public struct Conservation: Sendable, Equatable {
+  /// Σ_t R_t.
   public let sumRelevance: Float
+  /// The explained logit f(x).
   public let targetLogit: Float
   /// target logit − Σ R.
   public var residual: Float { targetLogit - sumRelevance }
@@ -33,17 +35,27 @@ public struct Conservation: Sendable, Equatable {
 
 /// The attribution of one text: tokens, prediction, target, relevance, conservation.
 public struct TextExplanation: Sendable {
+  /// The model that was explained.
   public let modelName: String
+  /// The method name (`lrp`, `gradxinput`, …).
   public let method: String
+  /// Detachment hooks that were on.
   public let hooks: DetachmentHooks
+  /// The tokenized text.
   public let encoded: EncodedText
+  /// Index of the explained class.
   public let targetIndex: Int
+  /// Label of the explained class.
   public let targetLabel: String
+  /// Every class label, by index.
   public let labels: [String]
+  /// The logits of every class.
   public let logits: [Float]
+  /// Softmax of the logits.
   public let probabilities: [Float]
   /// One relevance per token (including `[CLS]` and `[SEP]`).
   public let relevance: [Float]
+  /// Σ R against the explained logit.
   public let conservation: Conservation
 
   /// The original text.

@@ -20,14 +20,18 @@ public struct Graph: Sendable, Equatable {
 
   /// One undirected edge.
   public struct Edge: Sendable, Hashable, Comparable {
+    /// The smaller end.
     public let u: Int
+    /// The larger end.
     public let v: Int
 
+    /// The edge between `a` and `b`, in either order.
     public init(_ a: Int, _ b: Int) {
       u = min(a, b)
       v = max(a, b)
     }
 
+    /// Edges sort by (u, v).
     public static func < (lhs: Edge, rhs: Edge) -> Bool { (lhs.u, lhs.v) < (rhs.u, rhs.v) }
   }
 
@@ -103,14 +107,18 @@ public struct NormalizedAdjacency: Sendable {
     case sym, none
   }
 
+  /// Number of nodes.
   public let nodeCount: Int
   /// Entry e connects `sources[e]` → `targets[e]` with `weights[e]` (Â[source, target]).
   public let sources: [Int]
+  /// Target node of each entry.
   public let targets: [Int]
+  /// Â[source, target] of each entry.
   public let weights: [Float]
   /// For each target node, the entries arriving at it (indices into the lists).
   public let incoming: [[Int]]
 
+  /// Â of `graph` with self-loops, normalised as asked.
   public init(_ graph: Graph, normalization: Normalization) {
     nodeCount = graph.nodeCount
     var sources = Array(0..<graph.nodeCount)

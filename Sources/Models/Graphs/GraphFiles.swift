@@ -85,7 +85,9 @@ public enum GraphFile {
 public enum MolfileReader {
   /// One molecule's atoms, bonds, name and data items (`> <NAME>` blocks).
   public struct Molecule: Sendable {
+    /// Atoms as nodes (element symbols, 2-D coordinates), bonds as edges.
     public let graph: Graph
+    /// The `> <NAME>` data items.
     public let properties: [String: String]
   }
 

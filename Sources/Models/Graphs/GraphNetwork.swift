@@ -22,8 +22,11 @@ public struct GraphNetwork: Sendable {
 
   /// `graphnet` or `gcn`.
   public let modelType: String
+  /// Class names by index.
   public let labels: [String]
+  /// How node features are made.
   public let nodeFeatures: NodeFeatures
+  /// How Â is normalised.
   public let normalization: NormalizedAdjacency.Normalization
   /// Element symbols for one-hot atom features, in feature order (molecule models).
   public let elements: [String]?

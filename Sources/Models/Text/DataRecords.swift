@@ -2,8 +2,11 @@ import Foundation
 
 /// One example of a text data set.
 public struct DataRecord: Sendable, Equatable {
+  /// The `id` field, or the line/row number.
   public let id: String
+  /// The text to explain.
   public let text: String
+  /// The true label, when the data set has one.
   public let label: String?
 }
 

@@ -49,9 +49,13 @@ public struct WordPieceTokenizer: Sendable {
   public let stripAccents: Bool
   /// Words longer than this many characters become `[UNK]`.
   public let maxCharactersPerWord = 100
+  /// Id of `[UNK]`.
   public let unknownId: Int
+  /// Id of `[CLS]`.
   public let classifierId: Int
+  /// Id of `[SEP]`.
   public let separatorId: Int
+  /// Id of `[PAD]`.
   public let padId: Int
 
   /// A tokenizer over `vocabulary` (ids are positions; a piece listed twice takes its

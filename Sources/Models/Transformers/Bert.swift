@@ -37,6 +37,7 @@ public struct BertForSequenceClassification: TextClassifier {
       heads: config.heads)
   }
 
+  /// The architecture (labels as the weights have them).
   public let config: TransformerConfig
   let embeddings: Embeddings
   let layers: [PostNormBlock]

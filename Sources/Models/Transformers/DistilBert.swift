@@ -35,6 +35,7 @@ public struct DistilBertForSequenceClassification: TextClassifier {
       heads: config.heads)
   }
 
+  /// The architecture (labels as the weights have them).
   public let config: TransformerConfig
   let embeddings: Embeddings
   let layers: [PostNormBlock]

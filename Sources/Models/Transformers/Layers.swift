@@ -32,7 +32,9 @@ public struct DetachmentHooks: OptionSet, Sendable, Hashable {
 
 /// y = x·Wᵀ + b with `weight` stored [out, in], as HF's `nn.Linear`.
 public struct Linear: Sendable {
+  /// The learned weights.
   public let weight: Tensor
+  /// The bias [out], if the layer has one.
   public let bias: Tensor?
 
   /// Reads `weight` [out, in] and `bias` [out] from `scope`.
@@ -50,8 +52,11 @@ public struct Linear: Sendable {
 
 /// Layer normalisation over the last axis with `weight` (γ) and `bias` (β).
 public struct LayerNorm: Sendable {
+  /// The learned weights.
   public let weight: Tensor
+  /// β.
   public let bias: Tensor
+  /// Added to the variance before the square root.
   public let eps: Float
 
   /// Reads `weight` and `bias` of width `width` from `scope`.
@@ -68,6 +73,7 @@ public struct LayerNorm: Sendable {
 
 /// A lookup table of `weight` [count, width].
 public struct Embedding: Sendable {
+  /// The learned weights.
   public let weight: Tensor
 
   /// Reads `weight` [count, width] from `scope`.

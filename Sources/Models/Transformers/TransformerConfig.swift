@@ -6,17 +6,27 @@ public struct TransformerConfig: Sendable, Equatable {
     case distilbert, bert
   }
 
+  /// DistilBERT or BERT.
   public var family: Family
+  /// Rows of the word-embedding table.
   public var vocabSize: Int
+  /// Model width (`dim` / `hidden_size`).
   public var hiddenSize: Int
+  /// Number of transformer blocks.
   public var layers: Int
+  /// Attention heads per block.
   public var heads: Int
+  /// FFN width (`hidden_dim` / `intermediate_size`).
   public var intermediateSize: Int
+  /// Longest input in tokens.
   public var maxPositions: Int
+  /// BERT token types (0 for DistilBERT).
   public var typeVocabSize: Int
+  /// LayerNorm eps (BERT; DistilBERT always uses 1e-12).
   public var layerNormEps: Float
   /// Class names by index (`id2label`); empty for an encoder without a head.
   public var labels: [String]
+  /// Id used for padding.
   public var padTokenId: Int
   /// Held-out accuracy recorded by the training script (`xai.test_accuracy`), if any.
   public var testAccuracy: Double?

@@ -113,8 +113,10 @@ public struct JSONWeights: WeightStore, @unchecked Sendable {
 /// Tensors held in memory by name (built in code, e.g. random models for benchmarks).
 public struct MemoryWeights: WeightStore, @unchecked Sendable {
   public let path: String
+  /// The tensors by name.
   public let tensors: [String: Tensor]
 
+  /// Wraps `tensors`; `path` names them in errors.
   public init(_ tensors: [String: Tensor], path: String = "(memory)") {
     self.tensors = tensors
     self.path = path
