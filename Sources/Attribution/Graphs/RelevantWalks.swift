@@ -55,19 +55,20 @@ public struct RelevantWalks: Sendable {
       throw ModelError.badInput(
         "Target class \(target) does not exist; the model has classes 0…\(classes - 1).")
     }
-    let forward = withoutGrad {
-      RewrittenForward(network: network, x: x, adjacency: adjacency, gammas: gamma)
-    }
-    let count = WalkEnumerator.walkCount(adjacency: adjacency, layers: layers)
+    let walksEndingAt = WalkEnumerator.walksEnding(adjacency: adjacency, layers: layers)
+    let count = walksEndingAt.reduce(0, saturatingAdd)
     guard count <= RelevantWalks.maximumWalks else {
       throw ModelError.badInput(
         "The graph has \(count) walks of length \(layers), more than the \(RelevantWalks.maximumWalks) xai enumerates."
       )
     }
+    let forward = withoutGrad {
+      RewrittenForward(network: network, x: x, adjacency: adjacency, gammas: gamma)
+    }
     let walker = WalkEnumerator(
       forward: forward, adjacency: adjacency, target: target, nodeCount: n, layers: layers, keep: keep)
-    walker.run()
-    let outputs = withoutGrad { network.outputs(h0: forward.h0, adjacency: adjacency) }.scalars
+    walker.run(walksEndingAt: walksEndingAt)
+    let outputs = forward.outputs
     var edgeRelevance: [Graph.Edge: Float] = [:]
     for (entry, value) in walker.entryRelevance.enumerated() where value != 0 {
       let (s, t) = (adjacency.sources[entry], adjacency.targets[entry])
@@ -132,6 +133,9 @@ struct RewrittenForward {
   let outputScale: Tensor
   /// H₀ W̃₁, or H₀ Ṽ when there is no message-passing layer, [n, ·].
   let firstProjection: Tensor
+  /// The model's outputs: mean over nodes of [relu](H_L V), plus the bias (the
+  /// rewritten pass leaves every forward value unchanged).
+  let outputs: [Float]
 
   init(network: GraphNetwork, x: Tensor, adjacency: NormalizedAdjacency, gammas: [Float]) {
     func lift(_ w: Tensor, _ gamma: Float) -> Tensor {
@@ -156,6 +160,8 @@ struct RewrittenForward {
     let o = Tensor.matmul(h, network.outputWeight)
     let op = gammas[network.layerCount] == 0 ? o : Tensor.matmul(h, liftedOutput)
     outputScale = ratio(o, op, gated: network.finalReLU)
+    let mean = (network.finalReLU ? o.relu() : o).mean(axis: 0)
+    outputs = (network.outputBias.map { mean + $0 } ?? mean).scalars
     self.scales = scales
     self.lifted = lifted
     firstProjection = Tensor.matmul(h0, lifted.first ?? liftedOutput)
@@ -304,39 +310,29 @@ final class WalkEnumerator {
   /// Σ R of walk steps along each entry of Â.
   var entryRelevance: [Float] { Array(UnsafeBufferPointer(start: entrySums, count: adjacency.sources.count)) }
 
-  /// Number of walks of `layers` steps along Â (saturating, so huge graphs do not overflow).
-  static func walkCount(adjacency: NormalizedAdjacency, layers: Int) -> Int {
+  /// For each node, the number of walks of `layers` steps along Â ending there
+  /// (saturating, so huge graphs do not overflow).
+  static func walksEnding(adjacency: NormalizedAdjacency, layers: Int) -> [Int] {
     var ending = [Int](repeating: 1, count: adjacency.nodeCount)
     for _ in 0..<layers {
       var next = [Int](repeating: 0, count: adjacency.nodeCount)
       for node in 0..<adjacency.nodeCount {
         for entry in adjacency.incoming[node] {
-          next[node] =
-            next[node].addingReportingOverflow(ending[adjacency.sources[entry]]).overflow
-            ? Int.max : next[node] + ending[adjacency.sources[entry]]
+          next[node] = saturatingAdd(next[node], ending[adjacency.sources[entry]])
         }
       }
       ending = next
     }
-    return ending.reduce(0) { total, value in
-      let (sum, overflow) = total.addingReportingOverflow(value)
-      return overflow ? Int.max : sum
-    }
+    return ending
   }
 
-  func run() {
+  /// Visits every walk; `walksEndingAt` (from `walksEnding`) counts the walks behind a
+  /// closed output gate without visiting them.
+  func run(walksEndingAt: [Int]) {
     let classes = forward.liftedOutput.shape[1]
     let width = forward.liftedOutput.shape[0]
     let outputScale = forward.outputScale.scalars
     let lifted = forward.liftedOutput.scalars
-    var walksEndingAt = [Int](repeating: 1, count: nodeCount)
-    for _ in 0..<layers {
-      var next = [Int](repeating: 0, count: nodeCount)
-      for node in 0..<nodeCount {
-        for entry in adjacency.incoming[node] { next[node] += walksEndingAt[sources[entry]] }
-      }
-      walksEndingAt = next
-    }
     for last in 0..<nodeCount {
       let scale = outputScale[last * classes + target] / Float(nodeCount)
       guard scale != 0 else {
@@ -407,4 +403,10 @@ extension Tensor {
   fileprivate func storage(_ index: Int) -> Float {
     withUnsafeBufferPointer { $0[index] }
   }
+}
+
+/// a + b, or Int.max where the sum would overflow.
+func saturatingAdd(_ a: Int, _ b: Int) -> Int {
+  let (sum, overflow) = a.addingReportingOverflow(b)
+  return overflow ? Int.max : sum
 }
