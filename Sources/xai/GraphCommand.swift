@@ -87,23 +87,9 @@ struct GraphCommand: ParsableCommand {
       }
       let graph = graphs[index]
       let outputs = try network.outputs(graph)
-      let targetIndex: Int
-      if let target {
-        if let number = Int(target) {
-          targetIndex = number
-        } else if let found = network.labels.firstIndex(where: { $0.lowercased() == target.lowercased() }) {
-          targetIndex = found
-        } else {
-          throw ModelError.badInput(
-            "Target '\(target)' is not a label of the model (\(network.labels.joined(separator: ", "))).")
-        }
-      } else {
-        targetIndex = outputs.indices.max { outputs[$0] < outputs[$1] } ?? 0
-      }
+      let targetIndex = try (target.map(ClassTarget.init) ?? .predicted).index(
+        labels: network.labels, logits: outputs)
       if method == "gradxinput" {
-        guard network.labels.indices.contains(targetIndex) else {
-          throw ModelError.badInput("Target class \(targetIndex) does not exist.")
-        }
         let relevance = try NodeGradientTimesInput().explain(
           network: network, graph: graph, target: targetIndex)
         switch format {

@@ -11,6 +11,27 @@ public enum ClassTarget: Sendable, Equatable {
   /// A class by its label (`id2label`).
   case label(String)
 
+  /// The class index this target names for a model with `labels` and these `logits`.
+  public func index(labels: [String], logits: [Float]) throws -> Int {
+    switch self {
+    case .predicted:
+      return logits.indices.max { logits[$0] < logits[$1] } ?? 0
+    case .index(let index):
+      guard labels.indices.contains(index) else {
+        throw ModelError.badInput(
+          "Target class \(index) does not exist; the model has classes 0…\(labels.count - 1) (\(labels.joined(separator: ", ")))."
+        )
+      }
+      return index
+    case .label(let name):
+      guard let index = labels.firstIndex(where: { $0.lowercased() == name.lowercased() }) else {
+        throw ModelError.badInput(
+          "Target '\(name)' is not a label of the model (\(labels.joined(separator: ", "))).")
+      }
+      return index
+    }
+  }
+
   /// Parses a command-line value: an integer index or a label name.
   public init(_ text: String) {
     if let index = Int(text) { self = .index(index) } else { self = .label(text) }
@@ -124,23 +145,7 @@ extension TextModel {
       model: network, ids: encoded.ids, padId: padId, isSpecial: encoded.tokens.map { $0.word == nil })
     let logits = withoutGrad { network.logits(embeddings: input.embeddings, batch: input.batch) }.scalars
     let labels = config.labels
-    let targetIndex: Int
-    switch target {
-    case .predicted: targetIndex = logits.indices.max { logits[$0] < logits[$1] } ?? 0
-    case .index(let index):
-      guard labels.indices.contains(index) else {
-        throw ModelError.badInput(
-          "Target class \(index) does not exist; the model has classes 0…\(labels.count - 1) (\(labels.joined(separator: ", ")))."
-        )
-      }
-      targetIndex = index
-    case .label(let name):
-      guard let index = labels.firstIndex(where: { $0.lowercased() == name.lowercased() }) else {
-        throw ModelError.badInput(
-          "Target '\(name)' is not a label of the model (\(labels.joined(separator: ", "))).")
-      }
-      targetIndex = index
-    }
+    let targetIndex = try target.index(labels: labels, logits: logits)
     let attribution = method.attribute(model: network, input: input, target: targetIndex)
     return TextExplanation(
       modelName: name, method: method.name, hooks: method.hooks, encoded: encoded,
