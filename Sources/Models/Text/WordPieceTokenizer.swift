@@ -20,6 +20,15 @@ public struct EncodedText: Sendable {
   public let tokens: [TextToken]
   /// Whether pieces were dropped to fit the model's positions.
   public let truncated: Bool
+  /// The text's scalars, which token offsets index.
+  private let scalars: [Unicode.Scalar]
+
+  init(text: String, tokens: [TextToken], truncated: Bool) {
+    self.text = text
+    self.tokens = tokens
+    self.truncated = truncated
+    scalars = Array(text.unicodeScalars)
+  }
 
   /// Token ids.
   public var ids: [Int] { tokens.map(\.id) }
@@ -28,7 +37,6 @@ public struct EncodedText: Sendable {
 
   /// The original text of a scalar range.
   public func substring(_ range: Range<Int>) -> String {
-    let scalars = Array(text.unicodeScalars)
     var result = String.UnicodeScalarView()
     result.append(contentsOf: scalars[max(0, range.lowerBound)..<min(scalars.count, range.upperBound)])
     return String(result)
