@@ -139,9 +139,6 @@ public final class SafetensorsFile: WeightStore, @unchecked Sendable {
   /// Names of all tensors.
   public var names: [String] { entries.keys.sorted() }
 
-  /// Shape of a stored tensor.
-  public func shape(of name: String) -> [Int]? { entries[name]?.shape }
-
   /// The tensor `name` as float32, or nil when absent.
   public func tensor(_ name: String) throws -> Tensor? {
     guard let entry = entries[name] else { return nil }

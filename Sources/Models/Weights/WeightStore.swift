@@ -32,9 +32,6 @@ public struct WeightScope: Sendable {
   /// Full key of `name` in this scope.
   public func key(_ name: String) -> String { prefix.isEmpty ? name : "\(prefix).\(name)" }
 
-  /// Whether `name` exists in this scope.
-  public func contains(_ name: String) -> Bool { store.names.contains(key(name)) }
-
   /// The tensor `name`, verified to have `shape` and finite values.
   public func parameter(_ name: String, shape: [Int]) throws -> Tensor {
     let full = key(name)
