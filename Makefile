@@ -6,7 +6,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 DEFAULT_TEXT := This was one of the best movies I have ever seen.
 
-.PHONY: setup build run test bench bench-gemm venv reference train-samples reports clean
+.PHONY: setup build run test install bench bench-gemm venv reference train-samples reports clean
 
 ## Install the system libraries xai links against, when they are missing.
 setup:
@@ -27,6 +27,11 @@ run: build
 
 test: setup
 	$(SWIFT) test
+
+## Install the binary and the sample models: PREFIX/bin/xai, PREFIX/share/xai/models.
+PREFIX ?= /usr/local
+install: build
+	scripts/install.sh .build/release/xai "$(PREFIX)"
 
 bench-gemm: setup
 	$(SWIFT) run -c release xai-bench gemm

@@ -58,7 +58,7 @@ func benchModelLoad(_ paths: [String]) throws {
     let batch = TokenBatch([encoded.ids], padId: model.tokenizer?.padId ?? 0)
     let forward = medianSeconds {
       _ = withoutGrad {
-        model.network.encode(embeddings: model.network.embed(batch), batch: batch, hooks: .none)
+        model.network.body.encode(embeddings: model.network.embed(batch), keep: batch.keep, rules: .gradient)
       }
     }
     print(
@@ -69,7 +69,7 @@ func benchModelLoad(_ paths: [String]) throws {
 }
 
 /// DistilBERT-base shape (6 layers, dim 768, 12 heads, FFN 3072, vocab 30522), random weights.
-func randomDistilBertBase(seed: UInt64 = 1) throws -> DistilBertForSequenceClassification {
+func randomDistilBertBase(seed: UInt64 = 1) throws -> TextClassifier {
   let config = TransformerConfig(
     family: .distilbert, vocabSize: 30522, hiddenSize: 768, layers: 6, heads: 12,
     intermediateSize: 3072)
@@ -99,7 +99,7 @@ func randomDistilBertBase(seed: UInt64 = 1) throws -> DistilBertForSequenceClass
   }
   linear("pre_classifier", d, d)
   linear("classifier", d, 2)
-  return try DistilBertForSequenceClassification(config: config, store: MemoryWeights(tensors))
+  return try DistilBert.classifier(config: config, store: MemoryWeights(tensors))
 }
 
 /// Peak resident set size of this process in MB (VmHWM).
@@ -122,33 +122,34 @@ func benchMethods(samplePath: String) throws {
   let base = try randomDistilBertBase()
   var generator = SeededGenerator(seed: 7)
   let ids = [101] + (0..<30).map { _ in Int(generator.next() % 29000) + 1000 } + [102]
-  let input = TextInput(model: base, ids: ids, padId: 0, isSpecial: ids.indices.map { $0 == 0 || $0 == 31 })
+  let batch = TokenBatch([ids], padId: 0)
+  let embeddings = withoutGrad { base.embed(batch) }
+  let baselineIds = ids.indices.map { $0 == 0 || $0 == 31 ? ids[$0] : 0 }
+  let input = AttributionInput(
+    embeddings: embeddings, keep: batch.keep, baseline: withoutGrad { base.embed(TokenBatch([baselineIds])) })
   let runs = 7
   let lrp = medianSeconds(runs: runs, warmup: 2) {
-    _ = GradientTimesInput.lrp.attribute(model: base, input: input, target: 1)
+    _ = try! GradientTimesInput.lrp.attribute(network: base.body, input: input, targets: [.index(1)])
   }
   print("B1_lrp_base_32 \(lrp)")
   let flops = 2 * forwardFlops(base.config, tokens: ids.count)
   print(String(format: "B8_gflops %.1f", flops / lrp / 1e9))
   print(String(format: "B7_peak_rss_mb %.0f", peakResidentMegabytes()))
   let ig = medianSeconds(runs: 5, warmup: 1) {
-    _ = IntegratedGradients(steps: 32).attribute(model: base, input: input, target: 1)
+    _ = try! IntegratedGradients(steps: 32).attribute(network: base.body, input: input, targets: [.index(1)])
   }
   print("B2_ig32_base_32 \(ig)")
   print(String(format: "B2_peak_rss_mb %.0f", peakResidentMegabytes()))
+  // B3: what a user of the library gets for one sentence: tokenize, embed, one pass.
   let sample = try TextModel.load(path: samplePath)
-  let encoded = try sample.encode("This was one of the best movies I have ever seen.")
-  let sampleInput = TextInput(
-    model: sample.network, ids: encoded.ids, padId: 0, isSpecial: encoded.tokens.map { $0.word == nil })
-  for (name, method) in [
-    ("lrp", GradientTimesInput.lrp), ("gradxinput", GradientTimesInput()),
-  ] as [(String, any TextAttributionMethod)] + [
-    ("gradient", GradientSaliency()), ("integrated-gradients", IntegratedGradients(steps: 32)),
-  ] {
+  let sentence = "This was one of the best movies I have ever seen."
+  for method in [
+    GradientTimesInput.lrp, GradientTimesInput(), GradientSaliency(), IntegratedGradients(steps: 32),
+  ] as [any AttributionMethod] {
     let time = medianSeconds(runs: 21, warmup: 3) {
-      _ = method.attribute(model: sample.network, input: sampleInput, target: 1)
+      _ = try! sample.explain(sentence, method: method, target: .index(1))
     }
-    print("B3_sample_\(name) \(time)")
+    print("B3_sample_\(method.name) \(time)")
   }
 }
 

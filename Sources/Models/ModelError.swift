@@ -24,11 +24,11 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
   /// User input (text, graph, option value) that cannot be used.
   case badInput(String)
 
-  /// The process exit code of SPEC §7: 66 for missing files, 65 for bad data.
-  public var exitCode: Int32 {
+  /// Whether the error is a file or folder that is not there (rather than bad data).
+  public var isMissingFile: Bool {
     switch self {
-    case .missingFile, .missingInFolder: 66
-    default: 65
+    case .missingFile, .missingInFolder: true
+    default: false
     }
   }
 

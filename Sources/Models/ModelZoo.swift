@@ -21,28 +21,46 @@ public enum ModelZoo {
     public let testAccuracy: Double?
   }
 
-  /// Folders searched for models by name: `$XAI_MODELS` (colon-separated), then
-  /// `samples/models` next to the executable's checkout, then under the working directory.
+  /// Folders searched for models by name, in order: `$XAI_MODELS` (colon-separated),
+  /// `share/xai/models` beside the executable's `bin` folder (`make install`), the
+  /// `samples/models` of the checkout the executable was built in, and `samples/models`
+  /// under the working directory. The executable is found through its real path, so
+  /// `xai` called through `PATH` or a symbolic link finds its models from any folder.
   public static func searchFolders() -> [String] {
     var folders: [String] = []
     if let configured = ProcessInfo.processInfo.environment["XAI_MODELS"] {
       folders += configured.split(separator: ":").map(String.init)
     }
-    var directory = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
-      .deletingLastPathComponent()
-    for _ in 0..<6 {
-      let candidate = directory.appendingPathComponent("samples/models").path
-      if FileManager.default.fileExists(atPath: candidate) {
-        folders.append(candidate)
-        break
+    if let executable = executablePath() {
+      let binFolder = URL(fileURLWithPath: executable).deletingLastPathComponent()
+      let installed = binFolder.deletingLastPathComponent().appendingPathComponent("share/xai/models").path
+      if FileManager.default.fileExists(atPath: installed) { folders.append(installed) }
+      var directory = binFolder
+      for _ in 0..<6 {
+        let candidate = directory.appendingPathComponent("samples/models").path
+        if FileManager.default.fileExists(atPath: candidate) {
+          folders.append(candidate)
+          break
+        }
+        directory.deleteLastPathComponent()
       }
-      directory.deleteLastPathComponent()
     }
     folders.append(
       URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("samples/models")
         .path)
     var seen = Set<String>()
     return folders.filter { seen.insert(URL(fileURLWithPath: $0).standardized.path).inserted }
+  }
+
+  /// The running executable's real path (symbolic links resolved): `/proc/self/exe`
+  /// on Linux, Foundation's answer elsewhere.
+  static func executablePath() -> String? {
+    if let linked = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+      return linked
+    }
+    return (Bundle.main.executablePath ?? CommandLine.arguments.first).map {
+      URL(fileURLWithPath: $0).resolvingSymlinksInPath().path
+    }
   }
 
   /// The path of a model given by zoo name or by path (nil: the default model).
@@ -61,20 +79,24 @@ public enum ModelZoo {
       path: "\(requested) (neither a path nor a model in \(searchFolders().joined(separator: ", ")))")
   }
 
-  /// Every model in the search folders and in `extraFolders`.
+  /// Every model in the search folders and in `extraFolders`; an extra folder that is
+  /// itself a model (a Hugging Face folder, a JSON weight file) is listed as that model.
   public static func entries(extraFolders: [String] = []) -> [Entry] {
-    var result: [Entry] = []
-    var seen = Set<String>()
+    var candidates: [String] = []
     for folder in searchFolders() + extraFolders {
-      let items = (try? FileManager.default.contentsOfDirectory(atPath: folder))?.sorted() ?? []
-      for item in items {
-        let path = (folder as NSString).appendingPathComponent(item)
-        guard let entry = describe(path), seen.insert(URL(fileURLWithPath: path).standardized.path).inserted
-        else { continue }
-        result.append(entry)
+      if extraFolders.contains(folder), describe(folder) != nil {
+        candidates.append(folder)
+        continue
       }
+      let items = (try? FileManager.default.contentsOfDirectory(atPath: folder))?.sorted() ?? []
+      candidates += items.map { (folder as NSString).appendingPathComponent($0) }
     }
-    return result
+    var seen = Set<String>()
+    return candidates.compactMap { path in
+      guard let entry = describe(path), seen.insert(URL(fileURLWithPath: path).standardized.path).inserted
+      else { return nil }
+      return entry
+    }
   }
 
   /// The JSON weight file of a model path: the path itself, or `model.json` inside a folder.

@@ -8,9 +8,12 @@ public struct TextModel: Sendable {
   /// Folder or JSON file it was loaded from.
   public let path: String
   /// The network.
-  public let network: any TextClassifier
+  public let network: TextClassifier
   /// The tokenizer (nil for a JSON model that ships no vocabulary).
   public let tokenizer: WordPieceTokenizer?
+  /// Tensors in the weight file that the architecture never reads (a wrong checkpoint
+  /// or a missing prefix when not empty), sorted.
+  public let unusedWeights: [String]
 
   /// The architecture.
   public var config: TransformerConfig { network.config }
@@ -90,12 +93,19 @@ public struct TextModel: Sendable {
         file: path, key: "vocab_size",
         reason: "is \(config.vocabSize) but the vocabulary has \(tokenizer.vocabulary.count) pieces")
     }
-    let network: any TextClassifier =
+    let root = WeightScope(store)
+    let network =
       switch config.family {
-      case .distilbert: try DistilBertForSequenceClassification(config: config, store: store)
-      case .bert: try BertForSequenceClassification(config: config, store: store)
+      case .distilbert: try DistilBert.classifier(config: config, root: root)
+      case .bert: try Bert.classifier(config: config, root: root)
       }
-    return TextModel(name: name, path: path, network: network, tokenizer: tokenizer)
+    // Buffers that Hugging Face itself skips on load, and the pooler of a bare encoder
+    // (sentence-transformers pools the token states instead).
+    let unused = root.unreadKeys { key in
+      key.hasSuffix("position_ids") || key.hasSuffix("token_type_ids")
+        || (!network.hasClassifier && key.split(separator: ".").contains("pooler"))
+    }
+    return TextModel(name: name, path: path, network: network, tokenizer: tokenizer, unusedWeights: unused)
   }
 
   /// Tokenizes `text` for this model (truncated to its positions).
@@ -114,6 +124,26 @@ public struct TextModel: Sendable {
     if ids.count > config.maxPositions {
       throw ModelError.badInput(
         "\(ids.count) tokens exceed the model's \(config.maxPositions) positions.")
+    }
+  }
+
+  /// The embedding-block outputs of tokenized texts as one padded batch (no history),
+  /// with the keep mask and, when asked, the baseline of path methods: `[PAD]` at every
+  /// position except the special tokens (`[CLS]`, `[SEP]`).
+  public func embedded(_ texts: [EncodedText], withBaseline: Bool) -> (
+    embeddings: Tensor, keep: KeepMask, baseline: Tensor?
+  ) {
+    let padId = tokenizer?.padId ?? config.padTokenId
+    let batch = TokenBatch(texts.map(\.ids), padId: padId)
+    return withoutGrad {
+      let baseline =
+        withBaseline
+        ? network.embed(
+          TokenBatch(
+            texts.map { text in zip(text.ids, text.tokens).map { $1.word == nil ? $0 : padId } }, padId: padId
+          ))
+        : nil
+      return (network.embed(batch), batch.keep, baseline)
     }
   }
 }

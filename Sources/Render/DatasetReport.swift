@@ -42,7 +42,7 @@ public struct DatasetReport: Sendable {
     page.append("<h1>Explanations over a data set</h1>")
     page.append("<p class=\"sub\">\(escapeHTML(title))</p>")
     page.append(summary)
-    let methods = examples.first?.explanations.map(methodName) ?? []
+    let methods = examples.first?.explanations.map(\.method.title) ?? []
     let targets = Set(examples.compactMap { $0.explanations.first?.targetLabel }).sorted()
     for (index, method) in methods.enumerated() {
       for target in targets {
@@ -176,7 +176,7 @@ public struct DatasetReport: Sendable {
           let words = explanation.words()
           let scale = words.map { abs($0.relevance) }.max() ?? 0
           html +=
-            "<div class=\"sentence\"><span class=\"sub\">\(escapeHTML(methodName(explanation))): </span>"
+            "<div class=\"sentence\"><span class=\"sub\">\(escapeHTML(explanation.method.title)): </span>"
           for word in words where !(word.text == "[CLS]" || word.text == "[SEP]") {
             html +=
               "<span class=\"tok\" style=\"\(tokenStyle(word.relevance, scale: scale))\" title=\"R = \(formatNumber(word.relevance, digits: 7))\">\(escapeHTML(word.text))</span>"

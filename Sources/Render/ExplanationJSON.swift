@@ -5,8 +5,8 @@ extension TextExplanation {
   public var json: JSONOutput {
     var members: [(String, JSONOutput)] = [
       ("model", .string(modelName)),
-      ("method", .string(method)),
-      ("detach", .strings(hooks.names)),
+      ("method", .string(method.name)),
+      ("detach", .strings(method.detached.map(\.rawValue))),
       ("text", .string(text)),
       ("tokens", .strings(tokens)),
       ("token_ids", .ints(encoded.ids)),

@@ -90,7 +90,7 @@ public struct SentenceReport: Sendable {
       for (explanation, values) in rows {
         let scale = values.map(abs).max() ?? 0
         html +=
-          "<tr><th title=\"max |R| = \(formatNumber(scale, digits: 7))\">\(escapeHTML(methodName(explanation)))"
+          "<tr><th title=\"max |R| = \(formatNumber(scale, digits: 7))\">\(escapeHTML(explanation.method.title))"
         html += "<br><span class=\"sub num\">max |R| \(formatNumber(scale, digits: 3))</span></th>"
         for index in block {
           let (token, value) = (header[index], values[index])
@@ -116,7 +116,7 @@ public struct SentenceReport: Sendable {
       + "<th>f(x) − f(baseline)</th><th>completeness residual</th></tr>"
     for explanation in explanations {
       let c = explanation.conservation
-      html += "<tr><td>\(escapeHTML(methodName(explanation)))</td>"
+      html += "<tr><td>\(escapeHTML(explanation.method.title))</td>"
       html +=
         "<td class=\"num\">\(formatNumber(c.sumRelevance))</td><td class=\"num\">\(formatNumber(c.targetLogit))</td>"
       html += "<td class=\"num\">\(formatNumber(c.residual))</td>"
@@ -130,10 +130,4 @@ public struct SentenceReport: Sendable {
     }
     return html + "</table></section>"
   }
-}
-
-/// `lrp`, `gradxinput + detach gelu`, …
-func methodName(_ explanation: TextExplanation) -> String {
-  if explanation.hooks.isEmpty || explanation.method == "lrp" { return explanation.method }
-  return "\(explanation.method) + detach \(explanation.hooks.names.joined(separator: ","))"
 }

@@ -54,13 +54,10 @@ public struct TerminalHeatmap: Sendable {
     let predicted = explanation.predictedIndex
     let labels = explanation.labels
     var lines: [String] = []
-    let method =
-      explanation.hooks.isEmpty || explanation.method == "lrp"
-      ? explanation.method
-      : "\(explanation.method) + detach \(explanation.hooks.names.joined(separator: ","))"
     lines.append(
-      "\(explanation.modelName) · predicted \(labels[predicted]) (p = \(format(explanation.probabilities[predicted], digits: 3)))"
-        + " · method \(method) · target \(explanation.targetLabel) [\(explanation.targetIndex)]")
+      "\(terminalSafe(explanation.modelName)) · predicted \(terminalSafe(labels[predicted])) (p = \(format(explanation.probabilities[predicted], digits: 3)))"
+        + " · method \(explanation.method.title) · target \(terminalSafe(explanation.targetLabel)) [\(explanation.targetIndex)]"
+    )
     if explanation.encoded.truncated {
       lines.append("(the text was truncated to the model's positions)")
     }

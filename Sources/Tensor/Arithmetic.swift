@@ -146,3 +146,18 @@ extension Tensor {
   /// Division by a constant.
   public static func / (a: Tensor, divisor: Float) -> Tensor { a * (1 / divisor) }
 }
+
+extension Tensor {
+  /// gate ⊙ z/zp elementwise, 0 where zp = 0 (gate = [z > 0] when `gated`, else 1).
+  /// The LRP-γ scale of a rewritten layer; a constant, so it records no gradient.
+  public static func gatedRatio(_ z: Tensor, _ zp: Tensor, gated: Bool) -> Tensor {
+    precondition(z.shape == zp.shape, "gatedRatio needs equal shapes, got \(z.shape) and \(zp.shape)")
+    let result = Tensor.uninitialized(z.shape)
+    let (a, b, out) = (z.storage.base, zp.storage.base, result.storage.base)
+    for i in 0..<z.count {
+      let (value, lifted) = (a[i], b[i])
+      out[i] = (gated && value <= 0) || lifted == 0 ? 0 : value / lifted
+    }
+    return result
+  }
+}

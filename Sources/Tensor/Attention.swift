@@ -8,7 +8,10 @@ import Foundation
 /// S = scale·Q_h K_hᵀ, P = softmax(S) over kept keys, C_h = P V_h.
 /// ∂V_h = Pᵀ G_h;  ∂P = G_h V_hᵀ;  ∂S = P ⊙ (∂P − rowsum(∂P ⊙ P));
 /// ∂Q_h = scale·∂S K_h;  ∂K_h = scale·∂Sᵀ Q_h.
-/// With `constantProbabilities` P is held constant: only ∂V flows.
+/// The backward can follow one of three rules (`AttentionGradient`): the full gradient,
+/// P held constant (only ∂V flows), or the uniform rule on both bilinear products
+/// (S = QKᵀ and C = PV each pass half of the gradient to each operand: ∂V and ∂P are
+/// halved, and ∂Q, ∂K are halved again after the softmax).
 
 extension BLAS {
   /// C = alpha·op(A)·op(B) + beta·C with explicit leading dimensions (row-major).
@@ -24,12 +27,22 @@ extension BLAS {
   }
 }
 
+/// Which vector–Jacobian product the fused attention op uses.
+public enum AttentionGradient: Sendable, Hashable {
+  /// The exact gradient.
+  case full
+  /// The probabilities are constants: gradient reaches the values only.
+  case valuesOnly
+  /// Each bilinear product splits its gradient evenly between its two operands.
+  case uniformSplit
+}
+
 extension Tensor {
   /// Attention of `query`, `key`, `value` [B, T, D] over `heads` heads; `keep` holds
   /// B·T flags (1 = real token, 0 = padding, any shape with that many scalars).
   public static func attention(
     query: Tensor, key: Tensor, value: Tensor, heads: Int, keep: Tensor, scale: Float,
-    constantProbabilities: Bool = false
+    gradient rule: AttentionGradient = .full
   ) -> Tensor {
     precondition(
       query.rank == 3 && key.shape == query.shape && value.shape == query.shape,
@@ -59,7 +72,8 @@ extension Tensor {
     let (cq, ck, cv) = (query.detach(), key.detach(), value.detach())
     return output.recorded(from: [query, key, value]) { g in
       let pg = g.storage.base
-      let wantScores = !constantProbabilities && (needs[0] || needs[1])
+      let wantScores = rule != .valuesOnly && (needs[0] || needs[1])
+      let half: Float = rule == .uniformSplit ? 0.5 : 1
       let gradQ = wantScores && needs[0] ? Tensor.zeros(cq.shape) : nil
       let gradK = wantScores && needs[1] ? Tensor.zeros(ck.shape) : nil
       let gradV = needs[2] ? Tensor.uninitialized(cv.shape) : nil
@@ -70,13 +84,13 @@ extension Tensor {
           let p = probabilities.storage.base + (b * heads + h) * length * length
           if let gradV {
             BLAS.sgemm(
-              transposeA: true, transposeB: false, m: length, n: headWidth, k: length,
+              transposeA: true, transposeB: false, m: length, n: headWidth, k: length, alpha: half,
               a: p, lda: length, b: pg + offset, ldb: width, c: gradV.storage.base + offset, ldc: width)
           }
           guard let scratch else { continue }
           let ds = scratch.storage.base
           BLAS.sgemm(
-            transposeA: false, transposeB: true, m: length, n: length, k: headWidth,
+            transposeA: false, transposeB: true, m: length, n: length, k: headWidth, alpha: half,
             a: pg + offset, lda: width, b: cv.storage.base + offset, ldb: width, c: ds, ldc: length)
           for row in 0..<length {
             let (dRow, pRow) = (ds + row * length, p + row * length)
@@ -86,13 +100,13 @@ extension Tensor {
           }
           if let gradQ {
             BLAS.sgemm(
-              transposeA: false, transposeB: false, m: length, n: headWidth, k: length, alpha: scale,
+              transposeA: false, transposeB: false, m: length, n: headWidth, k: length, alpha: half * scale,
               a: ds, lda: length, b: ck.storage.base + offset, ldb: width, c: gradQ.storage.base + offset,
               ldc: width)
           }
           if let gradK {
             BLAS.sgemm(
-              transposeA: true, transposeB: false, m: length, n: headWidth, k: length, alpha: scale,
+              transposeA: true, transposeB: false, m: length, n: headWidth, k: length, alpha: half * scale,
               a: ds, lda: length, b: cq.storage.base + offset, ldb: width, c: gradK.storage.base + offset,
               ldc: width)
           }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Attribution
 import Foundation
 import Models
 
@@ -7,13 +8,33 @@ func printError(_ message: String) {
   FileHandle.standardError.write(Data((message + "\n").utf8))
 }
 
-/// Runs a command body, turning input errors into one sentence on stderr and the
-/// exit code of SPEC §7 (65 bad data, 66 missing file).
+/// The exit codes of SPEC §7.
+enum ExitStatus {
+  /// A usage error: an option or a combination of options that cannot work.
+  static let usage: Int32 = 64
+  /// Bad input data.
+  static let badData: Int32 = 65
+  /// A file or folder that is not there.
+  static let missingFile: Int32 = 66
+
+  /// The exit code for an error of the lower modules.
+  static func code(for error: Error) -> Int32? {
+    switch error {
+    case let error as ModelError: error.isMissingFile ? missingFile : badData
+    case is MissingOperationError: usage
+    default: nil
+    }
+  }
+}
+
+/// Runs a command body, turning errors of the lower modules into one sentence on
+/// stderr and the exit code of SPEC §7.
 func reportingErrors(_ body: () throws -> Void) throws {
   do {
     try body()
-  } catch let error as ModelError {
-    printError("xai: \(error.description)")
-    throw ExitCode(error.exitCode)
+  } catch {
+    guard let code = ExitStatus.code(for: error) else { throw error }
+    printError("xai: \(error)")
+    throw ExitCode(code)
   }
 }

@@ -24,50 +24,53 @@ struct ExplainCommand: ParsableCommand {
 
   @OptionGroup var modelOptions: ModelOptions
   @OptionGroup var methodOptions: MethodOptions
-
-  @Option(name: .long, help: "terminal (heatmap) or json (one object per text).")
-  var format: OutputFormat = .terminal
+  @OptionGroup var targetOption: TargetOption
+  @OptionGroup var output: OutputOptions
 
   @Flag(name: .long, help: "Merge word pieces into words (relevance summed).")
   var words = false
 
-  @Option(name: .long, help: "Also write a self-contained HTML report to this file (the last text).")
-  var html: String?
-
   @Argument(help: "The text to explain, or - to read one text per line from standard input.")
   var text: String?
 
+  func validate() throws {
+    if methodOptions.method.count > 1 {
+      throw ValidationError("explain takes one --method; 'xai report' shows several side by side.")
+    }
+  }
+
   func run() throws {
-    var failed: ModelError?
+    var failed: Int32?
     try reportingErrors {
+      if let html = output.html { try checkWritable(html) }
       let texts = try readTexts(argument: text)
       let model = try modelOptions.loadTextModel()
-      let method = try methodOptions.resolvedMethod()
+      let method = methodOptions.methods()[0]
       let heatmap = TerminalHeatmap(mode: ColorMode.detect(), mergeWords: words)
       var last: TextExplanation?
       for (line, text) in texts {
         do {
-          let explanation = try model.explain(text, method: method, target: methodOptions.classTarget)
+          let explanation = try model.explain(text, method: method, target: targetOption.classTarget)
           last = explanation
           if explanation.encoded.truncated {
             printError(
               "xai: warning: the text\(line.map { " on line \($0)" } ?? "") was truncated to \(model.config.maxPositions) tokens."
             )
           }
-          switch format {
+          switch output.format {
           case .json: print(explanation.json.text)
           case .terminal: print(heatmap.render(explanation), terminator: "")
           }
         } catch let error as ModelError where line != nil {
           printError("xai: line \(line!): \(error.description)")
-          failed = error
+          failed = ExitStatus.code(for: error)
         }
       }
-      if let html, let last {
+      if let html = output.html, let last {
         try writeReport(SentenceReport(explanations: [last]).html, to: html)
         printError("xai: wrote \(html)")
       }
-      if let failed { throw ExitCode(failed.exitCode) }
     }
+    if let failed { throw ExitCode(failed) }
   }
 }

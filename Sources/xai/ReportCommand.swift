@@ -4,15 +4,6 @@ import Foundation
 import Models
 import Render
 
-/// Writes `text` to `path` atomically (a temporary file renamed into place).
-func writeReport(_ text: String, to path: String) throws {
-  do {
-    try text.write(toFile: path, atomically: true, encoding: .utf8)
-  } catch {
-    throw ModelError.badInput("Cannot write \(path): \(error.localizedDescription)")
-  }
-}
-
 /// `xai report`: a self-contained HTML page for a text (several methods side by side),
 /// a graph, or a data set.
 struct ReportCommand: ParsableCommand {
@@ -30,29 +21,9 @@ struct ReportCommand: ParsableCommand {
       """)
 
   @OptionGroup var modelOptions: ModelOptions
-
-  @Option(
-    name: .long, parsing: .singleValue,
-    help: "A method to show (repeat for several; default lrp, gradxinput, integrated-gradients).")
-  var method: [String] = []
-
-  @Option(name: .long, help: "Class to explain, by index or label (default: the predicted class).")
-  var target: String?
-
-  @Option(name: .long, help: "Integrated Gradients: points on the path.")
-  var steps: Int = 32
-
-  @Option(name: .long, help: "Explain a graph file instead of a text.")
-  var graph: String?
-
-  @Option(name: .long, help: "Which graph of a JSONL or SDF file (0-based).")
-  var index: Int = 0
-
-  @Option(name: .long, help: "LRP-γ for graphs.")
-  var gamma: String = "0"
-
-  @Option(name: .long, help: "Walks to draw for graphs.")
-  var top: Int = 10
+  @OptionGroup var methodOptions: MethodOptions
+  @OptionGroup var targetOption: TargetOption
+  @OptionGroup var graphOptions: GraphOptions
 
   @Option(name: .long, help: "A data set (JSONL or CSV with a header) to summarise instead of one text.")
   var input: String?
@@ -63,7 +34,7 @@ struct ReportCommand: ParsableCommand {
   @Option(name: .long, help: "Data set: the label column.")
   var labelField: String = "label"
 
-  @Option(name: .long, help: "Data set: explain at most this many examples.")
+  @Option(name: .long, parsing: .unconditional, help: "Data set: explain at most this many examples.")
   var limit: Int?
 
   @Option(name: [.short, .customLong("output")], help: "The HTML file to write.")
@@ -73,50 +44,42 @@ struct ReportCommand: ParsableCommand {
   var text: String?
 
   func validate() throws {
-    let sources = [text != nil, graph != nil, input != nil].filter { $0 }.count
+    let sources = [text != nil, graphOptions.graph != nil, input != nil].filter { $0 }.count
     if sources != 1 { throw ValidationError("Give exactly one of: a text, --graph FILE, or --input FILE.") }
-    for name in method where !TextMethods.names.contains(name) {
-      throw ValidationError(
-        "Unknown method '\(name)'; choose from \(TextMethods.names.joined(separator: ", ")).")
+    if graphOptions.graph != nil && !methodOptions.method.isEmpty {
+      throw ValidationError("--method chooses text methods; a graph report shows GNN-LRP walks.")
     }
-    if steps < 1 || steps > 4096 { throw ValidationError("--steps must be between 1 and 4096.") }
-    if let limit, limit < 1 { throw ValidationError("--limit must be at least 1.") }
-  }
-
-  func methods() throws -> [any TextAttributionMethod] {
-    let names = method.isEmpty ? ["lrp", "gradxinput", "integrated-gradients"] : method
-    return try names.map { try TextMethods.make($0, steps: steps) }
+    if let limit, limit < 1 { throw ValidationError("--limit must be at least 1; got \(limit).") }
   }
 
   func run() throws {
     try reportingErrors {
-      if let graph {
-        var command = try GraphCommand.parse(
-          ["--graph", graph, "--index", "\(index)", "--gamma", gamma, "--top", "\(top)"]
-            + (modelOptions.model.map { ["--model", $0] } ?? []) + (target.map { ["--target", $0] } ?? []))
-        command.html = output
-        command.quiet = true
-        try command.run()
+      try checkWritable(output)
+      if graphOptions.graph != nil {
+        guard
+          case .walks(let report) = try explainGraph(
+            model: modelOptions, options: graphOptions, method: .gnnLRP, target: targetOption.classTarget)
+        else { return }
+        try writeReport(report.html, to: output)
+        printError("xai: wrote \(output)")
         return
       }
       let model = try modelOptions.loadTextModel()
-      let methods = try methods()
-      let classTarget = target.map(ClassTarget.init) ?? .predicted
+      let methods = methodOptions.methods(defaults: [.lrp, .gradxinput, .integratedGradients])
+      let target = targetOption.classTarget
       if let input {
         let records = try DataRecords.read(input, textField: textField, labelField: labelField)
         let chosen = limit.map { Array(records.prefix($0)) } ?? records
         var examples: [DatasetExample] = []
         for record in chosen {
-          let explanations = try methods.map {
-            try model.explain(record.text, method: $0, target: classTarget)
-          }
+          let explanations = try methods.map { try model.explain(record.text, method: $0, target: target) }
           examples.append(DatasetExample(id: record.id, label: record.label, explanations: explanations))
         }
         let title =
           "\(model.name) on \(URL(fileURLWithPath: input).lastPathComponent) (\(examples.count) examples)"
         try writeReport(DatasetReport(title: title, examples: examples).html, to: output)
       } else if let text {
-        let explanations = try methods.map { try model.explain(text, method: $0, target: classTarget) }
+        let explanations = try methods.map { try model.explain(text, method: $0, target: target) }
         try writeReport(SentenceReport(explanations: explanations).html, to: output)
       }
       printError("xai: wrote \(output)")

@@ -29,8 +29,9 @@ final class GraphReferenceTests: XCTestCase {
       } else {
         graph = try GraphFile.graph(from: item["graph"]!, source: name)
       }
-      let logits = try network.outputs(graph)
-      let expectedLogits = item["logits"]!.numericArray()!.values
+      let logits = network.outputs(try network.prepare(graph))
+      let expectedLogits = try XCTUnwrap(item["logits"]?.numericArray()?.values, name)
+      XCTAssertEqual(logits.count, expectedLogits.count, "\(name) class count")
       for (a, b) in zip(logits, expectedLogits) { XCTAssertEqual(a, b, accuracy: 1e-4, "\(name) logits") }
       let gammas = item["gamma"]!.numericArray()!.values
       let explanation = try RelevantWalks(gammas: gammas, keep: nil).explain(

@@ -107,7 +107,7 @@ final class RelevantWalkTests: XCTestCase {
       let graph = try RandomGraphModels.graph(nodes: 6, seed: UInt64(layers))
       let network = try RandomGraphModels.graphNet(
         layers: layers, finalReLU: layers != 2, seed: UInt64(10 + layers))
-      let target = try network.outputs(graph)[1] > 0 || layers == 2 ? 1 : 0
+      let target = network.outputs(try network.prepare(graph))[1] > 0 || layers == 2 ? 1 : 0
       for gamma: [Float] in [[0], [0.25], [Array(repeating: 0.1, count: layers) + [0.5]].flatMap { $0 }] {
         try assertProgrammeEqualsOracle(network, graph: graph, gamma: gamma, target: target)
       }
@@ -170,8 +170,12 @@ final class RelevantWalkTests: XCTestCase {
     let graph = try RandomGraphModels.graph(nodes: 7, seed: 11)
     let network = try RandomGraphModels.graphNet(layers: 2, seed: 12)
     let walks = try RelevantWalks(gammas: [0]).explain(network: network, graph: graph, target: 1)
-    let nodes = try NodeGradientTimesInput().explain(network: network, graph: graph, target: 1)
-    for (a, b) in zip(walks.nodeRelevance, nodes) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+    let nodes = try NodeGradientTimesInput().explain(
+      network: network, input: try network.prepare(graph), target: .index(1))
+    XCTAssertEqual(nodes.target, 1)
+    XCTAssertEqual(nodes.outputs, walks.outputs)
+    XCTAssertEqual(walks.nodeRelevance.count, nodes.relevance.count)
+    for (a, b) in zip(walks.nodeRelevance, nodes.relevance) { XCTAssertEqual(a, b, accuracy: 1e-5) }
   }
 
   func testAGraphWithTooManyWalksIsRefusedBeforeEnumerating() throws {

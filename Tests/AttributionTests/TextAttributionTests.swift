@@ -22,19 +22,22 @@ enum AttributionFixtures {
 }
 
 extension JSONNode {
-  fileprivate var floats: [Float] { numericArray()?.values ?? [] }
+  /// The numbers of a fixture array; fails the test (no silent empty list) when malformed.
+  fileprivate func floats(file: StaticString = #filePath, line: UInt = #line) throws -> [Float] {
+    try XCTUnwrap(numericArray()?.values, "fixture value is not a list of numbers", file: file, line: line)
+  }
 }
 
 final class TextAttributionTests: XCTestCase {
   /// Method name in the fixture → the Swift method.
-  private let methods: [(String, any TextAttributionMethod)] = [
+  private let methods: [(String, any AttributionMethod)] = [
     ("gradient", GradientSaliency()),
     ("gradxinput", GradientTimesInput()),
     ("lrp", GradientTimesInput.lrp),
-    ("gradxinput+layernorm", GradientTimesInput(hooks: .layerNorm)),
-    ("gradxinput+attention", GradientTimesInput(hooks: .attention)),
-    ("gradxinput+gelu", GradientTimesInput(hooks: .gelu)),
-    ("gradxinput+tanh", GradientTimesInput(hooks: .tanh)),
+    ("gradxinput+layernorm", GradientTimesInput(detaching: [.layerNorm])),
+    ("gradxinput+attention", GradientTimesInput(detaching: [.attention])),
+    ("gradxinput+gelu", GradientTimesInput(detaching: [.gelu])),
+    ("gradxinput+tanh", GradientTimesInput(detaching: [.tanh])),
     ("integrated-gradients@32", IntegratedGradients(steps: 32)),
     ("integrated-gradients@64", IntegratedGradients(steps: 64)),
   ]
@@ -46,10 +49,15 @@ final class TextAttributionTests: XCTestCase {
     for sentence in sentences {
       let text = sentence["text"]!.string!
       for (key, method) in methods {
+        if method.missingOperations(in: model.network.body.ruleOperations) == [.tanh] {
+          XCTAssertThrowsError(try model.explain(text, method: method), "\(name) has no pooler tanh")
+          continue
+        }
         let explanation = try model.explain(text, method: method)
         XCTAssertEqual(explanation.encoded.ids, sentence["ids"]!.elements.compactMap(\.int))
         XCTAssertEqual(explanation.targetIndex, sentence["target"]!.int)
-        let expected = sentence["relevance"]![key]!.floats
+        let expected = try XCTUnwrap(sentence["relevance"]?[key], "\(name) fixture lacks \(key)").floats()
+        XCTAssertEqual(explanation.relevance.count, expected.count, "\(name) \(key) token count")
         let scale = expected.map(abs).max() ?? 1
         let worst = zip(explanation.relevance, expected).map { abs($0 - $1) }.max() ?? 0
         XCTAssertLessThanOrEqual(
@@ -75,18 +83,76 @@ final class TextAttributionTests: XCTestCase {
     try assertModelMatchesReference("minilm-rt-sentiment")
   }
 
-  func testEveryHookCombinationLeavesLogitsUnchanged() throws {
+  func testEveryRuleCombinationLeavesLogitsUnchanged() throws {
+    let attentionRules: [AttentionRule] = [.gradient, .constantProbabilities, .uniformSplit]
     for name in ["tiny-distilbert", "tiny-bert", "minilm-rt-sentiment"] {
       let model = try TextModel.load(path: AttributionFixtures.modelPath(name))
       let ids = try model.encode("the movie was not good, but the film is great").ids
       let batch = TokenBatch([ids])
       let plain = model.network.logits(batch).scalars
-      for raw in 1..<16 {
-        let hooks = DetachmentHooks(rawValue: raw)
-        let hooked = model.network.logits(batch, hooks: hooks).scalars
-        XCTAssertEqual(hooked, plain, "\(name) hooks \(hooks.names)")
+      for attention in attentionRules {
+        for mask in 0..<8 {
+          let rules = PropagationRules(
+            attention: attention, layerNorm: mask & 1 != 0 ? .constantSigma : .gradient,
+            gelu: mask & 2 != 0 ? .constantPhi : .gradient, tanh: mask & 4 != 0 ? .constantRatio : .gradient)
+          XCTAssertEqual(model.network.logits(batch, rules: rules).scalars, plain, "\(name) \(rules)")
+        }
       }
     }
+  }
+
+  func testBatchedRowsEqualEachTextExplainedAloneWithDifferentLengthsAndTargets() throws {
+    let texts = [
+      "good",
+      "the movie was not good, but the film is great and the story was long and the actors were good and "
+        + "the film was not bad at all, the movie is great",
+      "a great film",
+      "the story was not good",
+    ]
+    for name in ["tiny-distilbert", "tiny-bert", "minilm-rt-sentiment"] {
+      let model = try TextModel.load(path: AttributionFixtures.modelPath(name))
+      let targets: [ClassTarget] = [.index(0), .predicted, .index(1), .predicted]
+      let lengths = try texts.map { try model.encode($0).ids.count }
+      XCTAssertGreaterThan(lengths.max()! - lengths.min()!, 20, "rows of very different lengths")
+      let all: [any AttributionMethod] = [
+        GradientSaliency(), GradientTimesInput(), GradientTimesInput.lrp, IntegratedGradients(steps: 20),
+      ]
+      for method in all {
+        let batched = try model.explain(texts, method: method, targets: targets).map { try $0.get() }
+        XCTAssertEqual(batched.map(\.targetIndex)[0], 0)
+        for (index, text) in texts.enumerated() {
+          let alone = try model.explain(text, method: method, target: targets[index])
+          let row = batched[index]
+          XCTAssertEqual(row.targetIndex, alone.targetIndex)
+          XCTAssertEqual(row.relevance.count, alone.relevance.count)
+          let scale = alone.relevance.map(abs).max() ?? 1
+          for (a, b) in zip(row.relevance, alone.relevance) {
+            XCTAssertEqual(a, b, accuracy: 1e-5 * scale, "\(name) \(method.name) row \(index)")
+          }
+          for (a, b) in zip(row.logits, alone.logits) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+        }
+      }
+    }
+  }
+
+  func testABadTextFailsAloneInABatch() throws {
+    let model = try TextModel.load(path: AttributionFixtures.modelPath("tiny-bert"))
+    let results = try model.explain(["good", "   ", "not good"], method: GradientTimesInput.lrp)
+    XCTAssertNotNil(try? results[0].get())
+    XCTAssertThrowsError(try results[1].get())
+    XCTAssertNotNil(try? results[2].get())
+  }
+
+  func testADetachmentOnAnOperationTheModelLacksIsRefused() throws {
+    let model = try TextModel.load(path: AttributionFixtures.modelPath("tiny-distilbert"))
+    XCTAssertThrowsError(try model.explain("good", method: GradientTimesInput(detaching: [.tanh]))) {
+      XCTAssertEqual(($0 as? MissingOperationError)?.operations, [.tanh])
+    }
+    let lrp = try model.explain("good", method: GradientTimesInput.lrp)
+    XCTAssertEqual(lrp.method.detached, [.layerNorm, .attention, .gelu])
+    let bert = try TextModel.load(path: AttributionFixtures.modelPath("tiny-bert"))
+    XCTAssertEqual(
+      try bert.explain("good", method: GradientTimesInput.lrp).method.detached, RuleOperation.allCases)
   }
 
   func testIntegratedGradientsIsCompleteWithinOnePercentAt64Steps() throws {
@@ -129,7 +195,7 @@ final class TextAttributionTests: XCTestCase {
       try model.explain("great film", method: GradientTimesInput(), target: .index(0)).targetLabel, "negative"
     )
     XCTAssertThrowsError(try model.explain("great film", method: GradientTimesInput(), target: .index(7))) {
-      XCTAssertEqual(($0 as? ModelError)?.exitCode, 65)
+      XCTAssertEqual(($0 as? ModelError)?.isMissingFile, false)
     }
     XCTAssertThrowsError(
       try model.explain("great film", method: GradientTimesInput(), target: .label("happy")))

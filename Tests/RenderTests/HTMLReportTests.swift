@@ -16,7 +16,7 @@ final class HTMLReportTests: XCTestCase {
 
   private func sentenceReport(_ text: String) throws -> (SentenceReport, [TextExplanation]) {
     let model = try tinyModel()
-    let methods: [any TextAttributionMethod] = [
+    let methods: [any AttributionMethod] = [
       GradientTimesInput.lrp, GradientTimesInput(), IntegratedGradients(steps: 8),
     ]
     let explanations = try methods.map { try model.explain(text, method: $0) }
@@ -35,7 +35,7 @@ final class HTMLReportTests: XCTestCase {
     XCTAssertEqual(count("class=\"tok\"", in: html), 3 * tokens + 3 * words)
     for explanation in explanations {
       XCTAssertTrue(html.contains("<tr><th title=\"max |R|"))
-      XCTAssertTrue(html.contains(explanation.method))
+      XCTAssertTrue(html.contains(explanation.method.title))
       for value in explanation.relevance.prefix(3) {
         XCTAssertTrue(html.contains("R = \(String(format: "%.7g", Double(value)))"), "title carries \(value)")
       }

@@ -156,7 +156,7 @@ final class AttentionTests: XCTestCase {
     )
     let g = randomTensor([2, 4, 6], seed: 39)
     Tensor.attention(
-      query: q, key: k, value: v, heads: 2, keep: keep, scale: 0.7, constantProbabilities: true
+      query: q, key: k, value: v, heads: 2, keep: keep, scale: 0.7, gradient: .valuesOnly
     )
     .backward(seed: g)
     XCTAssertNil(q.grad)
@@ -165,5 +165,26 @@ final class AttentionTests: XCTestCase {
     Tensor.attention(query: q.detach(), key: k.detach(), value: plain, heads: 2, keep: keep, scale: 0.7)
       .backward(seed: g)
     assertClose(v.grad!.scalars, plain.grad!.scalars, tolerance: 1e-6)
+  }
+
+  func testUniformSplitEqualsCompositeWithHalvedOperandGradients() {
+    let (q, k, v) = (
+      randomTensor([2, 4, 6], seed: 40).requiringGrad(), randomTensor([2, 4, 6], seed: 41).requiringGrad(),
+      randomTensor([2, 4, 6], seed: 42).requiringGrad()
+    )
+    let g = randomTensor([2, 4, 6], seed: 43)
+    Tensor.attention(query: q, key: k, value: v, heads: 3, keep: keep, scale: 0.5, gradient: .uniformSplit)
+      .backward(seed: g)
+    // x·½ + (x·½).detach() is x in the forward and passes half of the gradient back.
+    func half(_ x: Tensor) -> Tensor { x * 0.5 + (x * 0.5).detach() }
+    func split(_ x: Tensor) -> Tensor { x.reshaped([2, 4, 3, 2]).permuted([0, 2, 1, 3]) }
+    let (cq, ck, cv) = (q.detach().requiringGrad(), k.detach().requiringGrad(), v.detach().requiringGrad())
+    let scores = Tensor.matmul(half(split(cq)), half(split(ck)), transposeB: true) * 0.5
+    let composite = Tensor.matmul(half(scores.softmax(mask: keep)), half(split(cv)))
+      .permuted([0, 2, 1, 3]).reshaped([2, 4, 6])
+    composite.backward(seed: g)
+    assertClose(q.grad!.scalars, cq.grad!.scalars, tolerance: 1e-5)
+    assertClose(k.grad!.scalars, ck.grad!.scalars, tolerance: 1e-5)
+    assertClose(v.grad!.scalars, cv.grad!.scalars, tolerance: 1e-5)
   }
 }

@@ -1,18 +1,33 @@
+// Node-level Gradient×Input at H₀: R_i = Σ_d H₀[i, d]·∂f_t/∂H₀[i, d] (plain gradients).
+// With γ = 0 it equals the GNN-LRP walk relevance summed by start node.
 import Models
 import Tensor
 
-/// Node-level Gradient×Input at H₀: R_i = Σ_d H₀[i, d]·∂f_t/∂H₀[i, d] (plain gradients).
-/// With γ = 0 it equals the GNN-LRP walk relevance summed by start node.
+/// Node relevance of one graph: outputs, the explained class and one value per node.
+public struct NodeRelevance: Sendable {
+  /// The model's outputs (logits) of every class.
+  public let outputs: [Float]
+  /// The explained class.
+  public let target: Int
+  /// One relevance per node.
+  public let relevance: [Float]
+}
+
+/// Node-level Gradient×Input from one forward and one backward pass.
 public struct NodeGradientTimesInput: Sendable {
   /// The method (it has no settings).
   public init() {}
 
-  /// One relevance per node for output `target`.
-  public func explain(network: GraphNetwork, graph: Graph, target: Int) throws -> [Float] {
-    let adjacency = NormalizedAdjacency(graph, normalization: network.normalization)
-    let x = try network.features(of: graph)
-    let h0 = withoutGrad { network.input(x) }.requiringGrad()
-    network.outputs(h0: h0, adjacency: adjacency).select(axis: 0, target).backward()
-    return (h0 * h0.grad!).sum(axis: 1).scalars
+  /// The relevance of each node for the class `target` names (chosen from this pass's outputs).
+  public func explain(network: GraphNetwork, input: GraphInput, target: ClassTarget) throws -> NodeRelevance {
+    let h0 = withoutGrad { network.input(input.features) }.requiringGrad()
+    let output = network.outputs(h0: h0, adjacency: input.adjacency)
+    let outputs = output.detach().scalars
+    guard outputs.allSatisfy(\.isFinite) else {
+      throw ModelError.badInput("The model's outputs for this graph are not finite numbers.")
+    }
+    let index = try target.index(labels: network.labels, logits: outputs)
+    output.select(axis: 0, index).backward()
+    return NodeRelevance(outputs: outputs, target: index, relevance: (h0 * h0.grad!).sum(axis: 1).scalars)
   }
 }

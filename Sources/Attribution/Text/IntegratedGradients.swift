@@ -1,26 +1,25 @@
+// Integrated Gradients at the embedding-block output:
+//   R_t = Σ_d (e − b)_{t,d} · ∫₀¹ ∂f/∂e_{t,d}(b + α(e − b)) dα
+// with the integral by Gauss–Legendre (default) or the midpoint rule.
+// Completeness: Σ_t R_t ≈ f(e) − f(b).
 import Foundation
 import Models
 import Tensor
 
-/// Integrated Gradients at the embedding-block output:
-/// R_t = Σ_d (e − b)_{t,d} · ∫₀¹ ∂f/∂e_{t,d}(b + α(e − b)) dα,
-/// the integral by Gauss–Legendre (default) or the midpoint rule, the steps evaluated
-/// as one batched forward/backward pass (up to 64 at a time). Completeness: Σ_t R_t ≈ f(e) − f(b).
-/// The baseline b is the embedding of `[PAD]` at every position except `[CLS]`/`[SEP]`.
-public struct IntegratedGradients: TextAttributionMethod {
+/// Integrated Gradients from a baseline (text: `[PAD]` at every position except
+/// `[CLS]`/`[SEP]`); the path points of the whole batch run through `PathIntegral`.
+public struct IntegratedGradients: AttributionMethod {
   /// How the path integral is discretised.
   public enum Rule: String, Sendable, CaseIterable {
     case gaussLegendre = "gauss-legendre"
     case riemannMiddle = "riemann-middle"
   }
 
-  public let name = "integrated-gradients"
-  public let hooks = DetachmentHooks.none
+  public let kind = MethodKind.integratedGradients
+  public let rules = PropagationRules.gradient
+  public let needsBaseline = true
   /// Number of points on the path.
   public let steps: Int
-  /// Most path points in one batched pass (more steps run as several passes, so that
-  /// memory stays bounded; the default 32 steps are one pass).
-  public let maximumBatch = 64
   /// How the integral is discretised.
   public let rule: Rule
 
@@ -31,41 +30,41 @@ public struct IntegratedGradients: TextAttributionMethod {
   }
 
   /// Points α in (0, 1) and weights summing to 1.
-  public var nodes: [(alpha: Double, weight: Double)] {
+  public var nodes: [PathIntegral.Node] {
     switch rule {
     case .riemannMiddle:
-      return (0..<steps).map { ((Double($0) + 0.5) / Double(steps), 1 / Double(steps)) }
+      return (0..<steps).map {
+        PathIntegral.Node(alpha: (Double($0) + 0.5) / Double(steps), weight: 1 / Double(steps))
+      }
     case .gaussLegendre:
-      return gaussLegendre(steps).map { ((1 + $0.x) / 2, $0.w / 2) }
+      return gaussLegendre(steps).map { PathIntegral.Node(alpha: (1 + $0.x) / 2, weight: $0.w / 2) }
     }
   }
 
-  public func attribute(model: any TextClassifier, input: TextInput, target: Int)
-    -> TokenAttribution
+  public func attribute(network: any EncoderClassifier, input: AttributionInput, targets: [ClassTarget])
+    throws -> [PositionAttribution]
   {
-    let ids = input.batch.ids
-    let baselineIds = zip(ids, input.isSpecial).map { $1 ? $0 : input.padId }
-    let baselineBatch = TokenBatch([baselineIds], padId: input.padId)
-    let baseline = withoutGrad { model.embed(baselineBatch) }
-    let difference = input.embeddings - baseline
-    var averageGradient = Tensor.zeros(difference.shape)
-    for chunk in stride(from: 0, to: nodes.count, by: maximumBatch) {
-      let points = nodes[chunk..<min(chunk + maximumBatch, nodes.count)]
-      let alphas = Tensor(shape: [points.count, 1, 1], scalars: points.map { Float($0.alpha) })
-      let leaf = (baseline + alphas * difference).requiringGrad()
-      let pathBatch = TokenBatch(Array(repeating: ids, count: points.count), padId: input.padId)
-      let logits = model.logits(embeddings: leaf, batch: pathBatch, hooks: hooks)
-      let classes = logits.shape[1]
-      var seed = [Float](repeating: 0, count: logits.count)
-      for (row, point) in points.enumerated() { seed[row * classes + target] = Float(point.weight) }
-      logits.backward(seed: Tensor(shape: logits.shape, scalars: seed))
-      if let gradient = leaf.grad { averageGradient.addInPlace(gradient.sum(axis: 0, keepingAxis: true)) }
+    guard let baseline = input.baseline else {
+      preconditionFailure("Integrated Gradients needs a baseline in its input")
     }
-    let baselineLogit = withoutGrad {
-      model.logits(embeddings: baseline, batch: baselineBatch, hooks: .none)
-    }.scalars[target]
-    return TokenAttribution(
-      relevance: tokenDot(difference, averageGradient), baselineLogit: baselineLogit)
+    let batch = input.keep.batchSize
+    // f(e) and f(b) of every row in one forward pass without gradients.
+    let ends = withoutGrad {
+      network.logits(
+        embeddings: Tensor.concat([input.embeddings, baseline], axis: 0),
+        keep: input.keep.rows(Array(0..<batch) + Array(0..<batch)), rules: .gradient)
+    }
+    let endLogits = rows(ends)
+    let chosen = try (0..<batch).map { try targets[$0].index(labels: network.labels, logits: endLogits[$0]) }
+    let average = PathIntegral(nodes: nodes).averageGradient(
+      network: network, input: input.embeddings, baseline: baseline, keep: input.keep, targets: chosen,
+      rules: rules)
+    let relevance = rowsByLength(positionDot(input.embeddings - baseline, average), keep: input.keep)
+    return (0..<batch).map {
+      PositionAttribution(
+        relevance: relevance[$0], logits: endLogits[$0], target: chosen[$0],
+        baselineLogit: endLogits[batch + $0][chosen[$0]])
+    }
   }
 }
 

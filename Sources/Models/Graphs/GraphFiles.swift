@@ -83,25 +83,13 @@ public enum GraphFile {
 
 /// MDL molfile (V2000) and SD files: fixed-column counts, atom and bond blocks.
 public enum MolfileReader {
-  /// One molecule's atoms, bonds, name and data items (`> <NAME>` blocks).
-  public struct Molecule: Sendable {
-    /// Atoms as nodes (element symbols, 2-D coordinates), bonds as edges.
-    public let graph: Graph
-    /// The `> <NAME>` data items.
-    public let properties: [String: String]
-  }
-
-  /// Every molecule of an SD file (or a single molfile) as a graph.
+  /// Every molecule of an SD file (or a single molfile) as a graph: atoms as nodes
+  /// (element symbols, 2-D coordinates), bonds as edges; data items are skipped.
   public static func read(_ text: String, source: String) throws -> [Graph] {
-    try molecules(text, source: source).map(\.graph)
-  }
-
-  /// Every molecule with its data items.
-  public static func molecules(_ text: String, source: String) throws -> [Molecule] {
     let lines = text.replacingOccurrences(of: "\r\n", with: "\n").split(
       separator: "\n", omittingEmptySubsequences: false
     ).map(String.init)
-    var result: [Molecule] = []
+    var result: [Graph] = []
     var start = 0
     while start < lines.count {
       if lines[start...].allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty }) { break }
@@ -121,7 +109,7 @@ public enum MolfileReader {
   }
 
   static func parseRecord(_ lines: [String], from start: Int, source: String, index: Int) throws -> (
-    Molecule, Int
+    Graph, Int
   ) {
     func fail(_ line: Int, _ what: String) -> ModelError {
       .badInput("\(source) line \(line + 1): \(what).")
@@ -160,30 +148,14 @@ public enum MolfileReader {
       edges.append((a - 1, b - 1))
     }
     var cursor = countsLine + 1 + atomCount + bondCount
-    var properties: [String: String] = [:]
-    var pendingKey: String?
     while cursor < lines.count {
-      let line = lines[cursor]
       cursor += 1
-      if line.hasPrefix("$$$$") { break }
-      if line.hasPrefix(">") {
-        if let open = line.firstIndex(of: "<"), let close = line[open...].firstIndex(of: ">") {
-          pendingKey = String(line[line.index(after: open)..<close])
-        }
-        continue
-      }
-      if let key = pendingKey {
-        if line.trimmingCharacters(in: .whitespaces).isEmpty {
-          pendingKey = nil
-        } else {
-          properties[key] = properties[key].map { $0 + "\n" + line } ?? line
-        }
-      }
+      if lines[cursor - 1].hasPrefix("$$$$") { break }
     }
     let name = lines[start].trimmingCharacters(in: .whitespaces)
     let graph = try Graph(
       nodeCount: atomCount, edges: edges, nodeLabels: symbols, positions: positions,
       name: name.isEmpty ? "molecule \(index + 1)" : name, source: "\(source) molecule \(index + 1)")
-    return (Molecule(graph: graph, properties: properties), cursor)
+    return (graph, cursor)
   }
 }

@@ -42,8 +42,6 @@ public struct GraphNetwork: Sendable {
   public let finalReLU: Bool
   /// Width of the input features.
   public let inputWidth: Int
-  /// Held-out accuracy recorded with the model.
-  public let testAccuracy: Double?
 
   /// Number of message-passing layers L.
   public var layerCount: Int { layerWeights.count }
@@ -123,7 +121,6 @@ public struct GraphNetwork: Sendable {
       }
     }
     labels = names
-    testAccuracy = config["xai"]?["test_accuracy"]?.double
   }
 
   /// The input features X [n, in] of `graph` for this model.
@@ -187,10 +184,26 @@ public struct GraphNetwork: Sendable {
     return mean + outputBias
   }
 
-  /// Class outputs of `graph`.
-  public func outputs(_ graph: Graph) throws -> [Float] {
-    let adjacency = NormalizedAdjacency(graph, normalization: normalization)
-    let x = try features(of: graph)
-    return withoutGrad { outputs(h0: input(x), adjacency: adjacency) }.scalars
+  /// The graph prepared for this network: adjacency and input features, built once.
+  public func prepare(_ graph: Graph) throws -> GraphInput {
+    GraphInput(
+      graph: graph, adjacency: NormalizedAdjacency(graph, normalization: normalization),
+      features: try features(of: graph))
   }
+
+  /// Class outputs of a prepared graph.
+  public func outputs(_ input: GraphInput) -> [Float] {
+    withoutGrad { outputs(h0: self.input(input.features), adjacency: input.adjacency) }.scalars
+  }
+}
+
+/// A graph as one network reads it: the normalised adjacency and the input features,
+/// built once and shared by the forward pass and every explanation.
+public struct GraphInput: Sendable {
+  /// The graph.
+  public let graph: Graph
+  /// Â with self-loops, normalised as the network asks.
+  public let adjacency: NormalizedAdjacency
+  /// X [n, in].
+  public let features: Tensor
 }

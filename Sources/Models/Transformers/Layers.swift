@@ -1,35 +1,5 @@
 import Tensor
 
-/// Which nonlinearities the forward pass treats as constants in the backward
-/// ("conservative propagation", LRP by detachment). The model asks; the method decides.
-/// No hook changes a forward value.
-public struct DetachmentHooks: OptionSet, Sendable, Hashable {
-  public let rawValue: Int
-  public init(rawValue: Int) { self.rawValue = rawValue }
-
-  /// LayerNorm's σ = √(var + eps) is constant (the mean stays differentiable).
-  public static let layerNorm = DetachmentHooks(rawValue: 1 << 0)
-  /// Attention probabilities are constant; gradient flows through the values only.
-  public static let attention = DetachmentHooks(rawValue: 1 << 1)
-  /// GELU(x) = x·Φ(x) with Φ(x) constant.
-  public static let gelu = DetachmentHooks(rawValue: 1 << 2)
-  /// tanh(x) = x·(tanh(x)/x) with the ratio constant (BERT pooler).
-  public static let tanh = DetachmentHooks(rawValue: 1 << 3)
-
-  /// No hook: plain gradients.
-  public static let none: DetachmentHooks = []
-  /// Every hook: the LRP configuration.
-  public static let all: DetachmentHooks = [.layerNorm, .attention, .gelu, .tanh]
-
-  /// Names as the command line spells them, in a fixed order.
-  public static let names: [(String, DetachmentHooks)] = [
-    ("layernorm", .layerNorm), ("attention", .attention), ("gelu", .gelu), ("tanh", .tanh),
-  ]
-
-  /// The hooks' names in a fixed order.
-  public var names: [String] { Self.names.filter { contains($0.1) }.map(\.0) }
-}
-
 /// y = x·Wᵀ + b with `weight` stored [out, in], as HF's `nn.Linear`.
 public struct Linear: Sendable {
   /// The learned weights.
@@ -66,8 +36,8 @@ public struct LayerNorm: Sendable {
     self.eps = eps
   }
 
-  public func callAsFunction(_ x: Tensor, hooks: DetachmentHooks) -> Tensor {
-    x.layerNorm(gamma: weight, beta: bias, eps: eps, constantSigma: hooks.contains(.layerNorm))
+  public func callAsFunction(_ x: Tensor, rule: LayerNormRule) -> Tensor {
+    x.layerNorm(gamma: weight, beta: bias, eps: eps, constantSigma: rule == .constantSigma)
   }
 }
 
@@ -87,23 +57,58 @@ public struct Embedding: Sendable {
   }
 }
 
-/// The post-LN transformer block both families share:
-/// attention → residual → LayerNorm → FFN (GELU) → residual → LayerNorm.
-/// Each family builds it from its own checkpoint names.
-struct PostNormBlock: Sendable {
-  let query, key, value, attentionOutput: Linear
-  let attentionNorm: LayerNorm
-  let expand, contract: Linear
-  let outputNorm: LayerNorm
+/// Multi-head self-attention: query, key, value and output projections.
+struct SelfAttention: Sendable {
+  let query, key, value, output: Linear
   let heads: Int
 
-  func callAsFunction(_ x: Tensor, keep: Tensor, hooks: DetachmentHooks) -> Tensor {
+  func callAsFunction(_ x: Tensor, keep: KeepMask, rule: AttentionRule) -> Tensor {
     let context = Tensor.attention(
-      query: query(x), key: key(x), value: value(x), heads: heads, keep: keep,
-      scale: 1 / Float(x.shape[2] / heads).squareRoot(),
-      constantProbabilities: hooks.contains(.attention))
-    let attended = attentionNorm(attentionOutput(context) + x, hooks: hooks)
-    let expanded = expand(attended).gelu(constantPhi: hooks.contains(.gelu))
-    return outputNorm(contract(expanded) + attended, hooks: hooks)
+      query: query(x), key: key(x), value: value(x), heads: heads, keep: keep.flags,
+      scale: 1 / Float(x.shape[2] / heads).squareRoot(), gradient: rule.tensorGradient)
+    return output(context)
+  }
+}
+
+/// The feed-forward sublayer: expand → GELU → contract.
+struct FeedForward: Sendable {
+  let expand, contract: Linear
+
+  func callAsFunction(_ x: Tensor, rule: GELURule) -> Tensor {
+    contract(expand(x).gelu(constantPhi: rule == .constantPhi))
+  }
+}
+
+/// One transformer block, asked for its output under the given rules.
+protocol TransformerBlock: Sendable {
+  func callAsFunction(_ x: Tensor, keep: KeepMask, rules: PropagationRules) -> Tensor
+}
+
+/// The post-LN block of BERT and DistilBERT:
+/// attention → residual → LayerNorm → FFN (GELU) → residual → LayerNorm.
+/// Each family builds it from its own checkpoint names.
+struct PostNormBlock: TransformerBlock {
+  let attention: SelfAttention
+  let attentionNorm: LayerNorm
+  let feedForward: FeedForward
+  let outputNorm: LayerNorm
+
+  func callAsFunction(_ x: Tensor, keep: KeepMask, rules: PropagationRules) -> Tensor {
+    let attended = attentionNorm(attention(x, keep: keep, rule: rules.attention) + x, rule: rules.layerNorm)
+    return outputNorm(feedForward(attended, rule: rules.gelu) + attended, rule: rules.layerNorm)
+  }
+}
+
+/// The pre-LN block of the Vision Transformer:
+/// LayerNorm → attention → residual → LayerNorm → FFN (GELU) → residual.
+struct PreNormBlock: TransformerBlock {
+  let attentionNorm: LayerNorm
+  let attention: SelfAttention
+  let feedForwardNorm: LayerNorm
+  let feedForward: FeedForward
+
+  func callAsFunction(_ x: Tensor, keep: KeepMask, rules: PropagationRules) -> Tensor {
+    let attended = attention(attentionNorm(x, rule: rules.layerNorm), keep: keep, rule: rules.attention) + x
+    return feedForward(feedForwardNorm(attended, rule: rules.layerNorm), rule: rules.gelu) + attended
   }
 }

@@ -28,8 +28,6 @@ public struct TransformerConfig: Sendable, Equatable {
   public var labels: [String]
   /// Id used for padding.
   public var padTokenId: Int
-  /// Held-out accuracy recorded by the training script (`xai.test_accuracy`), if any.
-  public var testAccuracy: Double?
 
   /// Number of classes (labels, or `num_labels` when labels are absent).
   public var classCount: Int { labels.count }
@@ -51,7 +49,6 @@ public struct TransformerConfig: Sendable, Equatable {
     self.layerNormEps = layerNormEps
     self.labels = labels
     self.padTokenId = padTokenId
-    testAccuracy = nil
   }
 
   /// Reads a `config.json` object; `file` names it in errors.
@@ -112,7 +109,6 @@ public struct TransformerConfig: Sendable, Equatable {
     }
     padTokenId = json["pad_token_id"]?.int ?? 0
     labels = try Self.labels(json: json, file: file)
-    testAccuracy = json["xai"]?["test_accuracy"]?.double
   }
 
   private static func labels(json: JSONNode, file: String) throws -> [String] {

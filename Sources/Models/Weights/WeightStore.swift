@@ -17,16 +17,30 @@ public struct WeightScope: Sendable {
   let store: WeightStore
   /// Dotted key prefix (empty at the root).
   public let prefix: String
+  /// Every key read through this scope or any scope derived from it.
+  let readKeys: KeyLedger
 
   /// The root scope of `store`.
-  public init(_ store: WeightStore, prefix: String = "") {
+  public init(_ store: WeightStore) {
+    self.init(store, prefix: "", readKeys: KeyLedger())
+  }
+
+  init(_ store: WeightStore, prefix: String, readKeys: KeyLedger) {
     self.store = store
     self.prefix = prefix
+    self.readKeys = readKeys
   }
 
   /// The scope one level down.
   public func child(_ name: String) -> WeightScope {
-    WeightScope(store, prefix: key(name))
+    WeightScope(store, prefix: key(name), readKeys: readKeys)
+  }
+
+  /// Tensors of the store that no scope of this tree has read, sorted, leaving out
+  /// those for which `ignored` is true (buffers such as `position_ids`).
+  public func unreadKeys(ignoring ignored: (String) -> Bool = { _ in false }) -> [String] {
+    let read = readKeys.keys
+    return store.names.filter { !read.contains($0) && !ignored($0) }.sorted()
   }
 
   /// Full key of `name` in this scope.
@@ -35,6 +49,7 @@ public struct WeightScope: Sendable {
   /// The tensor `name`, verified to have `shape` and finite values.
   public func parameter(_ name: String, shape: [Int]) throws -> Tensor {
     let full = key(name)
+    readKeys.insert(full)
     guard let tensor = try store.tensor(full) else {
       throw ModelError.missingTensor(file: store.path, key: full)
     }
@@ -45,6 +60,12 @@ public struct WeightScope: Sendable {
     guard finite else { throw ModelError.nonFiniteWeights(file: store.path, key: full) }
     return tensor
   }
+}
+
+/// The keys a tree of scopes has read (loading runs on one thread).
+final class KeyLedger: @unchecked Sendable {
+  private(set) var keys = Set<String>()
+  func insert(_ key: String) { keys.insert(key) }
 }
 
 /// Weights from the JSON format of SPEC §4:

@@ -1,0 +1,100 @@
+import Models
+import Tensor
+
+/// One way of attributing a class logit to the positions (tokens, patches) of a batch.
+///
+/// A method receives embedding-block outputs e [B, T, D] with their keep mask and returns
+/// one relevance per real position of each row. It runs the forward pass it
+/// differentiates (one per explanation), picks each row's target from those logits,
+/// and hands its rules to the network; it never reaches into layers.
+public protocol AttributionMethod: Sendable {
+  /// Which method this is (name, display name).
+  var kind: MethodKind { get }
+  /// The rule of each operation in the pass this method differentiates.
+  var rules: PropagationRules { get }
+  /// Whether `attribute` needs `AttributionInput.baseline`.
+  var needsBaseline: Bool { get }
+  /// Operations whose rule this method asks for explicitly but `present` lacks
+  /// (a method that means "every rule the network has" asks for none).
+  func missingOperations(in present: Set<RuleOperation>) -> [RuleOperation]
+  /// Relevance of each real position of each row, for the class `targets[row]` names.
+  func attribute(network: any EncoderClassifier, input: AttributionInput, targets: [ClassTarget]) throws
+    -> [PositionAttribution]
+}
+
+extension AttributionMethod {
+  /// Name as the command line and the JSON output spell it.
+  public var name: String { kind.rawValue }
+
+  public func missingOperations(in present: Set<RuleOperation>) -> [RuleOperation] {
+    rules.modified.subtracting(present).sorted()
+  }
+}
+
+/// A padded batch as the methods see it.
+public struct AttributionInput: Sendable {
+  /// Embedding-block output e [B, T, D] (no history).
+  public let embeddings: Tensor
+  /// Which positions of each row are real.
+  public let keep: KeepMask
+  /// For path methods: the baseline b [B, T, D] (no history).
+  public let baseline: Tensor?
+
+  /// A batch of embeddings with its mask and, for path methods, its baseline.
+  public init(embeddings: Tensor, keep: KeepMask, baseline: Tensor? = nil) {
+    precondition(
+      embeddings.rank == 3 && embeddings.shape[0] == keep.batchSize && embeddings.shape[1] == keep.length)
+    precondition(baseline == nil || baseline!.shape == embeddings.shape)
+    self.embeddings = embeddings
+    self.keep = keep
+    self.baseline = baseline
+  }
+}
+
+/// What a method computed for one row.
+public struct PositionAttribution: Sendable {
+  /// One relevance per real position.
+  public let relevance: [Float]
+  /// The logits of every class at the input, from the pass the method ran.
+  public let logits: [Float]
+  /// The explained class.
+  public let target: Int
+  /// For path methods: the target logit at the baseline.
+  public let baselineLogit: Float?
+}
+
+/// A rule asked for on an operation that the network does not have.
+public struct MissingOperationError: Error, Equatable, CustomStringConvertible {
+  /// The method that asked.
+  public let method: String
+  /// The operations the network lacks.
+  public let operations: [RuleOperation]
+
+  public var description: String {
+    let names = operations.map(\.rawValue).joined(separator: ", ")
+    return "\(method) detaches \(names), but the model has no such operation"
+      + (operations.contains(.tanh) ? " (tanh is the BERT pooler's; DistilBERT has none)." : ".")
+  }
+}
+
+/// Splits [B, T] values into one array per row, each cut to the row's real length.
+func rowsByLength(_ values: Tensor, keep: KeepMask) -> [[Float]] {
+  values.withUnsafeBufferPointer { buffer in
+    keep.lengths.enumerated().map { row, count in
+      Array(buffer[(row * keep.length)..<(row * keep.length + count)])
+    }
+  }
+}
+
+/// Rows of a [B, C] tensor.
+func rows(_ matrix: Tensor) -> [[Float]] {
+  let columns = matrix.shape[1]
+  return matrix.withUnsafeBufferPointer { buffer in
+    (0..<matrix.shape[0]).map { Array(buffer[($0 * columns)..<(($0 + 1) * columns)]) }
+  }
+}
+
+/// Σ_d a_{b,t,d}·b_{b,t,d} for [B, T, D] tensors → [B, T].
+func positionDot(_ a: Tensor, _ b: Tensor) -> Tensor {
+  (a * b).sum(axis: -1)
+}

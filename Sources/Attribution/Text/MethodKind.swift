@@ -1,0 +1,58 @@
+import Models
+
+/// The attribution methods for transformers, by the name the command line and JSON use.
+public enum MethodKind: String, CaseIterable, Sendable, Hashable {
+  /// Gradient×Input with every detachment rule the network has (CP-LRP).
+  case lrp
+  /// Gradient×Input, optionally with detachment rules chosen one by one.
+  case gradxinput
+  /// ‖∂f/∂e_t‖₂.
+  case gradient
+  /// The path integral of the gradient from a baseline.
+  case integratedGradients = "integrated-gradients"
+
+  /// Other spellings accepted for each method.
+  public var aliases: [String] {
+    switch self {
+    case .lrp: ["cp-lrp"]
+    case .gradxinput: ["gradient-x-input", "inputxgradient"]
+    case .gradient: ["saliency"]
+    case .integratedGradients: ["ig"]
+    }
+  }
+
+  /// The method named `name` or one of its aliases (case-insensitive).
+  public init?(name: String) {
+    let lowered = name.lowercased()
+    guard let kind = Self.allCases.first(where: { $0.rawValue == lowered || $0.aliases.contains(lowered) })
+    else { return nil }
+    self = kind
+  }
+
+  /// How a reader sees the method named.
+  public var displayName: String {
+    switch self {
+    case .lrp: "LRP (detachment)"
+    case .gradxinput: "Gradient×Input"
+    case .gradient: "Gradient (saliency)"
+    case .integratedGradients: "Integrated Gradients"
+    }
+  }
+
+  /// Whether `detaching` may add rules to this method one by one.
+  public var takesDetachments: Bool { self == .gradxinput }
+
+  /// The method with its settings: detachments (gradxinput only), and the number of
+  /// path points and quadrature for Integrated Gradients.
+  public func method(
+    detaching: Set<RuleOperation> = [], steps: Int = 32,
+    integration: IntegratedGradients.Rule = .gaussLegendre
+  ) -> any AttributionMethod {
+    switch self {
+    case .lrp: GradientTimesInput.lrp
+    case .gradxinput: GradientTimesInput(detaching: detaching)
+    case .gradient: GradientSaliency()
+    case .integratedGradients: IntegratedGradients(steps: steps, rule: integration)
+    }
+  }
+}

@@ -1,0 +1,75 @@
+import Models
+
+extension TextModel {
+  /// Explains every text of `texts` with `method` for `target` in one batched pass
+  /// (Integrated Gradients: through the batched path runner). A text that cannot be
+  /// explained (empty, no vocabulary) fails alone; a failure that concerns the
+  /// model or the method fails the call.
+  public func explain(_ texts: [String], method: any AttributionMethod, target: ClassTarget = .predicted)
+    throws -> [Result<TextExplanation, ModelError>]
+  {
+    try explain(texts, method: method, targets: Array(repeating: target, count: texts.count))
+  }
+
+  /// Explains `texts[i]` for `targets[i]`, all in one batched pass.
+  public func explain(_ texts: [String], method: any AttributionMethod, targets: [ClassTarget])
+    throws -> [Result<TextExplanation, ModelError>]
+  {
+    precondition(targets.count == texts.count, "one target per text")
+    guard network.hasClassifier else {
+      throw ModelError.badInput("\(path): the model has no classification head to explain.")
+    }
+    let missing = method.missingOperations(in: network.body.ruleOperations)
+    guard missing.isEmpty else { throw MissingOperationError(method: method.name, operations: missing) }
+    var results = [Result<TextExplanation, ModelError>?](repeating: nil, count: texts.count)
+    var encodedTexts: [(index: Int, encoded: EncodedText)] = []
+    for (index, text) in texts.enumerated() {
+      do {
+        guard !text.unicodeScalars.allSatisfy({ $0.properties.isWhitespace }) else {
+          throw ModelError.badInput("The text is empty; give a sentence to explain.")
+        }
+        let encoded = try encode(text)
+        try validate(ids: encoded.ids)
+        encodedTexts.append((index, encoded))
+      } catch let error as ModelError {
+        results[index] = .failure(error)
+      }
+    }
+    if !encodedTexts.isEmpty {
+      let explanations = try explainEncoded(
+        encodedTexts.map(\.encoded), method: method, targets: encodedTexts.map { targets[$0.index] })
+      for (item, explanation) in zip(encodedTexts, explanations) {
+        results[item.index] = .success(explanation)
+      }
+    }
+    return results.map { $0! }
+  }
+
+  /// Explains `text` with `method` for `target`.
+  public func explain(_ text: String, method: any AttributionMethod, target: ClassTarget = .predicted)
+    throws -> TextExplanation
+  {
+    try explain([text], method: method, target: target)[0].get()
+  }
+
+  /// The batched pass over texts already tokenized and validated.
+  func explainEncoded(_ texts: [EncodedText], method: any AttributionMethod, targets: [ClassTarget]) throws
+    -> [TextExplanation]
+  {
+    let batch = embedded(texts, withBaseline: method.needsBaseline)
+    let input = AttributionInput(embeddings: batch.embeddings, keep: batch.keep, baseline: batch.baseline)
+    let rows = try method.attribute(network: network.body, input: input, targets: targets)
+    let labels = config.labels
+    let summary = MethodSummary(
+      kind: method.kind, detached: method.rules.detached.filter(network.body.ruleOperations.contains))
+    return zip(texts, rows).map { encoded, row in
+      TextExplanation(
+        modelName: name, method: summary, encoded: encoded, targetIndex: row.target,
+        targetLabel: labels[row.target], labels: labels, logits: row.logits,
+        probabilities: probabilities(row.logits), relevance: row.relevance,
+        conservation: Conservation(
+          sumRelevance: row.relevance.reduce(0, +), targetLogit: row.logits[row.target],
+          baselineLogit: row.baselineLogit))
+    }
+  }
+}

@@ -1,0 +1,15 @@
+/// `text` with every control character (C0, DEL, C1: escape sequences, bells, carriage
+/// returns, line breaks) replaced by U+FFFD, so that text from a file cannot move the
+/// cursor, retitle the window or clear the screen of the terminal it is printed to.
+public func terminalSafe(_ text: String) -> String {
+  guard text.unicodeScalars.contains(where: isControl) else { return text }
+  var result = String.UnicodeScalarView()
+  for scalar in text.unicodeScalars {
+    result.append(isControl(scalar) ? "\u{FFFD}" : scalar)
+  }
+  return String(result)
+}
+
+private func isControl(_ scalar: Unicode.Scalar) -> Bool {
+  scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
+}

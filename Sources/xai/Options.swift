@@ -1,0 +1,214 @@
+import ArgumentParser
+import Attribution
+import Foundation
+import Models
+import Tensor
+
+extension MethodKind: ExpressibleByArgument {
+  public init?(argument: String) { self.init(name: argument) }
+  public static var allValueStrings: [String] { allCases.map(\.rawValue) }
+}
+
+extension IntegratedGradients.Rule: ExpressibleByArgument {}
+
+extension ClassTarget: ExpressibleByArgument {
+  public init?(argument: String) {
+    guard !argument.isEmpty else { return nil }
+    self.init(argument)
+  }
+}
+
+/// `--detach layernorm,attention`: operations given their detachment rule.
+struct DetachList: ExpressibleByArgument {
+  let operations: Set<RuleOperation>
+
+  init?(argument: String) {
+    var operations = Set<RuleOperation>()
+    for name in argument.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() })
+    where !name.isEmpty {
+      guard let operation = RuleOperation(rawValue: name) else { return nil }
+      operations.insert(operation)
+    }
+    self.operations = operations
+  }
+
+  static var allValueStrings: [String] { RuleOperation.allCases.map(\.rawValue) }
+}
+
+/// `--gamma 0.1` or `--gamma 0,0.1,0.1,0`: LRP-γ, one value or one per projection.
+struct GammaList: ExpressibleByArgument {
+  let values: [Float]
+
+  init?(argument: String) {
+    let values = argument.split(separator: ",", omittingEmptySubsequences: false).map {
+      Float($0.trimmingCharacters(in: .whitespaces))
+    }
+    guard !values.isEmpty, values.allSatisfy({ $0 != nil && $0!.isFinite }) else { return nil }
+    self.values = values.map { $0! }
+  }
+
+  init(_ values: [Float]) { self.values = values }
+  var defaultValueDescription: String { values.map { "\($0)" }.joined(separator: ",") }
+}
+
+/// `--model` and `--threads`, shared by every command that runs a model.
+struct ModelOptions: ParsableArguments {
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "A model name from 'xai models' or a path (Hugging Face folder or JSON weights).",
+      valueName: "name|path"))
+  var model: String?
+
+  @Option(name: .long, parsing: .unconditional, help: "BLAS threads (default: all cores).")
+  var threads: Int?
+
+  func validate() throws {
+    if let threads, threads < 1 || threads > 1024 {
+      throw ValidationError("--threads must be between 1 and 1024; got \(threads).")
+    }
+  }
+
+  /// Applies `--threads` and loads the text model, warning about weights it never reads.
+  func loadTextModel() throws -> TextModel {
+    if let threads { BLAS.threads = threads }
+    let (name, path) = try ModelZoo.resolve(model)
+    let loaded = try TextModel.load(path: path, name: name)
+    if !loaded.unusedWeights.isEmpty {
+      let shown = loaded.unusedWeights.prefix(3).joined(separator: ", ")
+      printError(
+        "xai: warning: \(path): \(loaded.unusedWeights.count) tensor(s) are never read by the \(loaded.config.family.rawValue) architecture (\(shown)\(loaded.unusedWeights.count > 3 ? ", …" : "")); is it the right checkpoint?"
+      )
+    }
+    return loaded
+  }
+
+  /// Applies `--threads` and loads a graph model (default `graphnet-ba`).
+  func loadGraphModel() throws -> (name: String, network: GraphNetwork) {
+    if let threads { BLAS.threads = threads }
+    let (name, path) = try ModelZoo.resolve(model ?? "graphnet-ba")
+    return (name, try GraphNetwork.load(path: path))
+  }
+}
+
+/// `--method`, `--detach`, `--steps`, `--integration`: what to attribute and how.
+struct MethodOptions: ParsableArguments {
+  @Option(
+    name: .long, parsing: .singleValue,
+    help: ArgumentHelp(
+      "Attribution method: lrp (Gradient×Input with every detachment rule), gradxinput, gradient (saliency) or integrated-gradients.",
+      valueName: "method"))
+  var method: [MethodKind] = []
+
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "Detachment rules on top of gradxinput, comma-separated: layernorm, attention, gelu, tanh.",
+      valueName: "list"))
+  var detach: DetachList?
+
+  @Option(name: .long, parsing: .unconditional, help: "Integrated Gradients: points on the path.")
+  var steps: Int = 32
+
+  @Option(name: .long, help: "Integrated Gradients: gauss-legendre or riemann-middle.")
+  var integration: IntegratedGradients.Rule = .gaussLegendre
+
+  func validate() throws {
+    if steps < 1 || steps > 4096 {
+      throw ValidationError("--steps must be between 1 and 4096; got \(steps).")
+    }
+    if let detach, !detach.operations.isEmpty {
+      for kind in method where !kind.takesDetachments {
+        throw ValidationError(
+          kind == .lrp
+            ? "--detach chooses rules for gradxinput; lrp already detaches every operation the model has."
+            : "--detach applies to gradxinput, not to \(kind.rawValue).")
+      }
+    }
+  }
+
+  /// The methods asked for, or `defaults` (gradxinput when only `--detach` is given).
+  func methods(defaults: [MethodKind] = [.lrp]) -> [any AttributionMethod] {
+    let kinds = method.isEmpty ? (detach == nil ? defaults : [.gradxinput]) : method
+    return kinds.map {
+      $0.method(detaching: detach?.operations ?? [], steps: steps, integration: integration)
+    }
+  }
+}
+
+/// `--target`: the class to explain.
+struct TargetOption: ParsableArguments {
+  @Option(
+    name: .long, parsing: .unconditional,
+    help: ArgumentHelp(
+      "Class to explain, by index or label (default: the predicted class).", valueName: "class"))
+  var target: ClassTarget?
+
+  func validate() throws {
+    if case .index(let index) = target, index < 0 {
+      throw ValidationError("--target must be ≥ 0 (a class index) or a label; got \(index).")
+    }
+  }
+
+  /// The class target.
+  var classTarget: ClassTarget { target ?? .predicted }
+}
+
+/// `--graph`, `--index`, `--gamma`, `--top`: which graph and how to show its walks.
+struct GraphOptions: ParsableArguments {
+  @Option(name: .long, help: "Graph file: .json, .jsonl or .sdf/.mol.")
+  var graph: String?
+
+  @Option(name: .long, parsing: .unconditional, help: "Which graph of a JSONL or SDF file (0-based).")
+  var index: Int = 0
+
+  @Option(
+    name: .long, parsing: .unconditional,
+    help: ArgumentHelp("LRP-γ: one value, or one per layer plus one for the output.", valueName: "G[,G..]"))
+  var gamma: GammaList = GammaList([0])
+
+  @Option(name: .long, parsing: .unconditional, help: "How many walks to show (largest |R| first).")
+  var top: Int = 10
+
+  func validate() throws {
+    if index < 0 { throw ValidationError("--index must be ≥ 0; got \(index).") }
+    if top < 0 { throw ValidationError("--top must be ≥ 0; got \(top).") }
+    if let negative = gamma.values.first(where: { $0 < 0 }) {
+      throw ValidationError("--gamma must be ≥ 0; got \(negative).")
+    }
+  }
+}
+
+/// Output format for explanations.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+  case terminal, json
+}
+
+/// `--format` and `--html`: how to show an explanation.
+struct OutputOptions: ParsableArguments {
+  @Option(name: .long, help: "terminal (heatmap) or json (one object per input).")
+  var format: OutputFormat = .terminal
+
+  @Option(name: .long, help: "Also write a self-contained HTML report to this file.")
+  var html: String?
+}
+
+/// Reads the texts of a command: the argument, or lines of standard input for "-".
+func readTexts(argument: String?) throws -> [(line: Int?, text: String)] {
+  guard let argument else {
+    throw ValidationError("Give a text to explain, or - to read one text per line from standard input.")
+  }
+  guard argument == "-" else { return [(nil, argument)] }
+  let data = FileHandle.standardInput.readDataToEndOfFile()
+  var texts: [(line: Int?, text: String)] = []
+  for (index, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+    .enumerated()
+  {
+    guard let text = String(validating: line, as: UTF8.self) else {
+      throw ModelError.badInput("standard input line \(index + 1) is not valid UTF-8.")
+    }
+    let trimmed = text.hasSuffix("\r") ? String(text.dropLast()) : text
+    if !trimmed.trimmingCharacters(in: .whitespaces).isEmpty { texts.append((index + 1, trimmed)) }
+  }
+  return texts
+}
