@@ -6,7 +6,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 DEFAULT_TEXT := This was one of the best movies I have ever seen.
 
-.PHONY: setup build run test install bench bench-gemm venv reference train-samples reports clean
+.PHONY: setup build run test install bench bench-gemm venv reference train-samples reports slurm-check clean
 
 ## Install the system libraries xai links against, when they are missing.
 setup:
@@ -70,6 +70,10 @@ reports: build
 	  --index 5 --gamma 0.1 --top 12 -o reports/molecule.html
 	.build/release/xai report --input samples/data/rotten_tomatoes_test.jsonl --limit 200 \
 	  --method lrp -o reports/dataset.html
+
+## A one-node Slurm cluster on this machine runs `xai batch` shards as an array job (root; installs slurm-wlm, munge).
+slurm-check: build
+	bash scripts/slurm-check.sh
 
 clean:
 	rm -rf .build
