@@ -239,7 +239,6 @@ log "shard line counts ($(( t1 - t0 )) s for the array job):"
 wc -l "${shards[@]}" | sed "s|$OUT/||; s/^/    /"
 
 "$XAI" merge "$OUT/merged.jsonl" "${shards[@]}"
-log "single run:"
 t2=$(date +%s)
 "$XAI" batch --input "$INPUT" --method lrp --output "$OUT/single.jsonl" --quiet
 t3=$(date +%s)
