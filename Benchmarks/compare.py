@@ -56,6 +56,16 @@ def main():
         if mine in xai and theirs in torch:
             print(f"{label:<40} {xai[mine] * 1e3:10.2f} {torch[theirs] * 1e3:11.2f} "
                   f"{xai[mine] / torch[theirs]:12.2f}")
+    if "B4_lrp_batch_256" in xai and "B4_lrp_batch_256" in torch:
+        mine, theirs = xai["B4_lrp_batch_256"], torch["B4_lrp_batch_256"]
+        print(f"{'B4 lrp 256 sentences (examples/s)':<40} {256 / mine:10.1f} {256 / theirs:11.1f} "
+              f"{theirs / mine:11.2f}× speed-up (PyTorch time / xai time, ≥ 1.5× wanted)")
+        details = [f"PyTorch best batch {torch.get('B4_best_batch_size', 0):.0f} sentences"]
+        if "B4_best_batch_tokens" in xai:
+            details.append(f"xai best batch {xai['B4_best_batch_tokens']:.0f} tokens")
+        if "B4_gflops" in xai:
+            details.append(f"B4 achieved GFLOP/s: {xai['B4_gflops']:.1f}")
+        print(f"   {'; '.join(details)}; {torch.get('B4_tokens', 0):.0f} real tokens")
     print(f"B6 xai explain, process start to exit: {process_time() * 1e3:.1f} ms")
     print(f"B7 peak RSS of B1: {xai.get('B7_peak_rss_mb', 0):.0f} MB, after IG "
           f"{xai.get('B2_peak_rss_mb', 0):.0f} MB "

@@ -1,40 +1,56 @@
 import Attribution
 import Foundation
 
-/// One explained example of a data set.
+/// One example of a data set with its explanation by every method.
 public struct DatasetExample: Sendable {
-  /// The example's id.
-  public let id: String
-  /// The true label, when the data set has one.
-  public let label: String?
-  /// One explanation per method (same text).
-  public let explanations: [TextExplanation]
+  /// One row per method, same example.
+  public let rows: [DatasetRow]
 
-  /// An example with its explanations.
-  public init(id: String, label: String?, explanations: [TextExplanation]) {
-    self.id = id
-    self.label = label
-    self.explanations = explanations
-  }
+  /// The first row's facts (every row of an example shares them).
+  var first: DatasetRow { rows[0] }
+  /// The predicted class.
+  var predicted: Int { first.predicted }
+  /// Whether the prediction equals the true class (nil without a usable label).
+  var correct: Bool? { first.label.map { $0.index == predicted } }
 }
 
-/// The HTML page for a data set: summary (size, accuracy, class balance), words with
-/// the largest mean relevance in each direction, a relevance histogram per method,
-/// and the per-example heatmaps in collapsed pages of 100.
+/// The HTML page for a data set, built from `xai batch` output rows (so a run, its
+/// resumption and its merged shards give the same page): summary with accuracy, class
+/// balance and a confusion table; words with the largest mean relevance in each
+/// direction; a relevance histogram per method; the per-example heatmaps, which a
+/// few lines of inline script let the reader order by confidence, error or length
+/// (the page reads in input order without it).
 public struct DatasetReport: Sendable {
   /// The page heading.
   public let title: String
-  /// Every explained example.
+  /// Every explained example, in input order.
   public let examples: [DatasetExample]
   /// At most this many examples get a heatmap (the summary uses all).
   public let shownExamples: Int
 
-  /// A page for `examples`, with heatmaps for the first `shownExamples`.
-  public init(title: String, examples: [DatasetExample], shownExamples: Int = 2000) {
+  /// A page for `rows` (lines of batch output; several methods per example are grouped
+  /// by input index), with heatmaps for the first `shownExamples` examples.
+  public init(title: String, rows: [DatasetRow], shownExamples: Int = 2000) {
+    var byIndex: [Int: [DatasetRow]] = [:]
+    for row in rows { byIndex[row.index, default: []].append(row) }
     self.title = title
-    self.examples = examples
+    examples = byIndex.keys.sorted().map { DatasetExample(rows: byIndex[$0]!) }
     self.shownExamples = shownExamples
   }
+
+  /// Class names by index, as the rows name them.
+  var classNames: [Int: String] {
+    var names: [Int: String] = [:]
+    for example in examples {
+      for row in example.rows {
+        names[row.target.index] = row.target.label
+        if let label = row.label { names[label.index] = label.label }
+      }
+    }
+    return names
+  }
+
+  func className(_ index: Int) -> String { classNames[index] ?? "class \(index)" }
 
   /// The whole page.
   public var html: String {
@@ -42,8 +58,9 @@ public struct DatasetReport: Sendable {
     page.append("<h1>Explanations over a data set</h1>")
     page.append("<p class=\"sub\">\(escapeHTML(title))</p>")
     page.append(summary)
-    let methods = examples.first?.explanations.map(\.method.title) ?? []
-    let targets = Set(examples.compactMap { $0.explanations.first?.targetLabel }).sorted()
+    if let confusion = confusionTable { page.append("<h2>Confusion table</h2>" + confusion) }
+    let methods = examples.first?.rows.map(\.methodTitle) ?? []
+    let targets = Set(examples.compactMap { $0.rows.first?.target.label }).sorted()
     for (index, method) in methods.enumerated() {
       for target in targets {
         page.append("<h2>\(escapeHTML(method)): words for and against <i>\(escapeHTML(target))</i></h2>")
@@ -54,29 +71,30 @@ public struct DatasetReport: Sendable {
     }
     page.append("<h2>Examples</h2>")
     page.append(exampleList)
+    page.append(DatasetReport.orderingScript)
     return page.text
   }
 
   var summary: String {
     let n = examples.count
-    let labelled = examples.filter { $0.label != nil }
     var html = "<section><table class=\"data\"><tr><th>examples</th><td class=\"num\">\(n)</td></tr>"
-    if !labelled.isEmpty {
-      let correct = labelled.filter { example in
-        guard let first = example.explanations.first else { return false }
-        return first.labels[first.predictedIndex].lowercased() == example.label!.lowercased()
-      }.count
+    let judged = examples.compactMap(\.correct)
+    if !judged.isEmpty {
+      let correct = judged.filter { $0 }.count
       html +=
-        "<tr><th>accuracy</th><td class=\"num\">\(formatNumber(Float(correct) / Float(labelled.count), digits: 4)) "
-        + "(\(correct) of \(labelled.count) labelled)</td></tr>"
+        "<tr><th>accuracy</th><td class=\"num\">\(formatNumber(Float(correct) / Float(judged.count), digits: 4)) "
+        + "(\(correct) of \(judged.count) labelled)</td></tr>"
+    }
+    let unknown = examples.filter { $0.first.unknownLabel != nil }.count
+    if unknown > 0 {
+      html +=
+        "<tr><th>labels naming no class</th><td class=\"num\">\(unknown) (left out of the accuracy)</td></tr>"
     }
     var predicted: [String: Int] = [:]
     var truth: [String: Int] = [:]
     for example in examples {
-      if let first = example.explanations.first {
-        predicted[first.labels[first.predictedIndex], default: 0] += 1
-      }
-      if let label = example.label { truth[label, default: 0] += 1 }
+      predicted[className(example.predicted), default: 0] += 1
+      if let label = example.first.label { truth[label.label, default: 0] += 1 }
     }
     func balance(_ counts: [String: Int]) -> String {
       counts.sorted { $0.key < $1.key }.map { "\(escapeHTML($0.key)) \($0.value)" }.joined(separator: " · ")
@@ -86,13 +104,36 @@ public struct DatasetReport: Sendable {
     return html + "</table></section>"
   }
 
+  /// Rows: true class; columns: predicted class; nil without labels.
+  var confusionTable: String? {
+    let labelled = examples.filter { $0.first.label != nil }
+    guard !labelled.isEmpty else { return nil }
+    let classes = classNames.keys.sorted()
+    var counts: [Int: [Int: Int]] = [:]
+    for example in labelled {
+      counts[example.first.label!.index, default: [:]][example.predicted, default: 0] += 1
+    }
+    var html = "<section><table class=\"data\"><tr><th>true \\ predicted</th>"
+    for column in classes { html += "<th>\(escapeHTML(className(column)))</th>" }
+    html += "</tr>"
+    for row in classes {
+      html += "<tr><th>\(escapeHTML(className(row)))</th>"
+      for column in classes {
+        let count = counts[row]?[column] ?? 0
+        html +=
+          "<td class=\"num\"\(row == column && count > 0 ? " style=\"font-weight:600\"" : "")>\(count)</td>"
+      }
+      html += "</tr>"
+    }
+    return html + "</table></section>"
+  }
+
   /// Words (pieces merged, lower-cased) seen at least 3 times in examples explained for
   /// `target`, ranked by mean relevance.
   func topWords(method: Int, target: String, count: Int = 15) -> String {
     var totals: [String: (sum: Float, count: Int)] = [:]
-    for example in examples
-    where method < example.explanations.count && example.explanations[method].targetLabel == target {
-      for word in example.explanations[method].words() where !word.text.hasPrefix("[") {
+    for example in examples where method < example.rows.count && example.rows[method].target.label == target {
+      for word in example.rows[method].words where !word.text.hasPrefix("[") {
         let key = word.text.lowercased()
         let entry = totals[key] ?? (0, 0)
         totals[key] = (entry.sum + word.relevance, entry.count + 1)
@@ -122,8 +163,8 @@ public struct DatasetReport: Sendable {
   /// Histogram of token relevance (each example scaled by its own max |R|), as inline SVG.
   func histogram(method: Int, bins: Int = 41) -> String {
     var counts = [Int](repeating: 0, count: bins)
-    for example in examples where method < example.explanations.count {
-      let values = example.explanations[method].relevance
+    for example in examples where method < example.rows.count {
+      let values = example.rows[method].relevance
       let scale = values.map(abs).max() ?? 0
       guard scale > 0 else { continue }
       for value in values {
@@ -160,33 +201,61 @@ public struct DatasetReport: Sendable {
     if shown.count < examples.count {
       html += "<p class=\"sub\">Heatmaps of the first \(shown.count) of \(examples.count) examples.</p>"
     }
-    for start in stride(from: 0, to: shown.count, by: 100) {
-      let end = min(start + 100, shown.count)
-      html += "<details\(start == 0 ? " open" : "")><summary>examples \(start + 1)–\(end)</summary>"
-      for example in shown[start..<end] {
-        guard let first = example.explanations.first else { continue }
-        let predicted = first.labels[first.predictedIndex]
-        let verdict =
-          example.label.map {
-            $0.lowercased() == predicted.lowercased() ? "✓" : "✗ (true: \(escapeHTML($0)))"
-          } ?? ""
-        html +=
-          "<div style=\"margin:8px 0\"><div class=\"sub\">\(escapeHTML(example.id)) · predicted \(escapeHTML(predicted)) \(verdict)</div>"
-        for explanation in example.explanations {
-          let words = explanation.words()
-          let scale = words.map { abs($0.relevance) }.max() ?? 0
+    html +=
+      "<p class=\"sub order\" hidden>Order: <button data-key=\"index\">input</button> "
+      + "<button data-key=\"confidence\">least confident first</button> <button data-key=\"error\">errors first</button> "
+      + "<button data-key=\"length\">longest first</button></p><div id=\"examples\">"
+    for example in shown {
+      let first = example.first
+      let probability = first.probabilities[example.predicted]
+      let verdict: String
+      switch example.correct {
+      case .some(true): verdict = " · <span style=\"color:#2a7a2a\">✓ correct</span>"
+      case .some(false):
+        verdict = " · <span style=\"color:#b92626\">✗ true class \(escapeHTML(first.label!.label))</span>"
+      case .none: verdict = first.unknownLabel.map { " · label \(escapeHTML($0)) names no class" } ?? ""
+      }
+      html +=
+        "<div class=\"example\" style=\"margin:8px 0\" data-index=\"\(first.index)\" data-confidence=\"\(probability)\" "
+        + "data-error=\"\(example.correct == false ? 1 : 0)\" data-length=\"\(first.tokens.count)\">"
+        + "<div class=\"sub\">\(escapeHTML(first.id)) · predicted <b>\(escapeHTML(className(example.predicted)))</b> "
+        + "(p = \(formatNumber(probability, digits: 3)))\(verdict) · \(first.tokens.count) tokens</div>"
+      for row in example.rows {
+        let words = row.words
+        let scale = words.map { abs($0.relevance) }.max() ?? 0
+        html += "<div class=\"sentence\"><span class=\"sub\">\(escapeHTML(row.methodTitle)): </span>"
+        for word in words where !(word.text == "[CLS]" || word.text == "[SEP]") {
           html +=
-            "<div class=\"sentence\"><span class=\"sub\">\(escapeHTML(explanation.method.title)): </span>"
-          for word in words where !(word.text == "[CLS]" || word.text == "[SEP]") {
-            html +=
-              "<span class=\"tok\" style=\"\(tokenStyle(word.relevance, scale: scale))\" title=\"R = \(formatNumber(word.relevance, digits: 7))\">\(escapeHTML(word.text))</span>"
-          }
-          html += "</div>"
+            "<span class=\"tok\" style=\"\(tokenStyle(word.relevance, scale: scale))\" title=\"R = \(formatNumber(word.relevance, digits: 7))\">\(escapeHTML(word.text))</span>"
         }
         html += "</div>"
       }
-      html += "</details>"
+      html += "</div>"
     }
-    return html + "</section>"
+    return html + "</div></section>"
   }
+
+  /// Reorders the example heatmaps on demand; the page is complete without it.
+  static let orderingScript = """
+    <script>
+    (function () {
+      var list = document.getElementById('examples'), bar = document.querySelector('.order');
+      if (!list || !bar) return;
+      bar.hidden = false;
+      var keys = {
+        index: function (e) { return +e.dataset.index; },
+        confidence: function (e) { return +e.dataset.confidence; },
+        error: function (e) { return -e.dataset.error * 1e9 + +e.dataset.confidence; },
+        length: function (e) { return -e.dataset.length; }
+      };
+      bar.addEventListener('click', function (event) {
+        var key = keys[event.target.dataset.key];
+        if (!key) return;
+        Array.prototype.slice.call(list.children)
+          .sort(function (a, b) { return key(a) - key(b) || a.dataset.index - b.dataset.index; })
+          .forEach(function (e) { list.appendChild(e); });
+      });
+    })();
+    </script>
+    """
 }

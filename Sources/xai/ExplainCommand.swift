@@ -45,7 +45,7 @@ struct ExplainCommand: ParsableCommand {
       if let html = output.html { try checkWritable(html) }
       let texts = try readTexts(argument: text)
       let model = try modelOptions.loadTextModel()
-      let method = methodOptions.methods()[0]
+      let method = try methodOptions.methods()[0]
       let heatmap = TerminalHeatmap(mode: ColorMode.detect(), mergeWords: words)
       var last: TextExplanation?
       for (line, text) in texts {

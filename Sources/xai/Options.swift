@@ -91,14 +91,38 @@ struct ModelOptions: ParsableArguments {
   }
 }
 
+/// A `--method` value: a text method, or GNN-LRP walks for graph models.
+enum MethodName: ExpressibleByArgument, Equatable {
+  case text(MethodKind)
+  case gnnLRP
+
+  init?(argument: String) {
+    if argument.lowercased() == "gnn-lrp" {
+      self = .gnnLRP
+    } else if let kind = MethodKind(name: argument) {
+      self = .text(kind)
+    } else {
+      return nil
+    }
+  }
+
+  static var allValueStrings: [String] { MethodKind.allCases.map(\.rawValue) + ["gnn-lrp"] }
+
+  /// The text method, nil for GNN-LRP.
+  var kind: MethodKind? {
+    if case .text(let kind) = self { return kind }
+    return nil
+  }
+}
+
 /// `--method`, `--detach`, `--steps`, `--integration`: what to attribute and how.
 struct MethodOptions: ParsableArguments {
   @Option(
     name: .long, parsing: .singleValue,
     help: ArgumentHelp(
-      "Attribution method: lrp (Gradient×Input with every detachment rule), gradxinput, gradient (saliency) or integrated-gradients.",
+      "Attribution method: lrp (Gradient×Input with every detachment rule), gradxinput, gradient (saliency) or integrated-gradients; gnn-lrp for graph models.",
       valueName: "method"))
-  var method: [MethodKind] = []
+  var method: [MethodName] = []
 
   @Option(
     name: .long,
@@ -118,7 +142,7 @@ struct MethodOptions: ParsableArguments {
       throw ValidationError("--steps must be between 1 and 4096; got \(steps).")
     }
     if let detach, !detach.operations.isEmpty {
-      for kind in method where !kind.takesDetachments {
+      for kind in method.map({ $0.kind ?? .lrp }) where !kind.takesDetachments {
         throw ValidationError(
           kind == .lrp
             ? "--detach chooses rules for gradxinput; lrp already detaches every operation the model has."
@@ -127,9 +151,13 @@ struct MethodOptions: ParsableArguments {
     }
   }
 
-  /// The methods asked for, or `defaults` (gradxinput when only `--detach` is given).
-  func methods(defaults: [MethodKind] = [.lrp]) -> [any AttributionMethod] {
-    let kinds = method.isEmpty ? (detach == nil ? defaults : [.gradxinput]) : method
+  /// The text methods asked for, or `defaults` (gradxinput when only `--detach` is given).
+  func methods(defaults: [MethodKind] = [.lrp]) throws -> [any AttributionMethod] {
+    if method.contains(.gnnLRP) {
+      throw ValidationError("gnn-lrp explains graph models; give a text method for a text model.")
+    }
+    let chosen = method.compactMap(\.kind)
+    let kinds = chosen.isEmpty ? (detach == nil ? defaults : [.gradxinput]) : chosen
     return kinds.map {
       $0.method(detaching: detach?.operations ?? [], steps: steps, integration: integration)
     }
@@ -177,6 +205,32 @@ struct GraphOptions: ParsableArguments {
       throw ValidationError("--gamma must be ≥ 0; got \(negative).")
     }
   }
+}
+
+/// `--input` and its field names: a data set of texts (JSONL, CSV) or graphs (JSONL, SDF).
+struct DataOptions: ParsableArguments {
+  @Option(
+    name: .long, help: "The data set: JSON Lines or CSV with a header (texts), JSON Lines or SDF (graphs).")
+  var input: String?
+
+  @Option(name: .long, help: "Data set: the text field (JSONL key or CSV column).")
+  var textField: String = "text"
+
+  @Option(name: .long, help: "Data set: the label field (a class name or index).")
+  var labelField: String = "label"
+
+  @Option(name: .long, help: "Data set: the id field (default: the 0-based record index).")
+  var idField: String = "id"
+
+  @Option(name: .long, parsing: .unconditional, help: "Data set: read at most this many examples.")
+  var limit: Int?
+
+  func validate() throws {
+    if let limit, limit < 1 { throw ValidationError("--limit must be at least 1; got \(limit).") }
+  }
+
+  /// The field names.
+  var fields: DataFields { DataFields(text: textField, label: labelField, id: idField) }
 }
 
 /// Output format for explanations.

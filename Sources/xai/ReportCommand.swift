@@ -25,17 +25,10 @@ struct ReportCommand: ParsableCommand {
   @OptionGroup var targetOption: TargetOption
   @OptionGroup var graphOptions: GraphOptions
 
-  @Option(name: .long, help: "A data set (JSONL or CSV with a header) to summarise instead of one text.")
-  var input: String?
+  @OptionGroup var dataOptions: DataOptions
 
-  @Option(name: .long, help: "Data set: the text column.")
-  var textField: String = "text"
-
-  @Option(name: .long, help: "Data set: the label column.")
-  var labelField: String = "label"
-
-  @Option(name: .long, parsing: .unconditional, help: "Data set: explain at most this many examples.")
-  var limit: Int?
+  @Option(name: .long, help: "Draw the data-set page from the output of 'xai batch' instead of computing.")
+  var from: String?
 
   @Option(name: [.short, .customLong("output")], help: "The HTML file to write.")
   var output: String
@@ -44,12 +37,15 @@ struct ReportCommand: ParsableCommand {
   var text: String?
 
   func validate() throws {
-    let sources = [text != nil, graphOptions.graph != nil, input != nil].filter { $0 }.count
-    if sources != 1 { throw ValidationError("Give exactly one of: a text, --graph FILE, or --input FILE.") }
+    let sources = [text != nil, graphOptions.graph != nil, dataOptions.input != nil, from != nil].filter {
+      $0
+    }.count
+    if sources != 1 {
+      throw ValidationError("Give exactly one of: a text, --graph FILE, --input FILE or --from OUTPUT.jsonl.")
+    }
     if graphOptions.graph != nil && !methodOptions.method.isEmpty {
       throw ValidationError("--method chooses text methods; a graph report shows GNN-LRP walks.")
     }
-    if let limit, limit < 1 { throw ValidationError("--limit must be at least 1; got \(limit).") }
   }
 
   func run() throws {
@@ -64,20 +60,42 @@ struct ReportCommand: ParsableCommand {
         printError("xai: wrote \(output)")
         return
       }
-      let model = try modelOptions.loadTextModel()
-      let methods = methodOptions.methods(defaults: [.lrp, .gradxinput, .integratedGradients])
-      let target = targetOption.classTarget
-      if let input {
-        let records = try DataRecords.read(input, textField: textField, labelField: labelField)
-        let chosen = limit.map { Array(records.prefix($0)) } ?? records
-        var examples: [DatasetExample] = []
-        for record in chosen {
-          let explanations = try methods.map { try model.explain(record.text, method: $0, target: target) }
-          examples.append(DatasetExample(id: record.id, label: record.label, explanations: explanations))
-        }
+      if let from {
+        let rows = try DatasetRow.read(from)
         let title =
-          "\(model.name) on \(URL(fileURLWithPath: input).lastPathComponent) (\(examples.count) examples)"
-        try writeReport(DatasetReport(title: title, examples: examples).html, to: output)
+          "\(URL(fileURLWithPath: from).lastPathComponent) (\(Set(rows.map(\.index)).count) examples)"
+        try writeReport(DatasetReport(title: title, rows: rows).html, to: output)
+        printError("xai: wrote \(output)")
+        return
+      }
+      let model = try modelOptions.loadTextModel()
+      let methods = try methodOptions.methods(defaults: [.lrp, .gradxinput, .integratedGradients])
+      let target = targetOption.classTarget
+      if let input = dataOptions.input {
+        let reader = try DataRecordReader(path: input, fields: dataOptions.fields)
+        let pass = DatasetPass(
+          workers: 1, shard: .all, limit: dataOptions.limit, resume: .start, stopAtInvalid: true)
+        let progress = ProgressDisplay(total: nil, unit: "examples")
+        var rows: [DatasetRow] = []
+        var tally = Tally()
+        try pass.run(texts: reader, model: model, methods: methods, target: target) { outcome in
+          switch outcome.result {
+          case .success(let lines):
+            for line in lines {
+              rows.append(
+                try DatasetRow(line: JSONDocument.parse(line.json, source: input).rootNode, source: input))
+            }
+            tally.count(outcome)
+          case .failure(let error):
+            progress.message("xai: \(error.description)")
+          }
+          progress.advance()
+        }
+        progress.finish()
+        if let warning = tally.unknownLabelWarning { printError("xai: warning: \(warning)") }
+        let title =
+          "\(model.name) on \(URL(fileURLWithPath: input).lastPathComponent) (\(tally.examples) examples)"
+        try writeReport(DatasetReport(title: title, rows: rows).html, to: output)
       } else if let text {
         let explanations = try methods.map { try model.explain(text, method: $0, target: target) }
         try writeReport(SentenceReport(explanations: explanations).html, to: output)

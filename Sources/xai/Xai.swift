@@ -12,7 +12,10 @@ struct Xai: ParsableCommand {
       LRP by detachment, Integrated Gradients and GNN-LRP relevant walks.
       """,
     version: XaiVersion.string,
-    subcommands: [ExplainCommand.self, GraphCommand.self, ReportCommand.self, ModelsCommand.self])
+    subcommands: [
+      ExplainCommand.self, GraphCommand.self, ReportCommand.self, BatchCommand.self, MergeCommand.self,
+      ModelsCommand.self,
+    ])
 }
 
 /// The version `xai --version` prints.

@@ -103,16 +103,20 @@ final class HTMLReportTests: XCTestCase {
       ("the movie was good", "positive"), ("a bad movie", "negative"), ("the film was bad", "negative"),
       ("great film", "positive"), ("the best movie", "positive"),
     ]
-    let examples = try texts.enumerated().map { index, item in
-      DatasetExample(
-        id: "ex-\(index)", label: item.1,
-        explanations: [try model.explain(item.0, method: GradientTimesInput.lrp)])
+    let rows = try texts.enumerated().map { index, item in
+      try DatasetRow(
+        index: index, id: "ex-\(index)",
+        label: GivenLabel(given: item.1, classIndex: model.config.labels.firstIndex(of: item.1)),
+        explanation: try model.explain(item.0, method: GradientTimesInput.lrp))
     }
-    let html = DatasetReport(title: "tiny <set>", examples: examples).html
+    let html = DatasetReport(title: "tiny <set>", rows: rows).html
     XCTAssertTrue(html.contains("accuracy"))
+    XCTAssertTrue(html.contains("of 5 labelled"))
+    XCTAssertTrue(html.contains("Confusion table"))
     XCTAssertTrue(html.contains("tiny &lt;set&gt;"))
     XCTAssertTrue(html.contains("aria-label=\"relevance histogram\""))
-    XCTAssertEqual(count("<details", in: html), 1)
+    XCTAssertEqual(count("class=\"example\"", in: html), 5)
     XCTAssertTrue(html.contains("ex-4"))
+    XCTAssertEqual(rows[0].words.map(\.text).first, "[CLS]")
   }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Models
 
 /// Which class's logit to explain.
@@ -34,4 +35,22 @@ public enum ClassTarget: Sendable, Equatable, Hashable {
   public init(_ text: String) {
     if let index = Int(text) { self = .index(index) } else { self = .label(text) }
   }
+}
+
+/// The class a data set's label names: a label of the model (case-insensitive) or a
+/// class index written as digits (`1`, as the Hugging Face SST-2 and Rotten Tomatoes
+/// sets give it); nil when it names no class of the model.
+public func classIndex(ofLabel given: String, labels: [String]) -> Int? {
+  let trimmed = given.trimmingCharacters(in: .whitespaces)
+  if let index = labels.firstIndex(where: { $0.lowercased() == trimmed.lowercased() }) { return index }
+  if !trimmed.isEmpty, trimmed.allSatisfy(\.isASCII), trimmed.allSatisfy(\.isNumber),
+    let index = Int(trimmed),
+    labels.indices.contains(index)
+  {
+    return index
+  }
+  if let number = Double(trimmed), number == number.rounded(), labels.indices.contains(Int(number)) {
+    return Int(number)
+  }
+  return nil
 }

@@ -16,28 +16,18 @@ extension TextModel {
     throws -> [Result<TextExplanation, ModelError>]
   {
     precondition(targets.count == texts.count, "one target per text")
-    guard network.hasClassifier else {
-      throw ModelError.badInput("\(path): the model has no classification head to explain.")
-    }
-    let missing = method.missingOperations(in: network.body.ruleOperations)
-    guard missing.isEmpty else { throw MissingOperationError(method: method.name, operations: missing) }
     var results = [Result<TextExplanation, ModelError>?](repeating: nil, count: texts.count)
     var encodedTexts: [(index: Int, encoded: EncodedText)] = []
     for (index, text) in texts.enumerated() {
       do {
-        guard !text.unicodeScalars.allSatisfy({ $0.properties.isWhitespace }) else {
-          throw ModelError.badInput("The text is empty; give a sentence to explain.")
-        }
-        let encoded = try encode(text)
-        try validate(ids: encoded.ids)
-        encodedTexts.append((index, encoded))
+        encodedTexts.append((index, try prepare(text)))
       } catch let error as ModelError {
         results[index] = .failure(error)
       }
     }
     if !encodedTexts.isEmpty {
-      let explanations = try explainEncoded(
-        encodedTexts.map(\.encoded), method: method, targets: encodedTexts.map { targets[$0.index] })
+      let explanations = try explain(
+        encoded: encodedTexts.map(\.encoded), method: method, targets: encodedTexts.map { targets[$0.index] })
       for (item, explanation) in zip(encodedTexts, explanations) {
         results[item.index] = .success(explanation)
       }
@@ -52,10 +42,25 @@ extension TextModel {
     try explain([text], method: method, target: target)[0].get()
   }
 
-  /// The batched pass over texts already tokenized and validated.
-  func explainEncoded(_ texts: [EncodedText], method: any AttributionMethod, targets: [ClassTarget]) throws
-    -> [TextExplanation]
+  /// `text` tokenized and checked for this model: not empty, ids inside the vocabulary.
+  public func prepare(_ text: String) throws -> EncodedText {
+    guard !text.unicodeScalars.allSatisfy({ $0.properties.isWhitespace }) else {
+      throw ModelError.badInput("The text is empty; give a sentence to explain.")
+    }
+    let encoded = try encode(text)
+    try validate(ids: encoded.ids)
+    return encoded
+  }
+
+  /// One batched pass over texts already prepared (`prepare`), `texts[i]` for `targets[i]`.
+  public func explain(encoded texts: [EncodedText], method: any AttributionMethod, targets: [ClassTarget])
+    throws -> [TextExplanation]
   {
+    guard network.hasClassifier else {
+      throw ModelError.badInput("\(path): the model has no classification head to explain.")
+    }
+    let missing = method.missingOperations(in: network.body.ruleOperations)
+    guard missing.isEmpty else { throw MissingOperationError(method: method.name, operations: missing) }
     let batch = embedded(texts, withBaseline: method.needsBaseline)
     let input = AttributionInput(embeddings: batch.embeddings, keep: batch.keep, baseline: batch.baseline)
     let rows = try method.attribute(network: network.body, input: input, targets: targets)

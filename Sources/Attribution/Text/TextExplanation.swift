@@ -8,6 +8,12 @@ public struct MethodSummary: Sendable, Equatable {
   /// Operations held constant in the backward that the model has, in a fixed order.
   public let detached: [RuleOperation]
 
+  /// A method and the operations it held constant.
+  public init(kind: MethodKind, detached: [RuleOperation]) {
+    self.kind = kind
+    self.detached = detached
+  }
+
   /// Name as the command line and JSON spell it.
   public var name: String { kind.rawValue }
 

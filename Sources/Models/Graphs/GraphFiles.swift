@@ -108,11 +108,12 @@ public enum MolfileReader {
       .trimmingCharacters(in: .whitespaces)
   }
 
-  static func parseRecord(_ lines: [String], from start: Int, source: String, index: Int) throws -> (
-    Graph, Int
-  ) {
+  /// The molecule starting at `lines[start]`; `firstLine` is the file line of `lines[0]`.
+  static func parseRecord(_ lines: [String], from start: Int, source: String, index: Int, firstLine: Int = 1)
+    throws -> (Graph, Int)
+  {
     func fail(_ line: Int, _ what: String) -> ModelError {
-      .badInput("\(source) line \(line + 1): \(what).")
+      .badInput("\(source) line \(line + firstLine): \(what).")
     }
     let countsLine = start + 3
     guard countsLine < lines.count else {

@@ -1,0 +1,81 @@
+import Foundation
+
+/// Reads a file or standard input line by line in fixed-size chunks, so that a file of
+/// any size is streamed: memory holds one chunk and the current line.
+public final class LineReader {
+  /// The file read (`-` for standard input), for messages.
+  public let path: String
+  private let handle: FileHandle
+  private var buffer: [UInt8] = []
+  private var start = 0
+  private var finished = false
+  /// 1-based number of the last line returned.
+  public private(set) var lineNumber = 0
+  /// Longest line accepted (a longer one is an error, not an allocation abort).
+  public static let maximumLineBytes = 64 << 20
+  private let chunkBytes = 1 << 20
+
+  /// Opens `path` (`-` reads standard input).
+  public init(path: String) throws {
+    self.path = path
+    if path == "-" {
+      handle = FileHandle.standardInput
+      return
+    }
+    var isFolder: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
+      throw ModelError.missingFile(path: path)
+    }
+    guard !isFolder.boolValue else { throw ModelError.badInput("\(path) is a folder, not a data file.") }
+    guard let handle = FileHandle(forReadingAtPath: path) else { throw ModelError.missingFile(path: path) }
+    self.handle = handle
+  }
+
+  deinit { if path != "-" { try? handle.close() } }
+
+  /// The next line's bytes without its line break (`\n` or `\r\n`), or nil at the end.
+  public func nextLine() throws -> ArraySlice<UInt8>? {
+    while true {
+      if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
+        var end = newline
+        if end > start && buffer[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+        let line = buffer[start..<end]
+        start = newline + 1
+        lineNumber += 1
+        return line
+      }
+      if finished {
+        guard start < buffer.count else { return nil }
+        let line = buffer[start...]
+        start = buffer.count
+        lineNumber += 1
+        return line
+      }
+      guard buffer.count - start <= Self.maximumLineBytes else {
+        throw ModelError.badInput(
+          "\(path) line \(lineNumber + 1) is longer than \(Self.maximumLineBytes >> 20) MB.")
+      }
+      if start > 0 {
+        buffer.removeSubrange(0..<start)
+        start = 0
+      }
+      let chunk = try handle.read(upToCount: chunkBytes) ?? Data()
+      if chunk.isEmpty { finished = true } else { buffer.append(contentsOf: chunk) }
+    }
+  }
+
+  /// Lines of a file (for a quick total), counting without decoding.
+  public static func countLines(_ path: String) -> Int? {
+    guard path != "-", let handle = FileHandle(forReadingAtPath: path) else { return nil }
+    defer { try? handle.close() }
+    var count = 0
+    var last: UInt8 = UInt8(ascii: "\n")
+    while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+      chunk.withUnsafeBytes { bytes in
+        for byte in bytes where byte == UInt8(ascii: "\n") { count += 1 }
+        last = bytes.last ?? last
+      }
+    }
+    return last == UInt8(ascii: "\n") ? count : count + 1
+  }
+}

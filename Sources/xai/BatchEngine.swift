@@ -1,0 +1,347 @@
+import ArgumentParser
+import Attribution
+import Foundation
+import Models
+import Render
+
+/// `--shard I/N`: the I-th of N parts of a data set (whole windows of examples, so that
+/// every example is computed in the same batch as in an unsharded run).
+struct ShardSpec: ExpressibleByArgument, Equatable {
+  let index: Int
+  let count: Int
+
+  /// The whole data set.
+  static let all = ShardSpec(index: 0, count: 1)
+
+  init(index: Int, count: Int) {
+    self.index = index
+    self.count = count
+  }
+
+  init?(argument: String) {
+    let parts = argument.split(separator: "/", omittingEmptySubsequences: false)
+    guard parts.count == 2, let index = Int(parts[0]), let count = Int(parts[1]), count >= 1,
+      count <= 1_000_000,
+      (0..<count).contains(index)
+    else { return nil }
+    self.init(index: index, count: count)
+  }
+
+  /// Whether window `window` belongs to this shard.
+  func owns(window: Int) -> Bool { window % count == index }
+}
+
+/// One example's outcome, handed to the writer in input order.
+struct ExampleOutcome {
+  /// Input position.
+  let index: Int
+  /// Line where the example starts.
+  let line: Int
+  /// One JSON line per method not yet in the output (method name, line), or the failure.
+  let result: Result<[(method: String, json: String)], ModelError>
+  /// Whether the prediction matches the label (nil: no usable label).
+  let correct: Bool?
+  /// A label that names no class of the model.
+  let unknownLabel: String?
+}
+
+/// The batched, multi-threaded pass over a data set shared by `xai batch` and `xai report
+/// --input`. Records are read as a stream in windows of `windowSize`; a window's
+/// examples are sorted by length into padded batches (a fixed plan, so that a resumed
+/// run and every shard compute each example in the same batch as an uninterrupted run
+/// and print the same numbers); batches run on `workers` threads; outcomes are handed
+/// on in input order as soon as they and all before them are done.
+struct DatasetPass {
+  /// Examples per window (the unit of sharding and of length sorting).
+  static let windowSize = 128
+
+  let workers: Int
+  let shard: ShardSpec
+  let limit: Int?
+  let resume: ResumePoint
+  /// Stop at the first record that cannot be read (else hand it on as a failure).
+  let stopAtInvalid: Bool
+
+  /// Explains every text record of `reader` with each of `methods`.
+  func run(
+    texts reader: DataRecordReader, model: TextModel, methods: [any AttributionMethod], target: ClassTarget,
+    emit: (ExampleOutcome) throws -> Void
+  ) throws {
+    let labels = model.config.labels
+    try windows(next: { try reader.next() }) { window in
+      let prepared: [Result<EncodedText, ModelError>] = window.map { read in
+        read.result.flatMap { record in
+          do { return .success(try model.prepare(record.text)) } catch let error as ModelError {
+            return .failure(.badInput("\(reader.path) line \(read.line): \(error.description)"))
+          } catch { return .failure(.badInput("\(reader.path) line \(read.line): \(error)")) }
+        }
+      }
+      let usable = window.indices.filter { (try? prepared[$0].get()) != nil }
+      var items: [(method: Int, positions: [Int])] = []
+      for (m, method) in methods.enumerated() {
+        let plan =
+          (method as? IntegratedGradients).map {
+            BatchPlan(maximumRows: max(1, 64 / $0.steps), maximumTokens: 1 << 30)
+          }
+          ?? BatchPlan(
+            maximumRows: 64,
+            maximumTokens: Int(ProcessInfo.processInfo.environment["XAI_TOKENS"] ?? "") ?? 4096)
+        for batch in plan.batches(lengths: usable.map { try! prepared[$0].get().ids.count }) {
+          let positions = batch.map { usable[$0] }
+          if positions.contains(where: { !resume.isDone(index: window[$0].index, method: method.name) }) {
+            items.append((m, positions))
+          }
+        }
+      }
+      items.sort { ($0.positions.min()!, $0.method) < ($1.positions.min()!, $1.method) }
+      let table = ResultTable(rows: window.count, columns: methods.count)
+      func label(_ position: Int) -> GivenLabel? {
+        (try? window[position].result.get())?.label.map {
+          GivenLabel(given: $0, classIndex: classIndex(ofLabel: $0, labels: labels))
+        }
+      }
+      try runItems(
+        items, count: window.count,
+        perform: { item in
+          let encoded = item.positions.map { try! prepared[$0].get() }
+          let explanations = try model.explain(
+            encoded: encoded, method: methods[item.method],
+            targets: Array(repeating: target, count: encoded.count))
+          for (position, explanation) in zip(item.positions, explanations) {
+            let record = try! window[position].result.get()
+            let given = label(position)
+            let line = DatasetLine.json(
+              index: record.index, id: record.id, label: given, explanation: explanation)
+            table.set(
+              position, item.method, (line.text, given?.classIndex.map { $0 == explanation.predictedIndex }))
+          }
+        },
+        isReady: { position in
+          guard (try? prepared[position].get()) != nil else { return true }
+          return methods.indices.allSatisfy {
+            table.get(position, $0) != nil
+              || resume.isDone(index: window[position].index, method: methods[$0].name)
+          }
+        },
+        emit: { position in
+          let read = window[position]
+          guard case .success = prepared[position], case .success = read.result else {
+            let error: ModelError
+            switch (read.result, prepared[position]) {
+            case (.failure(let failure), _), (_, .failure(let failure)): error = failure
+            default: preconditionFailure("a failed record")
+            }
+            if stopAtInvalid, case .failure = read.result { throw error }
+            try emit(
+              ExampleOutcome(
+                index: read.index, line: read.line, result: .failure(error), correct: nil, unknownLabel: nil))
+            return
+          }
+          var lines: [(method: String, json: String)] = []
+          var correct: Bool?
+          for m in methods.indices {
+            guard let cell = table.get(position, m) else { continue }
+            lines.append((methods[m].name, cell.line))
+            correct = correct ?? cell.correct
+          }
+          let given = label(position)
+          try emit(
+            ExampleOutcome(
+              index: read.index, line: read.line, result: .success(lines), correct: correct,
+              unknownLabel: given?.classIndex == nil ? given?.given : nil))
+        })
+    }
+  }
+
+  /// Explains every graph of `reader` with walks (or node Gradient×Input).
+  func run(
+    graphs reader: GraphRecordReader, name: String, network: GraphNetwork, method: GraphMethod,
+    walks: RelevantWalks, target: ClassTarget, emit: (ExampleOutcome) throws -> Void
+  ) throws {
+    let labels = network.labels
+    try windows(next: { try reader.next() }) { window in
+      let items = window.indices.filter {
+        (try? window[$0].result.get()) != nil
+          && !resume.isDone(index: window[$0].index, method: method.rawValue)
+      }
+      let table = ResultTable(rows: window.count, columns: 1)
+      try runItems(
+        items, count: window.count,
+        perform: { position in
+          let record = try! window[position].result.get()
+          let input = try network.prepare(record.graph)
+          let object: JSONOutput
+          let outputs: [Float]
+          switch method {
+          case .gnnLRP:
+            let explanation = try walks.explain(network: network, input: input, target: target)
+            object =
+              GraphReport(modelName: name, graph: record.graph, labels: labels, explanation: explanation).json
+            outputs = explanation.outputs
+          case .gradxinput:
+            let relevance = try NodeGradientTimesInput().explain(
+              network: network, input: input, target: target)
+            object =
+              NodeRelevanceView(modelName: name, graph: record.graph, labels: labels, explanation: relevance)
+              .json
+            outputs = relevance.outputs
+          }
+          let given = record.graph.label.map {
+            GivenLabel(given: "\($0)", classIndex: labels.indices.contains($0) ? $0 : nil)
+          }
+          let line = DatasetLine.json(
+            index: record.index, id: "\(record.index)", label: given, object: object, labels: labels,
+            outputs: outputs)
+          let predicted = outputs.indices.max { outputs[$0] < outputs[$1] } ?? 0
+          table.set(position, 0, (line.text, given?.classIndex.map { $0 == predicted }))
+        },
+        isReady: { position in
+          (try? window[position].result.get()) == nil || table.get(position, 0) != nil
+            || resume.isDone(index: window[position].index, method: method.rawValue)
+        },
+        emit: { position in
+          let read = window[position]
+          if case .failure(let error) = read.result {
+            if stopAtInvalid { throw error }
+            try emit(
+              ExampleOutcome(
+                index: read.index, line: read.line, result: .failure(error), correct: nil, unknownLabel: nil))
+            return
+          }
+          let cell = table.get(position, 0)
+          let label = (try! read.result.get()).graph.label
+          try emit(
+            ExampleOutcome(
+              index: read.index, line: read.line,
+              result: .success(cell.map { [(method.rawValue, $0.line)] } ?? []),
+              correct: cell?.correct,
+              unknownLabel: label.flatMap { labels.indices.contains($0) ? nil : "\($0)" }))
+        })
+    }
+  }
+
+  /// Reads records window by window, skipping windows of other shards and windows that a
+  /// resumed output already holds, and hands each remaining window to `body`.
+  func windows<Record>(
+    next: () throws -> RecordRead<Record>?, body: ([RecordRead<Record>]) throws -> Void
+  ) throws {
+    var window: [RecordRead<Record>] = []
+    var number = 0
+    var read = 0
+    func flush() throws {
+      defer {
+        window = []
+        number += 1
+      }
+      guard shard.owns(window: number), let last = window.last, last.index >= resume.lastIndex else { return }
+      try body(window)
+    }
+    while limit.map({ read < $0 }) ?? true, let record = try next() {
+      window.append(record)
+      read += 1
+      if window.count == Self.windowSize { try flush() }
+    }
+    try flush()
+  }
+
+  /// Runs `items` on the worker threads and hands positions 0..<count on, in order, as
+  /// soon as each and all before it are ready.
+  func runItems<Item>(
+    _ items: [Item], count: Int, perform: (Item) throws -> Void, isReady: (Int) -> Bool,
+    emit: (Int) throws -> Void
+  ) throws {
+    try withoutActuallyEscaping(perform) { perform in
+      try withoutActuallyEscaping(isReady) { isReady in
+        try withoutActuallyEscaping(emit) { emit in
+          let queue = OrderedWork(items: items, count: count, perform: perform, isReady: isReady, emit: emit)
+          queue.advance()
+          DispatchQueue.concurrentPerform(iterations: max(1, min(workers, items.count))) { _ in queue.work() }
+          if let failure = queue.failure { throw failure }
+        }
+      }
+    }
+  }
+}
+
+/// The shared state of `runItems`: the next item to take, the next position to hand on,
+/// the first failure; all behind one lock.
+private final class OrderedWork<Item>: @unchecked Sendable {
+  let items: [Item]
+  let count: Int
+  let perform: (Item) throws -> Void
+  let isReady: (Int) -> Bool
+  let emit: (Int) throws -> Void
+  private let lock = NSLock()
+  private var next = 0
+  private var cursor = 0
+  private(set) var failure: Error?
+
+  init(
+    items: [Item], count: Int, perform: @escaping (Item) throws -> Void, isReady: @escaping (Int) -> Bool,
+    emit: @escaping (Int) throws -> Void
+  ) {
+    self.items = items
+    self.count = count
+    self.perform = perform
+    self.isReady = isReady
+    self.emit = emit
+  }
+
+  /// Hands on every ready position in order.
+  func advance() {
+    lock.lock()
+    defer { lock.unlock() }
+    while failure == nil && cursor < count && isReady(cursor) {
+      do { try emit(cursor) } catch { failure = error }
+      cursor += 1
+    }
+  }
+
+  /// One worker: take items until none is left or something failed.
+  func work() {
+    while true {
+      lock.lock()
+      guard failure == nil, next < items.count else {
+        lock.unlock()
+        return
+      }
+      let item = items[next]
+      next += 1
+      lock.unlock()
+      do {
+        try perform(item)
+      } catch {
+        lock.lock()
+        failure = failure ?? error
+        lock.unlock()
+        return
+      }
+      advance()
+    }
+  }
+}
+
+/// Computed lines of one window, written by the workers and read in order.
+final class ResultTable: @unchecked Sendable {
+  typealias Cell = (line: String, correct: Bool?)
+  private var cells: [Cell?]
+  private let columns: Int
+  private let lock = NSLock()
+
+  init(rows: Int, columns: Int) {
+    cells = Array(repeating: nil, count: rows * columns)
+    self.columns = columns
+  }
+
+  func set(_ row: Int, _ column: Int, _ cell: Cell) {
+    lock.lock()
+    cells[row * columns + column] = cell
+    lock.unlock()
+  }
+
+  func get(_ row: Int, _ column: Int) -> Cell? {
+    lock.lock()
+    defer { lock.unlock() }
+    return cells[row * columns + column]
+  }
+}

@@ -1,0 +1,281 @@
+import Foundation
+import Models
+import XCTest
+
+/// `xai batch` and `xai merge` end to end through the built binary.
+final class BatchCommandTests: XCTestCase {
+  private let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent()
+  private var tinyModel: String {
+    repository.appendingPathComponent("Tests/ModelsTests/Fixtures/tiny-distilbert.json").path
+  }
+  private var folder: URL!
+
+  override func setUpWithError() throws {
+    folder = FileManager.default.temporaryDirectory.appendingPathComponent("xai-batch-\(UUID())")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+  }
+
+  override func tearDownWithError() throws { try? FileManager.default.removeItem(at: folder) }
+
+  private func file(_ name: String) -> String { folder.appendingPathComponent(name).path }
+
+  private func write(_ text: String, to name: String) throws -> String {
+    try text.write(toFile: file(name), atomically: true, encoding: .utf8)
+    return file(name)
+  }
+
+  /// `count` JSONL examples of very different lengths, labelled by name and by index.
+  private func dataset(_ count: Int) throws -> String {
+    let words = ["the", "movie", "was", "good", "bad", "great", "not", "boring", "film", "is", "best"]
+    var lines: [String] = []
+    for index in 0..<count {
+      let length = 1 + (index * 7) % 23
+      let text = (0..<length).map { words[($0 * 3 + index) % words.count] }.joined(separator: " ")
+      let label = index % 3 == 0 ? "\"positive\"" : (index % 3 == 1 ? "0" : "\"1\"")
+      lines.append("{\"text\": \"\(text)\", \"label\": \(label)}")
+    }
+    return try write(lines.joined(separator: "\n") + "\n", to: "data.jsonl")
+  }
+
+  private func lines(_ path: String) throws -> [String] {
+    try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
+  }
+
+  func testEveryExampleAndMethodGivesOneLineInInputOrderWithLabels() throws {
+    let data = try dataset(40)
+    let output = file("out.jsonl")
+    let result = try runXai([
+      "batch", "--model", tinyModel, "--input", data, "--method", "lrp", "--method", "gradient", "--output",
+      output,
+    ])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    let rows = try lines(output).map { try JSONDocument.parse($0, source: "out").rootNode }
+    XCTAssertEqual(rows.count, 80)
+    XCTAssertEqual(rows.map { $0["index"]!.int! }, (0..<40).flatMap { [$0, $0] })
+    XCTAssertEqual(rows.prefix(2).map { $0["method"]!.string! }, ["lrp", "gradient"])
+    XCTAssertEqual(rows[0]["id"]?.string, "0", "no id field: the 0-based record index")
+    XCTAssertEqual(rows[0]["label"]?["index"]?.int, 2, "a class name")
+    XCTAssertEqual(rows[2]["label"]?["index"]?.int, 0, "a class index as a number")
+    XCTAssertEqual(rows[4]["label"]?["index"]?.int, 1, "a class index as a string of digits")
+    for row in rows {
+      let predicted = row["logits"]!.numericArray()!.values.enumerated().max { $0.element < $1.element }!
+        .offset
+      XCTAssertEqual(row["correct"]?.bool, predicted == row["label"]!["index"]!.int!)
+    }
+    XCTAssertTrue(result.stderr.contains("40 examples, 0 errors skipped, accuracy"), result.stderr)
+  }
+
+  func testBatchedLinesEqualExplainingEachTextAlone() throws {
+    let data = try dataset(12)
+    let output = file("out.jsonl")
+    XCTAssertEqual(
+      try runXai(["batch", "--model", tinyModel, "--input", data, "--output", output]).status, 0)
+    for line in try lines(output).prefix(12) {
+      let row = try JSONDocument.parse(line, source: "batch").rootNode
+      let alone = try runXai(["explain", "--model", tinyModel, "--format", "json", row["text"]!.string!])
+      let single = try JSONDocument.parse(alone.stdout, source: "explain").rootNode
+      let a = row["relevance"]!.numericArray()!.values
+      let b = single["relevance"]!.numericArray()!.values
+      XCTAssertEqual(a.count, b.count)
+      let scale = b.map(abs).max() ?? 1
+      for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: 1e-5 * scale) }
+    }
+  }
+
+  func testOneAndTwoWorkersWriteIdenticalFiles() throws {
+    let data = try dataset(150)
+    for workers in ["1", "2"] {
+      let result = try runXai([
+        "batch", "--model", tinyModel, "--input", data, "--method", "lrp", "--method", "integrated-gradients",
+        "--steps", "8", "--workers", workers, "--threads", "2", "--output", file("w\(workers).jsonl"),
+      ])
+      XCTAssertEqual(result.status, 0, result.stderr)
+    }
+    XCTAssertEqual(
+      try Data(contentsOf: URL(fileURLWithPath: file("w1.jsonl"))),
+      try Data(contentsOf: URL(fileURLWithPath: file("w2.jsonl"))))
+  }
+
+  func testShardsMergedAreByteIdenticalToOneRun() throws {
+    let data = try dataset(300)
+    let whole = file("whole.jsonl")
+    XCTAssertEqual(try runXai(["batch", "--model", tinyModel, "--input", data, "--output", whole]).status, 0)
+    var shards: [String] = []
+    for index in 0..<3 {
+      let shard = file("shard-\(index).jsonl")
+      let result = try runXai([
+        "batch", "--model", tinyModel, "--input", data, "--output", shard, "--shard", "\(index)/3", "--quiet",
+      ])
+      XCTAssertEqual(result.status, 0, result.stderr)
+      XCTAssertEqual(result.stderr, "", "--quiet")
+      XCTAssertGreaterThan(try lines(shard).count, 0)
+      shards.append(shard)
+    }
+    let merged = file("merged.jsonl")
+    let merge = try runXai(["merge", merged] + shards.reversed())
+    XCTAssertEqual(merge.status, 0, merge.stderr)
+    XCTAssertEqual(
+      try Data(contentsOf: URL(fileURLWithPath: merged)), try Data(contentsOf: URL(fileURLWithPath: whole)))
+    XCTAssertEqual(try runXai(["merge", file("twice.jsonl"), shards[0], shards[0]]).status, 65)
+    try "{\"index\": 3".write(toFile: file("cut.jsonl"), atomically: true, encoding: .utf8)
+    let cut = try runXai(["merge", file("m2.jsonl"), shards[1], file("cut.jsonl")])
+    XCTAssertEqual(cut.status, 65)
+    XCTAssertTrue(cut.stderr.contains("cut-off line"), cut.stderr)
+  }
+
+  func testResumeAfterAKillAtSeveralPointsGivesTheUninterruptedFile() throws {
+    let data = try dataset(400)
+    let whole = file("whole.jsonl")
+    let arguments = [
+      "batch", "--model", tinyModel, "--input", data, "--method", "lrp", "--method", "gradxinput",
+    ]
+    XCTAssertEqual(try runXai(arguments + ["--output", whole]).status, 0)
+    let expected = try Data(contentsOf: URL(fileURLWithPath: whole))
+    for (attempt, linesBeforeKill) in [1, 150, 420, 799].enumerated() {
+      let output = file("killed-\(attempt).jsonl")
+      let process = Process()
+      process.executableURL = xaiBinary()
+      process.arguments = arguments + ["--output", output, "--quiet"]
+      process.standardError = Pipe()
+      try process.run()
+      let deadline = Date().addingTimeInterval(60)
+      while process.isRunning && Date() < deadline {
+        let written = (try? Data(contentsOf: URL(fileURLWithPath: output)))?.filter { $0 == 10 }.count ?? 0
+        if written >= linesBeforeKill { break }
+        usleep(2000)
+      }
+      kill(process.processIdentifier, SIGKILL)
+      process.waitUntilExit()
+      // A cut-off last line, as a kill during a write leaves it.
+      if let handle = FileHandle(forWritingAtPath: output) {
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("{\"index\": 9, \"tok".utf8))
+        try handle.close()
+      }
+      let resumed = try runXai(arguments + ["--output", output, "--resume"])
+      XCTAssertEqual(resumed.status, 0, resumed.stderr)
+      XCTAssertEqual(
+        try Data(contentsOf: URL(fileURLWithPath: output)), expected, "killed after \(linesBeforeKill) lines")
+    }
+    let again = try runXai(arguments + ["--output", whole])
+    XCTAssertEqual(again.status, 64, "an existing output is not overwritten without --resume")
+    XCTAssertTrue(again.stderr.contains("--resume"), again.stderr)
+  }
+
+  func testCSVWithQuotedCommasQuotesAndLineBreaksAndRenamedFields() throws {
+    let csv = try write(
+      "review,sentiment,key\n"
+        + "\"the movie, was good\",positive,a\n"
+        + "\"it is \"\"boring\"\"\",0,b\n"
+        + "\"a film\nwith two lines\",2,c\n"
+        + "great,,d\n",
+      to: "data.csv")
+    let output = file("out.jsonl")
+    let result = try runXai([
+      "batch", "--model", tinyModel, "--input", csv, "--text-field", "review", "--label-field", "sentiment",
+      "--id-field", "key", "--output", output,
+    ])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    let rows = try lines(output).map { try JSONDocument.parse($0, source: "out").rootNode }
+    XCTAssertEqual(rows.map { $0["id"]!.string! }, ["a", "b", "c", "d"])
+    XCTAssertEqual(
+      rows.map { $0["text"]!.string! },
+      ["the movie, was good", "it is \"boring\"", "a film\nwith two lines", "great"])
+    XCTAssertEqual(rows.map { $0["label"]?["index"]?.int }, [2, 0, 2, nil])
+  }
+
+  func testLabelsThatNameNoClassAreReportedOnceAndLeftOutOfTheAccuracy() throws {
+    let data = try write(
+      "{\"text\": \"good\", \"label\": \"happy\"}\n{\"text\": \"bad\", \"label\": 7}\n{\"text\": \"great\", \"label\": \"positive\"}\n",
+      to: "data.jsonl")
+    let result = try runXai(["batch", "--model", tinyModel, "--input", data, "--output", file("out.jsonl")])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    XCTAssertTrue(result.stderr.contains("2 label(s) name no class"), result.stderr)
+    XCTAssertTrue(result.stderr.contains("of 1 labelled"), result.stderr)
+    XCTAssertEqual(result.stderr.components(separatedBy: "name no class").count, 2, "reported once")
+  }
+
+  func testAMalformedLineStopsTheRunOrIsSkippedAndAnEmptyTextFailsAlone() throws {
+    let data = try write(
+      "{\"text\": \"good\"}\n{\"text\": \"   \"}\n{\"text\": \"bad\"}\n{not json\n{\"text\": \"great\"}\n",
+      to: "bad.jsonl")
+    let stopped = try runXai(["batch", "--model", tinyModel, "--input", data, "--output", file("a.jsonl")])
+    XCTAssertEqual(stopped.status, 65)
+    XCTAssertTrue(stopped.stderr.contains("bad.jsonl line 4"), stopped.stderr)
+    XCTAssertTrue(stopped.stderr.contains("line 2"), "the empty text names its line: \(stopped.stderr)")
+    XCTAssertEqual(try lines(file("a.jsonl")).count, 2, "the examples before the bad line are kept")
+    let skipped = try runXai([
+      "batch", "--model", tinyModel, "--input", data, "--output", file("b.jsonl"), "--skip-invalid",
+      "--errors", file("errors.jsonl"),
+    ])
+    XCTAssertEqual(skipped.status, 0, skipped.stderr)
+    XCTAssertEqual(try lines(file("b.jsonl")).count, 3)
+    let errors = try lines(file("errors.jsonl")).map { try JSONDocument.parse($0, source: "errors").rootNode }
+    XCTAssertEqual(errors.map { $0["line"]!.int! }, [2, 4])
+    XCTAssertTrue(skipped.stderr.contains("2 errors skipped"), skipped.stderr)
+  }
+
+  func testAnUnwritableOutputIsRefusedBeforeAnyWork() throws {
+    let started = Date()
+    let result = try runXai([
+      "batch", "--input", repository.appendingPathComponent("samples/data/rotten_tomatoes_test.jsonl").path,
+      "--output", "/nonexistent/out.jsonl",
+    ])
+    XCTAssertEqual(result.status, 65)
+    XCTAssertTrue(result.stderr.contains("/nonexistent"), result.stderr)
+    XCTAssertLessThan(Date().timeIntervalSince(started), 5)
+    XCTAssertEqual(
+      try runXai(["batch", "--input", "/no/data.jsonl", "--output", file("o.jsonl")]).status, 66)
+  }
+
+  func testReportFromTheOutputShowsAccuracyConfusionAndOrdering() throws {
+    let data = try dataset(30)
+    let output = file("out.jsonl")
+    let page = file("batch.html")
+    let result = try runXai([
+      "batch", "--model", tinyModel, "--input", data, "--output", output, "--report", page,
+    ])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    let html = try String(contentsOfFile: page, encoding: .utf8)
+    XCTAssertTrue(html.contains("accuracy"))
+    XCTAssertTrue(html.contains("Confusion table"))
+    XCTAssertTrue(html.contains("data-confidence="))
+    XCTAssertEqual(html.components(separatedBy: "class=\"example\"").count - 1, 30)
+    let again = file("again.html")
+    XCTAssertEqual(try runXai(["report", "--from", output, "-o", again]).status, 0)
+    XCTAssertTrue(try String(contentsOfFile: again, encoding: .utf8).contains("Confusion table"))
+  }
+
+  func testReportOfADataSetScoresIntegerLabels() throws {
+    let data = try write(
+      (0..<9).map { "{\"text\": \"\(["good", "bad", "great"][$0 % 3])\", \"label\": \($0 % 3)}" }.joined(
+        separator: "\n"),
+      to: "ints.jsonl")
+    let page = file("ints.html")
+    XCTAssertEqual(
+      try runXai(["report", "--model", tinyModel, "--method", "lrp", "--input", data, "-o", page]).status, 0)
+    let html = try String(contentsOfFile: page, encoding: .utf8)
+    XCTAssertTrue(html.contains("of 9 labelled"), "integer labels are scored")
+  }
+
+  func testGraphDataSetsRunThroughTheSamePass() throws {
+    let output = file("walks.jsonl")
+    let graphs = repository.appendingPathComponent("samples/data/ba_graphs.jsonl").path
+    let result = try runXai([
+      "batch", "--model", "graphnet-ba", "--input", graphs, "--limit", "20", "--output", output,
+    ])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    let rows = try lines(output).map { try JSONDocument.parse($0, source: "walks").rootNode }
+    XCTAssertEqual(rows.count, 20)
+    XCTAssertEqual(rows[3]["method"]?.string, "gnn-lrp")
+    XCTAssertNotNil(rows[3]["correct"]?.bool)
+    let molecules = repository.appendingPathComponent("samples/data/solubility_test.sdf").path
+    let sdf = try runXai([
+      "batch", "--model", "gcn-solubility", "--input", molecules, "--limit", "5", "--method", "gradxinput",
+      "--output", file("mol.jsonl"),
+    ])
+    XCTAssertEqual(sdf.status, 0, sdf.stderr)
+    XCTAssertEqual(try lines(file("mol.jsonl")).count, 5)
+  }
+}
