@@ -140,6 +140,23 @@ func benchMethods(samplePath: String) throws {
   }
   print("B2_ig32_base_32 \(ig)")
   print(String(format: "B2_peak_rss_mb %.0f", peakResidentMegabytes()))
+  let threads = BLAS.threads
+  let b4Flops = b4Sentences().reduce(0.0) { $0 + 2 * forwardFlops(base.config, tokens: $1.count) }
+  let sentences = b4Sentences()
+  print(
+    "B4_check first=\(sentences[0].map(String.init).joined(separator: ","));last_len=\(sentences[255].count)")
+  var best = (seconds: Double.infinity, tokens: 0, workers: 0)
+  for workers in [1, 2] where workers <= max(threads, 1) {
+    for tokens in [1024, 4096] {
+      let seconds = benchBatch(base, tokens: tokens, workers: workers, threads: threads)
+      print("B4_lrp_batch_256_w\(workers)_t\(tokens) \(seconds)")
+      if seconds < best.seconds { best = (seconds, tokens, workers) }
+    }
+  }
+  print("B4_lrp_batch_256 \(best.seconds)")
+  print("B4_best_batch_tokens \(best.tokens)")
+  print("B4_best_workers \(best.workers)")
+  print(String(format: "B4_gflops %.1f", b4Flops / best.seconds / 1e9))
   // B3: what a user of the library gets for one sentence: tokenize, embed, one pass.
   let sample = try TextModel.load(path: samplePath)
   let sentence = "This was one of the best movies I have ever seen."
@@ -150,6 +167,66 @@ func benchMethods(samplePath: String) throws {
       _ = try! sample.explain(sentence, method: method, target: .index(1))
     }
     print("B3_sample_\(method.name) \(time)")
+  }
+}
+
+/// The 256 B4 sentences: lengths 8–64 with [CLS] … [SEP], ids from a 64-bit LCG
+/// (state 42, Knuth's MMIX constants, top 31 bits), the same recipe as torch_bench.py.
+func b4Sentences() -> [[Int]] {
+  var state: UInt64 = 42
+  func next() -> Int {
+    state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+    return Int(state >> 33)
+  }
+  return (0..<256).map { _ in
+    let length = 8 + next() % 57
+    return [101] + (0..<(length - 2)).map { _ in 1000 + next() % 29000 } + [102]
+  }
+}
+
+/// B4: lrp over the 256 sentences as `xai batch` runs them: windows of 128 sorted by
+/// length, batches of at most `tokens` padded tokens, on `workers` threads with
+/// `threads / workers` BLAS threads each.
+func benchBatch(_ model: TextClassifier, tokens: Int, workers: Int, threads: Int) -> Double {
+  let sentences = b4Sentences()
+  var batches: [[Int]] = []
+  for window in stride(from: 0, to: sentences.count, by: 128) {
+    let members = Array(window..<min(window + 128, sentences.count))
+    for batch in BatchPlan(maximumRows: 64, maximumTokens: tokens).batches(
+      lengths: members.map { sentences[$0].count })
+    {
+      batches.append(batch.map { members[$0] })
+    }
+  }
+  let inputs = batches.map { batch -> AttributionInput in
+    let tokenBatch = TokenBatch(batch.map { sentences[$0] })
+    return AttributionInput(embeddings: withoutGrad { model.embed(tokenBatch) }, keep: tokenBatch.keep)
+  }
+  BLAS.threads = max(1, threads / workers)
+  defer { BLAS.threads = threads }
+  return medianSeconds(runs: 3, warmup: 1) {
+    let next = Counter()
+    DispatchQueue.concurrentPerform(iterations: workers) { _ in
+      while let index = next.take(below: inputs.count) {
+        _ = try! GradientTimesInput.lrp.attribute(
+          network: model.body, input: inputs[index],
+          targets: Array(repeating: .index(1), count: inputs[index].keep.batchSize))
+      }
+    }
+  }
+}
+
+/// A shared counter handing out indices to worker threads.
+final class Counter: @unchecked Sendable {
+  private var value = 0
+  private let lock = NSLock()
+
+  func take(below limit: Int) -> Int? {
+    lock.lock()
+    defer { lock.unlock() }
+    guard value < limit else { return nil }
+    value += 1
+    return value - 1
   }
 }
 

@@ -133,7 +133,8 @@ public struct DatasetReport: Sendable {
   func topWords(method: Int, target: String, count: Int = 15) -> String {
     var totals: [String: (sum: Float, count: Int)] = [:]
     for example in examples where method < example.rows.count && example.rows[method].target.label == target {
-      for word in example.rows[method].words where !word.text.hasPrefix("[") {
+      for word in example.rows[method].words
+      where !word.text.hasPrefix("[") && word.text.contains(where: { $0.isLetter || $0.isNumber }) {
         let key = word.text.lowercased()
         let entry = totals[key] ?? (0, 0)
         totals[key] = (entry.sum + word.relevance, entry.count + 1)
@@ -157,7 +158,7 @@ public struct DatasetReport: Sendable {
     }
     return "<section><table><tr>" + column("for \(escapeHTML(target))", positive)
       + column("against \(escapeHTML(target))", negative) + "</tr></table>"
-      + "<p class=\"sub\">words seen at least 3 times in examples explained for this class</p></section>"
+      + "<p class=\"sub\">words (not punctuation) seen at least 3 times in examples explained for this class</p></section>"
   }
 
   /// Histogram of token relevance (each example scaled by its own max |R|), as inline SVG.

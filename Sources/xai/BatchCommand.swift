@@ -79,8 +79,10 @@ struct BatchCommand: ParsableCommand {
   @Flag(name: .long, help: "No progress bar and no summary (errors are still printed).")
   var quiet = false
 
-  /// The thread layout measured fastest on a 2-core machine (see README, Performance).
-  static let defaultWorkers = 1
+  /// One worker per core, each with one BLAS thread: measured faster than one worker
+  /// with every core in BLAS (B4 in `make bench`, README Performance), because the
+  /// products of a batch are too small to split well and the rest of a pass is serial.
+  static var defaultWorkers: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 
   func validate() throws {
     guard dataOptions.input != nil else { throw ValidationError("Give the data set with --input FILE.") }
@@ -111,8 +113,8 @@ struct BatchCommand: ParsableCommand {
       }
       let (name, path) = try ModelZoo.resolve(modelOptions.model)
       let isGraphModel = ["graphnet", "gcn"].contains(ModelZoo.describe(path)?.modelType ?? "")
-      let workerCount = workers ?? Self.defaultWorkers
       let cores = modelOptions.threads ?? ProcessInfo.processInfo.activeProcessorCount
+      let workerCount = workers ?? min(Self.defaultWorkers, cores)
       let (out, point) = try AppendOnlyLines.open(output, keep: resume)
       let errorLines = try errors.map { try AppendOnlyLines.open($0, keep: resume, parse: false).0 }
       if resume && point.lines > 0 && !quiet {

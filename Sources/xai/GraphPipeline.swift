@@ -39,8 +39,25 @@ func explainGraph(
     return .nodes(
       NodeRelevanceView(modelName: name, graph: graph, labels: network.labels, explanation: relevance))
   case .gnnLRP:
-    let walks = try RelevantWalks(gammas: options.gamma.values, keep: options.top).explain(
-      network: network, input: input, target: target)
+    let display = WalkProgress()
+    defer { display.finish() }
+    let walks = try RelevantWalks(gammas: options.gamma.values, keep: options.top, progress: display.update)
+      .explain(network: network, input: input, target: target)
     return .walks(GraphReport(modelName: name, graph: graph, labels: network.labels, explanation: walks))
   }
+}
+
+/// A progress bar for graphs with more than a million walks (nothing for smaller ones).
+final class WalkProgress: @unchecked Sendable {
+  private var display: ProgressDisplay?
+  private var reported = 0
+
+  func update(done: Int, total: Int) {
+    guard total > 1_000_000 else { return }
+    if display == nil { display = ProgressDisplay(total: total, unit: "walks") }
+    display?.advance(by: done - reported)
+    reported = done
+  }
+
+  func finish() { display?.finish() }
 }

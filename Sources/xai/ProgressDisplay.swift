@@ -46,7 +46,7 @@ final class ProgressDisplay: @unchecked Sendable {
     } else {
       line += "\(done) \(unit)"
     }
-    line += String(format: " · %.1f/s", rate)
+    line += " · " + Self.rate(rate) + "/s"
     FileHandle.standardError.write(Data(("\r\u{1B}[2K" + line).utf8))
   }
 
@@ -64,6 +64,13 @@ final class ProgressDisplay: @unchecked Sendable {
     if enabled && lastDraw != Date.distantPast { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
     printError(text)
     if enabled && lastDraw != Date.distantPast { draw() }
+  }
+
+  /// 4.5 M, 12.3 k, 7.2.
+  static func rate(_ value: Double) -> String {
+    if value >= 1e6 { return String(format: "%.1f M", value / 1e6) }
+    if value >= 1e4 { return String(format: "%.1f k", value / 1e3) }
+    return String(format: "%.1f", value)
   }
 
   /// 1 h 02 min, 3 min 20 s, 42 s.

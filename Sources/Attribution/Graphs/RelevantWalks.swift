@@ -21,9 +21,17 @@ public struct RelevantWalks: Sendable {
   public let keep: Int?
 
   /// `gammas` may hold one value (used everywhere) or L + 1 values.
-  public init(gammas: [Float] = [0], keep: Int? = 10) {
+  /// Told (walks done, walks in all) as the enumeration goes, for a progress display.
+  public let progress: (@Sendable (_ done: Int, _ total: Int) -> Void)?
+
+  /// `gammas` may hold one value (used everywhere) or L + 1 values; `progress` hears
+  /// how far the enumeration is.
+  public init(
+    gammas: [Float] = [0], keep: Int? = 10, progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil
+  ) {
     self.gammas = gammas
     self.keep = keep
+    self.progress = progress
   }
 
   /// Most walks one explanation enumerates (about a minute of work).
@@ -67,7 +75,7 @@ public struct RelevantWalks: Sendable {
     let target = try target.index(labels: network.labels, logits: forward.outputs)
     let walker = WalkEnumerator(
       forward: forward, adjacency: adjacency, target: target, nodeCount: n, layers: layers, keep: keep)
-    walker.run(walksEndingAt: walksEndingAt)
+    walker.run(walksEndingAt: walksEndingAt, progress: progress.map { report in { report($0, count) } })
     let outputs = forward.outputs
     var edgeRelevance: [Graph.Edge: Float] = [:]
     for (entry, value) in walker.entryRelevance.enumerated() where value != 0 {

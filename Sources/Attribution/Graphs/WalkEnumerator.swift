@@ -91,7 +91,8 @@ final class WalkEnumerator {
 
   /// Visits every walk; `walksEndingAt` (from `walksEnding`) counts the walks behind a
   /// closed output gate without visiting them.
-  func run(walksEndingAt: [Int]) {
+  /// `progress` hears the number of walks done after each last-layer node.
+  func run(walksEndingAt: [Int], progress: ((Int) -> Void)? = nil) {
     let classes = forward.liftedOutput.shape[1]
     let width = forward.liftedOutput.shape[0]
     let outputScale = forward.outputScale.scalars
@@ -105,6 +106,7 @@ final class WalkEnumerator {
       nodes[layers] = last
       for i in 0..<width { vectors[layers][i] = lifted[i * classes + target] }
       visit(level: layers, node: last, scale: scale)
+      progress?(counters.pointee)
     }
   }
 
