@@ -45,7 +45,9 @@ bench: setup venv
 venv: $(VENV)/.installed
 $(VENV)/.installed: scripts/requirements.txt
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q -r scripts/requirements.txt
+	grep -v '^lxt' scripts/requirements.txt > $(VENV)/req.txt
+	$(VENV)/bin/pip install -q -r $(VENV)/req.txt
+	$(VENV)/bin/pip install -q --no-deps $$(grep '^lxt' scripts/requirements.txt)
 	touch $@
 
 ## Golden reference values for the Swift tests (Tests/**/Fixtures), from PyTorch.
