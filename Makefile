@@ -54,6 +54,7 @@ $(VENV)/.installed: scripts/requirements.txt
 reference: venv
 	$(PYTHON) scripts/reference_models.py
 	$(PYTHON) scripts/reference_attribution.py
+	$(PYTHON) scripts/reference_attnlrp.py
 	$(PYTHON) scripts/reference_graphs.py
 
 ## Rebuild the shipped sample models (commit the result once).
