@@ -41,6 +41,14 @@ public struct GradientTimesInput: AttributionMethod {
   /// LRP by detachment: every detachment rule the network has.
   public static let lrp = GradientTimesInput(kind: .lrp, rules: .detachingAll)
 
+  /// AttnLRP (Achtibat et al. 2024, LXT's efficient mode): σ, Φ and the tanh ratio
+  /// constant, the softmax differentiated as is, and S = q·kᵀ and O = P·v each passing
+  /// half of the gradient to each operand.
+  public static let attnLRP = GradientTimesInput(
+    kind: .attnlrp,
+    rules: PropagationRules(
+      attention: .uniformSplit, layerNorm: .constantSigma, gelu: .constantPhi, tanh: .constantRatio))
+
   /// Gradient×Input under any `rules` (AttnLRP and the audit build on this).
   init(kind: MethodKind, rules: PropagationRules) {
     self.kind = kind
@@ -48,7 +56,7 @@ public struct GradientTimesInput: AttributionMethod {
   }
 
   public func missingOperations(in present: Set<RuleOperation>) -> [RuleOperation] {
-    kind == .lrp ? [] : rules.modified.subtracting(present).sorted()
+    kind.takesDetachments ? rules.modified.subtracting(present).sorted() : []
   }
 
   public func attribute(network: any EncoderClassifier, input: AttributionInput, targets: [ClassTarget])

@@ -4,6 +4,9 @@ import Models
 public enum MethodKind: String, CaseIterable, Sendable, Hashable {
   /// Gradient×Input with every detachment rule the network has (CP-LRP).
   case lrp
+  /// Gradient×Input with σ, Φ and the tanh ratio constant and the uniform rule on both
+  /// bilinear products of attention (AttnLRP, as LXT's efficient mode).
+  case attnlrp
   /// Gradient×Input, optionally with detachment rules chosen one by one.
   case gradxinput
   /// ‖∂f/∂e_t‖₂.
@@ -15,6 +18,7 @@ public enum MethodKind: String, CaseIterable, Sendable, Hashable {
   public var aliases: [String] {
     switch self {
     case .lrp: ["cp-lrp"]
+    case .attnlrp: ["attn-lrp"]
     case .gradxinput: ["gradient-x-input", "inputxgradient"]
     case .gradient: ["saliency"]
     case .integratedGradients: ["ig"]
@@ -33,6 +37,7 @@ public enum MethodKind: String, CaseIterable, Sendable, Hashable {
   public var displayName: String {
     switch self {
     case .lrp: "LRP (detachment)"
+    case .attnlrp: "AttnLRP"
     case .gradxinput: "Gradient×Input"
     case .gradient: "Gradient (saliency)"
     case .integratedGradients: "Integrated Gradients"
@@ -50,6 +55,7 @@ public enum MethodKind: String, CaseIterable, Sendable, Hashable {
   ) -> any AttributionMethod {
     switch self {
     case .lrp: GradientTimesInput.lrp
+    case .attnlrp: GradientTimesInput.attnLRP
     case .gradxinput: GradientTimesInput(detaching: detaching)
     case .gradient: GradientSaliency()
     case .integratedGradients: IntegratedGradients(steps: steps, rule: integration)
