@@ -56,6 +56,7 @@ reference: venv
 	$(PYTHON) scripts/reference_attribution.py
 	$(PYTHON) scripts/reference_attnlrp.py
 	$(PYTHON) scripts/reference_graphs.py
+	$(PYTHON) scripts/reference_audit.py
 
 ## Rebuild the shipped sample models (commit the result once).
 train-samples: venv

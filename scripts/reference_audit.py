@@ -1,0 +1,184 @@
+"""Writes Tests/AttributionTests/Fixtures/audit.json: a relevance audit of gradient×input methods,
+for the shipped sample model and the tiny JSON models, on the first three sentences of attnlrp.json.
+
+For each method, f = logit of the predicted class and ∂f/∂h is the gradient under the method's rules:
+
+  gradxinput  plain gradients
+  lrp         the explicit forward of reference_attribution.py with all of its HOOKS
+              (LayerNorm σ, attention probabilities, GELU Φ and pooler tanh ratio held constant)
+  attnlrp     the explicit forward of reference_attnlrp.py with LXT's rule functions
+              (σ, Φ and tanh ratio constant, softmax as is, q·kᵀ and P·v through divide_gradient(·, 2))
+
+The audit gives Σ h ⊙ ∂f/∂h (over every position and feature) at the input h of every sublayer, in
+forward order:
+
+  layer.N.attention      the block's input x (for N = 0 the embedding-block output e, so that its sum
+                         is Σ_t R_t of the existing fixtures)
+  layer.N.attention_norm attention_output(x) + x, the input of the block's first LayerNorm
+  layer.N.ffn            the FFN's input (that LayerNorm's output)
+  layer.N.output_norm    ffn(h) + h, the input of the block's second LayerNorm
+  head                   the encoder output at [CLS], the input of pre_classifier / pooler.dense
+  classifier             the input of the final classifier linear (after ReLU / tanh)
+
+and the bias share Σ_b b ⊙ ∂f/∂b over every bias after the embedding block: the bias of every Linear
+(q, k, v, attention output, both FFN linears, pre_classifier / pooler.dense, classifier) and the β of
+every LayerNorm of the encoder. The forward runs in float64.
+
+Checks: layer.0.attention == Σ_t R_t == Σ of the fixture's relevance (text-attribution.json for
+gradxinput and lrp, attnlrp.json for attnlrp); and, since the lrp-modified network is affine in e,
+Σ_t R_t + bias share == f for lrp, and more generally, at every audit point h,
+Σ h ⊙ ∂f/∂h + (share of the biases downstream of h) == f. Run through `make reference` (last).
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reference_attribution import HOOKS, OUT, Reference  # noqa: E402
+from reference_attnlrp import LXTReference, load_models, r7  # noqa: E402
+
+SENTENCES_PER_MODEL = 3
+FIXTURE_TOLERANCE = 1e-4  # relative, against the fixtures' Σ_t R_t
+CONSERVATION_TOLERANCE = 1e-4  # relative to |f|, lrp only
+LAYER = re.compile(r"(?:transformer|encoder)\.layer\.(\d+)\.(.+)")
+POINTS = {  # module name (relative to the block) -> audit point of its input
+    "attention.q_lin": "attention", "attention.self.query": "attention",
+    "sa_layer_norm": "attention_norm", "attention.output.LayerNorm": "attention_norm",
+    "ffn.lin1": "ffn", "intermediate.dense": "ffn",
+    "output_layer_norm": "output_norm", "output.LayerNorm": "output_norm",
+}
+HEAD = {"pre_classifier": "head", "pooler.dense": "head", "classifier": "classifier"}
+
+
+class Audit:
+    """Mixin over Reference / LXTReference: records the input of every audited sublayer (with
+    retain_grad) and the order in which the biases are used, without touching the rules."""
+
+    def start(self):
+        self.taps, self.biases = [], []
+        self.bias_names = [k for k in self.p if k.endswith(".bias") and not k.startswith("embeddings.")]
+        for k in self.bias_names:  # fresh leaves, so that each run gets its own ∂f/∂b
+            self.p[k] = self.p[k].detach().clone().requires_grad_(True)
+
+    def tap(self, name, x):
+        if not torch.is_grad_enabled():  # a plain forward, nothing to audit
+            return
+        match = LAYER.fullmatch(name)
+        point = f"layer.{match[1]}.{POINTS[match[2]]}" if match and match[2] in POINTS else HEAD.get(name)
+        if point is not None:
+            x.retain_grad()
+            self.taps.append((point, x, len(self.biases)))  # biases used from here on are downstream
+        self.biases.append(name + ".bias")
+
+    def linear(self, name, x):
+        self.tap(name, x)
+        return super().linear(name, x)
+
+    def ln(self, name, x, rules):
+        self.tap(name, x)
+        return super().ln(name, x, rules)
+
+
+class AuditReference(Audit, Reference):
+    pass
+
+
+class AuditLXTReference(Audit, LXTReference):
+    pass
+
+
+def audit(ref, e, mask, target, rules):
+    ref.start()
+    leaf = e.detach().clone().requires_grad_(True)
+    ref.logits(leaf, mask, rules)[0, target].backward()
+    assert sorted(ref.biases) == sorted(ref.bias_names), "a bias of the checkpoint is not used, or used twice"
+    share = {b: 0.0 if ref.p[b].grad is None else (ref.p[b] * ref.p[b].grad).sum().item()
+             for b in ref.biases}  # no gradient: q and k under lrp (attention probabilities constant)
+    points = [(point, (x * x.grad).sum().item(), sum(share[b] for b in ref.biases[i:]))
+              for point, x, i in ref.taps]
+    return (leaf * leaf.grad).sum().item(), sum(share.values()), points
+
+
+def expected_points(layers):
+    return [f"layer.{n}.{p}" for n in range(layers)
+            for p in ("attention", "attention_norm", "ffn", "output_norm")] + ["head", "classifier"]
+
+
+def close(a, b, tolerance):
+    return abs(a - b) <= tolerance * max(abs(a), abs(b))
+
+
+def main():
+    torch.set_num_threads(1)
+    fixtures = {"gradxinput": json.loads((OUT / "text-attribution.json").read_text()),
+                "attnlrp": json.loads((OUT / "attnlrp.json").read_text())}
+    fixtures["lrp"] = fixtures["gradxinput"]
+    payload = {}
+    for name, model, tokenizer in load_models():
+        model = model.double()  # the checkpoints are float32, so float64 holds them exactly
+        refs = {"gradxinput": (AuditReference(model), set()),
+                "lrp": (AuditReference(model), set(HOOKS)),
+                "attnlrp": (AuditLXTReference(model), "attnlrp")}
+        for ref, _ in refs.values():
+            ref.p = {k: v.double() for k, v in ref.p.items()}
+        layers = model.config.num_hidden_layers
+        entries = []
+        worst = {"fixture": 0.0, "conservation": 0.0}
+        for case in fixtures["attnlrp"][name][:SENTENCES_PER_MODEL]:
+            ids = case["ids"]
+            assert tokenizer(case["text"])["input_ids"] == ids, (name, case["text"])
+            ids_t = torch.tensor([ids])
+            mask = torch.ones_like(ids_t)
+            ref = refs["gradxinput"][0]
+            with torch.no_grad():
+                e = ref.embed(ids_t)
+                logits = ref.logits(e, mask, set())[0]
+                assert (logits - model(input_ids=ids_t).logits[0]).abs().max() < 1e-9, (name, case["text"])
+            target = int(logits.argmax())
+            assert target == case["target"], (name, case["text"])
+            logit = logits[target].item()
+            methods = {}
+            for method, (ref, rules) in refs.items():
+                sum_tokens, bias_share, points = audit(ref, e, mask, target, rules)
+                assert [p for p, _, _ in points] == expected_points(layers), [p for p, _, _ in points]
+                # (1) the audit starts at e, and Σ_t R_t is the fixture's
+                fixture = next(x for x in fixtures[method][name] if x["text"] == case["text"])
+                relevance = fixture["relevance"] if method == "attnlrp" else fixture["relevance"][method]
+                assert close(points[0][1], sum_tokens, 1e-12), (name, method, points[0][1], sum_tokens)
+                assert close(sum_tokens, sum(relevance), FIXTURE_TOLERANCE), \
+                    (name, case["text"], method, sum_tokens, sum(relevance))
+                worst["fixture"] = max(worst["fixture"], abs(sum_tokens - sum(relevance)) / abs(sum(relevance)))
+                # (2) lrp is affine in e: conservation at e and at every audit point
+                if method == "lrp":
+                    assert close(sum_tokens + bias_share, logit, CONSERVATION_TOLERANCE), \
+                        (name, case["text"], sum_tokens, bias_share, logit)
+                    for point, value, downstream in points:
+                        assert close(value + downstream, logit, CONSERVATION_TOLERANCE), \
+                            (name, case["text"], point, value, downstream, logit)
+                        worst["conservation"] = max(worst["conservation"], abs(value + downstream - logit) / abs(logit))
+                print(f"{name} | {case['text']!r} | {method}: f {logit:.7g}, Σ_t R_t {sum_tokens:.7g}, "
+                      f"bias share {bias_share:.7g}, f - Σ_t R_t - bias share {logit - sum_tokens - bias_share:.3g}")
+                methods[method] = {"sum_tokens": r7(sum_tokens), "bias_share": r7(bias_share),
+                                   "audit": [{"layer": p, "sum_relevance": r7(v)} for p, v, _ in points]}
+            entries.append({"text": case["text"], "ids": ids, "target": target, "target_logit": r7(logit),
+                            "methods": methods})
+        payload[name] = entries
+        print(f"{name}: max relative deviation of Σ_t R_t from the fixtures {worst['fixture']:.2e}; "
+              f"lrp: max |Σ h·∂f/∂h + downstream bias share - f| / |f| {worst['conservation']:.2e}")
+        print(f"{name}: biases in the share: " + ", ".join(refs["lrp"][0].biases))
+    lines = ["{"]
+    for m, (name, entries) in enumerate(payload.items()):
+        lines.append(f" {json.dumps(name)}: [")
+        lines += [" " + json.dumps(x, ensure_ascii=False, separators=(",", ":"))
+                  + ("," if i < len(entries) - 1 else "") for i, x in enumerate(entries)]
+        lines.append(" ]" + ("," if m < len(payload) - 1 else ""))
+    lines.append("}")
+    (OUT / "audit.json").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
