@@ -37,6 +37,7 @@ public struct SentenceReport: Sendable {
         rows: explanations.map { explanation in (explanation, explanation.words().map(\.relevance)) }))
     page.append("<h2>Conservation</h2>")
     page.append(conservationTable)
+    page.append(auditSection)
     return page.text
   }
 
@@ -113,7 +114,7 @@ public struct SentenceReport: Sendable {
   var conservationTable: String {
     var html =
       "<section><table class=\"data\"><tr><th>method</th><th>Σ R</th><th>target logit</th><th>residual</th>"
-      + "<th>f(x) − f(baseline)</th><th>completeness residual</th></tr>"
+      + "<th>f(x) − f(baseline)</th><th>completeness residual</th><th>what the residual is</th></tr>"
     for explanation in explanations {
       let c = explanation.conservation
       html += "<tr><td>\(escapeHTML(explanation.method.title))</td>"
@@ -126,8 +127,34 @@ public struct SentenceReport: Sendable {
       } else {
         html += "<td>–</td><td>–</td>"
       }
-      html += "</tr>"
+      html += "<td class=\"sub\">\(escapeHTML(explanation.method.residualMeaning))</td></tr>"
     }
     return html + "</table></section>"
+  }
+
+  /// Per audited method: a bar per sublayer input, from the logit down to the tokens.
+  var auditSection: String {
+    var html = ""
+    for explanation in explanations {
+      guard let audit = explanation.audit else { continue }
+      let rows =
+        [("logit", audit.targetLogit)] + audit.entries.reversed().map { ($0.layer, $0.sumRelevance) }
+        + [("bias share", audit.biasShare), ("rules' share", audit.ruleShare)]
+      let scale = max(rows.map { abs($0.1) }.max() ?? 0, 1e-12)
+      html +=
+        "<h2>Relevance audit: \(escapeHTML(explanation.method.title))</h2><section><table class=\"data\">"
+        + "<tr><th>sublayer input</th><th>Σ h·∂f/∂h</th><th></th></tr>"
+      for (name, value) in rows {
+        let width = Int((200 * Double(abs(value) / scale)).rounded())
+        let colour = value >= 0 ? "#b92626" : "#3b3b9a"
+        html +=
+          "<tr><td>\(escapeHTML(name))</td><td class=\"num\">\(formatNumber(value))</td>"
+          + "<td><div style=\"width:\(width)px;height:10px;background:\(colour)\" title=\"\(formatNumber(value, digits: 7))\"></div></td></tr>"
+      }
+      html +=
+        "</table><p class=\"sub\">Σ tokens + bias share + rules' share = logit; the input of layer.0.attention is the tokens' sum. "
+        + "A drop between two rows is relevance absorbed by the biases or by a rule that is not conservative in between.</p></section>"
+    }
+    return html
   }
 }

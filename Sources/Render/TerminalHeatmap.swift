@@ -75,7 +75,47 @@ public struct TerminalHeatmap: Sendable {
         "completeness: f(x) − f(baseline) = \(format(c.targetLogit - baseline)), residual = \(format(completeness))"
       )
     }
+    lines.append(explanation.method.residualMeaning)
+    if let audit = explanation.audit { lines += auditLines(audit) }
     return lines.joined(separator: "\n") + "\n"
+  }
+
+  /// The audit from the logit down to the tokens, one line per sublayer input with a bar.
+  func auditLines(_ audit: RelevanceAudit) -> [String] {
+    let rows =
+      [("logit", audit.targetLogit)] + audit.entries.reversed().map { ($0.layer, $0.sumRelevance) }
+      + [("bias share", audit.biasShare), ("rules' share", audit.ruleShare)]
+    let scale = rows.map { abs($0.1) }.max() ?? 0
+    let nameWidth = rows.map(\.0.count).max() ?? 0
+    var lines = ["audit: Σ h·∂f/∂h at the input of each sublayer, from the logit down to the tokens:"]
+    for (index, (name, value)) in rows.enumerated() {
+      if index == rows.count - 2 { lines.append("") }
+      let bar = auditBar(value, scale: scale)
+      lines.append(
+        "  " + name.padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "  " + bar + "  "
+          + format(value))
+    }
+    lines.append(
+      "  (Σ tokens + bias share + rules' share = logit; the first layer's input is the tokens' sum)")
+    return lines
+  }
+
+  func auditBar(_ value: Float, scale: Float, width: Int = 24) -> String {
+    let filled = scale > 0 ? Int((Float(width) * abs(value) / scale).rounded()) : 0
+    let body = String(repeating: "█", count: filled) + String(repeating: " ", count: width - filled)
+    guard mode != .plain else { return (value < 0 ? "-" : "+") + body }
+    return paint(
+      String(repeating: "█", count: filled), foreground: RGB.diverging(value >= 0 ? 1 : -1, scale: 1))
+      + String(repeating: " ", count: width - filled)
+  }
+
+  func paint(_ text: String, foreground: RGB) -> String {
+    switch mode {
+    case .plain: return text
+    case .trueColor:
+      return "\u{1B}[38;2;\(foreground.red);\(foreground.green);\(foreground.blue)m\(text)\u{1B}[0m"
+    case .palette256: return "\u{1B}[38;5;\(foreground.xterm256)m\(text)\u{1B}[0m"
+    }
   }
 
   func heatmapLines(_ units: [(text: String, relevance: Float)], scale: Float) -> [String] {

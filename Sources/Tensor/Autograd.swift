@@ -117,3 +117,33 @@ extension Tensor {
     return order
   }
 }
+
+/// Keeps the gradient that reaches a tapped tensor in the backward pass (see `tapped(by:)`).
+public final class GradientTap: @unchecked Sendable {
+  /// ∂f/∂x of the tapped x after `backward`, nil before (or when nothing reached it).
+  public private(set) var gradient: Tensor?
+
+  /// An empty tap.
+  public init() {}
+
+  fileprivate func receive(_ g: Tensor) {
+    if var existing = gradient {
+      existing.addInPlace(g)
+      gradient = existing
+    } else {
+      gradient = g.detach()
+    }
+  }
+}
+
+extension Tensor {
+  /// The identity, whose backward hands the incoming gradient on unchanged and keeps a
+  /// copy in `tap`: ∂f/∂x at an intermediate activation, without making it a leaf.
+  public func tapped(by tap: GradientTap) -> Tensor {
+    guard Tensor.gradientNeeds(self) != nil else { return self }
+    return recorded(from: [self]) { g in
+      tap.receive(g)
+      return [g]
+    }
+  }
+}

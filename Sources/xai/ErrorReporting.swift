@@ -21,7 +21,7 @@ enum ExitStatus {
   static func code(for error: Error) -> Int32? {
     switch error {
     case let error as ModelError: error.isMissingFile ? missingFile : badData
-    case is MissingOperationError: usage
+    case is MissingOperationError, is AuditUnavailableError: usage
     default: nil
     }
   }

@@ -30,6 +30,12 @@ struct ExplainCommand: ParsableCommand {
   @Flag(name: .long, help: "Merge word pieces into words (relevance summed).")
   var words = false
 
+  @Flag(
+    name: .long,
+    help: "Also show Σ h·∂f/∂h at the input of every sublayer and the biases' share (Gradient×Input methods)."
+  )
+  var audit = false
+
   @Argument(help: "The text to explain, or - to read one text per line from standard input.")
   var text: String?
 
@@ -50,7 +56,8 @@ struct ExplainCommand: ParsableCommand {
       var last: TextExplanation?
       for (line, text) in texts {
         do {
-          let explanation = try model.explain(text, method: method, target: targetOption.classTarget)
+          let explanation = try model.explain(
+            text, method: method, target: targetOption.classTarget, audit: audit)
           last = explanation
           if explanation.encoded.truncated {
             printError(

@@ -33,6 +33,11 @@ struct ReportCommand: ParsableCommand {
   @Option(name: [.short, .customLong("output")], help: "The HTML file to write.")
   var output: String
 
+  @Flag(
+    name: .long,
+    help: "Text: add the relevance audit of every Gradient×Input method (lrp, attnlrp, gradxinput).")
+  var audit = false
+
   @Argument(help: "The text to explain.")
   var text: String?
 
@@ -97,7 +102,9 @@ struct ReportCommand: ParsableCommand {
           "\(model.name) on \(URL(fileURLWithPath: input).lastPathComponent) (\(tally.examples) examples)"
         try writeReport(DatasetReport(title: title, rows: rows).html, to: output)
       } else if let text {
-        let explanations = try methods.map { try model.explain(text, method: $0, target: target) }
+        let explanations = try methods.map {
+          try model.explain(text, method: $0, target: target, audit: audit && $0 is GradientTimesInput)
+        }
         try writeReport(SentenceReport(explanations: explanations).html, to: output)
       }
       printError("xai: wrote \(output)")

@@ -119,7 +119,7 @@ final class ExplainCommandTests: XCTestCase {
   }
 
   func testEveryMethodRunsFromTheCommandLine() throws {
-    for method in ["lrp", "gradxinput", "gradient", "integrated-gradients"] {
+    for method in ["lrp", "attnlrp", "gradxinput", "gradient", "integrated-gradients"] {
       let result = try runXai(["explain", "--model", tinyModel, "--method", method, "--words", "not good"])
       XCTAssertEqual(result.status, 0, "\(method): \(result.stderr)")
       XCTAssertTrue(result.stdout.contains("method \(method)"))

@@ -39,15 +39,19 @@ public struct AttributionInput: Sendable {
   public let keep: KeepMask
   /// For path methods: the baseline b [B, T, D] (no history).
   public let baseline: Tensor?
+  /// For the relevance audit of a batch of one: records sublayer inputs and biases.
+  public let probe: RelevanceProbe?
 
   /// A batch of embeddings with its mask and, for path methods, its baseline.
-  public init(embeddings: Tensor, keep: KeepMask, baseline: Tensor? = nil) {
+  public init(embeddings: Tensor, keep: KeepMask, baseline: Tensor? = nil, probe: RelevanceProbe? = nil) {
     precondition(
       embeddings.rank == 3 && embeddings.shape[0] == keep.batchSize && embeddings.shape[1] == keep.length)
     precondition(baseline == nil || baseline!.shape == embeddings.shape)
+    precondition(probe == nil || keep.batchSize == 1, "the audit explains one text at a time")
     self.embeddings = embeddings
     self.keep = keep
     self.baseline = baseline
+    self.probe = probe
   }
 }
 
@@ -74,6 +78,16 @@ public struct MissingOperationError: Error, Equatable, CustomStringConvertible {
     let names = operations.map(\.rawValue).joined(separator: ", ")
     return "\(method) detaches \(names), but the model has no such operation"
       + (operations.contains(.tanh) ? " (tanh is the BERT pooler's; DistilBERT has none)." : ".")
+  }
+}
+
+/// The relevance audit was asked of a method that is not Gradient×Input.
+public struct AuditUnavailableError: Error, Equatable, CustomStringConvertible {
+  /// The method asked.
+  public let method: String
+
+  public var description: String {
+    "The relevance audit sums h·∂f/∂h, which is \(method)'s relevance only for Gradient×Input methods (lrp, attnlrp, gradxinput)."
   }
 }
 

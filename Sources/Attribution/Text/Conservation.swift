@@ -17,3 +17,30 @@ public struct Conservation: Sendable, Equatable {
     baselineLogit.map { targetLogit - $0 - sumRelevance }
   }
 }
+
+/// Where relevance is created or lost on its way from the logit to the tokens: the
+/// sum Σ h·∂f/∂h at the input of every sublayer, from the same backward pass, and the
+/// share the biases absorb (Σ b·∂f/∂b). For a conservative rule set every row equals
+/// the logit minus the biases above it, and Σ_t R_t + bias share = logit.
+public struct RelevanceAudit: Sendable, Equatable {
+  /// One sublayer input.
+  public struct Entry: Sendable, Equatable {
+    /// `layer.N.attention`, `layer.N.attention_norm`, `layer.N.ffn`, `layer.N.output_norm`, `head`, `classifier`.
+    public let layer: String
+    /// Σ h·∂f/∂h there.
+    public let sumRelevance: Float
+  }
+
+  /// Sublayer inputs in forward order (the first is the embedding-block output).
+  public let entries: [Entry]
+  /// Σ over the biases after the embedding block of b·∂f/∂b.
+  public let biasShare: Float
+  /// Σ_t R_t.
+  public let sumTokens: Float
+  /// The explained logit.
+  public let targetLogit: Float
+
+  /// What neither the tokens nor the biases account for: the share of rules that are
+  /// not conservative (0 up to rounding for lrp).
+  public var ruleShare: Float { targetLogit - sumTokens - biasShare }
+}

@@ -35,11 +35,14 @@ extension TextModel {
     return results.map { $0! }
   }
 
-  /// Explains `text` with `method` for `target`.
-  public func explain(_ text: String, method: any AttributionMethod, target: ClassTarget = .predicted)
-    throws -> TextExplanation
-  {
-    try explain([text], method: method, target: target)[0].get()
+  /// Explains `text` with `method` for `target`; with `audit`, also the sum of relevance
+  /// at every sublayer input and the bias share, from the same backward pass.
+  public func explain(
+    _ text: String, method: any AttributionMethod, target: ClassTarget = .predicted, audit: Bool = false
+  ) throws -> TextExplanation {
+    guard audit else { return try explain([text], method: method, target: target)[0].get() }
+    guard method is GradientTimesInput else { throw AuditUnavailableError(method: method.name) }
+    return try explain(encoded: [prepare(text)], method: method, targets: [target], audit: true)[0]
   }
 
   /// `text` tokenized and checked for this model: not empty, ids inside the vocabulary.
@@ -53,28 +56,40 @@ extension TextModel {
   }
 
   /// One batched pass over texts already prepared (`prepare`), `texts[i]` for `targets[i]`.
-  public func explain(encoded texts: [EncodedText], method: any AttributionMethod, targets: [ClassTarget])
-    throws -> [TextExplanation]
-  {
+  public func explain(
+    encoded texts: [EncodedText], method: any AttributionMethod, targets: [ClassTarget], audit: Bool = false
+  ) throws -> [TextExplanation] {
     guard network.hasClassifier else {
       throw ModelError.badInput("\(path): the model has no classification head to explain.")
     }
     let missing = method.missingOperations(in: network.body.ruleOperations)
     guard missing.isEmpty else { throw MissingOperationError(method: method.name, operations: missing) }
     let batch = embedded(texts, withBaseline: method.needsBaseline)
-    let input = AttributionInput(embeddings: batch.embeddings, keep: batch.keep, baseline: batch.baseline)
+    let probe = audit ? RelevanceProbe() : nil
+    let input = AttributionInput(
+      embeddings: batch.embeddings, keep: batch.keep, baseline: batch.baseline, probe: probe)
     let rows = try method.attribute(network: network.body, input: input, targets: targets)
     let labels = config.labels
     let summary = MethodSummary(
       kind: method.kind, detached: method.rules.detached.filter(network.body.ruleOperations.contains))
-    return zip(texts, rows).map { encoded, row in
-      TextExplanation(
+    let audits: [RelevanceAudit?] = rows.map { row in
+      probe.map { probe in
+        RelevanceAudit(
+          entries: probe.sums.map { RelevanceAudit.Entry(layer: $0.name, sumRelevance: $0.sum) },
+          biasShare: probe.biasShare, sumTokens: row.relevance.reduce(0, +),
+          targetLogit: row.logits[row.target])
+      }
+    }
+    return zip(texts, rows).enumerated().map { index, item in
+      let (encoded, row) = item
+      let conservation = Conservation(
+        sumRelevance: row.relevance.reduce(0, +), targetLogit: row.logits[row.target],
+        baselineLogit: row.baselineLogit)
+      return TextExplanation(
         modelName: name, method: summary, encoded: encoded, targetIndex: row.target,
         targetLabel: labels[row.target], labels: labels, logits: row.logits,
-        probabilities: probabilities(row.logits), relevance: row.relevance,
-        conservation: Conservation(
-          sumRelevance: row.relevance.reduce(0, +), targetLogit: row.logits[row.target],
-          baselineLogit: row.baselineLogit))
+        probabilities: probabilities(row.logits), relevance: row.relevance, conservation: conservation,
+        audit: audits[index])
     }
   }
 }

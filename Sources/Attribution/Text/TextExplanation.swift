@@ -17,6 +17,24 @@ public struct MethodSummary: Sendable, Equatable {
   /// Name as the command line and JSON spell it.
   public var name: String { kind.rawValue }
 
+  /// One sentence saying what the conservation residual (logit − Σ R) is for this method.
+  public var residualMeaning: String {
+    switch kind {
+    case .lrp:
+      "The residual is what the biases absorbed: with every detachment rule the network is affine in the embeddings, so nothing else is lost."
+    case .attnlrp:
+      "The residual is what the biases and AttnLRP's softmax rule absorbed (half of each attention product's share goes to the probabilities, which the softmax mostly cancels)."
+    case .gradxinput:
+      detached.count == 0
+        ? "The residual is what the biases absorbed and what plain gradients through LayerNorm, softmax, GELU and tanh do not conserve."
+        : "The residual is what the biases absorbed and what the operations left without a detachment rule do not conserve."
+    case .gradient:
+      "Saliency is a gradient norm, not a share of the logit: it is not meant to sum to it."
+    case .integratedGradients:
+      "Integrated Gradients sums to f(x) − f(baseline) (completeness); the completeness residual is the error of the path integral."
+    }
+  }
+
   /// `lrp`, `gradxinput`, or `gradxinput + detach layernorm,gelu` for detachments chosen one by one.
   public var title: String {
     guard kind.takesDetachments, !detached.isEmpty else { return kind.rawValue }
@@ -46,6 +64,8 @@ public struct TextExplanation: Sendable {
   public let relevance: [Float]
   /// Σ R against the explained logit.
   public let conservation: Conservation
+  /// Σ h·∂f/∂h per sublayer and the bias share, when asked for.
+  public let audit: RelevanceAudit?
 
   /// The original text.
   public var text: String { encoded.text }

@@ -42,10 +42,11 @@ public protocol EncoderClassifier: Sendable {
   var hiddenSize: Int { get }
   /// The operations present in this network whose backward a rule can change.
   var ruleOperations: Set<RuleOperation> { get }
-  /// Encoder output [batch, length, hidden] from embedding-block output.
-  func encode(embeddings: Tensor, keep: KeepMask, rules: PropagationRules) -> Tensor
+  /// Encoder output [batch, length, hidden] from embedding-block output; a `probe`
+  /// records every sublayer input and bias for the relevance audit.
+  func encode(embeddings: Tensor, keep: KeepMask, rules: PropagationRules, probe: RelevanceProbe?) -> Tensor
   /// Class logits [batch, classes] from encoder output; nil for an encoder without a head.
-  func classify(hidden: Tensor, rules: PropagationRules) -> Tensor?
+  func classify(hidden: Tensor, rules: PropagationRules, probe: RelevanceProbe?) -> Tensor?
 }
 
 extension EncoderClassifier {
@@ -53,11 +54,19 @@ extension EncoderClassifier {
   public var hasClassifier: Bool { !labels.isEmpty }
 
   /// Logits [batch, classes] from embedding-block output (requires a head).
-  public func logits(embeddings: Tensor, keep: KeepMask, rules: PropagationRules = .gradient) -> Tensor {
-    guard
-      let logits = classify(hidden: encode(embeddings: embeddings, keep: keep, rules: rules), rules: rules)
-    else { preconditionFailure("logits of a network without a classification head") }
+  public func logits(
+    embeddings: Tensor, keep: KeepMask, rules: PropagationRules = .gradient, probe: RelevanceProbe? = nil
+  ) -> Tensor {
+    let hidden = encode(embeddings: embeddings, keep: keep, rules: rules, probe: probe)
+    guard let logits = classify(hidden: hidden, rules: rules, probe: probe) else {
+      preconditionFailure("logits of a network without a classification head")
+    }
     return logits
+  }
+
+  /// Encoder output [batch, length, hidden] from embedding-block output.
+  public func encode(embeddings: Tensor, keep: KeepMask, rules: PropagationRules) -> Tensor {
+    encode(embeddings: embeddings, keep: keep, rules: rules, probe: nil)
   }
 }
 
@@ -91,16 +100,23 @@ public struct TransformerClassifier: EncoderClassifier {
     return operations
   }
 
-  public func encode(embeddings: Tensor, keep: KeepMask, rules: PropagationRules) -> Tensor {
-    blocks.reduce(embeddings) { x, block in block(x, keep: keep, rules: rules) }
+  public func encode(embeddings: Tensor, keep: KeepMask, rules: PropagationRules, probe: RelevanceProbe?)
+    -> Tensor
+  {
+    blocks.enumerated().reduce(embeddings) { x, item in
+      item.element(x, keep: keep, rules: rules, probe: probe, name: "layer.\(item.offset)")
+    }
   }
 
-  public func classify(hidden: Tensor, rules: PropagationRules) -> Tensor? {
+  public func classify(hidden: Tensor, rules: PropagationRules, probe: RelevanceProbe?) -> Tensor? {
     switch head {
     case .preClassifier(let preClassifier, let classifier):
-      return classifier(preClassifier(hidden.select(axis: 1, 0)).relu())
+      let first = probe.observe("head", hidden.select(axis: 1, 0))
+      return classifier(probe.observe("classifier", preClassifier(first, probe: probe).relu()), probe: probe)
     case .pooler(let dense, let classifier):
-      return classifier(dense(hidden.select(axis: 1, 0)).tanh(constantRatio: rules.tanh == .constantRatio))
+      let first = probe.observe("head", hidden.select(axis: 1, 0))
+      let pooled = dense(first, probe: probe).tanh(constantRatio: rules.tanh == .constantRatio)
+      return classifier(probe.observe("classifier", pooled), probe: probe)
     case .none:
       return nil
     }

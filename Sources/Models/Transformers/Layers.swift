@@ -15,8 +15,8 @@ public struct Linear: Sendable {
     bias = hasBias ? try scope.parameter("bias", shape: [outFeatures]) : nil
   }
 
-  public func callAsFunction(_ x: Tensor) -> Tensor {
-    Tensor.linear(x, weight: weight, bias: bias)
+  public func callAsFunction(_ x: Tensor, probe: RelevanceProbe? = nil) -> Tensor {
+    Tensor.linear(x, weight: weight, bias: bias.map { probe?.bias($0) ?? $0 })
   }
 }
 
@@ -36,8 +36,9 @@ public struct LayerNorm: Sendable {
     self.eps = eps
   }
 
-  public func callAsFunction(_ x: Tensor, rule: LayerNormRule) -> Tensor {
-    x.layerNorm(gamma: weight, beta: bias, eps: eps, constantSigma: rule == .constantSigma)
+  public func callAsFunction(_ x: Tensor, rule: LayerNormRule, probe: RelevanceProbe? = nil) -> Tensor {
+    x.layerNorm(
+      gamma: weight, beta: probe?.bias(bias) ?? bias, eps: eps, constantSigma: rule == .constantSigma)
   }
 }
 
@@ -62,11 +63,11 @@ struct SelfAttention: Sendable {
   let query, key, value, output: Linear
   let heads: Int
 
-  func callAsFunction(_ x: Tensor, keep: KeepMask, rule: AttentionRule) -> Tensor {
+  func callAsFunction(_ x: Tensor, keep: KeepMask, rule: AttentionRule, probe: RelevanceProbe?) -> Tensor {
     let context = Tensor.attention(
-      query: query(x), key: key(x), value: value(x), heads: heads, keep: keep.flags,
-      scale: 1 / Float(x.shape[2] / heads).squareRoot(), gradient: rule.tensorGradient)
-    return output(context)
+      query: query(x, probe: probe), key: key(x, probe: probe), value: value(x, probe: probe), heads: heads,
+      keep: keep.flags, scale: 1 / Float(x.shape[2] / heads).squareRoot(), gradient: rule.tensorGradient)
+    return output(context, probe: probe)
   }
 }
 
@@ -74,14 +75,29 @@ struct SelfAttention: Sendable {
 struct FeedForward: Sendable {
   let expand, contract: Linear
 
-  func callAsFunction(_ x: Tensor, rule: GELURule) -> Tensor {
-    contract(expand(x).gelu(constantPhi: rule == .constantPhi))
+  func callAsFunction(_ x: Tensor, rule: GELURule, probe: RelevanceProbe?) -> Tensor {
+    contract(expand(x, probe: probe).gelu(constantPhi: rule == .constantPhi), probe: probe)
   }
 }
 
 /// One transformer block, asked for its output under the given rules.
 protocol TransformerBlock: Sendable {
-  func callAsFunction(_ x: Tensor, keep: KeepMask, rules: PropagationRules) -> Tensor
+  /// The block's output; `name` prefixes the audit points (`layer.N`).
+  func callAsFunction(
+    _ x: Tensor, keep: KeepMask, rules: PropagationRules, probe: RelevanceProbe?, name: String
+  )
+    -> Tensor
+}
+
+extension TransformerBlock {
+  func callAsFunction(_ x: Tensor, keep: KeepMask, rules: PropagationRules) -> Tensor {
+    self(x, keep: keep, rules: rules, probe: nil, name: "")
+  }
+}
+
+extension Optional where Wrapped == RelevanceProbe {
+  /// `x` recorded as the input of `name` when there is a probe, else `x`.
+  func observe(_ name: String, _ x: Tensor) -> Tensor { self?.observe(name, x) ?? x }
 }
 
 /// The post-LN block of BERT and DistilBERT:
@@ -93,9 +109,18 @@ struct PostNormBlock: TransformerBlock {
   let feedForward: FeedForward
   let outputNorm: LayerNorm
 
-  func callAsFunction(_ x: Tensor, keep: KeepMask, rules: PropagationRules) -> Tensor {
-    let attended = attentionNorm(attention(x, keep: keep, rule: rules.attention) + x, rule: rules.layerNorm)
-    return outputNorm(feedForward(attended, rule: rules.gelu) + attended, rule: rules.layerNorm)
+  func callAsFunction(
+    _ x: Tensor, keep: KeepMask, rules: PropagationRules, probe: RelevanceProbe?, name: String
+  )
+    -> Tensor
+  {
+    let x = probe.observe("\(name).attention", x)
+    let summed = probe.observe(
+      "\(name).attention_norm", attention(x, keep: keep, rule: rules.attention, probe: probe) + x)
+    let attended = probe.observe("\(name).ffn", attentionNorm(summed, rule: rules.layerNorm, probe: probe))
+    let added = probe.observe(
+      "\(name).output_norm", feedForward(attended, rule: rules.gelu, probe: probe) + attended)
+    return outputNorm(added, rule: rules.layerNorm, probe: probe)
   }
 }
 
@@ -107,8 +132,17 @@ struct PreNormBlock: TransformerBlock {
   let feedForwardNorm: LayerNorm
   let feedForward: FeedForward
 
-  func callAsFunction(_ x: Tensor, keep: KeepMask, rules: PropagationRules) -> Tensor {
-    let attended = attention(attentionNorm(x, rule: rules.layerNorm), keep: keep, rule: rules.attention) + x
-    return feedForward(feedForwardNorm(attended, rule: rules.layerNorm), rule: rules.gelu) + attended
+  func callAsFunction(
+    _ x: Tensor, keep: KeepMask, rules: PropagationRules, probe: RelevanceProbe?, name: String
+  )
+    -> Tensor
+  {
+    let x = probe.observe("\(name).attention_norm", x)
+    let normed = probe.observe("\(name).attention", attentionNorm(x, rule: rules.layerNorm, probe: probe))
+    let attended = probe.observe(
+      "\(name).ffn_norm", attention(normed, keep: keep, rule: rules.attention, probe: probe) + x)
+    let ffnInput = probe.observe(
+      "\(name).ffn", feedForwardNorm(attended, rule: rules.layerNorm, probe: probe))
+    return feedForward(ffnInput, rule: rules.gelu, probe: probe) + attended
   }
 }
