@@ -66,7 +66,7 @@ final class TextRenderingTests: XCTestCase {
   func testHeatmapWrapsToTheWidth() throws {
     let long = try explanation(String(repeating: "the movie was not good ", count: 6))
     let output = TerminalHeatmap(mode: .plain, width: 40).render(long)
-    let heatmap = output.split(separator: "\n").dropFirst().dropLast(2)
+    let heatmap = output.split(separator: "\n").dropFirst().dropLast(3)
     XCTAssertGreaterThan(heatmap.count, 3)
     XCTAssertTrue(heatmap.allSatisfy { $0.count <= 40 }, "\(heatmap)")
   }
