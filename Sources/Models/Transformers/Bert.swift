@@ -3,7 +3,7 @@ import Tensor
 /// Hugging Face's `BertForSequenceClassification` (or a bare `BertModel` encoder when
 /// the weights have no `classifier`); scope names mirror the checkpoint keys, with or
 /// without the `bert.` prefix, so an unmodified sentence-transformers folder loads.
-public enum Bert {
+public enum Bert: TransformerFamily {
   /// `embeddings`: word + position + token type → LayerNorm.
   struct Embeddings: TokenEmbedder {
     let wordEmbeddings, positionEmbeddings, tokenTypeEmbeddings: Embedding
@@ -46,13 +46,9 @@ public enum Bert {
       outputNorm: try LayerNorm(scope.child("output").child("LayerNorm"), width: d, eps: eps))
   }
 
-  /// Reads every weight the architecture needs from `root`, verifying names and shapes.
-  /// The classifier of these weights (no tokenizer), verifying every name and shape.
-  public static func classifier(config: TransformerConfig, store: WeightStore) throws -> TextClassifier {
-    try classifier(config: config, root: WeightScope(store))
-  }
-
-  static func classifier(config: TransformerConfig, root: WeightScope) throws -> TextClassifier {
+  /// Reads every weight the architecture needs from `root` (keys with or without the
+  /// `bert.` prefix), verifying names and shapes.
+  public static func classifier(config: TransformerConfig, root: WeightScope) throws -> TextClassifier {
     let store = root.store
     let body = store.names.contains { $0.hasPrefix("bert.") } ? root.child("bert") : root
     let config = try config.withLabelsOfHead(in: store)

@@ -2,7 +2,7 @@ import Tensor
 
 /// Hugging Face's `DistilBertForSequenceClassification`; scope names mirror the
 /// checkpoint keys (`distilbert.transformer.layer.0.attention.q_lin.weight`).
-public enum DistilBert {
+public enum DistilBert: TransformerFamily {
   /// `distilbert.embeddings`: word + position embeddings → LayerNorm.
   struct Embeddings: TokenEmbedder {
     let wordEmbeddings: Embedding
@@ -44,12 +44,7 @@ public enum DistilBert {
 
   /// Reads every weight the architecture needs from `root` (keys with or without the
   /// `distilbert.` prefix), verifying names and shapes.
-  /// The classifier of these weights (no tokenizer), verifying every name and shape.
-  public static func classifier(config: TransformerConfig, store: WeightStore) throws -> TextClassifier {
-    try classifier(config: config, root: WeightScope(store))
-  }
-
-  static func classifier(config: TransformerConfig, root: WeightScope) throws -> TextClassifier {
+  public static func classifier(config: TransformerConfig, root: WeightScope) throws -> TextClassifier {
     let store = root.store
     let body = store.names.contains { $0.hasPrefix("distilbert.") } ? root.child("distilbert") : root
     let config = try config.withLabelsOfHead(in: store)

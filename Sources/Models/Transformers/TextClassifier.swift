@@ -72,3 +72,16 @@ public struct TextClassifier: Sendable {
     return (summed / counts).reshaped([batch.batchSize, config.hiddenSize])
   }
 }
+
+/// A transformer family (DistilBERT, BERT): how its checkpoint names its parts.
+public protocol TransformerFamily {
+  /// The classifier whose weights are under `root`, verifying every name and shape.
+  static func classifier(config: TransformerConfig, root: WeightScope) throws -> TextClassifier
+}
+
+extension TransformerFamily {
+  /// The classifier of these weights (no tokenizer), verifying every name and shape.
+  public static func classifier(config: TransformerConfig, store: WeightStore) throws -> TextClassifier {
+    try classifier(config: config, root: WeightScope(store))
+  }
+}
