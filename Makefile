@@ -66,14 +66,17 @@ train-samples: venv
 ## Example HTML reports produced by the tool itself (committed under reports/).
 reports: build
 	mkdir -p reports
-	.build/release/xai report --method lrp --method gradxinput --method integrated-gradients \
-	  -o reports/sentence.html "$(DEFAULT_TEXT) Sadly, the ending was a bit too long."
+	.build/release/xai report --method lrp --method attnlrp --method gradxinput --method integrated-gradients \
+	  --audit -o reports/sentence.html "$(DEFAULT_TEXT) Sadly, the ending was a bit too long."
 	.build/release/xai report --model graphnet-ba --graph samples/data/ba_graphs.jsonl --index 1 \
 	  --top 12 -o reports/ba-graph.html
 	.build/release/xai report --model gcn-solubility --graph samples/data/solubility_test.sdf \
 	  --index 5 --gamma 0.1 --top 12 -o reports/molecule.html
 	.build/release/xai report --input samples/data/rotten_tomatoes_test.jsonl --limit 200 \
 	  --method lrp -o reports/dataset.html
+	rm -f .build/batch-sample.jsonl
+	.build/release/xai batch --input samples/data/rotten_tomatoes_test.jsonl --method lrp --method gradxinput \
+	  --output .build/batch-sample.jsonl --report reports/batch.html
 
 ## A one-node Slurm cluster on this machine runs `xai batch` shards as an array job (root; installs slurm-wlm, munge).
 slurm-check: build
