@@ -1,6 +1,6 @@
 # xai — set-up, run, test and benchmark entry points (see README.md).
 SWIFT ?= swift
-APT_PACKAGES := libopenblas-dev libjson-c-dev pkg-config
+APT_PACKAGES := libopenblas-dev libdnnl-dev libjson-c-dev pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VENV := .venv
 PYTHON := $(VENV)/bin/python

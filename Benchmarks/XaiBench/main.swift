@@ -16,35 +16,61 @@ func medianSeconds(runs: Int = 21, warmup: Int = 3, _ body: () -> Void) -> Doubl
   return times.sorted()[runs / 2]
 }
 
-/// B8 building block: the core's matmul against a raw cblas_sgemm call of the same shape.
+/// Every product shape the models use, through `BLAS.sgemm` with each backend forced:
+/// (m, n, k, op(A) transposed, op(B) transposed, what it is). Linear layers run x·Wᵀ
+/// forward (NT), ∂x = G·W backward (NN); the sample model is 384/1536 wide, the base
+/// shape 768/3072; 14 and 32 rows are one sentence, 448 and 1024 IG-32 or a batch.
+let gemmShapes: [(Int, Int, Int, Bool, Bool, String)] = [
+  (14, 1536, 384, false, true, "sample FFN up, 1 sentence"),
+  (14, 384, 1536, false, true, "sample FFN down, 1 sentence"),
+  (14, 384, 384, false, true, "sample q/k/v/out, 1 sentence"),
+  (14, 384, 1536, false, false, "sample ∂x of FFN up"),
+  (14, 1536, 384, false, false, "sample ∂x of FFN down"),
+  (448, 1536, 384, false, true, "sample FFN up, IG-32"),
+  (448, 384, 1536, false, true, "sample FFN down, IG-32"),
+  (1024, 1536, 384, false, true, "sample FFN up, batch"),
+  (1024, 384, 1536, false, true, "sample FFN down, batch"),
+  (32, 3072, 768, false, true, "base FFN up, 32 tok"),
+  (32, 768, 3072, false, true, "base FFN down, 32 tok"),
+  (32, 768, 768, false, true, "base q/k/v/out, 32 tok"),
+  (32, 768, 3072, false, false, "base ∂x of FFN up"),
+  (32, 3072, 768, false, false, "base ∂x of FFN down"),
+  (1024, 3072, 768, false, true, "base FFN up, IG-32"),
+  (1024, 768, 3072, false, true, "base FFN down, IG-32"),
+  (14, 14, 32, false, true, "attention scores, 1 head"),
+  (14, 32, 14, false, false, "attention P·V, 1 head"),
+]
+
+/// Both backends for every shape the models use, GFLOP/s at the current thread count.
 func benchGemm() {
-  let (m, k, n) = (32, 768, 3072)
   var generator = SeededGenerator(seed: 1)
-  let x = Tensor.normal([m, k], using: &generator)
-  let w = Tensor.normal([n, k], using: &generator)
-  let wt = w.transposed(0, 1)
-  let flops = 2.0 * Double(m * n * k)
-  var raw = [Float](repeating: 0, count: m * n)
-  let xs = x.scalars
-  let ws = wt.scalars
-  let rawTime = medianSeconds {
-    cblas_sgemm(
-      CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, xs, Int32(k), ws,
-      Int32(n), 0, &raw, Int32(n))
-  }
-  let matmulTime = medianSeconds { _ = Tensor.matmul(x, wt) }
-  let linearTime = medianSeconds { _ = Tensor.linear(x, weight: w, bias: nil) }
-  print("gemm \(m)×\(k)·\(k)×\(n), \(BLAS.threads) BLAS threads, median of 21")
-  for (name, time) in [
-    ("raw cblas_sgemm", rawTime), ("Tensor.matmul", matmulTime),
-    ("Tensor.linear (W [out,in])", linearTime),
-  ] {
-    let label = name.padding(toLength: 28, withPad: " ", startingAt: 0)
+  print("gemm through BLAS.sgemm, \(BLAS.threads) threads, median of 41 (GFLOP/s)")
+  print("  shape (m×n×k, op)        OpenBLAS   oneDNN     auto   chosen    what")
+  for (m, n, k, ta, tb, what) in gemmShapes {
+    let a = Tensor.normal([m * k], using: &generator).scalars
+    let b = Tensor.normal([k * n], using: &generator).scalars
+    var c = [Float](repeating: 0, count: m * n)
+    var rates: [GEMMBackend: Double] = [:]
+    for backend in GEMMBackend.allCases {
+      BLAS.backend = backend
+      let time = medianSeconds(runs: 41, warmup: 5) {
+        BLAS.sgemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, a: a, b: b, c: &c)
+      }
+      rates[backend] = 2 * Double(m * n * k) / time / 1e9
+    }
+    BLAS.backend = nil
+    let auto = medianSeconds(runs: 41, warmup: 5) {
+      BLAS.sgemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, a: a, b: b, c: &c)
+    }
+    let shape = "\(m)×\(n)×\(k) \(ta ? "T" : "N")\(tb ? "T" : "N")".padding(
+      toLength: 24, withPad: " ", startingAt: 0)
     print(
-      "  \(label)"
+      "  \(shape) "
         + String(
-          format: "%8.3f ms  %7.1f GFLOP/s  %.2f× raw", time * 1e3, flops / time / 1e9,
-          time / rawTime))
+          format: "%8.1f %8.1f %8.1f", rates[.openBLAS]!, rates[.oneDNN]!, 2 * Double(m * n * k) / auto / 1e9)
+        + "   "
+        + GEMMBackend.choice(m: m, n: n, k: k, transposeB: tb).rawValue.padding(
+          toLength: 9, withPad: " ", startingAt: 0) + " \(what)")
   }
 }
 

@@ -13,20 +13,6 @@ import Foundation
 /// (S = QKᵀ and C = PV each pass half of the gradient to each operand: ∂V and ∂P are
 /// halved, and ∂Q, ∂K are halved again after the softmax).
 
-extension BLAS {
-  /// C = alpha·op(A)·op(B) + beta·C with explicit leading dimensions (row-major).
-  @inline(__always)
-  static func sgemm(
-    transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
-    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float = 0,
-    c: UnsafeMutablePointer<Float>, ldc: Int
-  ) {
-    cblas_sgemm(
-      CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-      Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
-  }
-}
-
 /// Which vector–Jacobian product the fused attention op uses.
 public enum AttentionGradient: Sendable, Hashable {
   /// The exact gradient.

@@ -1,34 +1,111 @@
 import CBLAS
+import CDNNL
+import Foundation
 
 /// Matrix products through `cblas_sgemm`; transposes travel as flags, never as copies.
 ///
 /// C = op(A)·op(B):  ∂A = G·op(B)ᵀ (laid out as A), ∂B = op(A)ᵀ·G (laid out as B).
 /// linear: y = x·Wᵀ + b with W stored [out, in]; ∂x = G·W, ∂W = Gᵀ·x, ∂b = Σ_rows G.
 
-/// The OpenBLAS thread pool.
+/// Which library computes a matrix product.
+public enum GEMMBackend: String, CaseIterable, Sendable {
+  /// OpenBLAS's `cblas_sgemm` (its own pthread pool).
+  case openBLAS = "openblas"
+  /// oneDNN's `dnnl_sgemm` (OpenMP threads): much faster at the few rows of one sentence.
+  case oneDNN = "onednn"
+}
+
+/// The one bridge to the BLAS libraries: every matrix product of the core goes through
+/// `BLAS.sgemm`, which picks the backend per shape (`GEMMBackend.choice`) unless one is
+/// forced (`BLAS.backend`, or `XAI_GEMM=openblas|onednn` in the environment).
+///
+/// Threads: oneDNN gets `threads` OpenMP threads on the calling thread; OpenBLAS's pool is
+/// kept at one thread whenever oneDNN may run, so that two spinning pools never compete
+/// for the cores (measured: with both pools at two threads oneDNN fell from 135 to 3
+/// GFLOP/s at 14 rows).
 public enum BLAS {
-  /// Number of threads OpenBLAS uses for one product.
+  nonisolated(unsafe) private static var requestedThreads = Swift.max(
+    1, ProcessInfo.processInfo.activeProcessorCount)
+  nonisolated(unsafe) private static var forced: GEMMBackend? = GEMMBackend(
+    rawValue: ProcessInfo.processInfo.environment["XAI_GEMM"]?.lowercased() ?? "")
+  nonisolated(unsafe) private static var configured = false
+
+  /// Threads for one product (each worker thread of a batch gets this many).
   public static var threads: Int {
-    get { Int(openblas_get_num_threads()) }
-    set { openblas_set_num_threads(Int32(Swift.max(1, newValue))) }
+    get { requestedThreads }
+    set {
+      requestedThreads = Swift.min(Swift.max(1, newValue), 1024)
+      configurePools()
+    }
   }
 
-  /// C[m×n] = alpha·op(A)·op(B) + beta·C, all row-major.
+  /// A backend forced for every product, or nil to choose per shape.
+  public static var backend: GEMMBackend? {
+    get { forced }
+    set {
+      forced = newValue
+      configurePools()
+    }
+  }
+
+  private static func configurePools() {
+    configured = true
+    openblas_set_num_threads(Int32(forced == .openBLAS ? requestedThreads : 1))
+  }
+
+  /// C[m×n] = alpha·op(A)·op(B) + beta·C, all row-major, A and B packed.
   @inline(__always)
   public static func sgemm(
     transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
     a: UnsafePointer<Float>, b: UnsafePointer<Float>, beta: Float = 0,
     c: UnsafeMutablePointer<Float>
   ) {
+    sgemm(
+      transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a,
+      lda: transposeA ? m : k, b: b, ldb: transposeB ? k : n, beta: beta, c: c, ldc: n)
+  }
+
+  /// C = alpha·op(A)·op(B) + beta·C with explicit leading dimensions (row-major).
+  public static func sgemm(
+    transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float = 0,
+    c: UnsafeMutablePointer<Float>, ldc: Int
+  ) {
     guard m > 0, n > 0 else { return }
     guard k > 0 else {
-      if beta == 0 { c.update(repeating: 0, count: m * n) }
+      if beta == 0 {
+        for row in 0..<m { (c + row * ldc).update(repeating: 0, count: n) }
+      } else if beta != 1 {
+        for row in 0..<m { for column in 0..<n { c[row * ldc + column] *= beta } }
+      }
       return
     }
-    cblas_sgemm(
-      CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-      Int32(m), Int32(n), Int32(k), alpha, a, Int32(transposeA ? m : k), b,
-      Int32(transposeB ? k : n), beta, c, Int32(n))
+    if !configured { configurePools() }
+    switch forced ?? GEMMBackend.choice(m: m, n: n, k: k, transposeB: transposeB) {
+    case .openBLAS:
+      cblas_sgemm(
+        CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+        Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    case .oneDNN:
+      if omp_get_max_threads() != Int32(requestedThreads) { omp_set_num_threads(Int32(requestedThreads)) }
+      _ = dnnl_sgemm(
+        CChar(UInt8(ascii: transposeA ? "T" : "N")), CChar(UInt8(ascii: transposeB ? "T" : "N")), Int64(m),
+        Int64(n), Int64(k), alpha, a, Int64(lda), b, Int64(ldb), beta, c, Int64(ldc))
+    }
+  }
+}
+
+extension GEMMBackend {
+  /// The backend that measured faster for a shape class on the development machine
+  /// (`xai-bench gemm` prints both, and this choice, for every shape the models use):
+  /// oneDNN everywhere (2–2.5× OpenBLAS at the 14–32 rows of one sentence, and at least
+  /// level beyond), except tiny products (one attention head: OpenBLAS's call costs
+  /// less) and x·Wᵀ with a long inner dimension at few rows (the base FFN's second
+  /// layer, where oneDNN's kernel ran at 38 GFLOP/s against OpenBLAS's 53 on one thread).
+  public static func choice(m: Int, n: Int, k: Int, transposeB: Bool) -> GEMMBackend {
+    if m * n * k <= 64 * 64 * 64 { return .openBLAS }
+    if transposeB && k >= 2048 && k >= 4 * n && m <= 64 { return .openBLAS }
+    return .oneDNN
   }
 }
 

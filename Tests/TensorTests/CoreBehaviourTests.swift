@@ -11,6 +11,31 @@ final class CoreBehaviourTests: XCTestCase {
   }
 
   func testMatmulEqualsNaiveProductForEveryTransposeCombinationAndBatch() {
+    for backend in GEMMBackend.allCases {
+      BLAS.backend = backend
+      defer { BLAS.backend = nil }
+      assertMatmulEqualsNaiveProduct(backend)
+    }
+  }
+
+  func testEveryBackendGivesTheSameAttentionLinearAndGradients() {
+    let x = randomTensor([2, 9, 12], seed: 11).requiringGrad()
+    let w = randomTensor([12, 12], seed: 12)
+    let keep = Tensor(shape: [2, 9], scalars: (0..<18).map { $0 < 14 ? 1 : 0 })
+    var results: [[Float]] = []
+    for backend in GEMMBackend.allCases {
+      BLAS.backend = backend
+      let leaf = x.detach().requiringGrad()
+      let h = Tensor.linear(leaf, weight: w, bias: nil)
+      let out = Tensor.attention(query: h, key: h, value: h, heads: 3, keep: keep, scale: 0.5)
+      out.backward(seed: Tensor.ones(out.shape))
+      results.append(out.scalars + leaf.grad!.scalars)
+    }
+    BLAS.backend = nil
+    assertClose(results[0], results[1], tolerance: 1e-4)
+  }
+
+  private func assertMatmulEqualsNaiveProduct(_ backend: GEMMBackend) {
     let (m, n, k) = (5, 7, 6)
     for transposeA in [false, true] {
       for transposeB in [false, true] {
