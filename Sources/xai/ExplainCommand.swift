@@ -3,6 +3,7 @@ import Attribution
 import Foundation
 import Models
 import Render
+import Tensor
 
 /// `xai explain`: attribute a text classifier's prediction to the tokens of a sentence.
 struct ExplainCommand: ParsableCommand {
@@ -50,6 +51,11 @@ struct ExplainCommand: ParsableCommand {
     try reportingErrors {
       if let html = output.html { try checkWritable(html) }
       let texts = try readTexts(argument: text)
+      if text != "-" && ProcessInfo.processInfo.environment["XAI_GEMM"] == nil {
+        // One explanation cannot pay back oneDNN's just-in-time kernels (about 80 ms at
+        // start, B6); a stream of texts can.
+        BLAS.backend = .openBLAS
+      }
       let model = try modelOptions.loadTextModel()
       let method = try methodOptions.methods()[0]
       let heatmap = TerminalHeatmap(mode: ColorMode.detect(), mergeWords: words)
