@@ -141,7 +141,11 @@ struct DatasetPass {
           var lines: [(method: String, json: String)] = []
           var correct: Bool?
           for m in methods.indices {
-            guard let cell = table.get(position, m) else { continue }
+            // A batch is recomputed whole when a resumed run needs part of it; lines the
+            // output already holds are not written again.
+            guard let cell = table.get(position, m),
+              !resume.isDone(index: read.index, method: methods[m].name)
+            else { continue }
             lines.append((methods[m].name, cell.line))
             correct = correct ?? cell.correct
           }

@@ -158,6 +158,19 @@ final class BatchCommandTests: XCTestCase {
       XCTAssertEqual(
         try Data(contentsOf: URL(fileURLWithPath: output)), expected, "killed after \(linesBeforeKill) lines")
     }
+    // Every cut point, deterministically: the first n lines of the finished file and a
+    // cut-off line, as a kill at that moment leaves it.
+    let wholeLines = expected.split(separator: 10, omittingEmptySubsequences: false)
+    for keep in [0, 1, 37, 255, 256, 257, 401, 799] {
+      let output = file("cut-\(keep).jsonl")
+      var prefix = Data(wholeLines.prefix(keep).joined(separator: [10]))
+      if keep > 0 { prefix.append(10) }
+      prefix.append(contentsOf: Array(wholeLines[keep].prefix(17)))
+      try prefix.write(to: URL(fileURLWithPath: output))
+      let resumed = try runXai(arguments + ["--output", output, "--resume", "--quiet"])
+      XCTAssertEqual(resumed.status, 0, resumed.stderr)
+      XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: output)), expected, "cut after \(keep) lines")
+    }
     let again = try runXai(arguments + ["--output", whole])
     XCTAssertEqual(again.status, 64, "an existing output is not overwritten without --resume")
     XCTAssertTrue(again.stderr.contains("--resume"), again.stderr)

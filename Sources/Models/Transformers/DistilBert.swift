@@ -56,10 +56,9 @@ public enum DistilBert: TransformerFamily {
         classifier: try Linear(root.child("classifier"), in: d, out: config.classCount)) : .none
     return TextClassifier(
       config: config, frontEnd: try Embeddings(body.child("embeddings"), config: config),
-      body: TransformerClassifier(
-        labels: config.labels, hiddenSize: d,
-        blocks: try (0..<config.layers).map {
-          try block(body.child("transformer").child("layer").child("\($0)"), config: config)
-        }, head: head))
+      blocks: try (0..<config.layers).map {
+        try block(body.child("transformer").child("layer").child("\($0)"), config: config)
+      },
+      head: head)
   }
 }

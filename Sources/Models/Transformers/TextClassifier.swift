@@ -73,6 +73,19 @@ public struct TextClassifier: Sendable {
   }
 }
 
+extension TextClassifier {
+  /// A classifier from its front end, blocks and head (labels and width from `config`).
+  init(
+    config: TransformerConfig, frontEnd: any TokenEmbedder, blocks: [any TransformerBlock],
+    head: ClassificationHead
+  ) {
+    self.init(
+      config: config, frontEnd: frontEnd,
+      body: TransformerClassifier(
+        labels: config.labels, hiddenSize: config.hiddenSize, blocks: blocks, head: head))
+  }
+}
+
 /// A transformer family (DistilBERT, BERT): how its checkpoint names its parts.
 public protocol TransformerFamily {
   /// The classifier whose weights are under `root`, verifying every name and shape.
