@@ -1,3 +1,5 @@
+import Foundation
+
 /// Everything that can be wrong with a model, a weight file or an input, each
 /// case carrying the file, key or value at fault.
 public enum ModelError: Error, Equatable, CustomStringConvertible {
@@ -50,4 +52,19 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
     case .badInput(let message): message
     }
   }
+}
+
+/// The bytes of the file at `path`: `missingFile` when nothing is there, a clear
+/// `badInput` when it is a folder (or cannot be read), so that a message never claims
+/// a file is absent when it is there.
+public func readFileContents(_ path: String) throws -> Data {
+  var isFolder: ObjCBool = false
+  guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
+    throw ModelError.missingFile(path: path)
+  }
+  guard !isFolder.boolValue else { throw ModelError.badInput("\(path) is a folder; give a file.") }
+  guard let data = FileManager.default.contents(atPath: path) else {
+    throw ModelError.badInput("\(path) cannot be read (permissions?).")
+  }
+  return data
 }

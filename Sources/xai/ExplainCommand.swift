@@ -50,7 +50,9 @@ struct ExplainCommand: ParsableCommand {
     var failed: Int32?
     try reportingErrors {
       if let html = output.html { try checkWritable(html) }
-      let texts = try readTexts(argument: text)
+      guard let text else {
+        throw ValidationError("Give a text to explain, or - to read one text per line from standard input.")
+      }
       if text != "-" && ProcessInfo.processInfo.environment["XAI_GEMM"] == nil {
         // One explanation cannot pay back oneDNN's just-in-time kernels (about 80 ms at
         // start, B6); a stream of texts can.
@@ -60,24 +62,43 @@ struct ExplainCommand: ParsableCommand {
       let method = try methodOptions.methods()[0]
       let heatmap = TerminalHeatmap(mode: ColorMode.detect(), mergeWords: words)
       var last: TextExplanation?
-      for (line, text) in texts {
-        do {
-          let explanation = try model.explain(
-            text, method: method, target: targetOption.classTarget, audit: audit)
-          last = explanation
-          if explanation.encoded.truncated {
-            printError(
-              "xai: warning: the text\(line.map { " on line \($0)" } ?? "") was truncated to \(model.config.maxPositions) tokens."
-            )
-          }
-          switch output.format {
-          case .json: print(explanation.json.text)
-          case .terminal: print(heatmap.render(explanation), terminator: "")
-          }
-        } catch let error as ModelError where line != nil {
-          printError("xai: line \(line!): \(error.description)")
-          failed = ExitStatus.code(for: error)
+      func explain(_ text: String, line: Int?) throws {
+        let explanation = try model.explain(
+          text, method: method, target: targetOption.classTarget, audit: audit)
+        last = explanation
+        if explanation.encoded.truncated {
+          printError(
+            "xai: warning: the text\(line.map { " on line \($0)" } ?? "") was truncated to \(model.config.maxPositions) tokens."
+          )
         }
+        switch output.format {
+        case .json: print(explanation.json.text)
+        case .terminal: print(heatmap.render(explanation), terminator: "")
+        }
+        fflush(nil)
+      }
+      if text == "-" {
+        // One answer per input line as it arrives: an explanation, or (for a blank or
+        // unreadable line) an error object in JSON and a message on stderr.
+        let lines = try LineReader(path: "-")
+        while let bytes = try lines.nextLine() {
+          let number = lines.lineNumber
+          do {
+            guard let line = String(validating: bytes, as: UTF8.self) else {
+              throw ModelError.badInput("standard input line \(number) is not valid UTF-8.")
+            }
+            try explain(line, line: number)
+          } catch let error as ModelError {
+            printError("xai: line \(number): \(error.description)")
+            if output.format == .json {
+              print(JSONOutput.object([("line", .int(number)), ("error", .string(error.description))]).text)
+              fflush(nil)
+            }
+            failed = ExitStatus.code(for: error)
+          }
+        }
+      } else {
+        try explain(text, line: nil)
       }
       if let html = output.html, let last {
         try writeReport(SentenceReport(explanations: [last]).html, to: html)

@@ -246,23 +246,3 @@ struct OutputOptions: ParsableArguments {
   @Option(name: .long, help: "Also write a self-contained HTML report to this file.")
   var html: String?
 }
-
-/// Reads the texts of a command: the argument, or lines of standard input for "-".
-func readTexts(argument: String?) throws -> [(line: Int?, text: String)] {
-  guard let argument else {
-    throw ValidationError("Give a text to explain, or - to read one text per line from standard input.")
-  }
-  guard argument == "-" else { return [(nil, argument)] }
-  let data = FileHandle.standardInput.readDataToEndOfFile()
-  var texts: [(line: Int?, text: String)] = []
-  for (index, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
-    .enumerated()
-  {
-    guard let text = String(validating: line, as: UTF8.self) else {
-      throw ModelError.badInput("standard input line \(index + 1) is not valid UTF-8.")
-    }
-    let trimmed = text.hasSuffix("\r") ? String(text.dropLast()) : text
-    if !trimmed.trimmingCharacters(in: .whitespaces).isEmpty { texts.append((index + 1, trimmed)) }
-  }
-  return texts
-}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// The `xai` command: explanations for transformer and graph classifiers.
 @main
@@ -16,6 +17,27 @@ struct Xai: ParsableCommand {
       ExplainCommand.self, GraphCommand.self, ReportCommand.self, BatchCommand.self, MergeCommand.self,
       ModelsCommand.self,
     ])
+
+  /// Refuses a command line that is not valid UTF-8 (Swift would repair it silently),
+  /// then parses and runs it.
+  static func main() {
+    for index in 1..<Int(CommandLine.argc) {
+      guard let argument = CommandLine.unsafeArgv[index] else { continue }
+      let bytes = UnsafeBufferPointer(start: argument, count: strlen(argument)).map { UInt8(bitPattern: $0) }
+      if String(validating: bytes, as: UTF8.self) == nil {
+        printError(
+          "xai: command-line argument \(index) is not valid UTF-8; give text as UTF-8 (or through a file).")
+        Foundation.exit(ExitStatus.badData)
+      }
+    }
+    main(nil)
+  }
+
+  /// `xai` alone: the overview on stderr and a usage error, not a silent success.
+  func run() throws {
+    printError(Xai.helpMessage())
+    throw ExitCode(ExitStatus.usage)
+  }
 }
 
 /// The version `xai --version` prints.

@@ -107,15 +107,40 @@ final class ExplainCommandTests: XCTestCase {
     XCTAssertTrue(result.stdout.contains("conservation"))
   }
 
-  func testJSONFormatPrintsOneObjectPerStdinLine() throws {
+  func testJSONFormatAnswersEveryStdinLineAndReportsTheBlankOne() throws {
     let result = try runXai(
       ["explain", "--model", tinyModel, "--format", "json", "--method", "gradxinput", "-"],
       stdin: "the movie was good\n\ngreat film\n")
-    XCTAssertEqual(result.status, 0, result.stderr)
+    XCTAssertEqual(result.status, 65, "the blank line failed")
     let lines = result.stdout.split(separator: "\n")
-    XCTAssertEqual(lines.count, 2)
+    XCTAssertEqual(lines.count, 3)
+    XCTAssertTrue(lines[0].hasPrefix("{\"model\": \"tiny-distilbert\", \"method\": \"gradxinput\""))
+    XCTAssertTrue(lines[1].hasPrefix("{\"line\": 2, \"error\""), String(lines[1]))
+    XCTAssertTrue(lines[2].hasPrefix("{\"model\": \"tiny-distilbert\""))
+    XCTAssertTrue(result.stderr.contains("line 2"), result.stderr)
+  }
+
+  func testStandardInputIsAnsweredLineByLineAsItArrives() throws {
+    let process = Process()
+    process.executableURL = xaiBinary()
+    process.arguments = ["explain", "--model", tinyModel, "--format", "json", "-"]
+    let input = Pipe()
+    let output = Pipe()
+    process.standardInput = input
+    process.standardOutput = output
+    process.standardError = Pipe()
+    try process.run()
+    input.fileHandleForWriting.write(Data("great film\n".utf8))
+    var received = Data()
+    let deadline = Date().addingTimeInterval(20)
+    while !received.contains(10) && Date() < deadline {
+      received.append(output.fileHandleForReading.availableData)
+    }
     XCTAssertTrue(
-      lines.allSatisfy { $0.hasPrefix("{\"model\": \"tiny-distilbert\", \"method\": \"gradxinput\"") })
+      String(decoding: received, as: UTF8.self).contains("\"text\": \"great film\""), "answered before EOF")
+    try input.fileHandleForWriting.close()
+    process.waitUntilExit()
+    XCTAssertEqual(process.terminationStatus, 0)
   }
 
   func testEveryMethodRunsFromTheCommandLine() throws {

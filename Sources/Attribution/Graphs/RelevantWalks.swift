@@ -34,19 +34,24 @@ public struct RelevantWalks: Sendable {
     self.progress = progress
   }
 
+  /// Largest γ accepted: W + γ·max(W, 0) stays far inside float32 for any sane weight.
+  public static let largestGamma: Float = 1_000_000
+
   /// Most walks one explanation enumerates (about a minute of work).
   public static let maximumWalks = 2_000_000_000
 
   /// The γ of each of the L + 1 projections, or an error naming the expected count.
   public func expandedGammas(layers: Int) throws -> [Float] {
+    guard gammas.allSatisfy({ $0 >= 0 && $0 <= RelevantWalks.largestGamma }) else {
+      throw ModelError.badInput(
+        "γ values must lie between 0 and \(Int(RelevantWalks.largestGamma)) (larger ones overflow the lifted weights); got \(gammas.map { "\($0)" }.joined(separator: ", "))."
+      )
+    }
     if gammas.count == 1 { return Array(repeating: gammas[0], count: layers + 1) }
     guard gammas.count == layers + 1 else {
       throw ModelError.badInput(
         "γ takes one value or \(layers + 1) (one per layer and one for the output); got \(gammas.count)."
       )
-    }
-    guard gammas.allSatisfy({ $0 >= 0 && $0.isFinite }) else {
-      throw ModelError.badInput("γ values must be finite and non-negative; got \(gammas).")
     }
     return gammas
   }
@@ -81,6 +86,10 @@ public struct RelevantWalks: Sendable {
     for (entry, value) in walker.entryRelevance.enumerated() where value != 0 {
       let (s, t) = (adjacency.sources[entry], adjacency.targets[entry])
       if s != t { edgeRelevance[Graph.Edge(s, t), default: 0] += value }
+    }
+    guard walker.total.isFinite else {
+      throw ModelError.badInput(
+        "The walk relevances are not finite numbers (the model or γ overflows float32).")
     }
     return WalkExplanation(
       gammas: gamma, target: target, outputs: outputs, bias: network.outputBias?.scalars[target] ?? 0,

@@ -69,6 +69,11 @@ extension TextModel {
     let input = AttributionInput(
       embeddings: batch.embeddings, keep: batch.keep, baseline: batch.baseline, probe: probe)
     let rows = try method.attribute(network: network.body, input: input, targets: targets)
+    for row in rows where !(row.logits + row.relevance + [row.baselineLogit ?? 0]).allSatisfy(\.isFinite) {
+      throw ModelError.badInput(
+        "\(path): the model's logits or relevance are not finite numbers (NaN or infinity) for this text; its weights overflow float32."
+      )
+    }
     let labels = config.labels
     let summary = MethodSummary(
       kind: method.kind, detached: method.rules.detached.filter(network.body.ruleOperations.contains))

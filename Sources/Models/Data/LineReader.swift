@@ -59,7 +59,9 @@ public final class LineReader {
         buffer.removeSubrange(0..<start)
         start = 0
       }
-      let chunk = try handle.read(upToCount: chunkBytes) ?? Data()
+      // A pipe is read as its data arrives (a line is answered before the writer sends
+      // more); a file in full chunks.
+      let chunk = path == "-" ? handle.availableData : (try handle.read(upToCount: chunkBytes) ?? Data())
       if chunk.isEmpty { finished = true } else { buffer.append(contentsOf: chunk) }
     }
   }

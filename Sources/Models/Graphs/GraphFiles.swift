@@ -5,9 +5,7 @@ import Foundation
 public enum GraphFile {
   /// Every graph in `path`.
   public static func read(_ path: String) throws -> [Graph] {
-    guard let data = FileManager.default.contents(atPath: path) else {
-      throw ModelError.missingFile(path: path)
-    }
+    let data = try readFileContents(path)
     guard let text = String(data: data, encoding: .utf8) else {
       throw ModelError.badInput("\(path): the file is not UTF-8 text.")
     }
@@ -54,8 +52,9 @@ public enum GraphFile {
     }
     var features: [[Float]]?
     if let rows = node["features"], !rows.isNull {
-      guard let (shape, values) = rows.numericArray(), shape.count == 2 else {
-        throw ModelError.badInput("\(source): 'features' must be a list of equally long number lists.")
+      guard let (shape, values) = rows.numericArray(), shape.count == 2, values.allSatisfy(\.isFinite) else {
+        throw ModelError.badInput(
+          "\(source): 'features' must be a list of equally long lists of finite numbers.")
       }
       features = (0..<shape[0]).map { Array(values[($0 * shape[1])..<(($0 + 1) * shape[1])]) }
     }
@@ -69,8 +68,10 @@ public enum GraphFile {
     }
     var positions: [[Double]]?
     if let points = node["positions"], !points.isNull {
-      guard let (shape, values) = points.numericArray(), shape.count == 2, shape[1] >= 2 else {
-        throw ModelError.badInput("\(source): 'positions' must be a list of [x, y] pairs.")
+      guard let (shape, values) = points.numericArray(), shape.count == 2, shape[1] >= 2,
+        values.allSatisfy(\.isFinite)
+      else {
+        throw ModelError.badInput("\(source): 'positions' must be a list of finite [x, y] pairs.")
       }
       positions = (0..<shape[0]).map { [Double(values[$0 * shape[1]]), Double(values[$0 * shape[1] + 1])] }
     }

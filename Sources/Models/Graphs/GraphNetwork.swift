@@ -59,8 +59,12 @@ public struct GraphNetwork: Sendable {
   /// Builds the network from a config object and named tensors.
   public init(config: JSONNode, store: WeightStore) throws {
     let file = store.path
-    guard let type = config["model_type"]?.string else {
+    guard let typeNode = config["model_type"] else {
       throw ModelError.badConfig(file: file, key: "model_type", reason: "is missing")
+    }
+    guard let type = typeNode.string else {
+      throw ModelError.badConfig(
+        file: file, key: "model_type", reason: "is not a string (it names the architecture)")
     }
     guard type == "graphnet" || type == "gcn" else {
       if type == "distilbert" || type == "bert" {
@@ -72,6 +76,12 @@ public struct GraphNetwork: Sendable {
     func integer(_ key: String) throws -> Int {
       guard let value = config[key]?.int, value > 0 else {
         throw ModelError.badConfig(file: file, key: key, reason: "must be a positive integer")
+      }
+      let limit = key == "num_layers" ? 64 : 1 << 20
+      guard value <= limit else {
+        throw ModelError.badConfig(
+          file: file, key: key,
+          reason: "is \(config[key]!.literal); xai reads graph models with at most \(limit)")
       }
       return value
     }

@@ -89,9 +89,7 @@ public struct WordPieceTokenizer: Sendable {
 
   /// Reads a `vocab.txt` (one piece per line, id = line number).
   public init(vocabFile path: String, lowercase: Bool, stripAccents: Bool? = nil) throws {
-    guard let data = FileManager.default.contents(atPath: path) else {
-      throw ModelError.missingFile(path: path)
-    }
+    let data = try readFileContents(path)
     guard let text = String(data: data, encoding: .utf8) else {
       throw ModelError.badConfig(file: path, key: "vocab", reason: "is not UTF-8 text")
     }

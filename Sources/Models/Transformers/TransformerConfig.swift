@@ -29,6 +29,13 @@ public struct TransformerConfig: Sendable, Equatable {
   /// Id used for padding.
   public var padTokenId: Int
 
+  /// Most transformer blocks a configuration may ask for (checked before anything is allocated).
+  public static let largestLayerCount = 1024
+  /// Most classes a configuration may ask for.
+  public static let largestClassCount = 100_000
+  /// Largest width, vocabulary or number of positions a configuration may ask for.
+  public static let largestExtent = 1 << 24
+
   /// Number of classes (labels, or `num_labels` when labels are absent).
   public var classCount: Int { labels.count }
 
@@ -56,8 +63,12 @@ public struct TransformerConfig: Sendable, Equatable {
     guard json.isObject else {
       throw ModelError.badConfig(file: file, key: "config", reason: "is not a JSON object")
     }
-    guard let type = json["model_type"]?.string else {
+    guard let typeNode = json["model_type"] else {
       throw ModelError.badConfig(file: file, key: "model_type", reason: "is missing")
+    }
+    guard let type = typeNode.string else {
+      throw ModelError.badConfig(
+        file: file, key: "model_type", reason: "is not a string (it names the architecture)")
     }
     guard let family = Family(rawValue: type) else {
       if type == "graphnet" || type == "gcn" {
@@ -66,11 +77,17 @@ public struct TransformerConfig: Sendable, Equatable {
       throw ModelError.unknownModelType(file: file, modelType: type)
     }
     self.family = family
-    func integer(_ keys: String..., default fallback: Int? = nil) throws -> Int {
+    func integer(_ keys: String..., default fallback: Int? = nil, limit: Int = Self.largestExtent) throws
+      -> Int
+    {
       for key in keys {
         if let node = json[key] {
           guard let value = node.int, value > 0 else {
             throw ModelError.badConfig(file: file, key: key, reason: "must be a positive integer")
+          }
+          guard value <= limit else {
+            throw ModelError.badConfig(
+              file: file, key: key, reason: "is \(node.literal); xai reads models with at most \(limit)")
           }
           return value
         }
@@ -80,8 +97,8 @@ public struct TransformerConfig: Sendable, Equatable {
     }
     vocabSize = try integer("vocab_size")
     hiddenSize = try integer("dim", "hidden_size")
-    layers = try integer("n_layers", "num_hidden_layers")
-    heads = try integer("n_heads", "num_attention_heads")
+    layers = try integer("n_layers", "num_hidden_layers", limit: Self.largestLayerCount)
+    heads = try integer("n_heads", "num_attention_heads", limit: 4096)
     intermediateSize = try integer("hidden_dim", "intermediate_size")
     maxPositions = try integer("max_position_embeddings", default: 512)
     typeVocabSize = family == .bert ? try integer("type_vocab_size", default: 2) : 0
@@ -125,7 +142,14 @@ public struct TransformerConfig: Sendable, Equatable {
       }
       return (0..<byIndex.count).map { byIndex[$0]! }
     }
-    if let count = json["num_labels"]?.int, count > 0 { return (0..<count).map { "LABEL_\($0)" } }
+    if let node = json["num_labels"], let count = node.int, count > 0 {
+      guard count <= largestClassCount else {
+        throw ModelError.badConfig(
+          file: file, key: "num_labels",
+          reason: "is \(node.literal); xai reads at most \(largestClassCount) classes")
+      }
+      return (0..<count).map { "LABEL_\($0)" }
+    }
     return []
   }
 

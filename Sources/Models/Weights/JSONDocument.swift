@@ -50,9 +50,7 @@ public final class JSONDocument: @unchecked Sendable {
 
   /// Reads and parses a file.
   public static func read(_ path: String) throws -> JSONDocument {
-    guard let data = FileManager.default.contents(atPath: path) else {
-      throw ModelError.missingFile(path: path)
-    }
+    let data = try readFileContents(path)
     guard let text = String(data: data, encoding: .utf8) else {
       throw ModelError.malformedJSON(file: path, reason: "not UTF-8 text")
     }
@@ -127,6 +125,14 @@ public struct JSONNode: @unchecked Sendable {
       return Int(value)
     }
     return nil
+  }
+
+  /// The value as JSON text (numbers as written, within what json-c keeps), for messages.
+  public var literal: String {
+    guard let object, let text = json_object_to_json_string_ext(object, JSON_C_TO_STRING_PLAIN) else {
+      return "null"
+    }
+    return String(cString: text)
   }
 
   /// A boolean.

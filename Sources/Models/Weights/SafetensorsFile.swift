@@ -120,8 +120,8 @@ public final class SafetensorsFile: WeightStore, @unchecked Sendable {
         let (product, o) = acc.0.multipliedReportingOverflow(by: extent)
         return (product, acc.1 || o)
       }
-      guard !overflow, elements.multipliedReportingOverflow(by: size).partialValue == offsets[1] - offsets[0]
-      else {
+      let bytes = elements.multipliedReportingOverflow(by: size)
+      guard !overflow, !bytes.overflow, bytes.partialValue == offsets[1] - offsets[0] else {
         throw fail(
           "tensor '\(name)' has \(offsets[1] - offsets[0]) bytes for shape \(shape) of \(dtype)")
       }

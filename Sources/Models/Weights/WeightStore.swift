@@ -119,7 +119,15 @@ public struct JSONWeights: WeightStore, @unchecked Sendable {
       throw ModelError.badConfig(
         file: path, key: "tensors.\(name).data", reason: "is missing or not a list of numbers")
     }
-    guard values.count == shape.reduce(1, *) else {
+    let (count, overflow) = shape.reduce((1, false)) { product, extent in
+      let (value, overflowed) = product.0.multipliedReportingOverflow(by: extent)
+      return (value, product.1 || overflowed)
+    }
+    guard !overflow else {
+      throw ModelError.badConfig(
+        file: path, key: "tensors.\(name).shape", reason: "\(shape) has more elements than any file can hold")
+    }
+    guard values.count == count else {
       throw ModelError.badConfig(
         file: path, key: "tensors.\(name).data",
         reason: "has \(values.count) numbers for shape \(shape)")
