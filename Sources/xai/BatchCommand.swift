@@ -45,6 +45,10 @@ struct BatchCommand: ParsableCommand {
     name: .long, parsing: .unconditional, help: "Graph models: walks kept per graph (largest |R| first).")
   var top: Int = 10
 
+  @Option(
+    name: .long, parsing: .unconditional, help: "Graph models: refuse graphs with more walks than this.")
+  var maxWalks: Int = RelevantWalks.defaultWalkLimit
+
   @Option(name: [.short, .long], help: "The JSON Lines file to write.")
   var output: String
 
@@ -90,6 +94,10 @@ struct BatchCommand: ParsableCommand {
       throw ValidationError("--workers must be between 1 and 256; got \(workers).")
     }
     if top < 0 { throw ValidationError("--top must be ≥ 0; got \(top).") }
+    if maxWalks < 1 || maxWalks > RelevantWalks.maximumWalks {
+      throw ValidationError(
+        "--max-walks must be between 1 and \(RelevantWalks.maximumWalks); got \(maxWalks).")
+    }
     if let negative = gamma.values.first(where: { $0 < 0 }) {
       throw ValidationError("--gamma must be ≥ 0; got \(negative).")
     }
@@ -155,7 +163,8 @@ struct BatchCommand: ParsableCommand {
         }
         try pass.run(
           graphs: GraphRecordReader(path: input), name: name, network: network, method: method,
-          walks: RelevantWalks(gammas: gamma.values, keep: top), target: targetOption.classTarget,
+          walks: RelevantWalks(gammas: gamma.values, keep: top, walkLimit: maxWalks),
+          target: targetOption.classTarget,
           emit: record)
       } else {
         let model = try modelOptions.loadTextModel()

@@ -21,6 +21,7 @@ enum ExitStatus {
   static func code(for error: Error) -> Int32? {
     switch error {
     case let error as ModelError: error.isMissingFile ? missingFile : badData
+    case is WalkLimitError: badData
     case is MissingOperationError, is AuditUnavailableError: usage
     default: nil
     }
@@ -34,7 +35,8 @@ func reportingErrors(_ body: () throws -> Void) throws {
     try body()
   } catch {
     guard let code = ExitStatus.code(for: error) else { throw error }
-    printError("xai: \(error)")
+    let advice = error is WalkLimitError ? " Raise --max-walks to enumerate them anyway." : ""
+    printError("xai: \(error)\(advice)")
     throw ExitCode(code)
   }
 }

@@ -198,11 +198,22 @@ struct GraphOptions: ParsableArguments {
   @Option(name: .long, parsing: .unconditional, help: "How many walks to show (largest |R| first).")
   var top: Int = 10
 
+  @Option(
+    name: .long, parsing: .unconditional,
+    help:
+      "Refuse graphs with more walks than this (default 200000000, about 20 s at width 64; at most 2000000000)."
+  )
+  var maxWalks: Int = RelevantWalks.defaultWalkLimit
+
   func validate() throws {
     if index < 0 { throw ValidationError("--index must be ≥ 0; got \(index).") }
     if top < 0 { throw ValidationError("--top must be ≥ 0; got \(top).") }
     if let negative = gamma.values.first(where: { $0 < 0 }) {
       throw ValidationError("--gamma must be ≥ 0; got \(negative).")
+    }
+    if maxWalks < 1 || maxWalks > RelevantWalks.maximumWalks {
+      throw ValidationError(
+        "--max-walks must be between 1 and \(RelevantWalks.maximumWalks); got \(maxWalks).")
     }
   }
 }

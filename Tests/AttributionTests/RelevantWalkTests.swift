@@ -185,8 +185,12 @@ final class RelevantWalkTests: XCTestCase {
       features: Array(repeating: [1, 0.5, 0.25], count: leaves + 1))
     let network = try RandomGraphModels.graphNet(layers: 3, seed: 4)
     XCTAssertThrowsError(try RelevantWalks().explain(network: network, graph: star, target: 0)) { error in
-      XCTAssertTrue("\(error)".contains("more than the 2000000000"), "\(error)")
+      XCTAssertTrue("\(error)".contains("more than the limit of 200000000"), "\(error)")
+      XCTAssertEqual((error as? WalkLimitError)?.limit, RelevantWalks.defaultWalkLimit)
     }
+    XCTAssertThrowsError(
+      try RelevantWalks(walkLimit: 1000).explain(network: network, graph: star, target: 0)
+    ) { XCTAssertEqual(($0 as? WalkLimitError)?.limit, 1000) }
   }
 
   func testBadGammaCountAndTargetAreClearErrors() throws {

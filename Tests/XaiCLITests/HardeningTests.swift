@@ -166,4 +166,24 @@ final class HardeningTests: XCTestCase {
     XCTAssertEqual(result.status, 0, result.stderr)
     XCTAssertFalse(result.stdout.contains("\u{1B}"), "no escape from the file reaches the terminal")
   }
+
+  func testWalkLimitAndForwardMemoryAreCheckedFirstWithAnOverride() throws {
+    let graphs = repository.appendingPathComponent("samples/data/ba_graphs.jsonl").path
+    let limited = try runXai(["graph", "--graph", graphs, "--max-walks", "100"])
+    XCTAssertEqual(limited.status, 65)
+    XCTAssertTrue(limited.stderr.contains("Raise --max-walks"), limited.stderr)
+    XCTAssertEqual(try runXai(["graph", "--graph", graphs, "--max-walks", "100000"]).status, 0)
+    let model = try write(
+      "{\"config\": {\"model_type\": \"graphnet\", \"in_dim\": 1, \"hidden\": 64, \"num_classes\": 2, \"num_layers\": 1, "
+        + "\"node_features\": \"constant\"}, \"tensors\": {\"U\": {\"shape\": [1, 64], \"data\": ["
+        + Array(repeating: "0.1", count: 64).joined(separator: ",")
+        + "]}, \"W1\": {\"shape\": [64, 64], \"data\": ["
+        + Array(repeating: "0.01", count: 4096).joined(separator: ",")
+        + "]}, \"V\": {\"shape\": [64, 2], \"data\": ["
+        + Array(repeating: "0.1", count: 128).joined(separator: ",") + "]}}}",
+      "wide.json")
+    let big = try write("{\"num_nodes\": 10000000, \"edges\": []}", "big.json")
+    try assertRefused(
+      ["graph", "--model", model, "--graph", big], mentions: ["10000000 nodes need about", "GB"])
+  }
 }

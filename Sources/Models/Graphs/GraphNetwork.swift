@@ -155,8 +155,14 @@ public struct GraphNetwork: Sendable {
         }
         return Tensor(shape: [n, inputWidth], scalars: rows.flatMap { $0 })
       }
-      guard let elements, let symbols = graph.nodeLabels else {
-        throw ModelError.badInput("The model needs node features; the graph file gives none.")
+      guard let symbols = graph.nodeLabels else {
+        throw ModelError.badInput(
+          "The model needs node features; the graph file gives neither features nor node labels.")
+      }
+      guard let elements else {
+        throw ModelError.badInput(
+          "The graph gives atoms (node labels) but the model's config has no 'elements' list to turn them into features."
+        )
       }
       guard elements.count == inputWidth else {
         throw ModelError.badInput("The model lists \(elements.count) elements for input width \(inputWidth).")
@@ -194,9 +200,21 @@ public struct GraphNetwork: Sendable {
     return mean + outputBias
   }
 
+  /// Most memory a forward pass may need (activations of every layer), checked first.
+  public static let largestForwardBytes = 8 << 30
+
   /// The graph prepared for this network: adjacency and input features, built once.
+  /// A graph whose forward pass would need more than `largestForwardBytes` is refused.
   public func prepare(_ graph: Graph) throws -> GraphInput {
-    GraphInput(
+    let width = ([inputWidth, outputWeight.shape[0]] + layerWeights.map { $0.shape[1] }).max() ?? 1
+    let (perLayer, o1) = graph.nodeCount.multipliedReportingOverflow(by: width * 4 * 4)
+    let (bytes, o2) = perLayer.multipliedReportingOverflow(by: layerCount + 3)
+    guard !o1, !o2, bytes <= Self.largestForwardBytes else {
+      throw ModelError.badInput(
+        "The graph's \(graph.nodeCount) nodes need about \(o1 || o2 ? "more than 9 EB" : "\(bytes >> 30) GB") for a forward pass at width \(width); xai stops at \(Self.largestForwardBytes >> 30) GB."
+      )
+    }
+    return GraphInput(
       graph: graph, adjacency: NormalizedAdjacency(graph, normalization: normalization),
       features: try features(of: graph))
   }
