@@ -120,7 +120,7 @@ struct MethodOptions: ParsableArguments {
   @Option(
     name: .long, parsing: .singleValue,
     help: ArgumentHelp(
-      "Attribution method: lrp (Gradient×Input with every detachment rule), gradxinput, gradient (saliency) or integrated-gradients; gnn-lrp for graph models.",
+      "Attribution method: lrp (Gradient×Input with every detachment rule), attnlrp (AttnLRP), gradxinput, gradient (saliency) or integrated-gradients; gnn-lrp for graph models.",
       valueName: "method"))
   var method: [MethodName] = []
 
