@@ -6,7 +6,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 DEFAULT_TEXT := This was one of the best movies I have ever seen.
 
-.PHONY: setup build run test sanitize-address sanitize-undefined sanitize-thread install bench bench-gemm venv reference train-samples reports slurm-check clean
+.PHONY: setup build run test sanitize-address sanitize-thread install bench bench-gemm venv reference train-samples reports slurm-check clean
 
 ## Install the system libraries xai links against, when they are missing.
 setup:
@@ -28,12 +28,12 @@ run: build
 test: setup
 	$(SWIFT) test
 
-## The test suite under each sanitizer, each in its own build folder (not part of make test;
+## The test suite under a sanitizer, each in its own build folder (not part of make test;
 ## the thread sanitizer runs the batch tests, whose workers share a model and a writer).
+## swiftc has no -sanitize=undefined for Swift code on Linux; Swift's own overflow and
+## bounds traps are what the hostile-input tests run into.
 sanitize-address: setup
 	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --sanitize=address --scratch-path .build-asan
-sanitize-undefined: setup
-	$(SWIFT) test --sanitize=undefined --scratch-path .build-ubsan
 sanitize-thread: setup
 	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter BatchCommandTests
 
