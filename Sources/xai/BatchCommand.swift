@@ -101,13 +101,17 @@ struct BatchCommand: ParsableCommand {
     if let negative = gamma.values.first(where: { $0 < 0 }) {
       throw ValidationError("--gamma must be ≥ 0; got \(negative).")
     }
-    if !resume, let size = try? FileManager.default.attributesOfItem(atPath: output)[.size] as? NSNumber,
-      size.intValue > 0
-    {
-      throw ValidationError("\(output) already holds results; add --resume to continue it, or remove it.")
+    for path in [output, errors].compactMap({ $0 }) where !resume {
+      if let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber,
+        size.intValue > 0
+      {
+        throw ValidationError("\(path) already holds results; add --resume to continue it, or remove it.")
+      }
     }
-    if [errors, report].contains(output) {
-      throw ValidationError("--output, --errors and --report must be different files.")
+    let files = [dataOptions.input, output, errors, report].compactMap { $0 }.filter { $0 != "-" }
+    let resolved = files.map { URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path }
+    if Set(resolved).count < resolved.count {
+      throw ValidationError("--input, --output, --errors and --report must be four different files.")
     }
   }
 
@@ -125,6 +129,8 @@ struct BatchCommand: ParsableCommand {
       let workerCount = workers ?? min(Self.defaultWorkers, cores)
       let (out, point) = try AppendOnlyLines.open(output, keep: resume)
       let errorLines = try errors.map { try AppendOnlyLines.open($0, keep: resume, parse: false).0 }
+      // Failures a resumed run already reported (their lines carry the record's index).
+      let reportedThrough = try errors.map(Self.lastReportedIndex) ?? -1
       if resume && point.lines > 0 && !quiet {
         printError("xai: \(output) holds \(point.lines) lines up to example \(point.lastIndex); continuing.")
       }
@@ -141,11 +147,14 @@ struct BatchCommand: ParsableCommand {
           for line in lines { try out.append(line.json) }
           if !lines.isEmpty { tally.count(outcome) }
         case .failure(let error):
-          guard outcome.index > point.lastIndex else { break }
+          guard outcome.index > max(point.lastIndex, reportedThrough) else { break }
           tally.errors += 1
           progress.message("xai: \(error.description)")
           try errorLines?.append(
-            JSONOutput.object([("line", .int(outcome.line)), ("error", .string(error.description))]).text)
+            JSONOutput.object([
+              ("line", .int(outcome.line)), ("index", .int(outcome.index)),
+              ("error", .string(error.description)),
+            ]).text)
         }
         progress.advance()
       }
@@ -189,6 +198,20 @@ struct BatchCommand: ParsableCommand {
     if failedRows > 0 && !skipInvalid { throw ExitCode(ExitStatus.badData) }
   }
 
+  /// The largest record index in an errors file of an earlier run (-1: none).
+  static func lastReportedIndex(_ path: String) throws -> Int {
+    guard FileManager.default.fileExists(atPath: path) else { return -1 }
+    let lines = try LineReader(path: path)
+    var last = -1
+    while let bytes = try lines.nextLine() {
+      guard let text = String(validating: bytes, as: UTF8.self),
+        let index = try? JSONDocument.parse(text, source: path).rootNode["index"]?.int
+      else { continue }
+      last = max(last, index)
+    }
+    return last
+  }
+
   /// Examples this run will see, from a quick line count (nil for standard input).
   func expectedExamples(_ input: String, alreadyDone: ResumePoint) -> Int? {
     guard var lines = LineReader.countLines(input) else { return nil }
@@ -196,11 +219,11 @@ struct BatchCommand: ParsableCommand {
     if lowered.hasSuffix(".sdf") || lowered.hasSuffix(".sd") { return nil }
     if lowered.hasSuffix(".csv") { lines = max(0, lines - 1) }
     if let limit = dataOptions.limit { lines = min(lines, limit) }
-    let mine = (0..<((lines + DatasetPass.windowSize - 1) / DatasetPass.windowSize)).filter(shard.owns)
-      .reduce(0) {
-        $0 + min(DatasetPass.windowSize, lines - $1 * DatasetPass.windowSize)
-      }
-    return max(0, mine - (alreadyDone.lastIndex >= 0 ? alreadyDone.lastIndex / shard.count + 1 : 0))
+    let size = DatasetPass.windowSize
+    func owned(below count: Int) -> Int {
+      (0..<((count + size - 1) / size)).filter(shard.owns).reduce(0) { $0 + min(size, count - $1 * size) }
+    }
+    return max(0, owned(below: lines) - owned(below: min(lines, alreadyDone.lastIndex + 1)))
   }
 }
 

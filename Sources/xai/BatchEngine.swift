@@ -174,22 +174,39 @@ struct DatasetPass {
         items, count: window.count,
         perform: { position in
           let record = try! window[position].result.get()
-          let input = try network.prepare(record.graph)
+          // A graph that cannot be explained (too many walks, too large, features that
+          // do not fit) fails alone, as an empty text does.
+          func fail(_ error: Error) {
+            table.fail(position, .badInput("\(reader.path) line \(record.line): \(error)"))
+          }
+          let input: GraphInput
+          do { input = try network.prepare(record.graph) } catch let error as ModelError {
+            return fail(error)
+          }
           let object: JSONOutput
           let outputs: [Float]
-          switch method {
-          case .gnnLRP:
-            let explanation = try walks.explain(network: network, input: input, target: target)
-            object =
-              GraphReport(modelName: name, graph: record.graph, labels: labels, explanation: explanation).json
-            outputs = explanation.outputs
-          case .gradxinput:
-            let relevance = try NodeGradientTimesInput().explain(
-              network: network, input: input, target: target)
-            object =
-              NodeRelevanceView(modelName: name, graph: record.graph, labels: labels, explanation: relevance)
-              .json
-            outputs = relevance.outputs
+          do {
+            switch method {
+            case .gnnLRP:
+              let explanation = try walks.explain(network: network, input: input, target: target)
+              object =
+                GraphReport(modelName: name, graph: record.graph, labels: labels, explanation: explanation)
+                .json
+              outputs = explanation.outputs
+            case .gradxinput:
+              let relevance = try NodeGradientTimesInput().explain(
+                network: network, input: input, target: target)
+              object =
+                NodeRelevanceView(
+                  modelName: name, graph: record.graph, labels: labels, explanation: relevance
+                )
+                .json
+              outputs = relevance.outputs
+            }
+          } catch let error as ModelError {
+            return fail(error)
+          } catch let error as WalkLimitError {
+            return fail(error)
           }
           let given = record.graph.label.map {
             GivenLabel(given: "\($0)", classIndex: labels.indices.contains($0) ? $0 : nil)
@@ -202,10 +219,18 @@ struct DatasetPass {
         },
         isReady: { position in
           (try? window[position].result.get()) == nil || table.get(position, 0) != nil
+            || table.failure(position) != nil
             || resume.isDone(index: window[position].index, method: method.rawValue)
         },
         emit: { position in
           let read = window[position]
+          if let failure = table.failure(position) {
+            try emit(
+              ExampleOutcome(
+                index: read.index, line: read.line, result: .failure(failure), correct: nil, unknownLabel: nil
+              ))
+            return
+          }
           if case .failure(let error) = read.result {
             if stopAtInvalid { throw error }
             try emit(
@@ -348,5 +373,21 @@ final class ResultTable: @unchecked Sendable {
     lock.lock()
     defer { lock.unlock() }
     return cells[row * columns + column]
+  }
+
+  private var failures: [Int: ModelError] = [:]
+
+  /// Records that row `row` could not be explained.
+  func fail(_ row: Int, _ error: ModelError) {
+    lock.lock()
+    failures[row] = error
+    lock.unlock()
+  }
+
+  /// The failure of row `row`, if it failed.
+  func failure(_ row: Int) -> ModelError? {
+    lock.lock()
+    defer { lock.unlock() }
+    return failures[row]
   }
 }

@@ -291,4 +291,50 @@ final class BatchCommandTests: XCTestCase {
     XCTAssertEqual(sdf.status, 0, sdf.stderr)
     XCTAssertEqual(try lines(file("mol.jsonl")).count, 5)
   }
+
+  func testAGraphThatCannotBeExplainedFailsAloneAndNamesItsLine() throws {
+    let graphs = repository.appendingPathComponent("samples/data/ba_graphs.jsonl").path
+    let result = try runXai([
+      "batch", "--model", "graphnet-ba", "--input", graphs, "--limit", "6", "--max-walks", "4000",
+      "--output", file("g.jsonl"), "--skip-invalid", "--errors", file("g-errors.jsonl"),
+    ])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    let written = try lines(file("g.jsonl")).count
+    let failed = try lines(file("g-errors.jsonl")).count
+    XCTAssertEqual(written + failed, 6, "every graph is answered: \(written) lines, \(failed) errors")
+    XCTAssertGreaterThan(failed, 0)
+    XCTAssertTrue(result.stderr.contains("ba_graphs.jsonl line"), result.stderr)
+  }
+
+  func testFilesMustDifferAndAnErrorsFileIsNotOverwritten() throws {
+    let data = try dataset(5)
+    let clash = try runXai([
+      "batch", "--model", tinyModel, "--input", data, "--output", file("o.jsonl"), "--errors", data,
+    ])
+    XCTAssertEqual(clash.status, 64)
+    XCTAssertTrue(
+      try String(contentsOfFile: data, encoding: .utf8).contains("\"text\""), "the input is intact")
+    let errors = try write("{\"line\": 1, \"index\": 0, \"error\": \"x\"}\n", to: "errors.jsonl")
+    let kept = try runXai([
+      "batch", "--model", tinyModel, "--input", data, "--output", file("p.jsonl"), "--errors", errors,
+    ])
+    XCTAssertEqual(kept.status, 64)
+    XCTAssertTrue(kept.stderr.contains("--resume"), kept.stderr)
+  }
+
+  func testCSVWithAByteOrderMarkAndAnUndecodableLineInsideAQuotedField() throws {
+    var bytes: [UInt8] = [0xEF, 0xBB, 0xBF]
+    bytes += Array("id,text,label\na,\"good\n".utf8) + [0xFF] + Array("\nbad\",1\nb,great,2\n".utf8)
+    let csv = file("bom.csv")
+    try Data(bytes).write(to: URL(fileURLWithPath: csv))
+    let result = try runXai([
+      "batch", "--model", tinyModel, "--input", csv, "--output", file("bom.jsonl"), "--skip-invalid",
+    ])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    let rows = try lines(file("bom.jsonl")).map { try JSONDocument.parse($0, source: "bom").rootNode }
+    XCTAssertEqual(
+      rows.map { $0["id"]?.string }, ["b"], "the id column is found; the broken record fails whole")
+    XCTAssertEqual(rows.first?["index"]?.int, 1)
+    XCTAssertTrue(result.stderr.contains("line 3 is not valid UTF-8"), result.stderr)
+  }
 }

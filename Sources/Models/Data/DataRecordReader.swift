@@ -137,13 +137,21 @@ public final class DataRecordReader {
     var field = String.UnicodeScalarView()
     var quoted = false
     var startLine = 0
+    var invalidLine: Int?
     while let bytes = try lines.nextLine() {
       if startLine == 0 {
-        if bytes.isEmpty { continue }
+        if bytes.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) { continue }
         startLine = lines.lineNumber
       }
-      guard let text = String(validating: bytes, as: UTF8.self) else {
-        return (.failure(.badInput("\(lines.path) line \(lines.lineNumber) is not valid UTF-8.")), startLine)
+      // An undecodable line fails the record, but is still read (with replacement
+      // characters) to the record's end, so that a quoted field spanning it cannot
+      // make its remaining lines look like records of their own.
+      let text: String
+      if let decoded = String(validating: bytes, as: UTF8.self) {
+        text = decoded
+      } else {
+        invalidLine = invalidLine ?? lines.lineNumber
+        text = String(decoding: bytes, as: UTF8.self)
       }
       var scalars = text.unicodeScalars.makeIterator()
       var pending = scalars.next()
@@ -175,6 +183,9 @@ public final class DataRecordReader {
         continue
       }
       row.append(String(field))
+      if let invalidLine {
+        return (.failure(.badInput("\(lines.path) line \(invalidLine) is not valid UTF-8.")), startLine)
+      }
       return (.success(row), startLine)
     }
     guard startLine != 0 else { return nil }

@@ -39,16 +39,18 @@ public final class LineReader {
       if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
         var end = newline
         if end > start && buffer[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-        let line = buffer[start..<end]
+        var line = buffer[start..<end]
         start = newline + 1
         lineNumber += 1
+        if lineNumber == 1 { line = Self.withoutByteOrderMark(line) }
         return line
       }
       if finished {
         guard start < buffer.count else { return nil }
-        let line = buffer[start...]
+        var line = buffer[start...]
         start = buffer.count
         lineNumber += 1
+        if lineNumber == 1 { line = Self.withoutByteOrderMark(line) }
         return line
       }
       guard buffer.count - start <= Self.maximumLineBytes else {
@@ -64,6 +66,11 @@ public final class LineReader {
       let chunk = path == "-" ? handle.availableData : (try handle.read(upToCount: chunkBytes) ?? Data())
       if chunk.isEmpty { finished = true } else { buffer.append(contentsOf: chunk) }
     }
+  }
+
+  /// A line without a leading UTF-8 byte-order mark (as spreadsheet programs write it).
+  static func withoutByteOrderMark(_ line: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+    line.starts(with: [0xEF, 0xBB, 0xBF]) ? line.dropFirst(3) : line
   }
 
   /// Lines of a file (for a quick total), counting without decoding.
