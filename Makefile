@@ -6,7 +6,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 DEFAULT_TEXT := This was one of the best movies I have ever seen.
 
-.PHONY: setup build run test sanitize-address sanitize-thread install bench bench-gemm venv reference train-samples reports slurm-check clean
+.PHONY: setup build run test sanitize-address sanitize-thread fuzz install bench bench-gemm venv reference train-samples reports slurm-check clean
 
 ## Install the system libraries xai links against, when they are missing.
 setup:
@@ -36,6 +36,28 @@ sanitize-address: setup
 	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --sanitize=address --scratch-path .build-asan
 sanitize-thread: setup
 	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter BatchCommandTests
+
+## Coverage-guided fuzzing (libFuzzer + AddressSanitizer) of every reader of user files, each
+## target for SECONDS, seeded from the shipped samples and fixtures; crashers land in .build-fuzz/.
+SECONDS ?= 60
+FUZZ_TARGETS := safetensors json-weights config tokenizer graph-jsonl sdf records
+fuzz: setup
+	$(SWIFT) build -c release --product xai-fuzz --scratch-path .build-fuzz \
+	  -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p .build-fuzz/corpus/$$t .build-fuzz/crashes/$$t; \
+	  case $$t in \
+	    safetensors) cp samples/models/*/model.safetensors .build-fuzz/corpus/$$t/ 2>/dev/null || true ;; \
+	    json-weights|config) cp Tests/ModelsTests/Fixtures/tiny-*.json .build-fuzz/corpus/$$t/ ;; \
+	    tokenizer) cp Tests/ModelsTests/Fixtures/tokenizer.json .build-fuzz/corpus/$$t/ ;; \
+	    graph-jsonl) cp samples/data/ba_graphs.jsonl .build-fuzz/corpus/$$t/ ;; \
+	    sdf) cp samples/data/solubility_test.sdf .build-fuzz/corpus/$$t/ ;; \
+	    records) cp samples/data/rotten_tomatoes_test.jsonl .build-fuzz/corpus/$$t/ ;; \
+	  esac; \
+	  echo "fuzz $$t for $(SECONDS) s"; \
+	  XAI_FUZZ_TARGET=$$t .build-fuzz/release/xai-fuzz .build-fuzz/corpus/$$t -max_total_time=$(SECONDS) \
+	    -rss_limit_mb=4096 -artifact_prefix=.build-fuzz/crashes/$$t/ 2>&1 | tail -1; \
+	done
 
 ## Install the binary and the sample models: PREFIX/bin/xai, PREFIX/share/xai/models.
 PREFIX ?= /usr/local

@@ -1,0 +1,131 @@
+// Coverage-guided fuzz targets for every reader of user files (`make fuzz`). The target
+// is chosen by XAI_FUZZ_TARGET; each input is written to a file and read the way the
+// CLI reads it. Any trap, abort or sanitizer report is a crash; thrown errors are fine.
+// Built normally, the same binary replays files given as arguments (`xai-fuzz FILE…`).
+import Attribution
+import Foundation
+import Models
+import Tensor
+
+enum FuzzTarget: String, CaseIterable {
+  case safetensors
+  case jsonWeights = "json-weights"
+  case config, tokenizer
+  case graphJSON = "graph-jsonl"
+  case sdf, records
+}
+
+let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("xai-fuzz-\(getpid())")
+
+/// Reads `data` as the target's file format; returns normally whatever the outcome.
+func run(_ target: FuzzTarget, _ data: Data) {
+  try? FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+  switch target {
+  case .safetensors:
+    let folder = scratch.appendingPathComponent("model")
+    try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    try? data.write(to: folder.appendingPathComponent("model.safetensors"))
+    try?
+      #"{"model_type": "distilbert", "dim": 8, "n_layers": 1, "n_heads": 2, "hidden_dim": 8, "vocab_size": 6, "max_position_embeddings": 8}"#
+      .write(to: folder.appendingPathComponent("config.json"), atomically: false, encoding: .utf8)
+    try? "[PAD]\n[UNK]\n[CLS]\n[SEP]\na\nb".write(
+      to: folder.appendingPathComponent("vocab.txt"), atomically: false, encoding: .utf8)
+    if let model = try? TextModel.load(path: folder.path) {
+      _ = try? model.explain("a b", method: GradientTimesInput.lrp)
+    }
+  case .jsonWeights, .config:
+    let path = scratch.appendingPathComponent("model.json")
+    try? data.write(to: path)
+    if target == .config {
+      if let document = try? JSONDocument.read(path.path) {
+        _ = try? TransformerConfig(json: document.rootNode, file: path.path)
+        _ = try? GraphNetwork(config: document.rootNode, store: MemoryWeights([:]))
+      }
+    } else if let model = try? TextModel.load(path: path.path) {
+      _ = try? model.explain("a b", method: GradientTimesInput.lrp)
+    }
+  case .tokenizer:
+    let text = String(decoding: data, as: UTF8.self)
+    let parts = text.split(separator: "\u{0}", maxSplits: 1, omittingEmptySubsequences: false)
+    let vocabulary =
+      ["[PAD]", "[UNK]", "[CLS]", "[SEP]"] + (parts.first ?? "").split(separator: "\n").map(String.init)
+    if let tokenizer = try? WordPieceTokenizer(
+      vocabulary: vocabulary, lowercase: data.first.map { $0 & 1 == 0 } ?? true, source: "fuzz")
+    {
+      _ = tokenizer.encode(parts.count > 1 ? String(parts[1]) : text, maxTokens: 64)
+    }
+  case .graphJSON, .sdf:
+    let path = scratch.appendingPathComponent(target == .sdf ? "graphs.sdf" : "graphs.jsonl")
+    try? data.write(to: path)
+    if let reader = try? GraphRecordReader(path: path.path) {
+      var count = 0
+      while count < 100, let record = try? reader.next() {
+        count += 1
+        if let graph = try? record.result.get(), let network = fuzzGraphModel {
+          _ = try? RelevantWalks(keep: 3, walkLimit: 100_000).explain(
+            network: network, graph: graph.graph, target: 0)
+        }
+      }
+    }
+  case .records:
+    for name in ["data.jsonl", "data.csv"] {
+      let path = scratch.appendingPathComponent(name)
+      try? data.write(to: path)
+      if let reader = try? DataRecordReader(path: path.path) {
+        var count = 0
+        while count < 1000, let record = try? reader.next() {
+          count += 1
+          _ = record.result
+        }
+      }
+    }
+  }
+}
+
+/// A small GCN with one-hot elements, so that fuzzed graphs run through a forward pass.
+let fuzzGraphModel: GraphNetwork? = {
+  let config = try? JSONDocument.parse(
+    #"{"model_type": "gcn", "in_dim": 3, "hidden": 4, "num_classes": 2, "num_layers": 2, "node_features": "given", "elements": ["C", "O", "other"]}"#,
+    source: "fuzz")
+  var tensors: [String: Tensor] = [:]
+  tensors["layers.0.theta"] = Tensor(shape: [3, 4], scalars: (0..<12).map { Float($0 % 5) * 0.1 - 0.2 })
+  tensors["layers.1.theta"] = Tensor(shape: [4, 4], scalars: (0..<16).map { Float($0 % 7) * 0.1 - 0.3 })
+  tensors["classifier.weight"] = Tensor(shape: [2, 4], scalars: (0..<8).map { Float($0) * 0.1 - 0.4 })
+  tensors["classifier.bias"] = Tensor(shape: [2], scalars: [0.1, -0.1])
+  return config.flatMap { try? GraphNetwork(config: $0.rootNode, store: MemoryWeights(tensors)) }
+}()
+
+let selected = FuzzTarget(rawValue: ProcessInfo.processInfo.environment["XAI_FUZZ_TARGET"] ?? "") ?? .records
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOne(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> CInt {
+  run(selected, Data(bytes: bytes, count: count))
+  return 0
+}
+
+#if FUZZING
+  @_silgen_name("LLVMFuzzerRunDriver")
+  func runFuzzerDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
+  ) -> CInt
+
+  /// The executable's entry under `-sanitize=fuzzer`: libFuzzer's driver with our callback.
+  @_cdecl("xai_fuzz_main")
+  public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
+    var count = argc
+    var arguments: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
+    return runFuzzerDriver(&count, &arguments) { bytes, size in fuzzOne(bytes, size) }
+  }
+#else
+  @main
+  struct Replay {
+    static func main() {
+      for path in CommandLine.arguments.dropFirst() {
+        guard let data = FileManager.default.contents(atPath: path) else { continue }
+        run(selected, data)
+      }
+    }
+  }
+#endif
