@@ -184,6 +184,18 @@ def lxt_bert_relevance(data, ids, target):
     return (store["e"] * store["e"].grad)[0].sum(-1).detach()
 
 
+def write_by_model(path, payload):
+    """Writes {model: [entry, ...]} with one compact entry per line (small, diffable)."""
+    lines = ["{"]
+    for m, (name, entries) in enumerate(payload.items()):
+        lines.append(f" {json.dumps(name)}: [")
+        lines += [" " + json.dumps(x, ensure_ascii=False, separators=(",", ":"))
+                  + ("," if i < len(entries) - 1 else "") for i, x in enumerate(entries)]
+        lines.append(" ]" + ("," if m < len(payload) - 1 else ""))
+    lines.append("}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def r7(x):
     return [r7(v) for v in x] if isinstance(x, list) else float(f"{x:.7g}")
 
@@ -242,14 +254,7 @@ def main():
         print(f"{name}: {len(entries)} sentences; max CP-LRP deviation from the lrp fixture "
               f"{max(x['cp_lrp_check'] for x in entries):.2e}; mean |ΣR - logit| / mean |logit|: "
               + ", ".join(f"{k} {sum(map(abs, v)) / len(v) / mean_logit:.4f}" for k, v in residuals.items()))
-    lines = ["{"]
-    for m, (name, entries) in enumerate(payload.items()):
-        lines.append(f" {json.dumps(name)}: [")
-        lines += [" " + json.dumps(x, ensure_ascii=False, separators=(",", ":"))
-                  + ("," if i < len(entries) - 1 else "") for i, x in enumerate(entries)]
-        lines.append(" ]" + ("," if m < len(payload) - 1 else ""))
-    lines.append("}")
-    (OUT / "attnlrp.json").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_by_model(OUT / "attnlrp.json", payload)
 
 
 if __name__ == "__main__":

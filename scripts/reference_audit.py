@@ -39,7 +39,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference_attribution import HOOKS, OUT, Reference  # noqa: E402
-from reference_attnlrp import LXTReference, load_models, r7  # noqa: E402
+from reference_attnlrp import LXTReference, load_models, r7, write_by_model  # noqa: E402
 
 SENTENCES_PER_MODEL = 3
 FIXTURE_TOLERANCE = 1e-4  # relative, against the fixtures' Σ_t R_t
@@ -170,14 +170,7 @@ def main():
         print(f"{name}: max relative deviation of Σ_t R_t from the fixtures {worst['fixture']:.2e}; "
               f"lrp: max |Σ h·∂f/∂h + downstream bias share - f| / |f| {worst['conservation']:.2e}")
         print(f"{name}: biases in the share: " + ", ".join(refs["lrp"][0].biases))
-    lines = ["{"]
-    for m, (name, entries) in enumerate(payload.items()):
-        lines.append(f" {json.dumps(name)}: [")
-        lines += [" " + json.dumps(x, ensure_ascii=False, separators=(",", ":"))
-                  + ("," if i < len(entries) - 1 else "") for i, x in enumerate(entries)]
-        lines.append(" ]" + ("," if m < len(payload) - 1 else ""))
-    lines.append("}")
-    (OUT / "audit.json").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_by_model(OUT / "audit.json", payload)
 
 
 if __name__ == "__main__":
