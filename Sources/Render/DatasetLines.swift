@@ -34,8 +34,8 @@ public enum DatasetLine {
     index: Int, id: String, label: GivenLabel?, object: JSONOutput, labels: [String], outputs: [Float]
   ) -> JSONOutput {
     guard case .object(let members) = object else { preconditionFailure("an object") }
-    let predicted = outputs.indices.max { outputs[$0] < outputs[$1] } ?? 0
-    return wrap(members, index: index, id: id, label: label, labels: labels, predicted: predicted)
+    return wrap(
+      members, index: index, id: id, label: label, labels: labels, predicted: predictedClass(outputs))
   }
 
   static func wrap(
@@ -87,7 +87,7 @@ public struct DatasetRow: Sendable {
   public let unknownLabel: String?
 
   /// The predicted class.
-  public var predicted: Int { probabilities.indices.max { probabilities[$0] < probabilities[$1] } ?? 0 }
+  public var predicted: Int { predictedClass(probabilities) }
 
   /// Word pieces merged into words (`##` continues a word; relevance summed); the
   /// special tokens stay alone.

@@ -66,7 +66,7 @@ extension GraphReport {
   /// The HTML page: prediction, the SVG drawing with the top walks, node and walk tables.
   public var html: String {
     let e = explanation
-    let predicted = e.outputs.indices.max { e.outputs[$0] < e.outputs[$1] } ?? 0
+    let predicted = e.predictedIndex
     var page = HTMLPage(title: "xai · \(modelName) · \(graph.name ?? "graph")")
     page.append("<h1>Relevant walks of a graph classifier (GNN-LRP)</h1>")
     page.append(

@@ -18,7 +18,7 @@ public struct TerminalWalks: Sendable {
   /// The whole view as text (ends with a newline).
   public func render(_ report: GraphReport) -> String {
     let e = report.explanation
-    let predicted = e.outputs.indices.max { e.outputs[$0] < e.outputs[$1] } ?? 0
+    let predicted = e.predictedIndex
     var lines: [String] = []
     let name = report.graph.name.map { " \(terminalSafe($0))" } ?? ""
     let labels = report.labels.map(terminalSafe)

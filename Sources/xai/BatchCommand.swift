@@ -37,17 +37,7 @@ struct BatchCommand: ParsableCommand {
   @OptionGroup var targetOption: TargetOption
   @OptionGroup var dataOptions: DataOptions
 
-  @Option(
-    name: .long, parsing: .unconditional, help: "Graph models: LRP-γ, one value or one per layer plus one.")
-  var gamma: GammaList = GammaList([0])
-
-  @Option(
-    name: .long, parsing: .unconditional, help: "Graph models: walks kept per graph (largest |R| first).")
-  var top: Int = 10
-
-  @Option(
-    name: .long, parsing: .unconditional, help: "Graph models: refuse graphs with more walks than this.")
-  var maxWalks: Int = RelevantWalks.defaultWalkLimit
+  @OptionGroup(title: "Graph models") var walks: WalkOptions
 
   @Option(name: [.short, .long], help: "The JSON Lines file to write.")
   var output: String
@@ -92,14 +82,6 @@ struct BatchCommand: ParsableCommand {
     guard dataOptions.input != nil else { throw ValidationError("Give the data set with --input FILE.") }
     if let workers, workers < 1 || workers > 256 {
       throw ValidationError("--workers must be between 1 and 256; got \(workers).")
-    }
-    if top < 0 { throw ValidationError("--top must be ≥ 0; got \(top).") }
-    if maxWalks < 1 || maxWalks > RelevantWalks.maximumWalks {
-      throw ValidationError(
-        "--max-walks must be between 1 and \(RelevantWalks.maximumWalks); got \(maxWalks).")
-    }
-    if let negative = gamma.values.first(where: { $0 < 0 }) {
-      throw ValidationError("--gamma must be ≥ 0; got \(negative).")
     }
     for path in [output, errors].compactMap({ $0 }) where !resume {
       if let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber,
@@ -172,7 +154,7 @@ struct BatchCommand: ParsableCommand {
         }
         try pass.run(
           graphs: GraphRecordReader(path: input), name: name, network: network, method: method,
-          walks: RelevantWalks(gammas: gamma.values, keep: top, walkLimit: maxWalks),
+          walks: walks.relevantWalks(),
           target: targetOption.classTarget,
           emit: record)
       } else {

@@ -43,6 +43,12 @@ struct ExampleOutcome {
   let correct: Bool?
   /// A label that names no class of the model.
   let unknownLabel: String?
+
+  /// The outcome of a record that could not be read or explained.
+  static func failure<Record>(_ read: RecordRead<Record>, _ error: ModelError) -> ExampleOutcome {
+    ExampleOutcome(
+      index: read.index, line: read.line, result: .failure(error), correct: nil, unknownLabel: nil)
+  }
 }
 
 /// The batched, multi-threaded pass over a data set shared by `xai batch` and `xai report
@@ -133,9 +139,7 @@ struct DatasetPass {
             default: preconditionFailure("a failed record")
             }
             if stopAtInvalid, case .failure = read.result { throw error }
-            try emit(
-              ExampleOutcome(
-                index: read.index, line: read.line, result: .failure(error), correct: nil, unknownLabel: nil))
+            try emit(.failure(read, error))
             return
           }
           var lines: [(method: String, json: String)] = []
@@ -214,8 +218,7 @@ struct DatasetPass {
           let line = DatasetLine.json(
             index: record.index, id: "\(record.index)", label: given, object: object, labels: labels,
             outputs: outputs)
-          let predicted = outputs.indices.max { outputs[$0] < outputs[$1] } ?? 0
-          table.set(position, 0, (line.text, given?.classIndex.map { $0 == predicted }))
+          table.set(position, 0, (line.text, given?.classIndex.map { $0 == predictedClass(outputs) }))
         },
         isReady: { position in
           (try? window[position].result.get()) == nil || table.get(position, 0) != nil
@@ -225,17 +228,12 @@ struct DatasetPass {
         emit: { position in
           let read = window[position]
           if let failure = table.failure(position) {
-            try emit(
-              ExampleOutcome(
-                index: read.index, line: read.line, result: .failure(failure), correct: nil, unknownLabel: nil
-              ))
+            try emit(.failure(read, failure))
             return
           }
           if case .failure(let error) = read.result {
             if stopAtInvalid { throw error }
-            try emit(
-              ExampleOutcome(
-                index: read.index, line: read.line, result: .failure(error), correct: nil, unknownLabel: nil))
+            try emit(.failure(read, error))
             return
           }
           let cell = table.get(position, 0)

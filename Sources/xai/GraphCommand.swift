@@ -46,7 +46,7 @@ struct GraphCommand: ParsableCommand {
       case .nodes(let view):
         switch output.format {
         case .json: print(view.json.text)
-        case .terminal: print(view.terminal(top: graphOptions.top), terminator: "")
+        case .terminal: print(view.terminal(top: graphOptions.walks.top), terminator: "")
         }
       case .walks(let report):
         if let html = output.html {

@@ -41,10 +41,8 @@ func explainGraph(
   case .gnnLRP:
     let display = WalkProgress()
     defer { display.finish() }
-    let walks = try RelevantWalks(
-      gammas: options.gamma.values, keep: options.top, walkLimit: options.maxWalks, progress: display.update
-    )
-    .explain(network: network, input: input, target: target)
+    let walks = try options.walks.relevantWalks(progress: display.update)
+      .explain(network: network, input: input, target: target)
     return .walks(GraphReport(modelName: name, graph: graph, labels: network.labels, explanation: walks))
   }
 }

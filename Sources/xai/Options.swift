@@ -190,6 +190,16 @@ struct GraphOptions: ParsableArguments {
   @Option(name: .long, parsing: .unconditional, help: "Which graph of a JSONL or SDF file (0-based).")
   var index: Int = 0
 
+  @OptionGroup var walks: WalkOptions
+
+  func validate() throws {
+    if index < 0 { throw ValidationError("--index must be ≥ 0; got \(index).") }
+  }
+}
+
+/// `--gamma`, `--top`, `--max-walks`: how GNN-LRP walks are computed and kept, shared by
+/// `xai graph`, `xai report --graph` and `xai batch` with a graph model.
+struct WalkOptions: ParsableArguments {
   @Option(
     name: .long, parsing: .unconditional,
     help: ArgumentHelp("LRP-γ: one value, or one per layer plus one for the output.", valueName: "G[,G..]"))
@@ -206,7 +216,6 @@ struct GraphOptions: ParsableArguments {
   var maxWalks: Int = RelevantWalks.defaultWalkLimit
 
   func validate() throws {
-    if index < 0 { throw ValidationError("--index must be ≥ 0; got \(index).") }
     if top < 0 { throw ValidationError("--top must be ≥ 0; got \(top).") }
     if let negative = gamma.values.first(where: { $0 < 0 }) {
       throw ValidationError("--gamma must be ≥ 0; got \(negative).")
@@ -215,6 +224,11 @@ struct GraphOptions: ParsableArguments {
       throw ValidationError(
         "--max-walks must be between 1 and \(RelevantWalks.maximumWalks); got \(maxWalks).")
     }
+  }
+
+  /// The walk computation these options ask for.
+  func relevantWalks(progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil) -> RelevantWalks {
+    RelevantWalks(gammas: gamma.values, keep: top, walkLimit: maxWalks, progress: progress)
   }
 }
 

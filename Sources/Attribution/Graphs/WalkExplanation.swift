@@ -32,6 +32,8 @@ public struct WalkExplanation: Sendable {
   /// Σ R of walk steps along each undirected edge.
   public let edgeRelevance: [Graph.Edge: Float]
 
+  /// Index of the predicted class.
+  public var predictedIndex: Int { predictedClass(outputs) }
   /// The target output.
   public var targetOutput: Float { outputs[target] }
   /// target output − bias − Σ walks (0 up to rounding for the exact rule).

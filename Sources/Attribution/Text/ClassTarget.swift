@@ -14,7 +14,7 @@ public enum ClassTarget: Sendable, Equatable, Hashable {
   public func index(labels: [String], logits: [Float]) throws -> Int {
     switch self {
     case .predicted:
-      return logits.indices.max { logits[$0] < logits[$1] } ?? 0
+      return predictedClass(logits)
     case .index(let index):
       guard labels.indices.contains(index) else {
         throw ModelError.badInput(
@@ -35,6 +35,11 @@ public enum ClassTarget: Sendable, Equatable, Hashable {
   public init(_ text: String) {
     if let index = Int(text) { self = .index(index) } else { self = .label(text) }
   }
+}
+
+/// The index of the largest logit (the first of equal ones; 0 for none): the predicted class.
+public func predictedClass(_ logits: [Float]) -> Int {
+  logits.indices.max { logits[$0] < logits[$1] } ?? 0
 }
 
 /// The class a data set's label names: a label of the model (case-insensitive) or a

@@ -72,7 +72,7 @@ public struct TextExplanation: Sendable {
   /// Token strings.
   public var tokens: [String] { encoded.pieces }
   /// Index of the predicted class.
-  public var predictedIndex: Int { logits.indices.max { logits[$0] < logits[$1] } ?? 0 }
+  public var predictedIndex: Int { predictedClass(logits) }
 
   /// Word pieces merged into words (relevance summed); special tokens stay alone.
   /// Each word's text is taken from the original string.
