@@ -27,6 +27,9 @@ public func escapeHTML(_ text: String) -> String {
 struct HTMLPage {
   var title: String
   var body: [String] = []
+  /// The closing line (default: how relevance colours read).
+  var footer =
+    "Made by xai. Relevance colours: red supports the target class, blue speaks against it, white is zero; intensity is |R| relative to the row's largest |R|. Hover a token for its exact value."
 
   mutating func append(_ html: String) { body.append(html) }
 
@@ -46,7 +49,7 @@ struct HTMLPage {
     <body>
     <main>
     \(body.joined(separator: "\n"))
-    <footer>Made by xai. Relevance colours: red supports the target class, blue speaks against it, white is zero; intensity is |R| relative to the row's largest |R|. Hover a token for its exact value.</footer>
+    <footer>\(escapeHTML(footer))</footer>
     </main>
     </body>
     </html>
@@ -86,6 +89,11 @@ struct HTMLPage {
     .pos { color: #b92626; } .neg { color: #3c3cb0; }
     footer { color: var(--muted); font-size: 12px; margin-top: 28px; }
     svg text { font-family: system-ui, sans-serif; }
+    .charts { display: flex; flex-wrap: wrap; gap: 8px; }
+    figure.chart { margin: 0; }
+    .swatch { display: inline-block; width: 12px; height: 12px; border-radius: 2px; margin-right: 6px; vertical-align: -1px; }
+    .se { color: var(--muted); font-size: 12px; }
+    td.best { background: #fdf2e9; }
     """
 }
 

@@ -50,14 +50,20 @@ extension Tensor {
 
   /// The exact (erf) GELU, x·Φ(x); with `constantPhi` the backward holds Φ(x) constant.
   public func gelu(constantPhi: Bool = false) -> Tensor {
-    let phi = map { 0.5 * (1 + Foundation.erf($0 * 0.70710678118654752)) }
-    let value = Tensor.zipBroadcast(self, phi, *)
+    let phi = Tensor.uninitialized(shape)
+    let value = Tensor.uninitialized(shape)
+    let (px, pphi, pvalue) = (storage.base, phi.storage.base, value.storage.base)
+    for i in 0..<count {
+      let cdf = 0.5 * (1 + fastErf(px[i] * 0.707_106_781_186_547_52))
+      pphi[i] = cdf
+      pvalue[i] = px[i] * cdf
+    }
     guard Tensor.gradientNeeds(self) != nil else { return value }
     let x = detach()
     return value.recorded(from: [self]) { g in
       if constantPhi { return [Tensor.zipBroadcast(g, phi, *)] }
       let slope = Tensor.zipBroadcast(x, phi) { x, cdf in
-        cdf + x * Foundation.exp(-0.5 * x * x) * 0.39894228040143268
+        cdf + x * fastExp(-0.5 * x * x) * 0.398_942_280_401_432_68
       }
       return [Tensor.zipBroadcast(g, slope, *)]
     }

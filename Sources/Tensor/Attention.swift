@@ -111,15 +111,12 @@ extension Tensor {
       let x = values + row * columns
       var largest = -Float.infinity
       for column in 0..<columns where keep[column] != 0 { largest = Swift.max(largest, x[column]) }
-      var total: Float = 0
       for column in 0..<columns {
-        if keep[column] == 0 {
-          x[column] = 0
-        } else {
-          x[column] = Foundation.exp(x[column] - largest)
-          total += x[column]
-        }
+        let e = fastExp(x[column] - largest)
+        x[column] = keep[column] != 0 ? e : 0
       }
+      var total: Float = 0
+      for column in 0..<columns { total += x[column] }
       let inverse: Float = total > 0 ? 1 / total : 0
       for column in 0..<columns { x[column] *= inverse }
     }

@@ -65,6 +65,14 @@ public struct PositionAttribution: Sendable {
   public let target: Int
   /// For path methods: the target logit at the baseline.
   public let baselineLogit: Float?
+
+  /// One row's result (a method outside this module builds its own).
+  public init(relevance: [Float], logits: [Float], target: Int, baselineLogit: Float?) {
+    self.relevance = relevance
+    self.logits = logits
+    self.target = target
+    self.baselineLogit = baselineLogit
+  }
 }
 
 /// A rule asked for on an operation that the network does not have.

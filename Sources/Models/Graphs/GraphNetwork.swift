@@ -234,4 +234,12 @@ public struct GraphInput: Sendable {
   public let adjacency: NormalizedAdjacency
   /// X [n, in].
   public let features: Tensor
+
+  /// A graph with its adjacency and features (built by `GraphNetwork.prepare`, or
+  /// changed from such an input).
+  public init(graph: Graph, adjacency: NormalizedAdjacency, features: Tensor) {
+    self.graph = graph
+    self.adjacency = adjacency
+    self.features = features
+  }
 }

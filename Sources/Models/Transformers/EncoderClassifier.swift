@@ -108,6 +108,18 @@ public struct TransformerClassifier: EncoderClassifier {
     }
   }
 
+  /// The last layer's attention of the first position ([CLS]) over every position,
+  /// averaged over heads, [batch][length] (a cheap non-gradient relevance). No history.
+  public func lastLayerFirstPositionAttention(embeddings: Tensor, keep: KeepMask) -> [[Float]] {
+    withoutGrad {
+      guard let last = blocks.last else {
+        return keep.lengths.map { Array(repeating: 1 / Float(max($0, 1)), count: keep.length) }
+      }
+      let input = blocks.dropLast().reduce(embeddings) { x, block in block(x, keep: keep, rules: .gradient) }
+      return last.firstPositionAttention(input, keep: keep)
+    }
+  }
+
   public func classify(hidden: Tensor, rules: PropagationRules, probe: RelevanceProbe?) -> Tensor? {
     switch head {
     case .preClassifier(let preClassifier, let classifier):

@@ -1,3 +1,4 @@
+import Foundation
 import Tensor
 
 /// y = x·Wᵀ + b with `weight` stored [out, in], as HF's `nn.Linear`.
@@ -69,6 +70,32 @@ struct SelfAttention: Sendable {
       keep: keep.flags, scale: 1 / Float(x.shape[2] / heads).squareRoot(), gradient: rule.tensorGradient)
     return output(context, probe: probe)
   }
+
+  /// The attention probabilities of the first position's query over every position,
+  /// averaged over heads, [batch][length] (padding gets 0). No history.
+  func firstQueryProbabilities(_ x: Tensor, keep: KeepMask) -> [[Float]] {
+    let (batch, length, width) = (x.shape[0], x.shape[1], x.shape[2])
+    let headWidth = width / heads
+    let scale = 1 / Float(headWidth).squareRoot()
+    let queries = query(x.select(axis: 1, 0)).scalars
+    let keys = key(x).scalars
+    return (0..<batch).map { row in
+      var mean = [Float](repeating: 0, count: length)
+      let count = keep.lengths[row]
+      for head in 0..<heads {
+        let q = row * width + head * headWidth
+        let scores = (0..<count).map { position in
+          let k = (row * length + position) * width + head * headWidth
+          return (0..<headWidth).reduce(Float(0)) { $0 + queries[q + $1] * keys[k + $1] } * scale
+        }
+        let largest = scores.max() ?? 0
+        let exps = scores.map { Foundation.exp($0 - largest) }
+        let total = exps.reduce(0, +)
+        for position in 0..<count { mean[position] += exps[position] / total / Float(heads) }
+      }
+      return mean
+    }
+  }
 }
 
 /// The feed-forward sublayer: expand → GELU → contract.
@@ -87,6 +114,9 @@ protocol TransformerBlock: Sendable {
     _ x: Tensor, keep: KeepMask, rules: PropagationRules, probe: RelevanceProbe?, name: String
   )
     -> Tensor
+  /// The attention of the first position ([CLS]) over every position, averaged over
+  /// heads, [batch][length].
+  func firstPositionAttention(_ x: Tensor, keep: KeepMask) -> [[Float]]
 }
 
 extension TransformerBlock {
@@ -122,6 +152,10 @@ struct PostNormBlock: TransformerBlock {
       "\(name).output_norm", feedForward(attended, rule: rules.gelu, probe: probe) + attended)
     return outputNorm(added, rule: rules.layerNorm, probe: probe)
   }
+
+  func firstPositionAttention(_ x: Tensor, keep: KeepMask) -> [[Float]] {
+    attention.firstQueryProbabilities(x, keep: keep)
+  }
 }
 
 /// The pre-LN block of the Vision Transformer:
@@ -144,5 +178,9 @@ struct PreNormBlock: TransformerBlock {
     let ffnInput = probe.observe(
       "\(name).ffn", feedForwardNorm(attended, rule: rules.layerNorm, probe: probe))
     return feedForward(ffnInput, rule: rules.gelu, probe: probe) + attended
+  }
+
+  func firstPositionAttention(_ x: Tensor, keep: KeepMask) -> [[Float]] {
+    attention.firstQueryProbabilities(attentionNorm(x, rule: .gradient), keep: keep)
   }
 }

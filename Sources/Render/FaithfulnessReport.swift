@@ -1,0 +1,289 @@
+import Attribution
+import Foundation
+
+/// The faithfulness of every method on a data set as JSON, a terminal table and an
+/// HTML page with the mean curves.
+public struct FaithfulnessReport: Sendable {
+  /// Model name.
+  public let modelName: String
+  /// Data-set file.
+  public let dataName: String
+  /// What a unit is (`tokens`, `nodes`).
+  public let unitName: String
+  /// The results.
+  public let summary: FaithfulnessSummary
+  /// Examples that could not be evaluated.
+  public let failedCount: Int
+  /// Wall time of the evaluation.
+  public let seconds: Double
+  /// Seed of the random baseline.
+  public let seed: UInt64
+
+  public init(
+    modelName: String, dataName: String, unitName: String, summary: FaithfulnessSummary, failedCount: Int,
+    seconds: Double, seed: UInt64
+  ) {
+    self.modelName = modelName
+    self.dataName = dataName
+    self.unitName = unitName
+    self.summary = summary
+    self.failedCount = failedCount
+    self.seconds = seconds
+    self.seed = seed
+  }
+
+  /// Columns in display order.
+  static let metrics: [FaithfulnessMetric] = [
+    .auac, .aupc, .auMSE, .areaBetween, .areaMoRF, .areaLeRF, .comprehensiveness, .sufficiency,
+  ]
+
+  /// Which class the curves track, in words.
+  var trackedClass: String {
+    let labelled = summary.labelledCount
+    let total = summary.examples.count
+    if labelled == total { return "the label" }
+    if labelled == 0 { return "the model's prediction (no labels)" }
+    return "the label (\(labelled) examples) or, without one, the prediction (\(total - labelled))"
+  }
+
+  // MARK: JSON
+
+  /// Every mean curve, every score (mean, standard error, per example) per ranking.
+  public var json: JSONOutput {
+    let fractions = JSONOutput.array(Faithfulness.fractions.map { .float(Float($0)) })
+    let examples = summary.examples
+    return .object([
+      ("model", .string(modelName)), ("data", .string(dataName)), ("units", .string(unitName)),
+      ("examples", .int(examples.count)), ("failed", .int(failedCount)),
+      (
+        "tracked_class",
+        .string(
+          summary.labelledCount == examples.count
+            ? "label" : summary.labelledCount == 0 ? "prediction" : "label or prediction")
+      ),
+      ("labelled_examples", .int(summary.labelledCount)),
+      ("seed", .int(Int(truncatingIfNeeded: seed))), ("seconds", .float(Float(seconds))),
+      ("fractions", fractions),
+      ("aopc_fractions", .array(Faithfulness.aopcFractions.map { .float(Float($0)) })),
+      ("example_index", .ints(examples.map(\.index))),
+      ("example_class", .ints(examples.map(\.trueClass))),
+      ("example_units", .ints(examples.map(\.unitCount))),
+      (
+        "rankings",
+        .array(
+          summary.rows.map { row in
+            let curves = row.meanCurves
+            return .object([
+              ("name", .string(row.ranking.name)), ("display", .string(row.ranking.displayName)),
+              ("baseline", .bool(row.ranking.isBaseline)),
+              (
+                "curves",
+                .object([
+                  ("activation", .floats(curves.activation)), ("pruning", .floats(curves.pruning)),
+                  ("pruning_mse", .floats(curves.pruningError)),
+                  ("most_relevant_first", .floats(curves.mostRelevantFirst)),
+                  ("least_relevant_first", .floats(curves.leastRelevantFirst)),
+                  ("comprehensiveness", .floats(curves.comprehensiveness)),
+                  ("sufficiency", .floats(curves.sufficiency)),
+                ])
+              ),
+              (
+                "scores",
+                .object(
+                  FaithfulnessMetric.allCases.map { metric in
+                    (
+                      metric.key,
+                      .object([
+                        ("mean", .float(Float(row.mean(metric)))),
+                        ("standard_error", .float(Float(row.standardError(metric)))),
+                        ("higher_is_better", .bool(metric.higherIsBetter)),
+                      ])
+                    )
+                  })
+              ),
+              (
+                "per_example",
+                .object(
+                  FaithfulnessMetric.allCases.map { metric in
+                    (metric.key, .floats(row.perExample[metric]!.map { Float($0) }))
+                  })
+              ),
+            ])
+          })
+      ),
+    ])
+  }
+
+  // MARK: Terminal
+
+  /// The table of methods × scores: arrows give the better direction, `*` marks the best
+  /// per column and `~` a value within one standard error of it.
+  public func table(color: Bool) -> String {
+    let nameWidth = max(12, summary.rows.map { $0.ranking.displayName.count }.max() ?? 0) + 1
+    let columnWidth = 11
+    func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
+      let gap = String(repeating: " ", count: max(0, width - text.count))
+      return left ? text + gap : gap + text
+    }
+    var lines: [String] = []
+    lines.append(
+      "Faithfulness of \(terminalSafe(modelName)) on \(terminalSafe(dataName)): \(summary.examples.count) examples"
+        + (failedCount > 0 ? " (\(failedCount) failed)" : "") + ", curves track \(trackedClass)")
+    lines.append(
+      pad("", nameWidth, left: true)
+        + Self.metrics.map { pad($0.rawValue + ($0.higherIsBetter ? " ↑" : " ↓"), columnWidth) }.joined())
+    for (r, row) in summary.rows.enumerated() {
+      var line = pad(row.ranking.displayName, nameWidth, left: true)
+      for metric in Self.metrics {
+        let isBest = summary.best(metric) == r
+        let mark = isBest ? "*" : summary.isTiedWithBest(r, metric) ? "~" : " "
+        let cell = pad(String(format: "%.4g", row.mean(metric)) + mark, columnWidth)
+        line += color && isBest ? "\u{1B}[1m" + cell + "\u{1B}[0m" : cell
+      }
+      lines.append(line)
+    }
+    lines.append(
+      "* best per column   ~ within one standard error of the best   ↑/↓ higher/lower is better")
+    lines.append(
+      "AUAC: p(y) restoring the most relevant \(unitName) first; AUPC/AU-MSE: pruning the least |R| first; ΔA = A(LeRF) − A(MoRF) of the target logit zeroing \(unitName); AOPC over k = 10…50 %."
+    )
+    return lines.joined(separator: "\n")
+  }
+
+  // MARK: HTML
+
+  /// A self-contained page: the table (mean ± standard error) and one chart per protocol.
+  public var html: String {
+    var page = HTMLPage(title: "Faithfulness: \(modelName) on \(dataName)")
+    page.footer =
+      "Made by xai. Curves are means over the examples; areas use the trapezoid rule on fractions 0…1. Random is averaged over its seeded orders (seed \(seed))."
+    page.append("<h1>Faithfulness of \(escapeHTML(modelName))</h1>")
+    page.append(
+      "<p class=\"sub\">\(escapeHTML(dataName)): \(summary.examples.count) examples"
+        + (failedCount > 0 ? " (\(failedCount) failed)" : "")
+        + "; curves track \(escapeHTML(trackedClass)); \(String(format: "%.1f", seconds)) s.</p>")
+    page.append(tableHTML)
+    let fractions = Faithfulness.fractions
+    let aopc = Faithfulness.aopcFractions
+    let units = escapeHTML(unitName)
+    page.append("<section class=\"charts\">")
+    page.append(
+      chart(
+        title: "Activation: restore the most relevant \(units) first", x: "fraction of \(units) restored",
+        y: "p(y)", xs: fractions, series: { [($0.activation, false)] }))
+    page.append(
+      chart(
+        title: "Pruning: remove the least |R| \(units) first", x: "fraction of \(units) removed",
+        y: "p(y)", xs: fractions, series: { [($0.pruning, false)] }))
+    page.append(
+      chart(
+        title: "Pruning: squared change of the logits", x: "fraction of \(units) removed",
+        y: "Σ (z⁰ − z)²", xs: fractions, series: { [($0.pruningError, false)] }))
+    page.append(
+      chart(
+        title: "Most (solid) vs least (dashed) relevant first", x: "fraction of \(units) zeroed",
+        y: "target logit", xs: fractions,
+        series: { [($0.mostRelevantFirst, false), ($0.leastRelevantFirst, true)] }))
+    page.append(
+      chart(
+        title: "AOPC comprehensiveness: delete the top k", x: "k (fraction of \(units))", y: "p⁰(y) − p(y)",
+        xs: aopc, series: { [($0.comprehensiveness, false)] }))
+    page.append(
+      chart(
+        title: "AOPC sufficiency: keep only the top k", x: "k (fraction of \(units))", y: "p⁰(y) − p(y)",
+        xs: aopc, series: { [($0.sufficiency, false)] }))
+    page.append("</section>")
+    return page.text
+  }
+
+  var tableHTML: String {
+    var html = "<section><table class=\"data\"><tr><th>method</th>"
+    for metric in Self.metrics {
+      html += "<th>\(escapeHTML(metric.rawValue)) \(metric.higherIsBetter ? "↑" : "↓")</th>"
+    }
+    html += "</tr>"
+    for (r, row) in summary.rows.enumerated() {
+      html +=
+        "<tr><td><span class=\"swatch\" style=\"background:\(Self.color(r))\"></span>\(escapeHTML(row.ranking.displayName))</td>"
+      for metric in Self.metrics {
+        let value = String(format: "%.4g", row.mean(metric))
+        let error = String(format: "%.2g", row.standardError(metric))
+        let isBest = summary.best(metric) == r
+        let tied = summary.isTiedWithBest(r, metric)
+        html +=
+          "<td class=\"num\(isBest ? " best" : "")\">\(isBest ? "<b>\(value)</b>" : value) <span class=\"se\">± \(error)</span>\(tied ? " ~" : "")</td>"
+      }
+      html += "</tr>"
+    }
+    html +=
+      "</table><p class=\"sub\">Mean ± standard error over the examples. Bold: best per column; ~: within one standard error of the best. AUAC: p(y) as the most relevant \(escapeHTML(unitName)) are restored into an all-[UNK] input. AUPC and AU-MSE: p(y) and the squared change of the logits as the least |R| are replaced by [UNK]. ΔA = A(LeRF) − A(MoRF): target logit as embeddings are zeroed least or most relevant first. AOPC: mean drop of p(y) when the top 10…50 % are deleted (comprehensiveness) or are all that is kept (sufficiency).</p></section>"
+    return html
+  }
+
+  /// A colour per ranking (baselines last in the palette's muted end).
+  static func color(_ index: Int) -> String {
+    let palette = ["#c0392b", "#2471a3", "#1e8449", "#8e44ad", "#d68910", "#17a589", "#7f8c8d", "#a04000"]
+    return palette[index % palette.count]
+  }
+
+  /// An inline SVG line chart of one protocol: one line per ranking, axes and a legend.
+  func chart(
+    title: String, x: String, y: String, xs: [Double],
+    series: (FaithfulnessCurves) -> [(values: [Float], dashed: Bool)]
+  ) -> String {
+    let legendRows = Double((summary.rows.count + 1) / 2)
+    let (left, right, top, bottom) = (62.0, 16.0, 34.0, 58.0 + legendRows * 16)
+    let (width, height) = (520.0, 250.0 + bottom)
+    let lines = summary.rows.map { series($0.meanCurves) }
+    let all = lines.flatMap { $0.flatMap(\.values) }.map(Double.init).filter(\.isFinite)
+    var low = min(all.min() ?? 0, 0)
+    var high = all.max() ?? 1
+    if high - low < 1e-9 { high = low + 1 }
+    let pad = (high - low) * 0.05
+    low -= low < 0 ? pad : 0
+    high += pad
+    let (x0, x1) = (xs.first ?? 0, xs.last ?? 1)
+    func px(_ value: Double) -> Double { left + (value - x0) / max(x1 - x0, 1e-9) * (width - left - right) }
+    func py(_ value: Double) -> Double { top + (high - value) / (high - low) * (height - top - bottom) }
+    var svg =
+      "<figure class=\"chart\"><svg viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" aria-label=\"\(escapeHTML(title))\">"
+    svg +=
+      "<text x=\"\(Int(left))\" y=\"18\" font-size=\"14\" font-weight=\"600\">\(escapeHTML(title))</text>"
+    for tick in 0...4 {
+      let value = low + (high - low) * Double(tick) / 4
+      let yy = py(value)
+      svg +=
+        "<line x1=\"\(f(left))\" x2=\"\(f(width - right))\" y1=\"\(f(yy))\" y2=\"\(f(yy))\" stroke=\"#e5e8ee\"/>"
+        + "<text x=\"\(f(left - 6))\" y=\"\(f(yy + 4))\" font-size=\"11\" text-anchor=\"end\" fill=\"#5b6475\">\(String(format: "%.3g", value))</text>"
+    }
+    for value in xs {
+      svg +=
+        "<text x=\"\(f(px(value)))\" y=\"\(f(height - bottom + 16))\" font-size=\"11\" text-anchor=\"middle\" fill=\"#5b6475\">\(String(format: "%g", value))</text>"
+    }
+    svg +=
+      "<line x1=\"\(f(left))\" x2=\"\(f(width - right))\" y1=\"\(f(height - bottom))\" y2=\"\(f(height - bottom))\" stroke=\"#5b6475\"/>"
+      + "<line x1=\"\(f(left))\" x2=\"\(f(left))\" y1=\"\(f(top))\" y2=\"\(f(height - bottom))\" stroke=\"#5b6475\"/>"
+      + "<text x=\"\(f((left + width - right) / 2))\" y=\"\(f(height - bottom + 34))\" font-size=\"12\" text-anchor=\"middle\">\(escapeHTML(x))</text>"
+      + "<text transform=\"translate(16 \(f((top + height - bottom) / 2))) rotate(-90)\" font-size=\"12\" text-anchor=\"middle\">\(escapeHTML(y))</text>"
+    for (r, curves) in lines.enumerated() {
+      for curve in curves where curve.values.count == xs.count {
+        let points = zip(xs, curve.values).map { "\(f(px($0))),\(f(py(Double($1))))" }.joined(separator: " ")
+        svg +=
+          "<polyline fill=\"none\" stroke=\"\(Self.color(r))\" stroke-width=\"2\"\(curve.dashed ? " stroke-dasharray=\"5 4\"" : "") points=\"\(points)\"/>"
+      }
+    }
+    let legendTop = height - bottom + 50
+    for (r, row) in summary.rows.enumerated() {
+      let column = Double(r % 2)
+      let line = Double(r / 2)
+      let lx = left + column * 230
+      let ly = legendTop + line * 16
+      svg +=
+        "<line x1=\"\(f(lx))\" x2=\"\(f(lx + 18))\" y1=\"\(f(ly - 4))\" y2=\"\(f(ly - 4))\" stroke=\"\(Self.color(r))\" stroke-width=\"3\"/>"
+        + "<text x=\"\(f(lx + 24))\" y=\"\(f(ly))\" font-size=\"11\">\(escapeHTML(row.ranking.displayName))</text>"
+    }
+    return svg + "</svg></figure>"
+  }
+
+  private func f(_ value: Double) -> String { String(format: "%.1f", value) }
+}
