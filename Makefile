@@ -108,6 +108,11 @@ reports: build
 	rm -f .build/batch-sample.jsonl
 	.build/release/xai batch --input samples/data/rotten_tomatoes_test.jsonl --method lrp --method gradxinput \
 	  --output .build/batch-sample.jsonl --report reports/batch.html
+	.build/release/xai eval --model graphnet-ba --input samples/data/ba_graphs.jsonl --gamma 0.5 \
+	  --output reports/eval-ba.json --html reports/eval-ba.html
+	.build/release/xai eval --input samples/data/rotten_tomatoes_test.jsonl --method lrp --method attnlrp \
+	  --method gradxinput --method gradient --method integrated-gradients \
+	  --output reports/eval.json --html reports/eval.html
 
 ## A one-node Slurm cluster on this machine runs `xai batch` shards as an array job (root; installs slurm-wlm, munge).
 slurm-check: build

@@ -1,6 +1,7 @@
 """`make bench`: runs xai-bench and its PyTorch counterpart in one go (same machine,
 same thread count) and prints one table with the ratio xai / PyTorch."""
 
+import json
 import os
 import platform
 import statistics
@@ -37,10 +38,48 @@ def process_time(runs=11):
     return statistics.median(times)
 
 
+CLI_SENTENCES = ".build/bench-cli-sentences.txt"
+
+
+def cli_sentences(count=24):
+    """B9: Rotten Tomatoes test sentences of 8-40 words (about 10-50 tokens)."""
+    sentences = []
+    with open("samples/data/rotten_tomatoes_test.jsonl", encoding="utf-8") as lines:
+        for line in lines:
+            text = json.loads(line)["text"]
+            if 8 <= len(text.split()) <= 40:
+                sentences.append(text)
+            if len(sentences) == count:
+                break
+    with open(CLI_SENTENCES, "w", encoding="utf-8") as out:
+        out.write("\n".join(sentences) + "\n")
+    return sentences
+
+
+def cli_per_sentence(method, sentences, runs=5):
+    """B9: seconds per sentence of `xai explain --format json -` with one sentence per
+    line: (all sentences − the first alone) / (count − 1), medians of `runs`, so that
+    process start and model loading drop out."""
+    def timed(text):
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run([".build/release/xai", "explain", "--method", method, "--format", "json", "-"],
+                           input=text, check=True, capture_output=True, text=True)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+    all_lines = timed("\n".join(sentences) + "\n")
+    first = timed(sentences[0] + "\n")
+    return (all_lines - first) / (len(sentences) - 1)
+
+
 def main():
+    sentences = cli_sentences()
     xai = measurements([".build/release/xai-bench", "methods", SAMPLE, "--threads", THREADS])
     torch = measurements([sys.executable, "Benchmarks/torch_bench.py", "--threads", THREADS,
-                          "--sample", SAMPLE])
+                          "--sample", SAMPLE, "--cli-sentences", CLI_SENTENCES])
+    for method in ["lrp", "integrated-gradients"]:
+        xai[f"B9_cli_{method}"] = cli_per_sentence(method, sentences)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"{THREADS} threads; median of >= 5 runs")
     print(f"{'id':<34} {'xai ms':>10} {'PyTorch ms':>11} {'xai/PyTorch':>12}")
@@ -51,6 +90,9 @@ def main():
         ("B3 lrp sample model", "B3_sample_lrp", "B3_sample_lrp"),
         ("B3 gradxinput sample model", "B3_sample_gradxinput", "B3_sample_gradxinput"),
         ("B3 IG 32 sample model", "B3_sample_integrated-gradients", "B3_sample_integrated-gradients"),
+        ("B9 xai explain - lrp, per sentence", "B9_cli_lrp", "B9_cli_lrp"),
+        ("B9 xai explain - IG 32, per sentence", "B9_cli_integrated-gradients",
+         "B9_cli_integrated-gradients"),
     ]
     for label, mine, theirs in rows:
         if mine in xai and theirs in torch:

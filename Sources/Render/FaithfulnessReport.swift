@@ -120,7 +120,7 @@ public struct FaithfulnessReport: Sendable {
   /// per column and `~` a value within one standard error of it.
   public func table(color: Bool) -> String {
     let nameWidth = max(12, summary.rows.map { $0.ranking.displayName.count }.max() ?? 0) + 1
-    let columnWidth = 11
+    let columnWidth = 12
     func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
       let gap = String(repeating: " ", count: max(0, width - text.count))
       return left ? text + gap : gap + text
@@ -204,14 +204,14 @@ public struct FaithfulnessReport: Sendable {
     html += "</tr>"
     for (r, row) in summary.rows.enumerated() {
       html +=
-        "<tr><td><span class=\"swatch\" style=\"background:\(Self.color(r))\"></span>\(escapeHTML(row.ranking.displayName))</td>"
+        "<tr><td class=\"name\"><span class=\"swatch\" style=\"background:\(Self.color(r))\"></span>\(escapeHTML(row.ranking.displayName))</td>"
       for metric in Self.metrics {
         let value = String(format: "%.4g", row.mean(metric))
         let error = String(format: "%.2g", row.standardError(metric))
         let isBest = summary.best(metric) == r
         let tied = summary.isTiedWithBest(r, metric)
         html +=
-          "<td class=\"num\(isBest ? " best" : "")\">\(isBest ? "<b>\(value)</b>" : value) <span class=\"se\">± \(error)</span>\(tied ? " ~" : "")</td>"
+          "<td class=\"num\(isBest ? " best" : "")\">\(isBest ? "<b>\(value)</b>" : value)\(tied ? " ~" : "")<br><span class=\"se\">± \(error)</span></td>"
       }
       html += "</tr>"
     }
@@ -233,15 +233,14 @@ public struct FaithfulnessReport: Sendable {
   ) -> String {
     let legendRows = Double((summary.rows.count + 1) / 2)
     let (left, right, top, bottom) = (62.0, 16.0, 34.0, 58.0 + legendRows * 16)
-    let (width, height) = (520.0, 250.0 + bottom)
+    let (width, height) = (480.0, 250.0 + bottom)
     let lines = summary.rows.map { series($0.meanCurves) }
     let all = lines.flatMap { $0.flatMap(\.values) }.map(Double.init).filter(\.isFinite)
-    var low = min(all.min() ?? 0, 0)
+    var low = all.min() ?? 0
     var high = all.max() ?? 1
-    if high - low < 1e-9 { high = low + 1 }
-    let pad = (high - low) * 0.05
-    low -= low < 0 ? pad : 0
-    high += pad
+    if high - low < 1e-9 { (low, high) = (low - 0.5, high + 0.5) }
+    let pad = (high - low) * 0.06
+    (low, high) = (low - pad, high + pad)
     let (x0, x1) = (xs.first ?? 0, xs.last ?? 1)
     func px(_ value: Double) -> Double { left + (value - x0) / max(x1 - x0, 1e-9) * (width - left - right) }
     func py(_ value: Double) -> Double { top + (high - value) / (high - low) * (height - top - bottom) }
@@ -276,7 +275,7 @@ public struct FaithfulnessReport: Sendable {
     for (r, row) in summary.rows.enumerated() {
       let column = Double(r % 2)
       let line = Double(r / 2)
-      let lx = left + column * 230
+      let lx = left + column * 205
       let ly = legendTop + line * 16
       svg +=
         "<line x1=\"\(f(lx))\" x2=\"\(f(lx + 18))\" y1=\"\(f(ly - 4))\" y2=\"\(f(ly - 4))\" stroke=\"\(Self.color(r))\" stroke-width=\"3\"/>"

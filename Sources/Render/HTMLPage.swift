@@ -92,7 +92,8 @@ struct HTMLPage {
     .charts { display: flex; flex-wrap: wrap; gap: 8px; }
     figure.chart { margin: 0; }
     .swatch { display: inline-block; width: 12px; height: 12px; border-radius: 2px; margin-right: 6px; vertical-align: -1px; }
-    .se { color: var(--muted); font-size: 12px; }
+    .se { color: var(--muted); font-size: 11px; }
+    table.data td.num, table.data td.name { white-space: nowrap; }
     td.best { background: #fdf2e9; }
     """
 }

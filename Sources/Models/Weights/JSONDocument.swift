@@ -127,10 +127,17 @@ public struct JSONNode: @unchecked Sendable {
     return nil
   }
 
-  /// The value as JSON text (numbers as written, within what json-c keeps), for messages.
+  /// The value as JSON text, for messages. json-c clamps integers beyond 64 bits to the
+  /// ends of the range and keeps no digits, so such a number is described, not echoed.
   public var literal: String {
     guard let object, let text = json_object_to_json_string_ext(object, JSON_C_TO_STRING_PLAIN) else {
       return "null"
+    }
+    if json_object_get_type(object) == json_type_int
+      && (json_object_get_uint64(object) == UInt64.max || json_object_get_int64(object) == Int64.max
+        || json_object_get_int64(object) == Int64.min)
+    {
+      return "an integer beyond the 64-bit range"
     }
     return String(cString: text)
   }
