@@ -1,6 +1,6 @@
 # xai — set-up, run, test and benchmark entry points (see README.md).
 SWIFT ?= swift
-APT_PACKAGES := libopenblas-dev libdnnl-dev libjson-c-dev pkg-config
+APT_PACKAGES := libopenblas-dev libdnnl-dev libjson-c-dev libpng-dev libjpeg62-turbo-dev pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VENV := .venv
 PYTHON := $(VENV)/bin/python
@@ -88,11 +88,13 @@ reference: venv
 	$(PYTHON) scripts/reference_attnlrp.py
 	$(PYTHON) scripts/reference_graphs.py
 	$(PYTHON) scripts/reference_audit.py
+	$(PYTHON) scripts/reference_vit.py
 
 ## Rebuild the shipped sample models (commit the result once).
 train-samples: venv
 	$(PYTHON) scripts/train_text_sample.py
 	$(PYTHON) scripts/train_graph_samples.py
+	$(PYTHON) scripts/train_vit_sample.py
 
 ## Example HTML reports produced by the tool itself (committed under reports/).
 reports: build
@@ -108,6 +110,8 @@ reports: build
 	rm -f .build/batch-sample.jsonl
 	.build/release/xai batch --input samples/data/rotten_tomatoes_test.jsonl --method lrp --method gradxinput \
 	  --output .build/batch-sample.jsonl --report reports/batch.html
+	.build/release/xai report --model vit-digits --image samples/data/digits/3-0045.png \
+	  --image samples/data/digits/7-0094.png --image samples/data/digits/0-0036.png -o reports/digits.html
 	.build/release/xai eval --model graphnet-ba --input samples/data/ba_graphs.jsonl --gamma 0.5 \
 	  --output reports/eval-ba.json --html reports/eval-ba.html
 	.build/release/xai eval --input samples/data/rotten_tomatoes_test.jsonl --method lrp --method attnlrp \

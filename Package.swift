@@ -23,8 +23,15 @@ let package = Package(
       providers: [.apt(["libjson-c-dev"])]),
     .systemLibrary(name: "CAllocator", path: "Sources/CAllocator"),
     .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
+    .systemLibrary(
+      name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+    .systemLibrary(
+      name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
+    .target(
+      name: "ImageCodecs", dependencies: ["CPNG", "CJPEG"],
+      linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
     .target(name: "Tensor", dependencies: ["CBLAS", "CDNNL", "CAllocator"]),
-    .target(name: "Models", dependencies: ["Tensor", "CJSONC"]),
+    .target(name: "Models", dependencies: ["Tensor", "CJSONC", "ImageCodecs"]),
     .target(name: "Attribution", dependencies: ["Tensor", "Models"]),
     .target(name: "Render", dependencies: ["Attribution"]),
     .executableTarget(

@@ -95,6 +95,9 @@ struct HTMLPage {
     .se { color: var(--muted); font-size: 11px; }
     table.data td.num, table.data td.name { white-space: nowrap; }
     td.best { background: #fdf2e9; }
+    table.images th { font-weight: 600; color: var(--muted); white-space: nowrap; }
+    table.images td { padding: 4px 6px; }
+    table.images svg { border: 1px solid var(--line); }
     """
 }
 

@@ -9,7 +9,8 @@ import Tensor
 struct ExplainCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "explain",
-    abstract: "Explain the prediction of a text classifier for a sentence.",
+    abstract:
+      "Explain the prediction of a text classifier for a sentence, or of an image classifier for images.",
     discussion: """
       Runs the model (default: the embedded sentiment model) on the text, picks the \
       predicted class (or --target) and attributes its logit to the tokens at the output \
@@ -21,6 +22,7 @@ struct ExplainCommand: ParsableCommand {
         xai explain --method integrated-gradients --steps 64 --words "Not bad at all."
         xai explain --detach layernorm,attention --format json "A dull film."
         cat sentences.txt | xai explain --format json -
+        xai explain --model vit-digits --image samples/data/digits/3-0045.png --html digit.html
       """)
 
   @OptionGroup var modelOptions: ModelOptions
@@ -37,6 +39,11 @@ struct ExplainCommand: ParsableCommand {
   )
   var audit = false
 
+  @Option(
+    name: .long, parsing: .singleValue,
+    help: ArgumentHelp("An image (PNG or JPEG) for an image model; repeat for several.", valueName: "file"))
+  var image: [String] = []
+
   @Argument(help: "The text to explain, or - to read one text per line from standard input.")
   var text: String?
 
@@ -44,12 +51,47 @@ struct ExplainCommand: ParsableCommand {
     if methodOptions.method.count > 1 {
       throw ValidationError("explain takes one --method; 'xai report' shows several side by side.")
     }
+    if !image.isEmpty && text != nil {
+      throw ValidationError("Give a text or --image files, not both.")
+    }
+    if !image.isEmpty && (words || audit) {
+      throw ValidationError("--words and --audit apply to texts, not to images.")
+    }
+  }
+
+  /// `--image`: each image with the image model, terminal panels or JSON, and a page.
+  func explainImageFiles() throws -> Int32? {
+    guard !image.isEmpty else {
+      throw ValidationError(
+        "\(modelOptions.model ?? "The model") is an image model; give images with --image FILE.")
+    }
+    let model = try modelOptions.loadImageModel()
+    let method = try methodOptions.methods()[0]
+    let (images, failure) = prepareImages(image, model: model)
+    let results = try explainImages(images, model: model, methods: [method], target: targetOption.classTarget)
+    let views = ImageViews()
+    let mode = ColorMode.detect()
+    for explanation in results.map({ $0[0] }) {
+      switch output.format {
+      case .json: print(views.json(explanation).text)
+      case .terminal: print(views.terminal(explanation, mode: mode))
+      }
+    }
+    if let html = output.html, !results.isEmpty {
+      try writeReport(views.page(results, title: "\(model.name): \(method.kind.displayName)"), to: html)
+      printError("xai: wrote \(html)")
+    }
+    return failure
   }
 
   func run() throws {
     var failed: Int32?
     try reportingErrors {
       if let html = output.html { try checkWritable(html) }
+      if !image.isEmpty || modelOptions.isImageModel {
+        failed = try explainImageFiles()
+        return
+      }
       guard let text else {
         throw ValidationError("Give a text to explain, or - to read one text per line from standard input.")
       }

@@ -18,6 +18,7 @@ struct ReportCommand: ParsableCommand {
         xai report --method lrp --method gradxinput --method integrated-gradients -o review.html "Not bad at all."
         xai report --model graphnet-ba --graph samples/data/ba_graphs.jsonl --index 1 -o ba.html
         xai report --input samples/data/rotten_tomatoes_test.jsonl --limit 200 -o dataset.html
+        xai report --model vit-digits --image samples/data/digits/3-0045.png -o digit.html
       """)
 
   @OptionGroup var modelOptions: ModelOptions
@@ -38,15 +39,22 @@ struct ReportCommand: ParsableCommand {
     help: "Text: add the relevance audit of every Gradient×Input method (lrp, attnlrp, gradxinput).")
   var audit = false
 
+  @Option(
+    name: .long, parsing: .singleValue,
+    help: ArgumentHelp("An image (PNG or JPEG) for an image model; repeat for several.", valueName: "file"))
+  var image: [String] = []
+
   @Argument(help: "The text to explain.")
   var text: String?
 
   func validate() throws {
-    let sources = [text != nil, graphOptions.graph != nil, dataOptions.input != nil, from != nil].filter {
-      $0
-    }.count
+    let sources = [
+      text != nil, graphOptions.graph != nil, dataOptions.input != nil, from != nil, !image.isEmpty,
+    ]
+    .filter { $0 }.count
     if sources != 1 {
-      throw ValidationError("Give exactly one of: a text, --graph FILE, --input FILE or --from OUTPUT.jsonl.")
+      throw ValidationError(
+        "Give exactly one of: a text, --image FILE, --graph FILE, --input FILE or --from OUTPUT.jsonl.")
     }
     if graphOptions.graph != nil && !methodOptions.method.isEmpty {
       throw ValidationError("--method chooses text methods; a graph report shows GNN-LRP walks.")
@@ -71,6 +79,20 @@ struct ReportCommand: ParsableCommand {
           "\(URL(fileURLWithPath: from).lastPathComponent) (\(Set(rows.map(\.index)).count) examples)"
         try writeReport(DatasetReport(title: title, rows: rows).html, to: output)
         printError("xai: wrote \(output)")
+        return
+      }
+      if !image.isEmpty {
+        let model = try modelOptions.loadImageModel()
+        let methods = try methodOptions.methods(defaults: [.lrp, .attnlrp, .gradxinput, .integratedGradients])
+        let (images, failure) = prepareImages(image, model: model)
+        let results = try explainImages(
+          images, model: model, methods: methods, target: targetOption.classTarget)
+        if !results.isEmpty {
+          try writeReport(
+            ImageViews().page(results, title: "\(model.name): \(results.count) image(s)"), to: output)
+          printError("xai: wrote \(output)")
+        }
+        if let failure { throw ExitCode(failure) }
         return
       }
       let model = try modelOptions.loadTextModel()

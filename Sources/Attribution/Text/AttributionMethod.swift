@@ -41,9 +41,15 @@ public struct AttributionInput: Sendable {
   public let baseline: Tensor?
   /// For the relevance audit of a batch of one: records sublayer inputs and biases.
   public let probe: RelevanceProbe?
+  /// Whether each result should carry the gradient at the embeddings (to carry
+  /// relevance further back, to pixels, through the linear front end).
+  public let keepsGradient: Bool
 
   /// A batch of embeddings with its mask and, for path methods, its baseline.
-  public init(embeddings: Tensor, keep: KeepMask, baseline: Tensor? = nil, probe: RelevanceProbe? = nil) {
+  public init(
+    embeddings: Tensor, keep: KeepMask, baseline: Tensor? = nil, probe: RelevanceProbe? = nil,
+    keepsGradient: Bool = false
+  ) {
     precondition(
       embeddings.rank == 3 && embeddings.shape[0] == keep.batchSize && embeddings.shape[1] == keep.length)
     precondition(baseline == nil || baseline!.shape == embeddings.shape)
@@ -52,6 +58,7 @@ public struct AttributionInput: Sendable {
     self.keep = keep
     self.baseline = baseline
     self.probe = probe
+    self.keepsGradient = keepsGradient
   }
 }
 
@@ -65,13 +72,19 @@ public struct PositionAttribution: Sendable {
   public let target: Int
   /// For path methods: the target logit at the baseline.
   public let baselineLogit: Float?
+  /// When the input asked for it: the gradient the relevance was computed from, at
+  /// each real position [length × D] (Integrated Gradients: averaged over the path).
+  public let gradient: [Float]?
 
   /// One row's result (a method outside this module builds its own).
-  public init(relevance: [Float], logits: [Float], target: Int, baselineLogit: Float?) {
+  public init(
+    relevance: [Float], logits: [Float], target: Int, baselineLogit: Float?, gradient: [Float]? = nil
+  ) {
     self.relevance = relevance
     self.logits = logits
     self.target = target
     self.baselineLogit = baselineLogit
+    self.gradient = gradient
   }
 }
 
@@ -104,6 +117,17 @@ func rowsByLength(_ values: Tensor, keep: KeepMask) -> [[Float]] {
   values.withUnsafeBufferPointer { buffer in
     keep.lengths.enumerated().map { row, count in
       Array(buffer[(row * keep.length)..<(row * keep.length + count)])
+    }
+  }
+}
+
+/// The real positions of each row of a [B, T, D] tensor, flattened, when `wanted`.
+func gradientRows(_ values: Tensor, keep: KeepMask, wanted: Bool) -> [[Float]?] {
+  guard wanted else { return Array(repeating: nil, count: keep.batchSize) }
+  let width = values.shape[2]
+  return values.withUnsafeBufferPointer { buffer in
+    keep.lengths.enumerated().map { row, count in
+      Array(buffer[(row * keep.length * width)..<((row * keep.length + count) * width)])
     }
   }
 }

@@ -18,7 +18,7 @@ public struct GradientSaliency: AttributionMethod {
   {
     let pass = try TargetGradientPass(network: network, input: input, targets: targets, rules: rules)
     let norms = positionDot(pass.gradient, pass.gradient).sqrt()
-    return pass.attributions(relevance: rowsByLength(norms, keep: input.keep))
+    return pass.attributions(relevance: rowsByLength(norms, keep: input.keep), input: input)
   }
 }
 
@@ -64,7 +64,7 @@ public struct GradientTimesInput: AttributionMethod {
   {
     let pass = try TargetGradientPass(network: network, input: input, targets: targets, rules: rules)
     return pass.attributions(
-      relevance: rowsByLength(positionDot(input.embeddings, pass.gradient), keep: input.keep))
+      relevance: rowsByLength(positionDot(input.embeddings, pass.gradient), keep: input.keep), input: input)
   }
 }
 
@@ -95,11 +95,13 @@ struct TargetGradientPass {
     gradient = leaf.grad ?? Tensor.zeros(input.embeddings.shape)
   }
 
-  /// One result per row with these relevances.
-  func attributions(relevance: [[Float]]) -> [PositionAttribution] {
-    relevance.indices.map {
+  /// One result per row with these relevances (and the gradient, when `input` asks).
+  func attributions(relevance: [[Float]], input: AttributionInput) -> [PositionAttribution] {
+    let gradients = gradientRows(gradient, keep: input.keep, wanted: input.keepsGradient)
+    return relevance.indices.map {
       PositionAttribution(
-        relevance: relevance[$0], logits: logits[$0], target: targets[$0], baselineLogit: nil)
+        relevance: relevance[$0], logits: logits[$0], target: targets[$0], baselineLogit: nil,
+        gradient: gradients[$0])
     }
   }
 }

@@ -60,10 +60,11 @@ public struct IntegratedGradients: AttributionMethod {
       network: network, input: input.embeddings, baseline: baseline, keep: input.keep, targets: chosen,
       rules: rules)
     let relevance = rowsByLength(positionDot(input.embeddings - baseline, average), keep: input.keep)
+    let gradients = gradientRows(average, keep: input.keep, wanted: input.keepsGradient)
     return (0..<batch).map {
       PositionAttribution(
         relevance: relevance[$0], logits: endLogits[$0], target: chosen[$0],
-        baselineLogit: endLogits[batch + $0][chosen[$0]])
+        baselineLogit: endLogits[batch + $0][chosen[$0]], gradient: gradients[$0])
     }
   }
 }

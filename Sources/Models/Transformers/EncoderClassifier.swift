@@ -76,6 +76,8 @@ enum ClassificationHead: Sendable {
   case preClassifier(Linear, classifier: Linear)
   /// BERT: first position → pooler dense → tanh → classifier.
   case pooler(Linear, classifier: Linear)
+  /// ViT: final LayerNorm of the first position → classifier.
+  case normalizedFirst(LayerNorm, classifier: Linear)
   /// No head: an encoder.
   case none
 }
@@ -129,6 +131,10 @@ public struct TransformerClassifier: EncoderClassifier {
       let first = probe.observe("head", hidden.select(axis: 1, 0))
       let pooled = dense(first, probe: probe).tanh(constantRatio: rules.tanh == .constantRatio)
       return classifier(probe.observe("classifier", pooled), probe: probe)
+    case .normalizedFirst(let norm, let classifier):
+      let first = probe.observe("head", hidden.select(axis: 1, 0))
+      return classifier(
+        probe.observe("classifier", norm(first, rule: rules.layerNorm, probe: probe)), probe: probe)
     case .none:
       return nil
     }

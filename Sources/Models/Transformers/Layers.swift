@@ -16,6 +16,12 @@ public struct Linear: Sendable {
     bias = hasBias ? try scope.parameter("bias", shape: [outFeatures]) : nil
   }
 
+  /// A layer from its weight [out, in] and bias [out].
+  init(weight: Tensor, bias: Tensor?) {
+    self.weight = weight
+    self.bias = bias
+  }
+
   public func callAsFunction(_ x: Tensor, probe: RelevanceProbe? = nil) -> Tensor {
     Tensor.linear(x, weight: weight, bias: bias.map { probe?.bias($0) ?? $0 })
   }

@@ -74,26 +74,16 @@ public struct TransformerConfig: Sendable, Equatable {
       if type == "graphnet" || type == "gcn" {
         throw ModelError.badInput("\(file) holds a graph model (\(type)); explain graphs with 'xai graph'.")
       }
+      if type == "vit" {
+        throw ModelError.badInput("\(file) holds an image model (vit); give it images with --image FILE.")
+      }
       throw ModelError.unknownModelType(file: file, modelType: type)
     }
     self.family = family
     func integer(_ keys: String..., default fallback: Int? = nil, limit: Int = Self.largestExtent) throws
       -> Int
     {
-      for key in keys {
-        if let node = json[key] {
-          guard let value = node.int, value > 0 else {
-            throw ModelError.badConfig(file: file, key: key, reason: "must be a positive integer")
-          }
-          guard value <= limit else {
-            throw ModelError.badConfig(
-              file: file, key: key, reason: "is \(node.literal); xai reads models with at most \(limit)")
-          }
-          return value
-        }
-      }
-      if let fallback { return fallback }
-      throw ModelError.badConfig(file: file, key: keys.joined(separator: "' or '"), reason: "is missing")
+      try json.positiveInteger(keys, file: file, default: fallback, limit: limit)
     }
     vocabSize = try integer("vocab_size")
     hiddenSize = try integer("dim", "hidden_size")
@@ -128,7 +118,7 @@ public struct TransformerConfig: Sendable, Equatable {
     labels = try Self.labels(json: json, file: file)
   }
 
-  private static func labels(json: JSONNode, file: String) throws -> [String] {
+  static func labels(json: JSONNode, file: String) throws -> [String] {
     if let table = json["id2label"], table.isObject {
       var byIndex: [Int: String] = [:]
       for key in table.keys {
@@ -166,5 +156,28 @@ public struct TransformerConfig: Sendable, Equatable {
       copy.labels = (0..<weight.shape[0]).map { "LABEL_\($0)" }
     }
     return copy
+  }
+}
+
+extension JSONNode {
+  /// The first of `keys` present, as a positive integer of at most `limit` (else
+  /// `fallback`); a missing key without a fallback, a value that is not a positive
+  /// integer and one above the limit are refused naming `file` and the key.
+  func positiveInteger(_ keys: [String], file: String, default fallback: Int? = nil, limit: Int) throws -> Int
+  {
+    for key in keys {
+      if let node = self[key] {
+        guard let value = node.int, value > 0 else {
+          throw ModelError.badConfig(file: file, key: key, reason: "must be a positive integer")
+        }
+        guard value <= limit else {
+          throw ModelError.badConfig(
+            file: file, key: key, reason: "is \(node.literal); xai reads models with at most \(limit)")
+        }
+        return value
+      }
+    }
+    if let fallback { return fallback }
+    throw ModelError.badConfig(file: file, key: keys.joined(separator: "' or '"), reason: "is missing")
   }
 }

@@ -1,0 +1,138 @@
+// Image relevance at two levels, from one pass of any method:
+//   tokens  R_t = the method's relevance at the embedding-block output ([CLS], then
+//           patches row by row), conserved as for text;
+//   pixels  the linear patch projection carries it back: ∂f/∂x = Wᵀ·∂f/∂e_patch, and
+//           R_{y,x} = Σ_c x_c·∂f/∂x_c (Gradient×Input methods; their rules shape ∂f/∂e),
+//           Σ_c (x − x̄)_c·∫∂f/∂x_c (Integrated Gradients, x̄ the black image) or
+//           ‖∂f/∂x‖₂ over channels (saliency). Σ pixels = Σ patches − (b + positions)·∂f/∂e.
+import Foundation
+import Models
+import Tensor
+
+/// The attribution of one image: prediction, target, relevance of [CLS], of each patch
+/// and of each pixel, and conservation.
+public struct ImageExplanation: Sendable {
+  /// The model that was explained.
+  public let modelName: String
+  /// The method and its rules.
+  public let method: MethodSummary
+  /// The image file.
+  public let source: String
+  /// The converted and resized 8-bit image the model saw.
+  public let shown: DecodedImage
+  /// Index of the explained class.
+  public let targetIndex: Int
+  /// Every class label, by index.
+  public let labels: [String]
+  /// The logits of every class.
+  public let logits: [Float]
+  /// Softmax of the logits.
+  public let probabilities: [Float]
+  /// Relevance of the [CLS] position.
+  public let classTokenRelevance: Float
+  /// Relevance of each patch, row by row (patchesPerSide²).
+  public let patchRelevance: [Float]
+  /// Patches per side of the grid.
+  public let patchesPerSide: Int
+  /// Relevance of each pixel of the model input, row by row (imageSize²).
+  public let pixelRelevance: [Float]
+  /// Σ R over [CLS] and the patches against the target logit.
+  public let conservation: Conservation
+
+  /// Label of the explained class.
+  public var targetLabel: String { labels[targetIndex] }
+  /// Index of the predicted class.
+  public var predictedIndex: Int { predictedClass(logits) }
+  /// Side of the model input in pixels.
+  public var imageSize: Int { shown.width }
+  /// Σ R over the pixels.
+  public var sumPixels: Float { pixelRelevance.reduce(0, +) }
+}
+
+extension MethodKind {
+  /// How this method's gradient at the pixels becomes pixel relevance.
+  var pixelRule: PixelRule {
+    switch self {
+    case .gradient: .gradientNorm
+    case .integratedGradients: .differenceTimesGradient
+    case .lrp, .attnlrp, .gradxinput: .inputTimesGradient
+    }
+  }
+}
+
+/// How a gradient at the pixels becomes one relevance per pixel.
+enum PixelRule {
+  /// Σ_c x_c·g_c.
+  case inputTimesGradient
+  /// Σ_c (x − x̄)_c·ḡ_c.
+  case differenceTimesGradient
+  /// ‖g‖₂ over channels.
+  case gradientNorm
+}
+
+extension ImageModel {
+  /// Explains `images[i]` for `targets[i]` with `method`, all in one batched pass.
+  public func explain(_ images: [PreparedImage], method: any AttributionMethod, targets: [ClassTarget])
+    throws -> [ImageExplanation]
+  {
+    precondition(targets.count == images.count, "one target per image")
+    let missing = method.missingOperations(in: body.ruleOperations)
+    guard missing.isEmpty else { throw MissingOperationError(method: method.name, operations: missing) }
+    let batch = embedded(images, withBaseline: method.needsBaseline)
+    let input = AttributionInput(
+      embeddings: batch.embeddings, keep: batch.keep, baseline: batch.baseline, keepsGradient: true)
+    let rows = try method.attribute(network: body, input: input, targets: targets)
+    let summary = MethodSummary(
+      kind: method.kind, detached: method.rules.detached.filter(body.ruleOperations.contains))
+    let black = blackImage
+    return try zip(images, rows).map { image, row in
+      guard (row.logits + row.relevance + [row.baselineLogit ?? 0]).allSatisfy(\.isFinite) else {
+        throw ModelError.badInput(
+          "\(path): the model's logits or relevance are not finite numbers (NaN or infinity) for \(image.source); its weights overflow float32."
+        )
+      }
+      let pixels = pixelRelevance(
+        gradient: row.gradient!, pixels: image.pixelValues, baseline: black, rule: method.kind.pixelRule)
+      return ImageExplanation(
+        modelName: name, method: summary, source: image.source, shown: image.shown, targetIndex: row.target,
+        labels: labels, logits: row.logits, probabilities: softmax(row.logits),
+        classTokenRelevance: row.relevance[0], patchRelevance: Array(row.relevance.dropFirst()),
+        patchesPerSide: config.patchesPerSide, pixelRelevance: pixels,
+        conservation: Conservation(
+          sumRelevance: row.relevance.reduce(0, +), targetLogit: row.logits[row.target],
+          baselineLogit: row.baselineLogit))
+    }
+  }
+
+  /// Relevance per pixel [H·W] from the gradient at the embeddings [(N + 1)·D] of one
+  /// image with pixel values and baseline [C, H, W].
+  func pixelRelevance(gradient: [Float], pixels: [Float], baseline: [Float], rule: PixelRule) -> [Float] {
+    let (n, d) = (config.patchCount, config.hiddenSize)
+    let (c, p, side, size) = (config.channels, config.patchSize, config.patchesPerSide, config.imageSize)
+    let patchGradient = Tensor(shape: [n, d], scalars: Array(gradient[d...]))
+    // ∂f/∂patch values [N, C·P·P] = ∂f/∂e · W.
+    let pixelGradient = Tensor.matmul(patchGradient, frontEnd.projection.weight).scalars
+    var relevance = [Float](repeating: 0, count: size * size)
+    let width = config.patchValues
+    for patch in 0..<n {
+      let (top, left) = (patch / side * p, patch % side * p)
+      for i in 0..<p {
+        for j in 0..<p {
+          let pixel = (top + i) * size + left + j
+          var total: Float = 0
+          for channel in 0..<c {
+            let g = pixelGradient[patch * width + (channel * p + i) * p + j]
+            let x = pixels[channel * size * size + pixel]
+            switch rule {
+            case .inputTimesGradient: total += x * g
+            case .differenceTimesGradient: total += (x - baseline[channel * size * size + pixel]) * g
+            case .gradientNorm: total += g * g
+            }
+          }
+          relevance[pixel] = rule == .gradientNorm ? total.squareRoot() : total
+        }
+      }
+    }
+    return relevance
+  }
+}

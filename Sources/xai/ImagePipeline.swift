@@ -1,0 +1,59 @@
+import ArgumentParser
+import Attribution
+import Foundation
+import Models
+import Render
+import Tensor
+
+extension ModelOptions {
+  /// Whether the model named (or the default) is an image model (`model_type: "vit"`).
+  var isImageModel: Bool {
+    guard let (_, path) = try? ModelZoo.resolve(model) else { return false }
+    return ModelZoo.describe(path)?.modelType == "vit"
+  }
+
+  /// Loads a Vision Transformer folder, warning about weights it never reads.
+  func loadImageModel() throws -> ImageModel {
+    if let threads { BLAS.threads = threads }
+    let (name, path) = try ModelZoo.resolve(model)
+    let loaded = try ImageModel.load(path: path, name: name)
+    if !loaded.unusedWeights.isEmpty {
+      let shown = loaded.unusedWeights.prefix(3).joined(separator: ", ")
+      printError(
+        "xai: warning: \(path): \(loaded.unusedWeights.count) tensor(s) are never read by the ViT architecture (\(shown)\(loaded.unusedWeights.count > 3 ? ", …" : "")); is it the right checkpoint?"
+      )
+    }
+    return loaded
+  }
+}
+
+/// Reads and prepares each image file; one that cannot be read is reported on stderr
+/// (and counted) and the others go on.
+func prepareImages(_ files: [String], model: ImageModel) -> (images: [PreparedImage], failure: Int32?) {
+  var images: [PreparedImage] = []
+  var failure: Int32?
+  for file in files {
+    do {
+      images.append(try model.prepare(file: file))
+    } catch let error as ModelError {
+      printError("xai: \(error.description)")
+      failure = failure ?? ExitStatus.code(for: error) ?? ExitStatus.badData
+    } catch {
+      printError("xai: \(file): \(error)")
+      failure = failure ?? ExitStatus.badData
+    }
+  }
+  return (images, failure)
+}
+
+/// Explains every image with each method (one batched pass per method); per image,
+/// one explanation per method.
+func explainImages(
+  _ images: [PreparedImage], model: ImageModel, methods: [any AttributionMethod], target: ClassTarget
+) throws -> [[ImageExplanation]] {
+  guard !images.isEmpty else { return [] }
+  let byMethod = try methods.map { method in
+    try model.explain(images, method: method, targets: Array(repeating: target, count: images.count))
+  }
+  return images.indices.map { index in byMethod.map { $0[index] } }
+}

@@ -1,0 +1,76 @@
+import Attribution
+import Foundation
+import Models
+import XCTest
+
+/// ViT relevance of every method and hook, per token and per pixel, against the
+/// PyTorch reference (Fixtures/vit-attribution.json from scripts/reference_vit.py).
+final class VisionAttributionTests: XCTestCase {
+  private let methods: [(String, any AttributionMethod)] = [
+    ("gradient", GradientSaliency()),
+    ("gradxinput", GradientTimesInput()),
+    ("gradxinput+layernorm", GradientTimesInput(detaching: [.layerNorm])),
+    ("gradxinput+attention", GradientTimesInput(detaching: [.attention])),
+    ("gradxinput+gelu", GradientTimesInput(detaching: [.gelu])),
+    ("lrp", GradientTimesInput.lrp),
+    ("attnlrp", GradientTimesInput.attnLRP),
+    ("integrated-gradients@32", IntegratedGradients(steps: 32)),
+    ("integrated-gradients@32/riemann-middle", IntegratedGradients(steps: 32, rule: .riemannMiddle)),
+  ]
+
+  private func floats(_ node: JSONNode?, file: StaticString = #filePath, line: UInt = #line) throws -> [Float]
+  {
+    try XCTUnwrap(
+      node?.numericArray()?.values, "fixture value is not a list of numbers", file: file, line: line)
+  }
+
+  func testTokenAndPixelRelevanceMatchPyTorchForEveryMethod() throws {
+    let reference = try JSONDocument.read(
+      AttributionFixtures.here.appendingPathComponent("Fixtures/vit-attribution.json").path
+    ).rootNode
+    var checked = 0
+    for name in ["tiny-vit", "vit-digits"] {
+      let folder =
+        name == "tiny-vit" ? "Tests/ModelsTests/Fixtures/tiny-vit" : "samples/models/vit-digits"
+      let model = try ImageModel.load(
+        path: AttributionFixtures.repository.appendingPathComponent(folder).path)
+      for entry in try XCTUnwrap(reference["models"]?[name]?.elements) {
+        let file = AttributionFixtures.repository.appendingPathComponent(
+          try XCTUnwrap(entry["image"]?.string)
+        ).path
+        let image = try model.prepare(file: file)
+        let target = try XCTUnwrap(entry["target"]?.int)
+        for (key, method) in methods {
+          let expected = try floats(entry["relevance"]?[key])
+          let explanation = try model.explain([image], method: method, targets: [.predicted])[0]
+          XCTAssertEqual(explanation.targetIndex, target, "\(name) \(file) \(key)")
+          let tokens = [explanation.classTokenRelevance] + explanation.patchRelevance
+          let scale = expected.map(abs).max()!
+          XCTAssertLessThan(
+            maxAbsoluteDifference(tokens, expected) / scale, 1e-3, "\(name) \(file) \(key) tokens")
+          if let pixels = entry["pixel_relevance"]?[key] {
+            let expectedPixels = try floats(pixels)
+            let pixelScale = expectedPixels.map(abs).max()!
+            XCTAssertLessThan(
+              maxAbsoluteDifference(explanation.pixelRelevance, expectedPixels) / pixelScale, 1e-3,
+              "\(name) \(file) \(key) pixels")
+          }
+          if key.hasPrefix("integrated") {
+            XCTAssertEqual(
+              explanation.conservation.baselineLogit!,
+              try XCTUnwrap(entry["baseline_logit"]?.double.map(Float.init)),
+              accuracy: 1e-4)
+          }
+          checked += 1
+        }
+      }
+    }
+    XCTAssertEqual(checked, 6 * methods.count)
+  }
+}
+
+/// Largest absolute difference between two float lists.
+private func maxAbsoluteDifference(_ a: [Float], _ b: [Float]) -> Float {
+  precondition(a.count == b.count, "lengths \(a.count) and \(b.count)")
+  return zip(a, b).map { abs($0 - $1) }.max() ?? 0
+}

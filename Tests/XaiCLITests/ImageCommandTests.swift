@@ -1,0 +1,74 @@
+import Foundation
+import Models
+import XCTest
+
+/// `xai explain --image` and `xai report --image` through the built binary.
+final class ImageCommandTests: XCTestCase {
+  private let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent()
+  private func path(_ relative: String) -> String { repository.appendingPathComponent(relative).path }
+  private var digit: String { path("samples/data/digits/3-0045.png") }
+
+  func testADigitIsExplainedInTheTerminalAsJSONAndAsAPage() throws {
+    let plain = try runXai(
+      ["explain", "--model", "vit-digits", "--image", digit], environment: ["NO_COLOR": "1"])
+    XCTAssertEqual(plain.status, 0, plain.stderr)
+    XCTAssertTrue(plain.stdout.contains("predicted 3"), plain.stdout)
+    XCTAssertTrue(plain.stdout.contains("patch relevance (8×8"), plain.stdout)
+    XCTAssertFalse(plain.stdout.contains("\u{1B}"), "no escape codes under NO_COLOR")
+
+    let json = try runXai([
+      "explain", "--model", "vit-digits", "--method", "integrated-gradients", "--image", digit, "--format",
+      "json",
+    ])
+    XCTAssertEqual(json.status, 0, json.stderr)
+    let object = try JSONDocument.parse(json.stdout, source: "stdout").rootNode
+    XCTAssertEqual(object["target"]?["label"]?.string, "3")
+    XCTAssertEqual(object["patch_grid"]?.count, 8)
+    XCTAssertEqual(object["patch_grid"]?.elements.first?.count, 8)
+    XCTAssertEqual(object["pixel_relevance"]?.count, 32)
+    let completeness = try XCTUnwrap(object["conservation"]?["completeness_residual"]?.double)
+    XCTAssertLessThan(abs(completeness), 0.05, "IG from a black image is complete up to the quadrature")
+
+    let page = FileManager.default.temporaryDirectory.appendingPathComponent("digit-\(UUID()).html").path
+    defer { try? FileManager.default.removeItem(atPath: page) }
+    let report = try runXai(["report", "--model", "vit-digits", "--image", digit, "-o", page])
+    XCTAssertEqual(report.status, 0, report.stderr)
+    let html = try String(contentsOfFile: page, encoding: .utf8)
+    XCTAssertEqual(
+      html.components(separatedBy: "<svg").count - 1, 4 * 4, "four panels for each of four methods")
+    XCTAssertFalse(html.contains("http://") || html.contains("https://"))
+  }
+
+  func testBadImagesExit65WithOneSentenceAndTheGoodOnesAreStillExplained() throws {
+    let result = try runXai([
+      "explain", "--model", "vit-digits", "--format", "json",
+      "--image", path("Tests/ModelsTests/Fixtures/images/huge-dimensions.png"),
+      "--image", digit,
+      "--image", path("Tests/ModelsTests/Fixtures/images/truncated.jpg"),
+    ])
+    XCTAssertEqual(result.status, 65, result.stderr)
+    XCTAssertEqual(result.stdout.split(separator: "\n").count, 1, "the good image is still explained")
+    XCTAssertTrue(
+      result.stderr.contains("huge-dimensions.png: cannot read the PNG image: the image is 100000×100000"),
+      result.stderr)
+    XCTAssertTrue(result.stderr.contains("truncated.jpg"), result.stderr)
+    let missing = try runXai(["explain", "--model", "vit-digits", "--image", path("no-such.png")])
+    XCTAssertEqual(missing.status, 66, missing.stderr)
+    let noImage = try runXai(["explain", "--model", "vit-digits", "hello"])
+    XCTAssertEqual(noImage.status, 64, noImage.stderr)
+    let textModel = try runXai([
+      "explain", "--model", path("Tests/ModelsTests/Fixtures/tiny-vit"), "some text",
+    ])
+    XCTAssertEqual(textModel.status, 64, textModel.stderr)
+  }
+
+  func testAUsersOwnSavePretrainedFolderLoadsUnmodified() throws {
+    let result = try runXai([
+      "explain", "--model", path("Tests/ModelsTests/Fixtures/tiny-vit"), "--format", "json",
+      "--image", path("Tests/ModelsTests/Fixtures/images/progressive-33x29.jpg"),
+    ])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    XCTAssertFalse(result.stderr.contains("never read"), result.stderr)
+  }
+}
