@@ -38,9 +38,11 @@ sanitize-thread: setup
 	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter BatchCommandTests
 
 ## Coverage-guided fuzzing (libFuzzer + AddressSanitizer) of every reader of user files, each
-## target for SECONDS, seeded from the shipped samples and fixtures; crashers land in .build-fuzz/.
+## target until RUNS executions or SECONDS, seeded from the shipped samples and fixtures;
+## crashers land in .build-fuzz/crashes/ (copy each to Tests/ModelsTests/Fixtures/crashers/TARGET/).
 SECONDS ?= 60
-FUZZ_TARGETS := safetensors json-weights config tokenizer graph-jsonl sdf records
+RUNS ?= 1000000
+FUZZ_TARGETS := safetensors json-weights config tokenizer vocabulary graph-jsonl sdf records image
 fuzz: setup
 	$(SWIFT) build -c release --product xai-fuzz --scratch-path .build-fuzz \
 	  -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
@@ -49,14 +51,17 @@ fuzz: setup
 	  case $$t in \
 	    safetensors) cp samples/models/*/model.safetensors .build-fuzz/corpus/$$t/ 2>/dev/null || true ;; \
 	    json-weights|config) cp Tests/ModelsTests/Fixtures/tiny-*.json .build-fuzz/corpus/$$t/ ;; \
-	    tokenizer) cp Tests/ModelsTests/Fixtures/tokenizer.json .build-fuzz/corpus/$$t/ ;; \
+	    tokenizer) head -c 4000 samples/data/rotten_tomatoes_test.jsonl > .build-fuzz/corpus/$$t/reviews.txt ;; \
+	    vocabulary) cp Tests/ModelsTests/Fixtures/bert-uncased-vocab.txt .build-fuzz/corpus/$$t/ ;; \
+	    image) cp Tests/ModelsTests/Fixtures/images/* samples/data/digits/0-00*.png .build-fuzz/corpus/$$t/ ;; \
 	    graph-jsonl) cp samples/data/ba_graphs.jsonl .build-fuzz/corpus/$$t/ ;; \
 	    sdf) cp samples/data/solubility_test.sdf .build-fuzz/corpus/$$t/ ;; \
 	    records) cp samples/data/rotten_tomatoes_test.jsonl .build-fuzz/corpus/$$t/ ;; \
 	  esac; \
 	  echo "fuzz $$t for $(SECONDS) s"; \
-	  ASAN_OPTIONS=detect_leaks=0 XAI_FUZZ_TARGET=$$t .build-fuzz/release/xai-fuzz .build-fuzz/corpus/$$t -max_total_time=$(SECONDS) \
-	    -rss_limit_mb=4096 -detect_leaks=0 -artifact_prefix=.build-fuzz/crashes/$$t/ 2>&1 | tail -1; \
+	  ASAN_OPTIONS=detect_leaks=0 XAI_FUZZ_TARGET=$$t .build-fuzz/release/xai-fuzz .build-fuzz/corpus/$$t \
+	    -max_total_time=$(SECONDS) -runs=$(RUNS) -rss_limit_mb=4096 -detect_leaks=0 \
+	    -artifact_prefix=.build-fuzz/crashes/$$t/ 2>&1 | grep -E "DONE|Done|ERROR|crash-" | tail -3; \
 	done
 
 ## Install the binary and the sample models: PREFIX/bin/xai, PREFIX/share/xai/models.

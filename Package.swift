@@ -49,6 +49,6 @@ let package = Package(
     .testTarget(name: "ModelsTests", dependencies: ["Models"], exclude: ["Fixtures"]),
     .testTarget(name: "AttributionTests", dependencies: ["Attribution"], exclude: ["Fixtures"]),
     .testTarget(name: "RenderTests", dependencies: ["Render"]),
-    .testTarget(name: "XaiCLITests", dependencies: ["xai", "Models"]),
+    .testTarget(name: "XaiCLITests", dependencies: ["xai", "xai-fuzz", "Models"]),
   ]
 )

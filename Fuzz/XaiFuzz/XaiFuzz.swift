@@ -10,10 +10,14 @@ import Tensor
 enum FuzzTarget: String, CaseIterable {
   case safetensors
   case jsonWeights = "json-weights"
-  case config, tokenizer
+  case config, tokenizer, vocabulary
   case graphJSON = "graph-jsonl"
-  case sdf, records
+  case sdf, records, image
 }
+
+/// The shipped model's vocabulary, read once: arbitrary text goes through `encode`.
+let fixedTokenizer: WordPieceTokenizer? = try? WordPieceTokenizer(
+  vocabFile: "samples/models/minilm-rt-sentiment/vocab.txt", lowercase: true, stripAccents: nil)
 
 let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("xai-fuzz-\(getpid())")
 
@@ -45,6 +49,8 @@ func run(_ target: FuzzTarget, _ data: Data) {
       _ = try? model.explain("a b", method: GradientTimesInput.lrp)
     }
   case .tokenizer:
+    _ = fixedTokenizer?.encode(String(decoding: data, as: UTF8.self), maxTokens: 512)
+  case .vocabulary:
     let text = String(decoding: data, as: UTF8.self)
     let parts = text.split(separator: "\u{0}", maxSplits: 1, omittingEmptySubsequences: false)
     let vocabulary =
@@ -65,6 +71,14 @@ func run(_ target: FuzzTarget, _ data: Data) {
           _ = try? RelevantWalks(keep: 3, walkLimit: 100_000).explain(
             network: network, graph: graph.graph, target: 0)
         }
+      }
+    }
+  case .image:
+    // Decoded, converted to gray and RGB, resized down and up, as the ViT processor does.
+    if let image = try? DecodedImage.decode(data, source: "fuzz") {
+      for (channels, side) in [(1, 8), (3, 16)] {
+        let prepared = fuzzPreprocessing.converted(image, channels: channels)
+        _ = ImagePreprocessing.resized(prepared, height: side, width: side)
       }
     }
   case .records:
@@ -93,6 +107,20 @@ let fuzzGraphModel: GraphNetwork? = {
   tensors["classifier.weight"] = Tensor(shape: [2, 4], scalars: (0..<8).map { Float($0) * 0.1 - 0.4 })
   tensors["classifier.bias"] = Tensor(shape: [2], scalars: [0.1, -0.1])
   return config.flatMap { try? GraphNetwork(config: $0.rootNode, store: MemoryWeights(tensors)) }
+}()
+
+/// RGB conversion with alpha composited over white (do_convert_rgb), as tiny-vit has it.
+let fuzzPreprocessing: ImagePreprocessing = {
+  let config = try! VisionConfig(
+    json: JSONDocument.parse(
+      #"{"model_type": "vit", "image_size": 16, "patch_size": 4, "num_channels": 3}"#, source: "fuzz"
+    ).rootNode,
+    file: "fuzz")
+  return try! ImagePreprocessing(
+    json: JSONDocument.parse(
+      #"{"do_convert_rgb": true, "size": {"height": 16, "width": 16}}"#, source: "fuzz"
+    ).rootNode,
+    file: "fuzz", config: config)
 }()
 
 let selected = FuzzTarget(rawValue: ProcessInfo.processInfo.environment["XAI_FUZZ_TARGET"] ?? "") ?? .records

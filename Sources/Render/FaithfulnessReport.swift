@@ -32,6 +32,15 @@ public struct FaithfulnessReport: Sendable {
     self.seed = seed
   }
 
+  /// What the activation and pruning protocols do to a unit.
+  var replacement: String {
+    switch unitName {
+    case "tokens": "replaced by [UNK]"
+    case "patches": "set to black"
+    default: "removed"
+    }
+  }
+
   /// Columns in display order.
   static let metrics: [FaithfulnessMetric] = [
     .auac, .aupc, .auMSE, .areaBetween, .areaMoRF, .areaLeRF, .comprehensiveness, .sufficiency,
@@ -216,7 +225,7 @@ public struct FaithfulnessReport: Sendable {
       html += "</tr>"
     }
     html +=
-      "</table><p class=\"sub\">Mean ± standard error over the examples. Bold: best per column; ~: within one standard error of the best. AUAC: p(y) as the most relevant \(escapeHTML(unitName)) are restored into an all-[UNK] input. AUPC and AU-MSE: p(y) and the squared change of the logits as the least |R| are replaced by [UNK]. ΔA = A(LeRF) − A(MoRF): target logit as embeddings are zeroed least or most relevant first. AOPC: mean drop of p(y) when the top 10…50 % are deleted (comprehensiveness) or are all that is kept (sufficiency).</p></section>"
+      "</table><p class=\"sub\">Mean ± standard error over the examples. Bold: best per column; ~: within one standard error of the best. AUAC: p(y) as the most relevant \(escapeHTML(unitName)) are restored into an input with all of them \(escapeHTML(replacement)). AUPC and AU-MSE: p(y) and the squared change of the logits as the least |R| are \(escapeHTML(replacement)). ΔA = A(LeRF) − A(MoRF): target logit as embeddings are zeroed least or most relevant first. AOPC: mean drop of p(y) when the top 10…50 % are deleted (comprehensiveness) or are all that is kept (sufficiency).</p></section>"
     return html
   }
 

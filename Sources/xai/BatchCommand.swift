@@ -30,6 +30,7 @@ struct BatchCommand: ParsableCommand {
         xai batch --input data.jsonl --output part-$SLURM_ARRAY_TASK_ID.jsonl \\
           --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT --quiet
         xai batch --model graphnet-ba --input samples/data/ba_graphs.jsonl --output walks.jsonl
+        xai batch --model vit-digits --input samples/data/digits_test.jsonl --output digits.jsonl
       """)
 
   @OptionGroup var modelOptions: ModelOptions
@@ -157,6 +158,18 @@ struct BatchCommand: ParsableCommand {
           walks: walks.relevantWalks(),
           target: targetOption.classTarget,
           emit: record)
+      } else if modelOptions.isImageModel {
+        let model = try modelOptions.loadImageModel()
+        BLAS.threads = max(1, cores / workerCount)
+        if report != nil {
+          throw ValidationError("--report draws text data sets; image outputs have no page yet.")
+        }
+        var fields = dataOptions.fields
+        if fields.text == "text" { fields.text = "image" }
+        try pass.run(
+          images: ImageRecordReader(path: input, fields: fields), model: model,
+          methods: try methodOptions.methods(),
+          target: targetOption.classTarget, emit: record)
       } else {
         let model = try modelOptions.loadTextModel()
         BLAS.threads = max(1, cores / workerCount)

@@ -63,6 +63,8 @@ struct DatasetPass {
   /// Most padded tokens in one batch of a gradient method: B4 in `make bench` ran
   /// fastest at 1024 (activations stay in cache; 4096 was 15–45 % slower).
   static let tokensPerBatch = 1024
+  /// Images in one batch of a method.
+  static let imagesPerBatch = 32
 
   let workers: Int
   let shard: ShardSpec
@@ -147,6 +149,88 @@ struct DatasetPass {
           for m in methods.indices {
             // A batch is recomputed whole when a resumed run needs part of it; lines the
             // output already holds are not written again.
+            guard let cell = table.get(position, m),
+              !resume.isDone(index: read.index, method: methods[m].name)
+            else { continue }
+            lines.append((methods[m].name, cell.line))
+            correct = correct ?? cell.correct
+          }
+          let given = label(position)
+          try emit(
+            ExampleOutcome(
+              index: read.index, line: read.line, result: .success(lines), correct: correct,
+              unknownLabel: given?.classIndex == nil ? given?.given : nil))
+        })
+    }
+  }
+
+  /// Explains every image that `reader` names with each of `methods`, in batches of at
+  /// most `imagesPerBatch` per method.
+  func run(
+    images reader: ImageRecordReader, model: ImageModel, methods: [any AttributionMethod],
+    target: ClassTarget,
+    emit: (ExampleOutcome) throws -> Void
+  ) throws {
+    let labels = model.labels
+    let views = ImageViews()
+    try windows(next: { try reader.next() }) { window in
+      let prepared: [Result<PreparedImage, ModelError>] = window.map { read in
+        read.result.flatMap { record in
+          do { return .success(try model.prepare(file: record.text)) } catch let error as ModelError {
+            return .failure(.badInput("\(reader.path) line \(read.line): \(error.description)"))
+          } catch { return .failure(.badInput("\(reader.path) line \(read.line): \(error)")) }
+        }
+      }
+      let usable = window.indices.filter { (try? prepared[$0].get()) != nil }
+      var items: [(method: Int, positions: [Int])] = []
+      for (m, method) in methods.enumerated() {
+        for start in stride(from: 0, to: usable.count, by: Self.imagesPerBatch) {
+          let positions = Array(usable[start..<min(start + Self.imagesPerBatch, usable.count)])
+          if positions.contains(where: { !resume.isDone(index: window[$0].index, method: method.name) }) {
+            items.append((m, positions))
+          }
+        }
+      }
+      let table = ResultTable(rows: window.count, columns: methods.count)
+      func label(_ position: Int) -> GivenLabel? {
+        (try? window[position].result.get())?.label.map {
+          GivenLabel(given: $0, classIndex: classIndex(ofLabel: $0, labels: labels))
+        }
+      }
+      try runItems(
+        items, count: window.count,
+        perform: { item in
+          let explanations = try model.explain(
+            item.positions.map { try! prepared[$0].get() }, method: methods[item.method],
+            targets: Array(repeating: target, count: item.positions.count))
+          for (position, explanation) in zip(item.positions, explanations) {
+            let record = try! window[position].result.get()
+            let given = label(position)
+            let line = DatasetLine.json(
+              index: record.index, id: record.id, label: given, object: views.json(explanation),
+              labels: labels,
+              outputs: explanation.logits)
+            table.set(
+              position, item.method, (line.text, given?.classIndex.map { $0 == explanation.predictedIndex }))
+          }
+        },
+        isReady: { position in
+          guard (try? prepared[position].get()) != nil else { return true }
+          return methods.indices.allSatisfy {
+            table.get(position, $0) != nil
+              || resume.isDone(index: window[position].index, method: methods[$0].name)
+          }
+        },
+        emit: { position in
+          let read = window[position]
+          if case .failure(let error) = prepared[position] {
+            if stopAtInvalid, case .failure = read.result { throw error }
+            try emit(.failure(read, error))
+            return
+          }
+          var lines: [(method: String, json: String)] = []
+          var correct: Bool?
+          for m in methods.indices {
             guard let cell = table.get(position, m),
               !resume.isDone(index: read.index, method: methods[m].name)
             else { continue }

@@ -34,6 +34,7 @@ struct EvalCommand: ParsableCommand {
         xai eval --input samples/data/rotten_tomatoes_test.jsonl --method lrp --method attnlrp \\
           --method gradxinput --html reports/eval.html
         xai eval --model graphnet-ba --input samples/data/ba_graphs.jsonl --output ba-eval.json
+        xai eval --model vit-digits --input samples/data/digits_test.jsonl --html digits-eval.html
       """)
 
   @OptionGroup var modelOptions: ModelOptions
@@ -107,6 +108,9 @@ struct EvalCommand: ParsableCommand {
       if isGraphModel {
         (summary, failures) = try evaluateGraphs(input: input, path: path, workers: workerCount, cores: cores)
         unitName = "nodes"
+      } else if modelOptions.isImageModel {
+        (summary, failures) = try evaluateImages(input: input, workers: workerCount, cores: cores)
+        unitName = "patches"
       } else {
         (summary, failures) = try evaluateTexts(input: input, workers: workerCount, cores: cores)
         unitName = "tokens"
@@ -195,6 +199,50 @@ struct EvalCommand: ParsableCommand {
     let results = try runGroups(groups, examples: examples.count, workers: workers) { group in
       try evaluator.evaluate(
         group.map { examples[$0].encoded }, indices: group.map { examples[$0].record.index },
+        labels: group.map { examples[$0].label })
+    }
+    return (FaithfulnessSummary(rankings: evaluator.rankings, examples: results), failed)
+  }
+
+  func evaluateImages(input: String, workers: Int, cores: Int) throws -> (FaithfulnessSummary, Int) {
+    let model = try modelOptions.loadImageModel()
+    BLAS.threads = max(1, cores / workers)
+    let methods = try methodOptions.methods(
+      defaults: [.lrp, .attnlrp, .gradxinput, .gradient, .integratedGradients])
+    let chosen = baseline.isEmpty ? BaselineName.allCases : baseline
+    let baselines: [Ranking] =
+      [.random(orders: randomOrders)] + (chosen.contains(.attention) ? [.attention] : [])
+    let evaluator = ImageFaithfulness(
+      model: model, methods: methods, baselines: baselines, seed: UInt64(seed))
+    var fields = dataOptions.fields
+    if fields.text == "text" { fields.text = "image" }
+    let reader = try ImageRecordReader(path: input, fields: fields)
+    var (records, failed) = try records { try reader.next() }
+    var collected: [(record: DataRecord, image: PreparedImage, label: Int?)] = []
+    var unknownLabels = 0
+    for record in records {
+      do {
+        let label = record.label.flatMap { classIndex(ofLabel: $0, labels: model.labels) }
+        if record.label != nil && label == nil { unknownLabels += 1 }
+        collected.append((record, try model.prepare(file: record.text), label))
+      } catch let error as ModelError {
+        printError("xai: \(reader.path) line \(record.line): \(error.description)")
+        failed += 1
+      }
+    }
+    records = []
+    if unknownLabels > 0 {
+      printError(
+        "xai: warning: \(unknownLabels) label(s) name no class of the model; those examples track the prediction."
+      )
+    }
+    let examples = collected
+    let groups = stride(from: 0, to: examples.count, by: Self.examplesPerGroup).map {
+      Array($0..<min($0 + Self.examplesPerGroup, examples.count))
+    }
+    let results = try runGroups(groups, examples: examples.count, workers: workers) { group in
+      try evaluator.evaluate(
+        group.map { examples[$0].image }, indices: group.map { examples[$0].record.index },
         labels: group.map { examples[$0].label })
     }
     return (FaithfulnessSummary(rankings: evaluator.rankings, examples: results), failed)

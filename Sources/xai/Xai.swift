@@ -14,7 +14,8 @@ struct Xai: ParsableCommand {
       """,
     version: XaiVersion.string,
     subcommands: [
-      ExplainCommand.self, GraphCommand.self, ReportCommand.self, BatchCommand.self, MergeCommand.self, EvalCommand.self,
+      ExplainCommand.self, GraphCommand.self, ReportCommand.self, BatchCommand.self, MergeCommand.self,
+      EvalCommand.self,
       ModelsCommand.self,
     ])
 

@@ -183,4 +183,44 @@ final class FaithfulnessTests: XCTestCase {
     // GNN-LRP removes what matters: its MoRF curve falls below LeRF.
     XCTAssertGreaterThan(result.curves[0].scores[.areaBetween]!, 0)
   }
+
+  func testImageCurvesRunFromTheBlackImageToTheImageAndBatchAsAlone() throws {
+    let model = try ImageModel.load(
+      path: AttributionFixtures.repository.appendingPathComponent("samples/models/vit-digits").path)
+    let images = try ["3-0045.png", "7-0094.png"].map {
+      try model.prepare(
+        file: AttributionFixtures.repository.appendingPathComponent("samples/data/digits/\($0)").path)
+    }
+    let evaluator = ImageFaithfulness(
+      model: model, methods: [GradientTimesInput.lrp], baselines: [.random(orders: 2), .attention], seed: 2)
+    let together = try evaluator.evaluate(images, indices: [0, 1], labels: [3, nil])
+    let black = PreparedImage(source: "black", pixelValues: model.blackImage, shown: images[0].shown)
+    let blackLogits = model.logits([black]).scalars
+    for (image, result) in zip(images, together) {
+      let logits = model.logits([image]).scalars
+      func p(_ z: [Float]) -> Float {
+        let e = z.map { exp($0 - z.max()!) }
+        return e[result.trueClass] / e.reduce(0, +)
+      }
+      XCTAssertEqual(result.unitCount, 64)
+      for curves in result.curves {
+        XCTAssertEqual(curves.activation.first!, p(blackLogits), accuracy: 1e-4)
+        XCTAssertEqual(curves.activation.last!, p(logits), accuracy: 1e-4)
+        XCTAssertEqual(curves.mostRelevantFirst.first!, logits[result.trueClass], accuracy: 1e-4)
+      }
+      let alone = try evaluator.evaluate(
+        [image], indices: [result.index], labels: [result.index == 0 ? 3 : nil])[0]
+      for (a, b) in zip(alone.curves, result.curves) {
+        for (x, y) in zip(
+          a.activation + a.leastRelevantFirst + a.sufficiency,
+          b.activation + b.leastRelevantFirst + b.sufficiency)
+        {
+          XCTAssertEqual(x, y, accuracy: 1e-4)
+        }
+      }
+    }
+    XCTAssertEqual(together.map(\.trueClass), [3, 7])
+    XCTAssertGreaterThan(
+      together[0].curves[0].scores[.areaBetween]!, together[0].curves[1].scores[.areaBetween]!)
+  }
 }

@@ -71,4 +71,48 @@ final class ImageCommandTests: XCTestCase {
     XCTAssertEqual(result.status, 0, result.stderr)
     XCTAssertFalse(result.stderr.contains("never read"), result.stderr)
   }
+
+  func testBatchAndEvalReadAJSONLOfImagesOrAFolder() throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("digits-\(UUID())")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let names = ["0-0036.png", "3-0045.png", "7-0094.png", "8-0038.png"]
+    for name in names {
+      try FileManager.default.copyItem(
+        atPath: path("samples/data/digits/\(name)"), toPath: folder.appendingPathComponent(name).path)
+    }
+    let list = folder.appendingPathComponent("digits.jsonl").path
+    try names.map { "{\"image\": \"\($0)\", \"label\": \"\($0.prefix(1))\"}" }.joined(separator: "\n")
+      .write(toFile: list, atomically: true, encoding: .utf8)
+    let output = folder.appendingPathComponent("out.jsonl").path
+    let batch = try runXai([
+      "batch", "--model", "vit-digits", "--input", list, "--method", "lrp", "--method", "gradient",
+      "--output", output, "--quiet",
+    ])
+    XCTAssertEqual(batch.status, 0, batch.stderr)
+    let lines = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n")
+    XCTAssertEqual(lines.count, 8, "one line per image and method")
+    let first = try JSONDocument.parse(String(lines[0]), source: "line").rootNode
+    XCTAssertEqual(first["label"]?["label"]?.string, "0")
+    XCTAssertEqual(first["correct"]?.bool, true)
+    XCTAssertEqual(first["patch_grid"]?.count, 8)
+
+    let fromFolder = folder.appendingPathComponent("folder.jsonl").path
+    let unlabelled = try runXai([
+      "batch", "--model", "vit-digits", "--input", folder.path, "--output", fromFolder, "--quiet",
+    ])
+    XCTAssertEqual(unlabelled.status, 0, unlabelled.stderr)
+    XCTAssertEqual(try String(contentsOfFile: fromFolder, encoding: .utf8).split(separator: "\n").count, 4)
+
+    let curves = folder.appendingPathComponent("curves.json").path
+    let eval = try runXai([
+      "eval", "--model", "vit-digits", "--input", list, "--method", "lrp", "--method", "integrated-gradients",
+      "--output", curves, "--quiet",
+    ])
+    XCTAssertEqual(eval.status, 0, eval.stderr)
+    XCTAssertTrue(eval.stdout.contains("Attention ([CLS], last layer)"), eval.stdout)
+    let json = try JSONDocument.read(curves).rootNode
+    XCTAssertEqual(json["units"]?.string, "patches")
+    XCTAssertEqual(json["example_units"]?.elements.compactMap(\.int), [64, 64, 64, 64])
+  }
 }

@@ -76,17 +76,9 @@ public struct GraphFaithfulness: Sendable {
       cache[removed] = values
       return values
     }
-    var curves: [FaithfulnessCurves] = []
-    for orders in relevance {
-      var byOrder: [FaithfulnessCurves] = []
-      for values in orders {
-        let plan = PerturbationPlan(relevance: values)
-        let logits = try plan.perturbations.map { try outputs(removing: $0.removed) }
-        byOrder.append(plan.curves(original: original, logits: logits, trueClass: trueClass))
-      }
-      curves.append(FaithfulnessCurves.mean(byOrder)!)
-    }
-    return ExampleFaithfulness(
-      index: index, trueClass: trueClass, fromLabel: label != nil, unitCount: n, curves: curves)
+    return try PerturbationRun.curves(
+      indices: [index], labels: [label], trueClasses: [trueClass], original: [original], unitCounts: [n],
+      relevance: [relevance]
+    ) { requests in try requests.map { try outputs(removing: $0.perturbation.removed) } }[0]
   }
 }

@@ -46,63 +46,30 @@ public struct TextFaithfulness: Sendable {
     }
     let original = try logits(of: texts.map { Variant(ids: $0.ids, zeroed: []) })
     let trueClasses = zip(labels, original).map { label, logits in label ?? predictedClass(logits) }
-
-    // Unit relevance of every ranking (random: one array per order).
-    var relevance = [[[[Float]]]](repeating: [], count: texts.count)
-    for ranking in rankings {
-      let byText: [[[Float]]]
-      switch ranking {
-      case .method(let kind):
-        let explanations = try explain(texts, method: methods[kind]!, classes: trueClasses)
-        byText = zip(explanations, units).map { explanation, positions in
-          [positions.map { explanation.relevance[$0] }]
+    let relevance = try PerturbationRun.relevance(
+      rankings: rankings, indices: indices, unitCounts: units.map(\.count), seed: seed,
+      method: { kind in
+        try explain(texts, method: methods[kind]!, classes: trueClasses).enumerated().map { t, explanation in
+          units[t].map { explanation.relevance[$0] }
         }
-      case .attention:
+      },
+      attention: {
         let batch = model.embedded(texts, withBaseline: false)
-        let attention = model.network.body.lastLayerFirstPositionAttention(
-          embeddings: batch.embeddings, keep: batch.keep)
-        byText = zip(attention, units).map { row, positions in [positions.map { row[$0] }] }
-      case .random(let orders):
-        byText = zip(indices, units).map { index, positions in
-          (0..<orders).map {
-            Ranking.randomRelevance(units: positions.count, seed: seed, example: index, order: $0)
-          }
-        }
-      case .graphMethod:
-        preconditionFailure("a graph ranking for a text model")
-      }
-      for t in texts.indices { relevance[t].append(byText[t]) }
-    }
-
-    // Every distinct variant of every example, evaluated once.
-    var variants: [Variant] = []
-    var slots: [[Perturbation: Int]] = Array(repeating: [:], count: texts.count)
-    let plans = relevance.map { rankings in rankings.map { orders in orders.map(PerturbationPlan.init) } }
-    for t in texts.indices {
-      for plan in plans[t].flatMap({ $0 }) {
-        for perturbation in plan.perturbations where !perturbation.isIdentity && slots[t][perturbation] == nil
-        {
-          slots[t][perturbation] = variants.count
-          variants.append(
-            Variant(
-              text: texts[t], units: units[t], perturbation: perturbation, unknownId: tokenizer.unknownId))
-        }
-      }
-    }
-    let variantLogits = try logits(of: variants)
-    return texts.indices.map { t in
-      let curves = plans[t].map { orders in
-        FaithfulnessCurves.mean(
-          orders.map { plan in
-            plan.curves(
-              original: original[t],
-              logits: plan.perturbations.map { $0.isIdentity ? original[t] : variantLogits[slots[t][$0]!] },
-              trueClass: trueClasses[t])
-          })!
-      }
-      return ExampleFaithfulness(
-        index: indices[t], trueClass: trueClasses[t], fromLabel: labels[t] != nil, unitCount: units[t].count,
-        curves: curves)
+        return model.network.body.lastLayerFirstPositionAttention(
+          embeddings: batch.embeddings, keep: batch.keep
+        )
+        .enumerated().map { t, row in units[t].map { row[$0] } }
+      })
+    return try PerturbationRun.curves(
+      indices: indices, labels: labels, trueClasses: trueClasses, original: original,
+      unitCounts: units.map(\.count), relevance: relevance
+    ) { requests in
+      try logits(
+        of: requests.map {
+          Variant(
+            text: texts[$0.example], units: units[$0.example], perturbation: $0.perturbation,
+            unknownId: tokenizer.unknownId)
+        })
     }
   }
 

@@ -1,0 +1,63 @@
+/// What every modality's evaluation shares: the units' relevance under each ranking,
+/// then each distinct perturbation of each example evaluated once, and the curves.
+enum PerturbationRun {
+  /// Relevance [example][ranking][order][unit]: one order per ranking, except random
+  /// (its seeded orders). `method` gives a method's unit relevance of every example,
+  /// `attention` the [CLS] attention on every unit.
+  static func relevance(
+    rankings: [Ranking], indices: [Int], unitCounts: [Int], seed: UInt64,
+    method: (MethodKind) throws -> [[Float]], attention: () -> [[Float]]
+  ) throws -> [[[[Float]]]] {
+    var relevance = [[[[Float]]]](repeating: [], count: indices.count)
+    for ranking in rankings {
+      let byExample: [[[Float]]]
+      switch ranking {
+      case .method(let kind): byExample = try method(kind).map { [$0] }
+      case .attention: byExample = attention().map { [$0] }
+      case .random(let orders):
+        byExample = zip(indices, unitCounts).map { index, count in
+          (0..<orders).map { Ranking.randomRelevance(units: count, seed: seed, example: index, order: $0) }
+        }
+      case .graphMethod: preconditionFailure("a graph ranking outside a graph evaluation")
+      }
+      for e in indices.indices { relevance[e].append(byExample[e]) }
+    }
+    return relevance
+  }
+
+  /// The curves of every example under every ranking. `logits` evaluates a list of
+  /// (example, perturbation) requests; each distinct one is asked for once, and the
+  /// unperturbed input is `original`.
+  static func curves(
+    indices: [Int], labels: [Int?], trueClasses: [Int], original: [[Float]], unitCounts: [Int],
+    relevance: [[[[Float]]]], logits: ([(example: Int, perturbation: Perturbation)]) throws -> [[Float]]
+  ) throws -> [ExampleFaithfulness] {
+    var requests: [(example: Int, perturbation: Perturbation)] = []
+    var slots: [[Perturbation: Int]] = Array(repeating: [:], count: indices.count)
+    let plans = relevance.map { rankings in rankings.map { orders in orders.map(PerturbationPlan.init) } }
+    for e in indices.indices {
+      for plan in plans[e].flatMap({ $0 }) {
+        for perturbation in plan.perturbations where !perturbation.isIdentity && slots[e][perturbation] == nil
+        {
+          slots[e][perturbation] = requests.count
+          requests.append((e, perturbation))
+        }
+      }
+    }
+    let answers = try logits(requests)
+    return indices.indices.map { e in
+      let curves = plans[e].map { orders in
+        FaithfulnessCurves.mean(
+          orders.map { plan in
+            plan.curves(
+              original: original[e],
+              logits: plan.perturbations.map { $0.isIdentity ? original[e] : answers[slots[e][$0]!] },
+              trueClass: trueClasses[e])
+          })!
+      }
+      return ExampleFaithfulness(
+        index: indices[e], trueClass: trueClasses[e], fromLabel: labels[e] != nil,
+        unitCount: unitCounts[e], curves: curves)
+    }
+  }
+}
