@@ -6,7 +6,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 DEFAULT_TEXT := This was one of the best movies I have ever seen.
 
-.PHONY: setup build run test sanitize-address sanitize-thread fuzz install bench bench-gemm venv reference train-samples reports slurm-check clean
+.PHONY: setup build run test sanitize-address sanitize-undefined sanitize-thread fuzz install bench bench-gemm venv reference train-samples reports slurm-check clean
 
 ## Install the system libraries xai links against, when they are missing.
 setup:
@@ -34,8 +34,10 @@ test: setup
 ## bounds traps are what the hostile-input tests run into.
 sanitize-address: setup
 	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --sanitize=address --scratch-path .build-asan
+sanitize-undefined: setup
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 $(SWIFT) test --sanitize=undefined --scratch-path .build-ubsan
 sanitize-thread: setup
-	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter BatchCommandTests
+	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter 'BatchCommandTests|EvalCommandTests'
 
 ## Coverage-guided fuzzing (libFuzzer + AddressSanitizer) of every reader of user files, each
 ## target until RUNS executions or SECONDS, seeded from the shipped samples and fixtures;
@@ -119,6 +121,8 @@ reports: build
 	  --image samples/data/digits/7-0094.png --image samples/data/digits/0-0036.png -o reports/digits.html
 	.build/release/xai eval --model graphnet-ba --input samples/data/ba_graphs.jsonl --gamma 0.5 \
 	  --output reports/eval-ba.json --html reports/eval-ba.html
+	.build/release/xai eval --model vit-digits --input samples/data/digits_test.jsonl \
+	  --output reports/eval-digits.json --html reports/eval-digits.html
 	.build/release/xai eval --input samples/data/rotten_tomatoes_test.jsonl --method lrp --method attnlrp \
 	  --method gradxinput --method gradient --method integrated-gradients \
 	  --output reports/eval.json --html reports/eval.html

@@ -213,7 +213,7 @@ public struct FaithfulnessReport: Sendable {
     html += "</tr>"
     for (r, row) in summary.rows.enumerated() {
       html +=
-        "<tr><td class=\"name\"><span class=\"swatch\" style=\"background:\(Self.color(r))\"></span>\(escapeHTML(row.ranking.displayName))</td>"
+        "<tr><td class=\"name\"><span class=\"swatch\" style=\"background:\(color(r))\"></span>\(escapeHTML(row.ranking.displayName))</td>"
       for metric in Self.metrics {
         let value = String(format: "%.4g", row.mean(metric))
         let error = String(format: "%.2g", row.standardError(metric))
@@ -229,10 +229,17 @@ public struct FaithfulnessReport: Sendable {
     return html
   }
 
-  /// A colour per ranking (baselines last in the palette's muted end).
-  static func color(_ index: Int) -> String {
-    let palette = ["#c0392b", "#2471a3", "#1e8449", "#8e44ad", "#d68910", "#17a589", "#7f8c8d", "#a04000"]
-    return palette[index % palette.count]
+  /// A colour per ranking: methods from a saturated palette, the baselines in muted
+  /// grey and brown so that they read as references.
+  func color(_ row: Int) -> String {
+    switch summary.rows[row].ranking {
+    case .random: return "#9aa3ad"
+    case .attention: return "#8d6e63"
+    case .method, .graphMethod:
+      let palette = ["#c0392b", "#2471a3", "#1e8449", "#8e44ad", "#d68910", "#17a589"]
+      let methodIndex = summary.rows[..<row].filter { !$0.ranking.isBaseline }.count
+      return palette[methodIndex % palette.count]
+    }
   }
 
   /// An inline SVG line chart of one protocol: one line per ranking, axes and a legend.
@@ -249,7 +256,8 @@ public struct FaithfulnessReport: Sendable {
     var high = all.max() ?? 1
     if high - low < 1e-9 { (low, high) = (low - 0.5, high + 0.5) }
     let pad = (high - low) * 0.06
-    (low, high) = (low - pad, high + pad)
+    // A quantity that is never negative (p, squared change) keeps its axis at 0.
+    (low, high) = ((all.min() ?? 0) >= 0 ? max(0, low - pad) : low - pad, high + pad)
     let (x0, x1) = (xs.first ?? 0, xs.last ?? 1)
     func px(_ value: Double) -> Double { left + (value - x0) / max(x1 - x0, 1e-9) * (width - left - right) }
     func py(_ value: Double) -> Double { top + (high - value) / (high - low) * (height - top - bottom) }
@@ -277,7 +285,7 @@ public struct FaithfulnessReport: Sendable {
       for curve in curves where curve.values.count == xs.count {
         let points = zip(xs, curve.values).map { "\(f(px($0))),\(f(py(Double($1))))" }.joined(separator: " ")
         svg +=
-          "<polyline fill=\"none\" stroke=\"\(Self.color(r))\" stroke-width=\"2\"\(curve.dashed ? " stroke-dasharray=\"5 4\"" : "") points=\"\(points)\"/>"
+          "<polyline fill=\"none\" stroke=\"\(color(r))\" stroke-width=\"2\"\(curve.dashed ? " stroke-dasharray=\"5 4\"" : "") points=\"\(points)\"/>"
       }
     }
     let legendTop = height - bottom + 50
@@ -287,7 +295,7 @@ public struct FaithfulnessReport: Sendable {
       let lx = left + column * 205
       let ly = legendTop + line * 16
       svg +=
-        "<line x1=\"\(f(lx))\" x2=\"\(f(lx + 18))\" y1=\"\(f(ly - 4))\" y2=\"\(f(ly - 4))\" stroke=\"\(Self.color(r))\" stroke-width=\"3\"/>"
+        "<line x1=\"\(f(lx))\" x2=\"\(f(lx + 18))\" y1=\"\(f(ly - 4))\" y2=\"\(f(ly - 4))\" stroke=\"\(color(r))\" stroke-width=\"3\"/>"
         + "<text x=\"\(f(lx + 24))\" y=\"\(f(ly))\" font-size=\"11\">\(escapeHTML(row.ranking.displayName))</text>"
     }
     return svg + "</svg></figure>"

@@ -16,6 +16,11 @@ extension ModelOptions {
   func loadImageModel() throws -> ImageModel {
     if let threads { BLAS.threads = threads }
     let (name, path) = try ModelZoo.resolve(model)
+    if let type = ModelZoo.describe(path)?.modelType, type != "vit" {
+      throw ValidationError(
+        "--image needs an image model (model_type vit, such as --model vit-digits); \(name) is a \(type) model."
+      )
+    }
     let loaded = try ImageModel.load(path: path, name: name)
     if !loaded.unusedWeights.isEmpty {
       let shown = loaded.unusedWeights.prefix(3).joined(separator: ", ")
