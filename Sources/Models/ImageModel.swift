@@ -1,6 +1,16 @@
 import Foundation
 import Tensor
 
+/// The baseline image of path methods (Integrated Gradients).
+public enum ImageBaseline: String, Sendable, CaseIterable {
+  /// Every sample 0 before normalisation.
+  case black
+  /// Each channel at the image's mean.
+  case mean
+  /// The image blurred with a Gaussian of σ = side / 4 pixels (the shape is gone).
+  case blur
+}
+
 /// An image given to a model: its file, the model input and what it looked like.
 public struct PreparedImage: Sendable {
   /// Where it came from (for messages and reports).
@@ -101,25 +111,74 @@ public struct ImageModel: Sendable {
     return Tensor(shape: [images.count, config.channels, size, size], scalars: images.flatMap { $0 })
   }
 
+  /// The baseline of path methods for `image` [C, H, W].
+  public func baselineValues(for image: PreparedImage, kind: ImageBaseline) -> [Float] {
+    let count = config.imageSize * config.imageSize
+    switch kind {
+    case .black:
+      return blackImage
+    case .mean:
+      return (0..<config.channels).flatMap { channel in
+        let values = image.pixelValues[(channel * count)..<((channel + 1) * count)]
+        return Array(repeating: values.reduce(0, +) / Float(count), count: count)
+      }
+    case .blur:
+      return gaussianBlur(image.pixelValues, sigma: max(1, Float(config.imageSize) / 4))
+    }
+  }
+
+  /// Each channel of `values` [C, H, W] blurred with a Gaussian of `sigma` pixels
+  /// (separable, radius 3σ, edges clamped).
+  func gaussianBlur(_ values: [Float], sigma: Float) -> [Float] {
+    let size = config.imageSize
+    let radius = Int((3 * sigma).rounded(.up))
+    var kernel = (-radius...radius).map { Foundation.exp(-Float($0 * $0) / (2 * sigma * sigma)) }
+    let total = kernel.reduce(0, +)
+    kernel = kernel.map { $0 / total }
+    var out = values
+    var pass = values
+    for channel in 0..<config.channels {
+      let base = channel * size * size
+      for horizontal in [true, false] {
+        for y in 0..<size {
+          for x in 0..<size {
+            var sum: Float = 0
+            for (offset, weight) in kernel.enumerated() {
+              let shift = offset - radius
+              let (sy, sx) =
+                horizontal ? (y, min(max(x + shift, 0), size - 1)) : (min(max(y + shift, 0), size - 1), x)
+              sum += weight * pass[base + sy * size + sx]
+            }
+            out[base + y * size + x] = sum
+          }
+        }
+        pass = out
+      }
+    }
+    return out
+  }
+
   /// Embedding-block outputs [B, N + 1, D] of images (no history), their keep mask
-  /// (every position real) and, when asked, the baseline of path methods: the
-  /// embedding of a black image.
-  public func embedded(_ images: [PreparedImage], withBaseline: Bool) -> (
+  /// (every position real) and, when asked, the embeddings of each image's baseline
+  /// (the input of path methods).
+  public func embedded(_ images: [PreparedImage], baseline: ImageBaseline?) -> (
     embeddings: Tensor, keep: KeepMask, baseline: Tensor?
   ) {
     withoutGrad {
       let embeddings = frontEnd.embed(pixelTensor(images.map(\.pixelValues)))
-      let baseline =
-        withBaseline ? frontEnd.embed(pixelTensor(Array(repeating: blackImage, count: images.count))) : nil
+      let baselineEmbeddings = baseline.map { kind in
+        frontEnd.embed(pixelTensor(images.map { baselineValues(for: $0, kind: kind) }))
+      }
       return (
-        embeddings, KeepMask(lengths: Array(repeating: config.patchCount + 1, count: images.count)), baseline
+        embeddings, KeepMask(lengths: Array(repeating: config.patchCount + 1, count: images.count)),
+        baselineEmbeddings
       )
     }
   }
 
   /// Logits [B, classes] of images.
   public func logits(_ images: [PreparedImage]) -> Tensor {
-    let batch = embedded(images, withBaseline: false)
+    let batch = embedded(images, baseline: nil)
     return withoutGrad { body.logits(embeddings: batch.embeddings, keep: batch.keep) }
   }
 }

@@ -44,10 +44,13 @@ struct ExplainCommand: ParsableCommand {
     help: ArgumentHelp("An image (PNG or JPEG) for an image model; repeat for several.", valueName: "file"))
   var image: [String] = []
 
+  @OptionGroup var imageBaseline: ImageBaselineOption
+
   @Argument(help: "The text to explain, or - to read one text per line from standard input.")
   var text: String?
 
   func validate() throws {
+    try imageBaseline.check(images: !image.isEmpty)
     if methodOptions.method.count > 1 {
       throw ValidationError("explain takes one --method; 'xai report' shows several side by side.")
     }
@@ -68,7 +71,9 @@ struct ExplainCommand: ParsableCommand {
     let model = try modelOptions.loadImageModel()
     let method = try methodOptions.methods()[0]
     let (images, failure) = prepareImages(image, model: model)
-    let results = try explainImages(images, model: model, methods: [method], target: targetOption.classTarget)
+    let results = try explainImages(
+      images, model: model, methods: [method], target: targetOption.classTarget,
+      baseline: imageBaseline.baseline ?? .black)
     let views = ImageViews()
     let mode = ColorMode.detect()
     for explanation in results.map({ $0[0] }) {

@@ -5,6 +5,26 @@ import Models
 import Render
 import Tensor
 
+extension ImageBaseline: ExpressibleByArgument {}
+
+/// `--baseline`: the baseline image of Integrated Gradients on images.
+struct ImageBaselineOption: ParsableArguments {
+  @Option(
+    name: .long,
+    help:
+      "Integrated Gradients on images: start from a black image, each channel's mean, or a blur (σ = side/4)."
+  )
+  var baseline: ImageBaseline?
+
+  /// Refuses the option where it does nothing.
+  func check(images: Bool) throws {
+    if baseline != nil && !images {
+      throw ValidationError(
+        "--baseline chooses the image baseline of Integrated Gradients; texts start from [PAD].")
+    }
+  }
+}
+
 extension ModelOptions {
   /// Whether the model named (or the default) is an image model (`model_type: "vit"`).
   var isImageModel: Bool {
@@ -54,11 +74,13 @@ func prepareImages(_ files: [String], model: ImageModel) -> (images: [PreparedIm
 /// Explains every image with each method (one batched pass per method); per image,
 /// one explanation per method.
 func explainImages(
-  _ images: [PreparedImage], model: ImageModel, methods: [any AttributionMethod], target: ClassTarget
+  _ images: [PreparedImage], model: ImageModel, methods: [any AttributionMethod], target: ClassTarget,
+  baseline: ImageBaseline
 ) throws -> [[ImageExplanation]] {
   guard !images.isEmpty else { return [] }
   let byMethod = try methods.map { method in
-    try model.explain(images, method: method, targets: Array(repeating: target, count: images.count))
+    try model.explain(
+      images, method: method, targets: Array(repeating: target, count: images.count), baseline: baseline)
   }
   return images.indices.map { index in byMethod.map { $0[index] } }
 }

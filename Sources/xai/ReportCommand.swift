@@ -44,10 +44,13 @@ struct ReportCommand: ParsableCommand {
     help: ArgumentHelp("An image (PNG or JPEG) for an image model; repeat for several.", valueName: "file"))
   var image: [String] = []
 
+  @OptionGroup var imageBaseline: ImageBaselineOption
+
   @Argument(help: "The text to explain.")
   var text: String?
 
   func validate() throws {
+    try imageBaseline.check(images: !image.isEmpty)
     let sources = [
       text != nil, graphOptions.graph != nil, dataOptions.input != nil, from != nil, !image.isEmpty,
     ]
@@ -86,7 +89,8 @@ struct ReportCommand: ParsableCommand {
         let methods = try methodOptions.methods(defaults: [.lrp, .attnlrp, .gradxinput, .integratedGradients])
         let (images, failure) = prepareImages(image, model: model)
         let results = try explainImages(
-          images, model: model, methods: methods, target: targetOption.classTarget)
+          images, model: model, methods: methods, target: targetOption.classTarget,
+          baseline: imageBaseline.baseline ?? .black)
         if !results.isEmpty {
           try writeReport(
             ImageViews().page(results, title: "\(model.name): \(results.count) image(s)"), to: output)

@@ -69,6 +69,31 @@ final class VisionAttributionTests: XCTestCase {
   }
 }
 
+extension VisionAttributionTests {
+  func testIntegratedGradientsIsCompleteFromEveryImageBaseline() throws {
+    let model = try ImageModel.load(
+      path: AttributionFixtures.repository.appendingPathComponent("samples/models/vit-digits").path)
+    let image = try model.prepare(
+      file: AttributionFixtures.repository.appendingPathComponent("samples/data/digits/7-0094.png").path)
+    let mean = model.baselineValues(for: image, kind: .mean)
+    XCTAssertEqual(Set(mean).count, 1, "one channel, one mean value")
+    XCTAssertEqual(mean[0], image.pixelValues.reduce(0, +) / Float(image.pixelValues.count), accuracy: 1e-5)
+    let blur = model.baselineValues(for: image, kind: .blur)
+    XCTAssertLessThan(
+      zip(blur.dropFirst(), blur).map { abs($0 - $1) }.max()!,
+      zip(image.pixelValues.dropFirst(), image.pixelValues).map { abs($0 - $1) }.max()! / 2,
+      "the blur is smoother than the image")
+    for kind in ImageBaseline.allCases {
+      let explanation = try model.explain(
+        [image], method: IntegratedGradients(steps: 32), targets: [.predicted], baseline: kind)[0]
+      let c = explanation.conservation
+      XCTAssertEqual(
+        explanation.sumPixels, c.sumRelevance, accuracy: 1e-3, "\(kind): pixels carry the tokens' sum")
+      XCTAssertLessThan(abs(c.completenessResidual!), 0.1, "\(kind): completeness")
+    }
+  }
+}
+
 /// Largest absolute difference between two float lists.
 private func maxAbsoluteDifference(_ a: [Float], _ b: [Float]) -> Float {
   precondition(a.count == b.count, "lengths \(a.count) and \(b.count)")

@@ -3,7 +3,7 @@
 //           patches row by row), conserved as for text;
 //   pixels  the linear patch projection carries it back: ∂f/∂x = Wᵀ·∂f/∂e_patch, and
 //           R_{y,x} = Σ_c x_c·∂f/∂x_c (Gradient×Input methods; their rules shape ∂f/∂e),
-//           Σ_c (x − x̄)_c·∫∂f/∂x_c (Integrated Gradients, x̄ the black image) or
+//           Σ_c (x − x̄)_c·∫∂f/∂x_c (Integrated Gradients, x̄ the baseline image) or
 //           ‖∂f/∂x‖₂ over channels (saliency). Σ pixels = Σ patches − (b + positions)·∂f/∂e.
 import Foundation
 import Models
@@ -71,20 +71,21 @@ enum PixelRule {
 }
 
 extension ImageModel {
-  /// Explains `images[i]` for `targets[i]` with `method`, all in one batched pass.
-  public func explain(_ images: [PreparedImage], method: any AttributionMethod, targets: [ClassTarget])
-    throws -> [ImageExplanation]
-  {
+  /// Explains `images[i]` for `targets[i]` with `method`, all in one batched pass (path
+  /// methods start from `baseline`).
+  public func explain(
+    _ images: [PreparedImage], method: any AttributionMethod, targets: [ClassTarget],
+    baseline: ImageBaseline = .black
+  ) throws -> [ImageExplanation] {
     precondition(targets.count == images.count, "one target per image")
     let missing = method.missingOperations(in: body.ruleOperations)
     guard missing.isEmpty else { throw MissingOperationError(method: method.name, operations: missing) }
-    let batch = embedded(images, withBaseline: method.needsBaseline)
+    let batch = embedded(images, baseline: method.needsBaseline ? baseline : nil)
     let input = AttributionInput(
       embeddings: batch.embeddings, keep: batch.keep, baseline: batch.baseline, keepsGradient: true)
     let rows = try method.attribute(network: body, input: input, targets: targets)
     let summary = MethodSummary(
       kind: method.kind, detached: method.rules.detached.filter(body.ruleOperations.contains))
-    let black = blackImage
     return try zip(images, rows).map { image, row in
       guard (row.logits + row.relevance + [row.baselineLogit ?? 0]).allSatisfy(\.isFinite) else {
         throw ModelError.badInput(
@@ -92,7 +93,9 @@ extension ImageModel {
         )
       }
       let pixels = pixelRelevance(
-        gradient: row.gradient!, pixels: image.pixelValues, baseline: black, rule: method.kind.pixelRule)
+        gradient: row.gradient!, pixels: image.pixelValues,
+        baseline: method.needsBaseline ? baselineValues(for: image, kind: baseline) : [],
+        rule: method.kind.pixelRule)
       return ImageExplanation(
         modelName: name, method: summary, source: image.source, shown: image.shown, targetIndex: row.target,
         labels: labels, logits: row.logits, probabilities: softmax(row.logits),
