@@ -154,7 +154,7 @@ public struct FaithfulnessReport: Sendable {
     lines.append(
       "* best per column   ~ within one standard error of the best   ↑/↓ higher/lower is better")
     lines.append(
-      "AUAC: p(y) restoring the most relevant \(unitName) first; AUPC/AU-MSE: pruning the least |R| first; ΔA = A(LeRF) − A(MoRF) of the target logit zeroing \(unitName); AOPC over k = 10…50 %."
+      "AUAC: p(y) restoring the most relevant \(unitName) first; AUPC/AU-MSE: pruning the least |R| first; ΔA = A(LeRF) − A(MoRF) of the target logit \(unitName == "nodes" ? "removing" : "zeroing") \(unitName); AOPC over k = 10…50 %."
     )
     return lines.joined(separator: "\n")
   }
@@ -225,7 +225,7 @@ public struct FaithfulnessReport: Sendable {
       html += "</tr>"
     }
     html +=
-      "</table><p class=\"sub\">Mean ± standard error over the examples. Bold: best per column; ~: within one standard error of the best. AUAC: p(y) as the most relevant \(escapeHTML(unitName)) are restored into an input with all of them \(escapeHTML(replacement)). AUPC and AU-MSE: p(y) and the squared change of the logits as the least |R| are \(escapeHTML(replacement)). ΔA = A(LeRF) − A(MoRF): target logit as embeddings are zeroed least or most relevant first. AOPC: mean drop of p(y) when the top 10…50 % are deleted (comprehensiveness) or are all that is kept (sufficiency).</p></section>"
+      "</table><p class=\"sub\">Mean ± standard error over the examples. Bold: best per column; ~: within one standard error of the best. AUAC: p(y) as the most relevant \(escapeHTML(unitName)) are restored into an input with all of them \(escapeHTML(replacement)). AUPC and AU-MSE: p(y) and the squared change of the logits as the least |R| are \(escapeHTML(replacement)). ΔA = A(LeRF) − A(MoRF): target logit as \(unitName == "nodes" ? "nodes are removed" : "embeddings are zeroed") least or most relevant first. AOPC: mean drop of p(y) when the top 10…50 % are deleted (comprehensiveness) or are all that is kept (sufficiency).</p></section>"
     return html
   }
 
