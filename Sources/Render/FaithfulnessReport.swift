@@ -1,5 +1,6 @@
 import Attribution
 import Foundation
+import Models
 
 /// The faithfulness of every method on a data set as JSON, a terminal table and an
 /// HTML page with the mean curves.
@@ -85,6 +86,7 @@ public struct FaithfulnessReport: Sendable {
             return .object([
               ("name", .string(row.ranking.name)), ("display", .string(row.ranking.displayName)),
               ("baseline", .bool(row.ranking.isBaseline)),
+              ("orders", .int({ if case .random(let orders) = row.ranking { orders } else { 1 } }())),
               (
                 "curves",
                 .object([
@@ -121,6 +123,64 @@ public struct FaithfulnessReport: Sendable {
           })
       ),
     ])
+  }
+
+  /// Reads the JSON that `json` wrote (`xai eval --output`), to draw its table and page
+  /// again without recomputing; `source` names it in errors.
+  public static func read(_ root: JSONNode, source: String) throws -> FaithfulnessReport {
+    func fail(_ what: String) -> ModelError {
+      .badInput("\(source) is not an xai eval output: \(what).")
+    }
+    guard let units = root["units"]?.string, let rankings = root["rankings"], rankings.isArray,
+      let indices = root["example_index"]?.elements.compactMap(\.int),
+      let classes = root["example_class"]?.elements.compactMap(\.int),
+      let unitCounts = root["example_units"]?.elements.compactMap(\.int),
+      let labelled = root["labelled_examples"]?.int,
+      indices.count == classes.count, indices.count == unitCounts.count
+    else { throw fail("the keys units, rankings and example_* are missing or malformed") }
+    func floats(_ node: JSONNode?) -> [Float] { node?.elements.compactMap(\.double).map { Float($0) } ?? [] }
+    let rows = try rankings.elements.map { node -> FaithfulnessSummary.Row in
+      guard let name = node["name"]?.string else { throw fail("a ranking has no name") }
+      let ranking: Ranking
+      switch name {
+      case "random": ranking = .random(orders: node["orders"]?.int ?? 5)
+      case "attention": ranking = .attention
+      default:
+        if units == "nodes" {
+          ranking = .graphMethod(name)
+        } else if let kind = MethodKind(name: name) {
+          ranking = .method(kind)
+        } else {
+          throw fail("unknown ranking '\(name)'")
+        }
+      }
+      let curves = node["curves"]
+      var perExample: [FaithfulnessMetric: [Double]] = [:]
+      for metric in FaithfulnessMetric.allCases {
+        let values = node["per_example"]?[metric.key]?.elements.compactMap(\.double) ?? []
+        guard values.count == indices.count else { throw fail("\(name) lacks per-example \(metric.key)") }
+        perExample[metric] = values
+      }
+      return FaithfulnessSummary.Row(
+        ranking: ranking,
+        meanCurves: FaithfulnessCurves(
+          activation: floats(curves?["activation"]), pruning: floats(curves?["pruning"]),
+          pruningError: floats(curves?["pruning_mse"]),
+          mostRelevantFirst: floats(curves?["most_relevant_first"]),
+          leastRelevantFirst: floats(curves?["least_relevant_first"]),
+          comprehensiveness: floats(curves?["comprehensiveness"]), sufficiency: floats(curves?["sufficiency"])
+        ),
+        perExample: perExample)
+    }
+    let examples = indices.indices.map {
+      ExampleFaithfulness(
+        index: indices[$0], trueClass: classes[$0], fromLabel: $0 < labelled, unitCount: unitCounts[$0],
+        curves: [])
+    }
+    return FaithfulnessReport(
+      modelName: root["model"]?.string ?? "?", dataName: root["data"]?.string ?? "?", unitName: units,
+      summary: FaithfulnessSummary(rows: rows, examples: examples), failedCount: root["failed"]?.int ?? 0,
+      seconds: root["seconds"]?.double ?? 0, seed: UInt64(max(0, root["seed"]?.int ?? 0)))
   }
 
   // MARK: Terminal

@@ -35,6 +35,7 @@ struct EvalCommand: ParsableCommand {
           --method gradxinput --html reports/eval.html
         xai eval --model graphnet-ba --input samples/data/ba_graphs.jsonl --output ba-eval.json
         xai eval --model vit-digits --input samples/data/digits_test.jsonl --html digits-eval.html
+        xai eval --from curves.json --html page.html          # redraw a saved run
       """)
 
   @OptionGroup var modelOptions: ModelOptions
@@ -62,6 +63,10 @@ struct EvalCommand: ParsableCommand {
   @Option(name: .long, help: "Write an HTML page with the curves and the table.")
   var html: String?
 
+  @Option(
+    name: .long, help: "Draw the table and --html page of an earlier --output again, without recomputing.")
+  var from: String?
+
   @Option(name: .long, parsing: .unconditional, help: "Worker threads (default: one per core).")
   var workers: Int?
 
@@ -75,6 +80,12 @@ struct EvalCommand: ParsableCommand {
   static let examplesPerGroup = 32
 
   func validate() throws {
+    if from != nil {
+      guard dataOptions.input == nil && output == nil else {
+        throw ValidationError("--from redraws a saved evaluation; give it without --input or --output.")
+      }
+      return
+    }
     guard dataOptions.input != nil else { throw ValidationError("Give the data set with --input FILE.") }
     if randomOrders < 1 || randomOrders > 100 {
       throw ValidationError("--random-orders must be between 1 and 100; got \(randomOrders).")
@@ -92,6 +103,20 @@ struct EvalCommand: ParsableCommand {
 
   func run() throws {
     var failures = 0
+    if let from {
+      try reportingErrors {
+        if let html { try checkWritable(html) }
+        let report = try FaithfulnessReport.read(JSONDocument.read(from).rootNode, source: from)
+        print(
+          report.table(
+            color: isatty(STDOUT_FILENO) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil))
+        if let html {
+          try writeReport(report.html, to: html)
+          if !quiet { printError("xai: wrote \(html)") }
+        }
+      }
+      return
+    }
     try reportingErrors {
       let input = dataOptions.input!
       for path in [output, html].compactMap({ $0 }) { try checkWritable(path) }

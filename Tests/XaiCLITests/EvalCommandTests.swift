@@ -68,6 +68,13 @@ final class EvalCommandTests: XCTestCase {
     let page = try String(contentsOfFile: file("eval.html"), encoding: .utf8)
     XCTAssertEqual(page.components(separatedBy: "<svg").count - 1, 6, "one chart per protocol")
     XCTAssertFalse(page.contains("http://") || page.contains("https://"), "the page needs no network")
+
+    let redrawn = try runXai(["eval", "--from", file("curves.json"), "--html", file("again.html"), "--quiet"])
+    XCTAssertEqual(redrawn.status, 0, redrawn.stderr)
+    XCTAssertEqual(redrawn.stdout, result.stdout, "the saved run draws the same table")
+    XCTAssertEqual(try String(contentsOfFile: file("again.html"), encoding: .utf8), page)
+    let notEval = try runXai(["eval", "--from", dataset])
+    XCTAssertEqual(notEval.status, 65, notEval.stderr)
   }
 
   func testRandomBaselineRepeatsWithItsSeedThroughTheCommand() throws {

@@ -12,6 +12,14 @@ public struct FaithfulnessSummary: Sendable {
     /// Each score of each example, in example order.
     public let perExample: [FaithfulnessMetric: [Double]]
 
+    /// A row from its parts (as a saved evaluation holds them).
+    public init(ranking: Ranking, meanCurves: FaithfulnessCurves, perExample: [FaithfulnessMetric: [Double]])
+    {
+      self.ranking = ranking
+      self.meanCurves = meanCurves
+      self.perExample = perExample
+    }
+
     /// Mean of a score over the examples.
     public func mean(_ metric: FaithfulnessMetric) -> Double {
       let values = perExample[metric]!
@@ -51,6 +59,12 @@ public struct FaithfulnessSummary: Sendable {
             (metric, scores.map { $0[metric]! })
           }))
     }
+  }
+
+  /// A summary saved earlier: its rows and examples (whose curves may be empty).
+  public init(rows: [Row], examples: [ExampleFaithfulness]) {
+    self.rows = rows
+    self.examples = examples
   }
 
   /// The row with the best mean of `metric` (nil without rows or examples).

@@ -140,6 +140,20 @@ public struct FaithfulnessCurves: Sendable, Equatable {
   /// p⁰(y) − p(y) with only the top k % kept (k = 10…50).
   public var sufficiency: [Float]
 
+  /// Curves from their points.
+  public init(
+    activation: [Float], pruning: [Float], pruningError: [Float], mostRelevantFirst: [Float],
+    leastRelevantFirst: [Float], comprehensiveness: [Float], sufficiency: [Float]
+  ) {
+    self.activation = activation
+    self.pruning = pruning
+    self.pruningError = pruningError
+    self.mostRelevantFirst = mostRelevantFirst
+    self.leastRelevantFirst = leastRelevantFirst
+    self.comprehensiveness = comprehensiveness
+    self.sufficiency = sufficiency
+  }
+
   /// The point-wise mean of `curves` (nil for none).
   public static func mean(_ curves: [FaithfulnessCurves]) -> FaithfulnessCurves? {
     guard let first = curves.first else { return nil }

@@ -63,4 +63,13 @@ public struct ExampleFaithfulness: Sendable {
   public let unitCount: Int
   /// Curves under each ranking, in the order the rankings were given.
   public let curves: [FaithfulnessCurves]
+
+  /// An example's results.
+  public init(index: Int, trueClass: Int, fromLabel: Bool, unitCount: Int, curves: [FaithfulnessCurves]) {
+    self.index = index
+    self.trueClass = trueClass
+    self.fromLabel = fromLabel
+    self.unitCount = unitCount
+    self.curves = curves
+  }
 }
