@@ -45,7 +45,8 @@ sanitize-thread: setup
 	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter 'BatchCommandTests|EvalCommandTests'
 
 ## Coverage-guided fuzzing (libFuzzer + AddressSanitizer) of every reader of user files, each
-## target until RUNS executions or SECONDS, seeded from the shipped samples and fixtures;
+## target until RUNS executions or SECONDS (inputs capped where one execution is slow),
+## seeded from the shipped samples and fixtures;
 ## crashers land in .build-fuzz/crashes/ (copy each to Tests/ModelsTests/Fixtures/crashers/TARGET/).
 SECONDS ?= 60
 RUNS ?= 1000000
@@ -65,9 +66,10 @@ fuzz: setup
 	    sdf) cp samples/data/solubility_test.sdf .build-fuzz/corpus/$$t/ ;; \
 	    records) cp samples/data/rotten_tomatoes_test.jsonl .build-fuzz/corpus/$$t/ ;; \
 	  esac; \
+	  case $$t in tokenizer|vocabulary) len=1024 ;; safetensors|json-weights) len=16384 ;; *) len=0 ;; esac; \
 	  echo "fuzz $$t for $(SECONDS) s"; \
 	  ASAN_OPTIONS=detect_leaks=0 XAI_FUZZ_TARGET=$$t .build-fuzz/release/xai-fuzz .build-fuzz/corpus/$$t \
-	    -max_total_time=$(SECONDS) -runs=$(RUNS) -rss_limit_mb=4096 -detect_leaks=0 \
+	    -max_total_time=$(SECONDS) -runs=$(RUNS) -max_len=$$len -rss_limit_mb=4096 -detect_leaks=0 \
 	    -artifact_prefix=.build-fuzz/crashes/$$t/ 2>&1 | grep -E "DONE|Done|ERROR|crash-" | tail -3; \
 	done
 
