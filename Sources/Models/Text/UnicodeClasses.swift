@@ -6,6 +6,7 @@ extension WordPieceTokenizer {
   /// Control characters are dropped (tab, newline and carriage return count as whitespace).
   static func isControl(_ scalar: Unicode.Scalar) -> Bool {
     if scalar == "\t" || scalar == "\n" || scalar == "\r" { return false }
+    if scalar.isASCII { return scalar.value < 0x20 || scalar.value == 0x7F }
     switch scalar.properties.generalCategory {
     case .control, .format, .surrogate, .privateUse, .unassigned: return true
     default: return false
@@ -15,7 +16,7 @@ extension WordPieceTokenizer {
   /// Whitespace that the cleaner turns into a plain space.
   static func isBertWhitespace(_ scalar: Unicode.Scalar) -> Bool {
     scalar == " " || scalar == "\t" || scalar == "\n" || scalar == "\r"
-      || scalar.properties.generalCategory == .spaceSeparator
+      || (!scalar.isASCII && scalar.properties.generalCategory == .spaceSeparator)
   }
 
   /// Whitespace as Python's `str.split()` sees it.
@@ -44,6 +45,7 @@ extension WordPieceTokenizer {
     {
       return true
     }
+    if scalar.isASCII { return false }
     switch scalar.properties.generalCategory {
     case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
       .initialPunctuation, .finalPunctuation, .otherPunctuation:
@@ -54,6 +56,7 @@ extension WordPieceTokenizer {
 
   /// NFC; where composition changes the word, every scalar spans the whole word.
   static func nfc(_ word: TracedWord) -> TracedWord {
+    if word.scalars.allSatisfy(\.isASCII) { return word }
     let text = String(String.UnicodeScalarView(word.scalars))
     let composed = Array(text.precomposedStringWithCanonicalMapping.unicodeScalars)
     if composed == word.scalars { return word }
@@ -69,7 +72,15 @@ extension WordPieceTokenizer {
   static func lowercased(_ word: TracedWord) -> TracedWord {
     var result = TracedWord()
     for index in word.scalars.indices {
-      for lower in word.scalars[index].properties.lowercaseMapping.unicodeScalars {
+      let scalar = word.scalars[index]
+      if scalar.isASCII {
+        let value = scalar.value
+        result.append(
+          Unicode.Scalar(UInt8((0x41...0x5A).contains(value) ? value + 0x20 : value)), from: word.origins[index],
+          to: word.ends[index])
+        continue
+      }
+      for lower in scalar.properties.lowercaseMapping.unicodeScalars {
         result.append(lower, from: word.origins[index], to: word.ends[index])
       }
     }
@@ -81,9 +92,11 @@ extension WordPieceTokenizer {
     var result = TracedWord()
     for index in word.scalars.indices {
       let scalar = word.scalars[index]
-      let decomposed =
-        scalar.isASCII
-        ? [scalar] : Array(String(scalar).decomposedStringWithCanonicalMapping.unicodeScalars)
+      if scalar.isASCII {
+        result.append(scalar, from: word.origins[index], to: word.ends[index])
+        continue
+      }
+      let decomposed = Array(String(scalar).decomposedStringWithCanonicalMapping.unicodeScalars)
       for part in decomposed where part.properties.generalCategory != .nonspacingMark {
         result.append(part, from: word.origins[index], to: word.ends[index])
       }

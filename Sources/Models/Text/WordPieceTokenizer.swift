@@ -51,6 +51,8 @@ public struct WordPieceTokenizer: Sendable {
   /// Vocabulary entries by id.
   public let vocabulary: [String]
   let ids: [String: Int]
+  /// Scalars of the longest piece (without its "##"): no longer candidate can match.
+  let longestPiece: Int
   /// Whether text is lower-cased (uncased models).
   public let lowercase: Bool
   /// Whether accents are stripped (default: when lower-casing).
@@ -73,6 +75,8 @@ public struct WordPieceTokenizer: Sendable {
     var ids: [String: Int] = [:]
     for (index, piece) in vocabulary.enumerated() { ids[piece] = index }
     self.ids = ids
+    longestPiece =
+      vocabulary.map { $0.unicodeScalars.count - ($0.hasPrefix("##") ? 2 : 0) }.max() ?? 0
     self.lowercase = lowercase
     self.stripAccents = stripAccents ?? lowercase
     func special(_ name: String) throws -> Int {
@@ -268,7 +272,7 @@ public struct WordPieceTokenizer: Sendable {
     var pieces: [TextToken] = []
     var start = 0
     while start < scalars.count {
-      var end = scalars.count
+      var end = min(scalars.count, start + longestPiece)
       var match: (String, Int)?
       while start < end {
         var candidate = String(String.UnicodeScalarView(scalars[start..<end]))
