@@ -159,26 +159,23 @@ public struct ImageModel: Sendable {
   }
 
   /// Embedding-block outputs [B, N + 1, D] of images (no history), their keep mask
-  /// (every position real) and, when asked, the embeddings of each image's baseline
-  /// (the input of path methods).
-  public func embedded(_ images: [PreparedImage], baseline: ImageBaseline?) -> (
+  /// (every position real) and, when given, the embeddings of each image's baseline
+  /// values [C, H, W] (the input of path methods; see `baselineValues`).
+  public func embedded(_ images: [PreparedImage], baselines: [[Float]]?) -> (
     embeddings: Tensor, keep: KeepMask, baseline: Tensor?
   ) {
     withoutGrad {
-      let embeddings = frontEnd.embed(pixelTensor(images.map(\.pixelValues)))
-      let baselineEmbeddings = baseline.map { kind in
-        frontEnd.embed(pixelTensor(images.map { baselineValues(for: $0, kind: kind) }))
-      }
-      return (
-        embeddings, KeepMask(lengths: Array(repeating: config.patchCount + 1, count: images.count)),
-        baselineEmbeddings
+      (
+        frontEnd.embed(pixelTensor(images.map(\.pixelValues))),
+        KeepMask(lengths: Array(repeating: config.patchCount + 1, count: images.count)),
+        baselines.map { frontEnd.embed(pixelTensor($0)) }
       )
     }
   }
 
   /// Logits [B, classes] of images.
   public func logits(_ images: [PreparedImage]) -> Tensor {
-    let batch = embedded(images, baseline: nil)
+    let batch = embedded(images, baselines: nil)
     return withoutGrad { body.logits(embeddings: batch.embeddings, keep: batch.keep) }
   }
 }

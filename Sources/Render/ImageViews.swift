@@ -62,16 +62,9 @@ public struct ImageViews: Sendable {
         "red: supports \(terminalSafe(explanation.targetLabel)), blue: speaks against it; patches scaled to their largest |R|, pixels to the 99th percentile of |R|"
       )
     }
-    let c = explanation.conservation
-    lines.append(
-      "conservation: Σ R ([CLS] + patches) = \(format(c.sumRelevance)), target logit = \(format(c.targetLogit)), residual = \(format(c.residual)); Σ pixels = \(format(explanation.sumPixels))"
-    )
-    if let baseline = c.baselineLogit, let completeness = c.completenessResidual {
-      lines.append(
-        "completeness: f(x) − f(black image) = \(format(c.targetLogit - baseline)), residual = \(format(completeness))"
-      )
-    }
-    lines.append(explanation.method.residualMeaning)
+    lines += conservationLines(
+      explanation.conservation, method: explanation.method, summed: "Σ R ([CLS] + patches)",
+      extra: "; Σ pixels = \(format(explanation.sumPixels))")
     return lines.joined(separator: "\n") + "\n"
   }
 

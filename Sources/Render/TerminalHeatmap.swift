@@ -66,16 +66,7 @@ public struct TerminalHeatmap: Sendable {
     let scale = units.map { abs($0.relevance) }.max() ?? 0
     lines += heatmapLines(units, scale: scale)
     lines.append(legend(scale: scale))
-    let c = explanation.conservation
-    lines.append(
-      "conservation: Σ R = \(format(c.sumRelevance)), target logit = \(format(c.targetLogit)), residual = \(format(c.residual))"
-    )
-    if let baseline = c.baselineLogit, let completeness = c.completenessResidual {
-      lines.append(
-        "completeness: f(x) − f(baseline) = \(format(c.targetLogit - baseline)), residual = \(format(completeness))"
-      )
-    }
-    lines.append(explanation.method.residualMeaning)
+    lines += conservationLines(explanation.conservation, method: explanation.method)
     if let audit = explanation.audit { lines += auditLines(audit) }
     return lines.joined(separator: "\n") + "\n"
   }
@@ -162,6 +153,24 @@ public struct TerminalHeatmap: Sendable {
 }
 
 /// A number with a fixed number of significant digits for display.
+/// The conservation line (Σ R against the target logit, `summed` naming what was
+/// summed, `extra` appended), the completeness line of path methods and one sentence
+/// on what the residual is for the method.
+func conservationLines(
+  _ c: Conservation, method: MethodSummary, summed: String = "Σ R", extra: String = ""
+) -> [String] {
+  var lines = [
+    "conservation: \(summed) = \(format(c.sumRelevance)), target logit = \(format(c.targetLogit)), residual = \(format(c.residual))\(extra)"
+  ]
+  if let baseline = c.baselineLogit, let completeness = c.completenessResidual {
+    lines.append(
+      "completeness: f(x) − f(baseline) = \(format(c.targetLogit - baseline)), residual = \(format(completeness))"
+    )
+  }
+  lines.append(method.residualMeaning)
+  return lines
+}
+
 func format(_ value: Float, digits: Int = 4) -> String {
   String(format: "%.\(digits)g", Double(value))
 }

@@ -179,14 +179,18 @@ struct EvalCommand: ParsableCommand {
     return (records, failed)
   }
 
-  func evaluateTexts(input: String, workers: Int, cores: Int) throws -> (FaithfulnessSummary, Int) {
-    let model = try modelOptions.loadTextModel()
-    BLAS.threads = max(1, cores / workers)
+  /// The methods (default: every transformer method) and baselines of a transformer.
+  func transformerRankings() throws -> (methods: [any AttributionMethod], baselines: [Ranking]) {
     let methods = try methodOptions.methods(
       defaults: [.lrp, .attnlrp, .gradxinput, .gradient, .integratedGradients])
     let chosen = baseline.isEmpty ? BaselineName.allCases : baseline
-    let baselines: [Ranking] =
-      [.random(orders: randomOrders)] + (chosen.contains(.attention) ? [.attention] : [])
+    return (methods, [.random(orders: randomOrders)] + (chosen.contains(.attention) ? [.attention] : []))
+  }
+
+  func evaluateTexts(input: String, workers: Int, cores: Int) throws -> (FaithfulnessSummary, Int) {
+    let model = try modelOptions.loadTextModel()
+    BLAS.threads = max(1, cores / workers)
+    let (methods, baselines) = try transformerRankings()
     let evaluator = TextFaithfulness(model: model, methods: methods, baselines: baselines, seed: UInt64(seed))
     let reader = try DataRecordReader(path: input, fields: dataOptions.fields)
     var (records, failed) = try records { try reader.next() }
@@ -232,11 +236,7 @@ struct EvalCommand: ParsableCommand {
   func evaluateImages(input: String, workers: Int, cores: Int) throws -> (FaithfulnessSummary, Int) {
     let model = try modelOptions.loadImageModel()
     BLAS.threads = max(1, cores / workers)
-    let methods = try methodOptions.methods(
-      defaults: [.lrp, .attnlrp, .gradxinput, .gradient, .integratedGradients])
-    let chosen = baseline.isEmpty ? BaselineName.allCases : baseline
-    let baselines: [Ranking] =
-      [.random(orders: randomOrders)] + (chosen.contains(.attention) ? [.attention] : [])
+    let (methods, baselines) = try transformerRankings()
     let evaluator = ImageFaithfulness(
       model: model, methods: methods, baselines: baselines, seed: UInt64(seed))
     var fields = dataOptions.fields

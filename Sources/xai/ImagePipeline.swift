@@ -42,12 +42,7 @@ extension ModelOptions {
       )
     }
     let loaded = try ImageModel.load(path: path, name: name)
-    if !loaded.unusedWeights.isEmpty {
-      let shown = loaded.unusedWeights.prefix(3).joined(separator: ", ")
-      printError(
-        "xai: warning: \(path): \(loaded.unusedWeights.count) tensor(s) are never read by the ViT architecture (\(shown)\(loaded.unusedWeights.count > 3 ? ", …" : "")); is it the right checkpoint?"
-      )
-    }
+    warnAboutUnusedWeights(loaded.unusedWeights, path: path, architecture: "ViT")
     return loaded
   }
 }

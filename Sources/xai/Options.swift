@@ -74,13 +74,17 @@ struct ModelOptions: ParsableArguments {
     if let threads { BLAS.threads = threads }
     let (name, path) = try ModelZoo.resolve(model)
     let loaded = try TextModel.load(path: path, name: name)
-    if !loaded.unusedWeights.isEmpty {
-      let shown = loaded.unusedWeights.prefix(3).joined(separator: ", ")
-      printError(
-        "xai: warning: \(path): \(loaded.unusedWeights.count) tensor(s) are never read by the \(loaded.config.family.rawValue) architecture (\(shown)\(loaded.unusedWeights.count > 3 ? ", …" : "")); is it the right checkpoint?"
-      )
-    }
+    warnAboutUnusedWeights(loaded.unusedWeights, path: path, architecture: loaded.config.family.rawValue)
     return loaded
+  }
+
+  /// One warning when a weight file holds tensors the architecture never reads.
+  func warnAboutUnusedWeights(_ unused: [String], path: String, architecture: String) {
+    guard !unused.isEmpty else { return }
+    let shown = unused.prefix(3).joined(separator: ", ")
+    printError(
+      "xai: warning: \(path): \(unused.count) tensor(s) are never read by the \(architecture) architecture (\(shown)\(unused.count > 3 ? ", …" : "")); is it the right checkpoint?"
+    )
   }
 
   /// Applies `--threads` and loads a graph model (default `graphnet-ba`).

@@ -32,7 +32,7 @@ public struct ImageFaithfulness: Sendable {
   {
     precondition(
       images.count == indices.count && images.count == labels.count, "one index and label per image")
-    let batch = model.embedded(images, baseline: .black)
+    let batch = model.embedded(images, baselines: Array(repeating: model.blackImage, count: images.count))
     let (positions, width) = (batch.embeddings.shape[1], batch.embeddings.shape[2])
     let patches = positions - 1
     let embeddings = batch.embeddings.scalars

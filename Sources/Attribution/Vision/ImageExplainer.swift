@@ -80,13 +80,15 @@ extension ImageModel {
     precondition(targets.count == images.count, "one target per image")
     let missing = method.missingOperations(in: body.ruleOperations)
     guard missing.isEmpty else { throw MissingOperationError(method: method.name, operations: missing) }
-    let batch = embedded(images, baseline: method.needsBaseline ? baseline : nil)
+    let baselines = method.needsBaseline ? images.map { baselineValues(for: $0, kind: baseline) } : nil
+    let batch = embedded(images, baselines: baselines)
     let input = AttributionInput(
       embeddings: batch.embeddings, keep: batch.keep, baseline: batch.baseline, keepsGradient: true)
     let rows = try method.attribute(network: body, input: input, targets: targets)
     let summary = MethodSummary(
       kind: method.kind, detached: method.rules.detached.filter(body.ruleOperations.contains))
-    return try zip(images, rows).map { image, row in
+    return try zip(images, rows).enumerated().map { index, item in
+      let (image, row) = item
       guard (row.logits + row.relevance + [row.baselineLogit ?? 0]).allSatisfy(\.isFinite) else {
         throw ModelError.badInput(
           "\(path): the model's logits or relevance are not finite numbers (NaN or infinity) for \(image.source); its weights overflow float32."
@@ -94,7 +96,7 @@ extension ImageModel {
       }
       let pixels = pixelRelevance(
         gradient: row.gradient!, pixels: image.pixelValues,
-        baseline: method.needsBaseline ? baselineValues(for: image, kind: baseline) : [],
+        baseline: baselines?[index] ?? [],
         rule: method.kind.pixelRule)
       return ImageExplanation(
         modelName: name, method: summary, source: image.source, shown: image.shown, targetIndex: row.target,
