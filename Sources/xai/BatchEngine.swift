@@ -78,24 +78,84 @@ struct DatasetPass {
     texts reader: DataRecordReader, model: TextModel, methods: [any AttributionMethod], target: ClassTarget,
     emit: (ExampleOutcome) throws -> Void
   ) throws {
-    let labels = model.config.labels
-    try windows(next: { try reader.next() }) { window in
-      let prepared: [Result<EncodedText, ModelError>] = window.map { read in
-        read.result.flatMap { record in
-          do { return .success(try model.prepare(record.text)) } catch let error as ModelError {
-            return .failure(.badInput("\(reader.path) line \(read.line): \(error.description)"))
-          } catch { return .failure(.badInput("\(reader.path) line \(read.line): \(error)")) }
-        }
-      }
-      let usable = window.indices.filter { (try? prepared[$0].get()) != nil }
-      var items: [(method: Int, positions: [Int])] = []
-      for (m, method) in methods.enumerated() {
+    try run(
+      records: { try reader.next() }, path: reader.path, labels: model.config.labels, methods: methods,
+      prepare: { try model.prepare($0.text) },
+      batches: { method, inputs in
         let plan =
           (method as? IntegratedGradients).map {
             BatchPlan(maximumRows: max(1, 64 / $0.steps), maximumTokens: 1 << 30)
           }
           ?? BatchPlan(maximumRows: 64, maximumTokens: Self.tokensPerBatch)
-        for batch in plan.batches(lengths: usable.map { try! prepared[$0].get().ids.count }) {
+        return plan.batches(lengths: inputs.map(\.ids.count))
+      },
+      explain: { inputs, method, records in
+        let explanations = try model.explain(
+          encoded: inputs, method: method, targets: Array(repeating: target, count: inputs.count))
+        return zip(records, explanations).map { given, explanation in
+          let line = DatasetLine.json(
+            index: given.record.index, id: given.record.id, label: given.label, explanation: explanation)
+          return (line, explanation.predictedIndex)
+        }
+      },
+      emit: emit)
+  }
+
+  /// Explains every image that `reader` names with each of `methods`, in batches of at
+  /// most `imagesPerBatch` per method.
+  func run(
+    images reader: ImageRecordReader, model: ImageModel, methods: [any AttributionMethod],
+    target: ClassTarget,
+    emit: (ExampleOutcome) throws -> Void
+  ) throws {
+    let views = ImageViews()
+    try run(
+      records: { try reader.next() }, path: reader.path, labels: model.labels, methods: methods,
+      prepare: { try model.prepare(file: $0.text) },
+      batches: { _, inputs in
+        stride(from: 0, to: inputs.count, by: Self.imagesPerBatch).map {
+          Array($0..<min($0 + Self.imagesPerBatch, inputs.count))
+        }
+      },
+      explain: { inputs, method, records in
+        let explanations = try model.explain(
+          inputs, method: method, targets: Array(repeating: target, count: inputs.count))
+        return zip(records, explanations).map { given, explanation in
+          let line = DatasetLine.json(
+            index: given.record.index, id: given.record.id, label: given.label,
+            object: views.json(explanation), labels: model.labels, outputs: explanation.logits)
+          return (line, explanation.predictedIndex)
+        }
+      },
+      emit: emit)
+  }
+
+  /// The pass shared by texts and images: each window's records are prepared (a record
+  /// that cannot be fails alone), the usable ones grouped by `batches` per method,
+  /// explained on the workers and handed on in input order.
+  private func run<Input>(
+    records next: () throws -> RecordRead<DataRecord>?, path: String, labels: [String],
+    methods: [any AttributionMethod],
+    prepare: (DataRecord) throws -> Input,
+    batches: (any AttributionMethod, [Input]) -> [[Int]],
+    explain: (
+      [Input], any AttributionMethod, [(record: DataRecord, label: GivenLabel?)]
+    ) throws -> [(line: JSONOutput, predicted: Int)],
+    emit: (ExampleOutcome) throws -> Void
+  ) throws {
+    try windows(next: next) { window in
+      let prepared: [Result<Input, ModelError>] = window.map { read in
+        read.result.flatMap { record in
+          do { return .success(try prepare(record)) } catch let error as ModelError {
+            return .failure(.badInput("\(path) line \(read.line): \(error.description)"))
+          } catch { return .failure(.badInput("\(path) line \(read.line): \(error)")) }
+        }
+      }
+      let usable = window.indices.filter { (try? prepared[$0].get()) != nil }
+      let inputs = usable.map { try! prepared[$0].get() }
+      var items: [(method: Int, positions: [Int])] = []
+      for (m, method) in methods.enumerated() {
+        for batch in batches(method, inputs) {
           let positions = batch.map { usable[$0] }
           if positions.contains(where: { !resume.isDone(index: window[$0].index, method: method.name) }) {
             items.append((m, positions))
@@ -112,17 +172,11 @@ struct DatasetPass {
       try runItems(
         items, count: window.count,
         perform: { item in
-          let encoded = item.positions.map { try! prepared[$0].get() }
-          let explanations = try model.explain(
-            encoded: encoded, method: methods[item.method],
-            targets: Array(repeating: target, count: encoded.count))
-          for (position, explanation) in zip(item.positions, explanations) {
-            let record = try! window[position].result.get()
-            let given = label(position)
-            let line = DatasetLine.json(
-              index: record.index, id: record.id, label: given, explanation: explanation)
-            table.set(
-              position, item.method, (line.text, given?.classIndex.map { $0 == explanation.predictedIndex }))
+          let records = item.positions.map { (record: try! window[$0].result.get(), label: label($0)) }
+          let explained = try explain(
+            item.positions.map { try! prepared[$0].get() }, methods[item.method], records)
+          for (position, (line, predicted)) in zip(item.positions, explained) {
+            table.set(position, item.method, (line.text, label(position)?.classIndex.map { $0 == predicted }))
           }
         },
         isReady: { position in
@@ -134,12 +188,8 @@ struct DatasetPass {
         },
         emit: { position in
           let read = window[position]
-          guard case .success = prepared[position], case .success = read.result else {
-            let error: ModelError
-            switch (read.result, prepared[position]) {
-            case (.failure(let failure), _), (_, .failure(let failure)): error = failure
-            default: preconditionFailure("a failed record")
-            }
+          // `prepared` carries the reading failure too.
+          if case .failure(let error) = prepared[position] {
             if stopAtInvalid, case .failure = read.result { throw error }
             try emit(.failure(read, error))
             return
@@ -149,88 +199,6 @@ struct DatasetPass {
           for m in methods.indices {
             // A batch is recomputed whole when a resumed run needs part of it; lines the
             // output already holds are not written again.
-            guard let cell = table.get(position, m),
-              !resume.isDone(index: read.index, method: methods[m].name)
-            else { continue }
-            lines.append((methods[m].name, cell.line))
-            correct = correct ?? cell.correct
-          }
-          let given = label(position)
-          try emit(
-            ExampleOutcome(
-              index: read.index, line: read.line, result: .success(lines), correct: correct,
-              unknownLabel: given?.classIndex == nil ? given?.given : nil))
-        })
-    }
-  }
-
-  /// Explains every image that `reader` names with each of `methods`, in batches of at
-  /// most `imagesPerBatch` per method.
-  func run(
-    images reader: ImageRecordReader, model: ImageModel, methods: [any AttributionMethod],
-    target: ClassTarget,
-    emit: (ExampleOutcome) throws -> Void
-  ) throws {
-    let labels = model.labels
-    let views = ImageViews()
-    try windows(next: { try reader.next() }) { window in
-      let prepared: [Result<PreparedImage, ModelError>] = window.map { read in
-        read.result.flatMap { record in
-          do { return .success(try model.prepare(file: record.text)) } catch let error as ModelError {
-            return .failure(.badInput("\(reader.path) line \(read.line): \(error.description)"))
-          } catch { return .failure(.badInput("\(reader.path) line \(read.line): \(error)")) }
-        }
-      }
-      let usable = window.indices.filter { (try? prepared[$0].get()) != nil }
-      var items: [(method: Int, positions: [Int])] = []
-      for (m, method) in methods.enumerated() {
-        for start in stride(from: 0, to: usable.count, by: Self.imagesPerBatch) {
-          let positions = Array(usable[start..<min(start + Self.imagesPerBatch, usable.count)])
-          if positions.contains(where: { !resume.isDone(index: window[$0].index, method: method.name) }) {
-            items.append((m, positions))
-          }
-        }
-      }
-      let table = ResultTable(rows: window.count, columns: methods.count)
-      func label(_ position: Int) -> GivenLabel? {
-        (try? window[position].result.get())?.label.map {
-          GivenLabel(given: $0, classIndex: classIndex(ofLabel: $0, labels: labels))
-        }
-      }
-      try runItems(
-        items, count: window.count,
-        perform: { item in
-          let explanations = try model.explain(
-            item.positions.map { try! prepared[$0].get() }, method: methods[item.method],
-            targets: Array(repeating: target, count: item.positions.count))
-          for (position, explanation) in zip(item.positions, explanations) {
-            let record = try! window[position].result.get()
-            let given = label(position)
-            let line = DatasetLine.json(
-              index: record.index, id: record.id, label: given, object: views.json(explanation),
-              labels: labels,
-              outputs: explanation.logits)
-            table.set(
-              position, item.method, (line.text, given?.classIndex.map { $0 == explanation.predictedIndex }))
-          }
-        },
-        isReady: { position in
-          guard (try? prepared[position].get()) != nil else { return true }
-          return methods.indices.allSatisfy {
-            table.get(position, $0) != nil
-              || resume.isDone(index: window[position].index, method: methods[$0].name)
-          }
-        },
-        emit: { position in
-          let read = window[position]
-          if case .failure(let error) = prepared[position] {
-            if stopAtInvalid, case .failure = read.result { throw error }
-            try emit(.failure(read, error))
-            return
-          }
-          var lines: [(method: String, json: String)] = []
-          var correct: Bool?
-          for m in methods.indices {
             guard let cell = table.get(position, m),
               !resume.isDone(index: read.index, method: methods[m].name)
             else { continue }

@@ -39,41 +39,36 @@ struct ExplainCommand: ParsableCommand {
   )
   var audit = false
 
-  @Option(
-    name: .long, parsing: .singleValue,
-    help: ArgumentHelp("An image (PNG or JPEG) for an image model; repeat for several.", valueName: "file"))
-  var image: [String] = []
-
-  @OptionGroup var imageBaseline: ImageBaselineOption
+  @OptionGroup var images: ImageOptions
 
   @Argument(help: "The text to explain, or - to read one text per line from standard input.")
   var text: String?
 
   func validate() throws {
-    try imageBaseline.check(images: !image.isEmpty)
+    try images.check()
     if methodOptions.method.count > 1 {
       throw ValidationError("explain takes one --method; 'xai report' shows several side by side.")
     }
-    if !image.isEmpty && text != nil {
+    if !images.files.isEmpty && text != nil {
       throw ValidationError("Give a text or --image files, not both.")
     }
-    if !image.isEmpty && (words || audit) {
+    if !images.files.isEmpty && (words || audit) {
       throw ValidationError("--words and --audit apply to texts, not to images.")
     }
   }
 
   /// `--image`: each image with the image model, terminal panels or JSON, and a page.
   func explainImageFiles() throws -> Int32? {
-    guard !image.isEmpty else {
+    guard !images.files.isEmpty else {
       throw ValidationError(
         "\(modelOptions.model ?? "The model") is an image model; give images with --image FILE.")
     }
     let model = try modelOptions.loadImageModel()
     let method = try methodOptions.methods()[0]
-    let (images, failure) = prepareImages(image, model: model)
+    let (prepared, failure) = prepareImages(images.files, model: model)
     let results = try explainImages(
-      images, model: model, methods: [method], target: targetOption.classTarget,
-      baseline: imageBaseline.baseline ?? .black)
+      prepared, model: model, methods: [method], target: targetOption.classTarget,
+      baseline: images.baseline ?? .black)
     let views = ImageViews()
     let mode = ColorMode.detect()
     for explanation in results.map({ $0[0] }) {
@@ -93,7 +88,7 @@ struct ExplainCommand: ParsableCommand {
     var failed: Int32?
     try reportingErrors {
       if let html = output.html { try checkWritable(html) }
-      if !image.isEmpty || modelOptions.isImageModel {
+      if !images.files.isEmpty || modelOptions.isImageModel {
         failed = try explainImageFiles()
         return
       }

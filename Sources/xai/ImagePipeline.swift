@@ -8,7 +8,12 @@ import Tensor
 extension ImageBaseline: ExpressibleByArgument {}
 
 /// `--baseline`: the baseline image of Integrated Gradients on images.
-struct ImageBaselineOption: ParsableArguments {
+struct ImageOptions: ParsableArguments {
+  @Option(
+    name: .customLong("image"), parsing: .singleValue,
+    help: ArgumentHelp("An image (PNG or JPEG) for an image model; repeat for several.", valueName: "file"))
+  var files: [String] = []
+
   @Option(
     name: .long,
     help:
@@ -16,9 +21,9 @@ struct ImageBaselineOption: ParsableArguments {
   )
   var baseline: ImageBaseline?
 
-  /// Refuses the option where it does nothing.
-  func check(images: Bool) throws {
-    if baseline != nil && !images {
+  /// Refuses the baseline where it does nothing.
+  func check() throws {
+    if baseline != nil && files.isEmpty {
       throw ValidationError(
         "--baseline chooses the image baseline of Integrated Gradients; texts start from [PAD].")
     }

@@ -39,20 +39,15 @@ struct ReportCommand: ParsableCommand {
     help: "Text: add the relevance audit of every Gradient×Input method (lrp, attnlrp, gradxinput).")
   var audit = false
 
-  @Option(
-    name: .long, parsing: .singleValue,
-    help: ArgumentHelp("An image (PNG or JPEG) for an image model; repeat for several.", valueName: "file"))
-  var image: [String] = []
-
-  @OptionGroup var imageBaseline: ImageBaselineOption
+  @OptionGroup var images: ImageOptions
 
   @Argument(help: "The text to explain.")
   var text: String?
 
   func validate() throws {
-    try imageBaseline.check(images: !image.isEmpty)
+    try images.check()
     let sources = [
-      text != nil, graphOptions.graph != nil, dataOptions.input != nil, from != nil, !image.isEmpty,
+      text != nil, graphOptions.graph != nil, dataOptions.input != nil, from != nil, !images.files.isEmpty,
     ]
     .filter { $0 }.count
     if sources != 1 {
@@ -84,13 +79,13 @@ struct ReportCommand: ParsableCommand {
         printError("xai: wrote \(output)")
         return
       }
-      if !image.isEmpty {
+      if !images.files.isEmpty {
         let model = try modelOptions.loadImageModel()
         let methods = try methodOptions.methods(defaults: [.lrp, .attnlrp, .gradxinput, .integratedGradients])
-        let (images, failure) = prepareImages(image, model: model)
+        let (prepared, failure) = prepareImages(images.files, model: model)
         let results = try explainImages(
-          images, model: model, methods: methods, target: targetOption.classTarget,
-          baseline: imageBaseline.baseline ?? .black)
+          prepared, model: model, methods: methods, target: targetOption.classTarget,
+          baseline: images.baseline ?? .black)
         if !results.isEmpty {
           try writeReport(
             ImageViews().page(results, title: "\(model.name): \(results.count) image(s)"), to: output)

@@ -4,26 +4,11 @@ import XCTest
 
 /// `xai batch` and `xai merge` end to end through the built binary.
 final class BatchCommandTests: XCTestCase {
-  private let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent()
-  private var tinyModel: String {
-    repository.appendingPathComponent("Tests/ModelsTests/Fixtures/tiny-distilbert.json").path
-  }
-  private var folder: URL!
+  private var scratch: ScratchFolder!
 
-  override func setUpWithError() throws {
-    folder = FileManager.default.temporaryDirectory.appendingPathComponent("xai-batch-\(UUID())")
-    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-  }
+  override func setUpWithError() throws { scratch = try ScratchFolder(prefix: "xai-batch") }
 
-  override func tearDownWithError() throws { try? FileManager.default.removeItem(at: folder) }
-
-  private func file(_ name: String) -> String { folder.appendingPathComponent(name).path }
-
-  private func write(_ text: String, to name: String) throws -> String {
-    try text.write(toFile: file(name), atomically: true, encoding: .utf8)
-    return file(name)
-  }
+  override func tearDown() { scratch.remove() }
 
   /// `count` JSONL examples of very different lengths, labelled by name and by index.
   private func dataset(_ count: Int) throws -> String {
@@ -35,7 +20,7 @@ final class BatchCommandTests: XCTestCase {
       let label = index % 3 == 0 ? "\"positive\"" : (index % 3 == 1 ? "0" : "\"1\"")
       lines.append("{\"text\": \"\(text)\", \"label\": \(label)}")
     }
-    return try write(lines.joined(separator: "\n") + "\n", to: "data.jsonl")
+    return try scratch.write(lines.joined(separator: "\n") + "\n", to: "data.jsonl")
   }
 
   private func lines(_ path: String) throws -> [String] {
@@ -44,9 +29,9 @@ final class BatchCommandTests: XCTestCase {
 
   func testEveryExampleAndMethodGivesOneLineInInputOrderWithLabels() throws {
     let data = try dataset(40)
-    let output = file("out.jsonl")
+    let output = scratch.file("out.jsonl")
     let result = try runXai([
-      "batch", "--model", tinyModel, "--input", data, "--method", "lrp", "--method", "gradient", "--output",
+      "batch", "--model", tinyDistilBert, "--input", data, "--method", "lrp", "--method", "gradient", "--output",
       output,
     ])
     XCTAssertEqual(result.status, 0, result.stderr)
@@ -68,12 +53,12 @@ final class BatchCommandTests: XCTestCase {
 
   func testBatchedLinesEqualExplainingEachTextAlone() throws {
     let data = try dataset(12)
-    let output = file("out.jsonl")
+    let output = scratch.file("out.jsonl")
     XCTAssertEqual(
-      try runXai(["batch", "--model", tinyModel, "--input", data, "--output", output]).status, 0)
+      try runXai(["batch", "--model", tinyDistilBert, "--input", data, "--output", output]).status, 0)
     for line in try lines(output).prefix(12) {
       let row = try JSONDocument.parse(line, source: "batch").rootNode
-      let alone = try runXai(["explain", "--model", tinyModel, "--format", "json", row["text"]!.string!])
+      let alone = try runXai(["explain", "--model", tinyDistilBert, "--format", "json", row["text"]!.string!])
       let single = try JSONDocument.parse(alone.stdout, source: "explain").rootNode
       let a = row["relevance"]!.numericArray()!.values
       let b = single["relevance"]!.numericArray()!.values
@@ -87,53 +72,53 @@ final class BatchCommandTests: XCTestCase {
     let data = try dataset(150)
     for workers in ["1", "2"] {
       let result = try runXai([
-        "batch", "--model", tinyModel, "--input", data, "--method", "lrp", "--method", "integrated-gradients",
-        "--steps", "8", "--workers", workers, "--threads", "2", "--output", file("w\(workers).jsonl"),
+        "batch", "--model", tinyDistilBert, "--input", data, "--method", "lrp", "--method", "integrated-gradients",
+        "--steps", "8", "--workers", workers, "--threads", "2", "--output", scratch.file("w\(workers).jsonl"),
       ])
       XCTAssertEqual(result.status, 0, result.stderr)
     }
     XCTAssertEqual(
-      try Data(contentsOf: URL(fileURLWithPath: file("w1.jsonl"))),
-      try Data(contentsOf: URL(fileURLWithPath: file("w2.jsonl"))))
+      try Data(contentsOf: URL(fileURLWithPath: scratch.file("w1.jsonl"))),
+      try Data(contentsOf: URL(fileURLWithPath: scratch.file("w2.jsonl"))))
   }
 
   func testShardsMergedAreByteIdenticalToOneRun() throws {
     let data = try dataset(300)
-    let whole = file("whole.jsonl")
-    XCTAssertEqual(try runXai(["batch", "--model", tinyModel, "--input", data, "--output", whole]).status, 0)
+    let whole = scratch.file("whole.jsonl")
+    XCTAssertEqual(try runXai(["batch", "--model", tinyDistilBert, "--input", data, "--output", whole]).status, 0)
     var shards: [String] = []
     for index in 0..<3 {
-      let shard = file("shard-\(index).jsonl")
+      let shard = scratch.file("shard-\(index).jsonl")
       let result = try runXai([
-        "batch", "--model", tinyModel, "--input", data, "--output", shard, "--shard", "\(index)/3", "--quiet",
+        "batch", "--model", tinyDistilBert, "--input", data, "--output", shard, "--shard", "\(index)/3", "--quiet",
       ])
       XCTAssertEqual(result.status, 0, result.stderr)
       XCTAssertEqual(result.stderr, "", "--quiet")
       XCTAssertGreaterThan(try lines(shard).count, 0)
       shards.append(shard)
     }
-    let merged = file("merged.jsonl")
+    let merged = scratch.file("merged.jsonl")
     let merge = try runXai(["merge", merged] + shards.reversed())
     XCTAssertEqual(merge.status, 0, merge.stderr)
     XCTAssertEqual(
       try Data(contentsOf: URL(fileURLWithPath: merged)), try Data(contentsOf: URL(fileURLWithPath: whole)))
-    XCTAssertEqual(try runXai(["merge", file("twice.jsonl"), shards[0], shards[0]]).status, 65)
-    try "{\"index\": 3".write(toFile: file("cut.jsonl"), atomically: true, encoding: .utf8)
-    let cut = try runXai(["merge", file("m2.jsonl"), shards[1], file("cut.jsonl")])
+    XCTAssertEqual(try runXai(["merge", scratch.file("twice.jsonl"), shards[0], shards[0]]).status, 65)
+    try "{\"index\": 3".write(toFile: scratch.file("cut.jsonl"), atomically: true, encoding: .utf8)
+    let cut = try runXai(["merge", scratch.file("m2.jsonl"), shards[1], scratch.file("cut.jsonl")])
     XCTAssertEqual(cut.status, 65)
     XCTAssertTrue(cut.stderr.contains("cut-off line"), cut.stderr)
   }
 
   func testResumeAfterAKillAtSeveralPointsGivesTheUninterruptedFile() throws {
     let data = try dataset(400)
-    let whole = file("whole.jsonl")
+    let whole = scratch.file("whole.jsonl")
     let arguments = [
-      "batch", "--model", tinyModel, "--input", data, "--method", "lrp", "--method", "gradxinput",
+      "batch", "--model", tinyDistilBert, "--input", data, "--method", "lrp", "--method", "gradxinput",
     ]
     XCTAssertEqual(try runXai(arguments + ["--output", whole]).status, 0)
     let expected = try Data(contentsOf: URL(fileURLWithPath: whole))
     for (attempt, linesBeforeKill) in [1, 150, 420, 799].enumerated() {
-      let output = file("killed-\(attempt).jsonl")
+      let output = scratch.file("killed-\(attempt).jsonl")
       let process = Process()
       process.executableURL = xaiBinary()
       process.arguments = arguments + ["--output", output, "--quiet"]
@@ -162,7 +147,7 @@ final class BatchCommandTests: XCTestCase {
     // cut-off line, as a kill at that moment leaves it.
     let wholeLines = expected.split(separator: 10, omittingEmptySubsequences: false)
     for keep in [0, 1, 37, 255, 256, 257, 401, 799] {
-      let output = file("cut-\(keep).jsonl")
+      let output = scratch.file("cut-\(keep).jsonl")
       var prefix = Data(wholeLines.prefix(keep).joined(separator: [10]))
       if keep > 0 { prefix.append(10) }
       prefix.append(contentsOf: Array(wholeLines[keep].prefix(17)))
@@ -177,16 +162,16 @@ final class BatchCommandTests: XCTestCase {
   }
 
   func testCSVWithQuotedCommasQuotesAndLineBreaksAndRenamedFields() throws {
-    let csv = try write(
+    let csv = try scratch.write(
       "review,sentiment,key\n"
         + "\"the movie, was good\",positive,a\n"
         + "\"it is \"\"boring\"\"\",0,b\n"
         + "\"a film\nwith two lines\",2,c\n"
         + "great,,d\n",
       to: "data.csv")
-    let output = file("out.jsonl")
+    let output = scratch.file("out.jsonl")
     let result = try runXai([
-      "batch", "--model", tinyModel, "--input", csv, "--text-field", "review", "--label-field", "sentiment",
+      "batch", "--model", tinyDistilBert, "--input", csv, "--text-field", "review", "--label-field", "sentiment",
       "--id-field", "key", "--output", output,
     ])
     XCTAssertEqual(result.status, 0, result.stderr)
@@ -199,10 +184,10 @@ final class BatchCommandTests: XCTestCase {
   }
 
   func testLabelsThatNameNoClassAreReportedOnceAndLeftOutOfTheAccuracy() throws {
-    let data = try write(
+    let data = try scratch.write(
       "{\"text\": \"good\", \"label\": \"happy\"}\n{\"text\": \"bad\", \"label\": 7}\n{\"text\": \"great\", \"label\": \"positive\"}\n",
       to: "data.jsonl")
-    let result = try runXai(["batch", "--model", tinyModel, "--input", data, "--output", file("out.jsonl")])
+    let result = try runXai(["batch", "--model", tinyDistilBert, "--input", data, "--output", scratch.file("out.jsonl")])
     XCTAssertEqual(result.status, 0, result.stderr)
     XCTAssertTrue(result.stderr.contains("2 label(s) name no class"), result.stderr)
     XCTAssertTrue(result.stderr.contains("of 1 labelled"), result.stderr)
@@ -210,21 +195,21 @@ final class BatchCommandTests: XCTestCase {
   }
 
   func testAMalformedLineStopsTheRunOrIsSkippedAndAnEmptyTextFailsAlone() throws {
-    let data = try write(
+    let data = try scratch.write(
       "{\"text\": \"good\"}\n{\"text\": \"   \"}\n{\"text\": \"bad\"}\n{not json\n{\"text\": \"great\"}\n",
       to: "bad.jsonl")
-    let stopped = try runXai(["batch", "--model", tinyModel, "--input", data, "--output", file("a.jsonl")])
+    let stopped = try runXai(["batch", "--model", tinyDistilBert, "--input", data, "--output", scratch.file("a.jsonl")])
     XCTAssertEqual(stopped.status, 65)
     XCTAssertTrue(stopped.stderr.contains("bad.jsonl line 4"), stopped.stderr)
     XCTAssertTrue(stopped.stderr.contains("line 2"), "the empty text names its line: \(stopped.stderr)")
-    XCTAssertEqual(try lines(file("a.jsonl")).count, 2, "the examples before the bad line are kept")
+    XCTAssertEqual(try lines(scratch.file("a.jsonl")).count, 2, "the examples before the bad line are kept")
     let skipped = try runXai([
-      "batch", "--model", tinyModel, "--input", data, "--output", file("b.jsonl"), "--skip-invalid",
-      "--errors", file("errors.jsonl"),
+      "batch", "--model", tinyDistilBert, "--input", data, "--output", scratch.file("b.jsonl"), "--skip-invalid",
+      "--errors", scratch.file("errors.jsonl"),
     ])
     XCTAssertEqual(skipped.status, 0, skipped.stderr)
-    XCTAssertEqual(try lines(file("b.jsonl")).count, 3)
-    let errors = try lines(file("errors.jsonl")).map { try JSONDocument.parse($0, source: "errors").rootNode }
+    XCTAssertEqual(try lines(scratch.file("b.jsonl")).count, 3)
+    let errors = try lines(scratch.file("errors.jsonl")).map { try JSONDocument.parse($0, source: "errors").rootNode }
     XCTAssertEqual(errors.map { $0["line"]!.int! }, [2, 4])
     XCTAssertTrue(skipped.stderr.contains("2 errors skipped"), skipped.stderr)
   }
@@ -232,22 +217,22 @@ final class BatchCommandTests: XCTestCase {
   func testAnUnwritableOutputIsRefusedBeforeAnyWork() throws {
     let started = Date()
     let result = try runXai([
-      "batch", "--input", repository.appendingPathComponent("samples/data/rotten_tomatoes_test.jsonl").path,
+      "batch", "--input", checkout.appendingPathComponent("samples/data/rotten_tomatoes_test.jsonl").path,
       "--output", "/nonexistent/out.jsonl",
     ])
     XCTAssertEqual(result.status, 65)
     XCTAssertTrue(result.stderr.contains("/nonexistent"), result.stderr)
     XCTAssertLessThan(Date().timeIntervalSince(started), 5)
     XCTAssertEqual(
-      try runXai(["batch", "--input", "/no/data.jsonl", "--output", file("o.jsonl")]).status, 66)
+      try runXai(["batch", "--input", "/no/data.jsonl", "--output", scratch.file("o.jsonl")]).status, 66)
   }
 
   func testReportFromTheOutputShowsAccuracyConfusionAndOrdering() throws {
     let data = try dataset(30)
-    let output = file("out.jsonl")
-    let page = file("batch.html")
+    let output = scratch.file("out.jsonl")
+    let page = scratch.file("batch.html")
     let result = try runXai([
-      "batch", "--model", tinyModel, "--input", data, "--output", output, "--report", page,
+      "batch", "--model", tinyDistilBert, "--input", data, "--output", output, "--report", page,
     ])
     XCTAssertEqual(result.status, 0, result.stderr)
     let html = try String(contentsOfFile: page, encoding: .utf8)
@@ -255,26 +240,26 @@ final class BatchCommandTests: XCTestCase {
     XCTAssertTrue(html.contains("Confusion table"))
     XCTAssertTrue(html.contains("data-confidence="))
     XCTAssertEqual(html.components(separatedBy: "class=\"example\"").count - 1, 30)
-    let again = file("again.html")
+    let again = scratch.file("again.html")
     XCTAssertEqual(try runXai(["report", "--from", output, "-o", again]).status, 0)
     XCTAssertTrue(try String(contentsOfFile: again, encoding: .utf8).contains("Confusion table"))
   }
 
   func testReportOfADataSetScoresIntegerLabels() throws {
-    let data = try write(
+    let data = try scratch.write(
       (0..<9).map { "{\"text\": \"\(["good", "bad", "great"][$0 % 3])\", \"label\": \($0 % 3)}" }.joined(
         separator: "\n"),
       to: "ints.jsonl")
-    let page = file("ints.html")
+    let page = scratch.file("ints.html")
     XCTAssertEqual(
-      try runXai(["report", "--model", tinyModel, "--method", "lrp", "--input", data, "-o", page]).status, 0)
+      try runXai(["report", "--model", tinyDistilBert, "--method", "lrp", "--input", data, "-o", page]).status, 0)
     let html = try String(contentsOfFile: page, encoding: .utf8)
     XCTAssertTrue(html.contains("of 9 labelled"), "integer labels are scored")
   }
 
   func testGraphDataSetsRunThroughTheSamePass() throws {
-    let output = file("walks.jsonl")
-    let graphs = repository.appendingPathComponent("samples/data/ba_graphs.jsonl").path
+    let output = scratch.file("walks.jsonl")
+    let graphs = checkout.appendingPathComponent("samples/data/ba_graphs.jsonl").path
     let result = try runXai([
       "batch", "--model", "graphnet-ba", "--input", graphs, "--limit", "20", "--output", output,
     ])
@@ -283,24 +268,24 @@ final class BatchCommandTests: XCTestCase {
     XCTAssertEqual(rows.count, 20)
     XCTAssertEqual(rows[3]["method"]?.string, "gnn-lrp")
     XCTAssertNotNil(rows[3]["correct"]?.bool)
-    let molecules = repository.appendingPathComponent("samples/data/solubility_test.sdf").path
+    let molecules = checkout.appendingPathComponent("samples/data/solubility_test.sdf").path
     let sdf = try runXai([
       "batch", "--model", "gcn-solubility", "--input", molecules, "--limit", "5", "--method", "gradxinput",
-      "--output", file("mol.jsonl"),
+      "--output", scratch.file("mol.jsonl"),
     ])
     XCTAssertEqual(sdf.status, 0, sdf.stderr)
-    XCTAssertEqual(try lines(file("mol.jsonl")).count, 5)
+    XCTAssertEqual(try lines(scratch.file("mol.jsonl")).count, 5)
   }
 
   func testAGraphThatCannotBeExplainedFailsAloneAndNamesItsLine() throws {
-    let graphs = repository.appendingPathComponent("samples/data/ba_graphs.jsonl").path
+    let graphs = checkout.appendingPathComponent("samples/data/ba_graphs.jsonl").path
     let result = try runXai([
       "batch", "--model", "graphnet-ba", "--input", graphs, "--limit", "6", "--max-walks", "4000",
-      "--output", file("g.jsonl"), "--skip-invalid", "--errors", file("g-errors.jsonl"),
+      "--output", scratch.file("g.jsonl"), "--skip-invalid", "--errors", scratch.file("g-errors.jsonl"),
     ])
     XCTAssertEqual(result.status, 0, result.stderr)
-    let written = try lines(file("g.jsonl")).count
-    let failed = try lines(file("g-errors.jsonl")).count
+    let written = try lines(scratch.file("g.jsonl")).count
+    let failed = try lines(scratch.file("g-errors.jsonl")).count
     XCTAssertEqual(written + failed, 6, "every graph is answered: \(written) lines, \(failed) errors")
     XCTAssertGreaterThan(failed, 0)
     XCTAssertTrue(result.stderr.contains("ba_graphs.jsonl line"), result.stderr)
@@ -309,14 +294,14 @@ final class BatchCommandTests: XCTestCase {
   func testFilesMustDifferAndAnErrorsFileIsNotOverwritten() throws {
     let data = try dataset(5)
     let clash = try runXai([
-      "batch", "--model", tinyModel, "--input", data, "--output", file("o.jsonl"), "--errors", data,
+      "batch", "--model", tinyDistilBert, "--input", data, "--output", scratch.file("o.jsonl"), "--errors", data,
     ])
     XCTAssertEqual(clash.status, 64)
     XCTAssertTrue(
       try String(contentsOfFile: data, encoding: .utf8).contains("\"text\""), "the input is intact")
-    let errors = try write("{\"line\": 1, \"index\": 0, \"error\": \"x\"}\n", to: "errors.jsonl")
+    let errors = try scratch.write("{\"line\": 1, \"index\": 0, \"error\": \"x\"}\n", to: "errors.jsonl")
     let kept = try runXai([
-      "batch", "--model", tinyModel, "--input", data, "--output", file("p.jsonl"), "--errors", errors,
+      "batch", "--model", tinyDistilBert, "--input", data, "--output", scratch.file("p.jsonl"), "--errors", errors,
     ])
     XCTAssertEqual(kept.status, 64)
     XCTAssertTrue(kept.stderr.contains("--resume"), kept.stderr)
@@ -325,13 +310,13 @@ final class BatchCommandTests: XCTestCase {
   func testCSVWithAByteOrderMarkAndAnUndecodableLineInsideAQuotedField() throws {
     var bytes: [UInt8] = [0xEF, 0xBB, 0xBF]
     bytes += Array("id,text,label\na,\"good\n".utf8) + [0xFF] + Array("\nbad\",1\nb,great,2\n".utf8)
-    let csv = file("bom.csv")
+    let csv = scratch.file("bom.csv")
     try Data(bytes).write(to: URL(fileURLWithPath: csv))
     let result = try runXai([
-      "batch", "--model", tinyModel, "--input", csv, "--output", file("bom.jsonl"), "--skip-invalid",
+      "batch", "--model", tinyDistilBert, "--input", csv, "--output", scratch.file("bom.jsonl"), "--skip-invalid",
     ])
     XCTAssertEqual(result.status, 0, result.stderr)
-    let rows = try lines(file("bom.jsonl")).map { try JSONDocument.parse($0, source: "bom").rootNode }
+    let rows = try lines(scratch.file("bom.jsonl")).map { try JSONDocument.parse($0, source: "bom").rootNode }
     XCTAssertEqual(
       rows.map { $0["id"]?.string }, ["b"], "the id column is found; the broken record fails whole")
     XCTAssertEqual(rows.first?["index"]?.int, 1)

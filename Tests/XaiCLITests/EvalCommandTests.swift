@@ -4,30 +4,15 @@ import XCTest
 
 /// `xai eval` end to end through the built binary.
 final class EvalCommandTests: XCTestCase {
-  private let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent()
-  private var tinyModel: String {
-    repository.appendingPathComponent("Tests/ModelsTests/Fixtures/tiny-distilbert.json").path
-  }
-  private var folder: URL!
+  private var scratch: ScratchFolder!
 
-  override func setUpWithError() throws {
-    folder = FileManager.default.temporaryDirectory.appendingPathComponent("xai-eval-\(UUID())")
-    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-  }
+  override func setUpWithError() throws { scratch = try ScratchFolder(prefix: "xai-eval") }
 
-  override func tearDownWithError() throws { try? FileManager.default.removeItem(at: folder) }
-
-  private func file(_ name: String) -> String { folder.appendingPathComponent(name).path }
-
-  private func write(_ text: String, to name: String) throws -> String {
-    try text.write(toFile: file(name), atomically: true, encoding: .utf8)
-    return file(name)
-  }
+  override func tearDown() { scratch.remove() }
 
   private var dataset: String {
     get throws {
-      try write(
+      try scratch.write(
         """
         {"text": "the movie was not good", "label": "negative"}
         {"text": "great film!", "label": "positive"}
@@ -41,8 +26,8 @@ final class EvalCommandTests: XCTestCase {
 
   func testTableJSONAndPageCoverEveryMethodAndBaseline() throws {
     let result = try runXai([
-      "eval", "--model", tinyModel, "--input", dataset, "--method", "lrp", "--method", "gradient",
-      "--output", file("curves.json"), "--html", file("eval.html"), "--quiet",
+      "eval", "--model", tinyDistilBert, "--input", dataset, "--method", "lrp", "--method", "gradient",
+      "--output", scratch.file("curves.json"), "--html", scratch.file("eval.html"), "--quiet",
     ])
     XCTAssertEqual(result.status, 0, result.stderr)
     XCTAssertTrue(result.stdout.contains("5 examples"), result.stdout)
@@ -53,7 +38,7 @@ final class EvalCommandTests: XCTestCase {
     }
     XCTAssertEqual(result.stdout.components(separatedBy: "*").count - 1, 8 + 1, "one best mark per column")
     XCTAssertTrue(result.stderr.contains("1 label(s) name no class"), result.stderr)
-    let json = try JSONDocument.read(file("curves.json")).rootNode
+    let json = try JSONDocument.read(scratch.file("curves.json")).rootNode
     XCTAssertEqual(json["examples"]?.int, 5)
     XCTAssertEqual(json["labelled_examples"]?.int, 3)
     XCTAssertEqual(json["tracked_class"]?.string, "label or prediction")
@@ -65,23 +50,23 @@ final class EvalCommandTests: XCTestCase {
       XCTAssertEqual(ranking["per_example"]?["auac"]?.count, 5)
       XCTAssertNotNil(ranking["scores"]?["area_between"]?["standard_error"]?.double)
     }
-    let page = try String(contentsOfFile: file("eval.html"), encoding: .utf8)
+    let page = try String(contentsOfFile: scratch.file("eval.html"), encoding: .utf8)
     XCTAssertEqual(page.components(separatedBy: "<svg").count - 1, 6, "one chart per protocol")
     XCTAssertFalse(page.contains("http://") || page.contains("https://"), "the page needs no network")
 
-    let redrawn = try runXai(["eval", "--from", file("curves.json"), "--html", file("again.html"), "--quiet"])
+    let redrawn = try runXai(["eval", "--from", scratch.file("curves.json"), "--html", scratch.file("again.html"), "--quiet"])
     XCTAssertEqual(redrawn.status, 0, redrawn.stderr)
     XCTAssertEqual(redrawn.stdout, result.stdout, "the saved run draws the same table")
-    XCTAssertEqual(try String(contentsOfFile: file("again.html"), encoding: .utf8), page)
+    XCTAssertEqual(try String(contentsOfFile: scratch.file("again.html"), encoding: .utf8), page)
     let notEval = try runXai(["eval", "--from", dataset])
     XCTAssertEqual(notEval.status, 65, notEval.stderr)
   }
 
   func testRandomBaselineRepeatsWithItsSeedThroughTheCommand() throws {
     func run(_ seed: String) throws -> JSONNode? {
-      let output = file("seed-\(seed)-\(UUID()).json")
+      let output = scratch.file("seed-\(seed)-\(UUID()).json")
       let result = try runXai([
-        "eval", "--model", tinyModel, "--input", dataset, "--method", "gradxinput", "--baseline", "random",
+        "eval", "--model", tinyDistilBert, "--input", dataset, "--method", "gradxinput", "--baseline", "random",
         "--seed", seed, "--output", output, "--quiet", "--workers", "2",
       ])
       XCTAssertEqual(result.status, 0, result.stderr)
@@ -101,14 +86,14 @@ final class EvalCommandTests: XCTestCase {
       (["--baseline", "nonsense"], 64, "baseline"),
       (["--output", data], 64, "different files"),
     ] as [([String], Int32, String)] {
-      let result = try runXai(["eval", "--model", tinyModel, "--input", data] + arguments)
+      let result = try runXai(["eval", "--model", tinyDistilBert, "--input", data] + arguments)
       XCTAssertEqual(result.status, status, "\(arguments): \(result.stderr)")
       XCTAssertTrue(result.stderr.contains(message), "\(arguments): \(result.stderr)")
     }
-    let missing = try runXai(["eval", "--model", tinyModel, "--input", file("none.jsonl")])
+    let missing = try runXai(["eval", "--model", tinyDistilBert, "--input", scratch.file("none.jsonl")])
     XCTAssertEqual(missing.status, 66, missing.stderr)
     let empty = try runXai([
-      "eval", "--model", tinyModel, "--input", write("{\"text\": \"  \"}\n", to: "blank.jsonl"),
+      "eval", "--model", tinyDistilBert, "--input", scratch.write("{\"text\": \"  \"}\n", to: "blank.jsonl"),
     ])
     XCTAssertEqual(empty.status, 65, empty.stderr)
     XCTAssertTrue(empty.stderr.contains("line 1"), empty.stderr)
@@ -117,17 +102,17 @@ final class EvalCommandTests: XCTestCase {
   func testGraphModelEvaluatesNodeRelevanceAgainstRandom() throws {
     let result = try runXai([
       "eval", "--model", "graphnet-ba", "--input",
-      repository.appendingPathComponent("samples/data/ba_graphs.jsonl").path, "--limit", "4", "--output",
-      file("graphs.json"), "--quiet",
+      checkout.appendingPathComponent("samples/data/ba_graphs.jsonl").path, "--limit", "4", "--output",
+      scratch.file("graphs.json"), "--quiet",
     ])
     XCTAssertEqual(result.status, 0, result.stderr)
-    let json = try JSONDocument.read(file("graphs.json")).rootNode
+    let json = try JSONDocument.read(scratch.file("graphs.json")).rootNode
     XCTAssertEqual(json["units"]?.string, "nodes")
     XCTAssertEqual(
       json["rankings"]?.elements.compactMap { $0["name"]?.string }, ["gnn-lrp", "gradxinput", "random"])
     let attention = try runXai([
       "eval", "--model", "graphnet-ba", "--input",
-      repository.appendingPathComponent("samples/data/ba_graphs.jsonl").path, "--baseline", "attention",
+      checkout.appendingPathComponent("samples/data/ba_graphs.jsonl").path, "--baseline", "attention",
     ])
     XCTAssertEqual(attention.status, 64, attention.stderr)
   }
