@@ -82,6 +82,8 @@ int xai_decode_png(const unsigned char *data, size_t size, size_t max_pixels, xa
   png_read_info(png, info);
   png_uint_32 width = png_get_image_width(png, info);
   png_uint_32 height = png_get_image_height(png, info);
+  // Before any transformation: png_read_update_info allocates rows of the declared width.
+  if (check_size(width, height, 4, max_pixels, out)) longjmp(failure.jump, 1);
   int depth = png_get_bit_depth(png, info);
   int type = png_get_color_type(png, info);
   int clip_gray16 = depth == 16 && type == PNG_COLOR_TYPE_GRAY && !png_get_valid(png, info, PNG_INFO_tRNS);

@@ -140,6 +140,10 @@ public struct DatasetRow: Sendable {
     guard let probabilities = node["probabilities"]?.numericArray()?.values, !probabilities.isEmpty else {
       throw missing("probabilities")
     }
+    for (key, values) in [("relevance", relevance), ("probabilities", probabilities)]
+    where !values.allSatisfy(\.isFinite) {
+      throw ModelError.badInput("\(source): key '\(key)' holds a number beyond the float32 range.")
+    }
     guard let targetIndex = node["target"]?["index"]?.int, let targetLabel = node["target"]?["label"]?.string,
       probabilities.indices.contains(targetIndex)
     else { throw missing("target") }

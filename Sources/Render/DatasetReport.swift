@@ -168,7 +168,7 @@ public struct DatasetReport: Sendable {
       let values = example.rows[method].relevance
       let scale = values.map(abs).max() ?? 0
       guard scale > 0 else { continue }
-      for value in values {
+      for value in values where value.isFinite {
         let position = Int(((value / scale + 1) / 2 * Float(bins - 1)).rounded())
         counts[min(max(position, 0), bins - 1)] += 1
       }

@@ -138,7 +138,16 @@ public struct FaithfulnessReport: Sendable {
       let labelled = root["labelled_examples"]?.int,
       indices.count == classes.count, indices.count == unitCounts.count
     else { throw fail("the keys units, rankings and example_* are missing or malformed") }
-    func floats(_ node: JSONNode?) -> [Float] { node?.elements.compactMap(\.double).map { Float($0) } ?? [] }
+    // Every number must survive the float32 page and table.
+    func finite(_ values: [Double], _ what: String) throws -> [Double] {
+      guard values.allSatisfy({ Float($0).isFinite }) else {
+        throw fail("\(what) holds a number beyond the float32 range")
+      }
+      return values
+    }
+    func floats(_ node: JSONNode?, _ what: String) throws -> [Float] {
+      try finite(node?.elements.compactMap(\.double) ?? [], what).map { Float($0) }
+    }
     let rows = try rankings.elements.map { node -> FaithfulnessSummary.Row in
       guard let name = node["name"]?.string else { throw fail("a ranking has no name") }
       let ranking: Ranking
@@ -154,21 +163,22 @@ public struct FaithfulnessReport: Sendable {
           throw fail("unknown ranking '\(name)'")
         }
       }
-      let curves = node["curves"]
+      func curve(_ key: String) throws -> [Float] { try floats(node["curves"]?[key], "\(name)'s \(key) curve") }
       var perExample: [FaithfulnessMetric: [Double]] = [:]
       for metric in FaithfulnessMetric.allCases {
-        let values = node["per_example"]?[metric.key]?.elements.compactMap(\.double) ?? []
+        let values = try finite(
+          node["per_example"]?[metric.key]?.elements.compactMap(\.double) ?? [], "\(name)'s \(metric.key)")
         guard values.count == indices.count else { throw fail("\(name) lacks per-example \(metric.key)") }
         perExample[metric] = values
       }
       return FaithfulnessSummary.Row(
         ranking: ranking,
         meanCurves: FaithfulnessCurves(
-          activation: floats(curves?["activation"]), pruning: floats(curves?["pruning"]),
-          pruningError: floats(curves?["pruning_mse"]),
-          mostRelevantFirst: floats(curves?["most_relevant_first"]),
-          leastRelevantFirst: floats(curves?["least_relevant_first"]),
-          comprehensiveness: floats(curves?["comprehensiveness"]), sufficiency: floats(curves?["sufficiency"])
+          activation: try curve("activation"), pruning: try curve("pruning"),
+          pruningError: try curve("pruning_mse"),
+          mostRelevantFirst: try curve("most_relevant_first"),
+          leastRelevantFirst: try curve("least_relevant_first"),
+          comprehensiveness: try curve("comprehensiveness"), sufficiency: try curve("sufficiency")
         ),
         perExample: perExample)
     }

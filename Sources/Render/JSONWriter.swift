@@ -60,7 +60,8 @@ public indirect enum JSONOutput: Sendable {
       case "\u{2028}": out += "\\u2028"
       case "\u{2029}": out += "\\u2029"
       default:
-        if scalar.value < 0x20 {
+        // C0, DEL and C1 escaped, so that a line printed to a terminal cannot control it.
+        if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
           let hex = String(scalar.value, radix: 16)
           out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
         } else {

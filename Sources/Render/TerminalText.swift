@@ -1,11 +1,13 @@
 /// `text` with every control character (C0, DEL, C1: escape sequences, bells, carriage
 /// returns, line breaks) replaced by U+FFFD, so that text from a file cannot move the
 /// cursor, retitle the window or clear the screen of the terminal it is printed to.
-public func terminalSafe(_ text: String) -> String {
-  guard text.unicodeScalars.contains(where: isControl) else { return text }
+/// With `keepingLineBreaks`, "\n" stays (for messages of several lines).
+public func terminalSafe(_ text: String, keepingLineBreaks: Bool = false) -> String {
+  func unsafe(_ scalar: Unicode.Scalar) -> Bool { isControl(scalar) && !(keepingLineBreaks && scalar == "\n") }
+  guard text.unicodeScalars.contains(where: unsafe) else { return text }
   var result = String.UnicodeScalarView()
   for scalar in text.unicodeScalars {
-    result.append(isControl(scalar) ? "\u{FFFD}" : scalar)
+    result.append(unsafe(scalar) ? "\u{FFFD}" : scalar)
   }
   return String(result)
 }

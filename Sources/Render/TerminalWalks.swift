@@ -21,7 +21,7 @@ public struct TerminalWalks: Sendable {
     let predicted = e.predictedIndex
     var lines: [String] = []
     let name = report.graph.name.map { " \(terminalSafe($0))" } ?? ""
-    let labels = report.labels.map(terminalSafe)
+    let labels = report.labels.map { terminalSafe($0) }
     let nodeName = { (node: Int) in terminalSafe(report.nodeName(node)) }
     lines.append(
       "\(terminalSafe(report.modelName)) · graph\(name) (\(report.graph.nodeCount) nodes, \(report.graph.edges.count) edges)"

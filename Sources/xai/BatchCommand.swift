@@ -84,6 +84,12 @@ struct BatchCommand: ParsableCommand {
     if let workers, workers < 1 || workers > 256 {
       throw ValidationError("--workers must be between 1 and 256; got \(workers).")
     }
+    for path in [output, errors].compactMap({ $0 }) {
+      var isFolder: ObjCBool = false
+      if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+        throw ValidationError("\(path) is a folder; give a file name for the output.")
+      }
+    }
     for path in [output, errors].compactMap({ $0 }) where !resume {
       if let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber,
         size.intValue > 0
@@ -102,7 +108,9 @@ struct BatchCommand: ParsableCommand {
     var failedRows = 0
     try reportingErrors {
       let input = dataOptions.input!
-      for path in [output] + [errors, report].compactMap({ $0 }) { try checkWritable(path) }
+      for path in [output] + [errors, report].compactMap({ $0 }) {
+        try checkWritable(path, inputs: [modelOptions.inputPath])
+      }
       guard FileManager.default.fileExists(atPath: input) || input == "-" else {
         throw ModelError.missingFile(path: input)
       }
@@ -153,6 +161,7 @@ struct BatchCommand: ParsableCommand {
         if report != nil {
           throw ValidationError("--report draws text data sets; graph outputs have no page yet.")
         }
+        try point.check(methods: [method.rawValue])
         try pass.run(
           graphs: GraphRecordReader(path: input), name: name, network: network, method: method,
           walks: walks.relevantWalks(),
@@ -166,14 +175,17 @@ struct BatchCommand: ParsableCommand {
         }
         var fields = dataOptions.fields
         if fields.text == "text" { fields.text = "image" }
+        let methods = try methodOptions.methods()
+        try point.check(methods: methods.map(\.name))
         try pass.run(
           images: ImageRecordReader(path: input, fields: fields), model: model,
-          methods: try methodOptions.methods(),
+          methods: methods,
           target: targetOption.classTarget, emit: record)
       } else {
         let model = try modelOptions.loadTextModel()
         BLAS.threads = max(1, cores / workerCount)
         let methods = try methodOptions.methods()
+        try point.check(methods: methods.map(\.name))
         try pass.run(
           texts: DataRecordReader(path: input, fields: dataOptions.fields), model: model, methods: methods,
           target: targetOption.classTarget, emit: record)

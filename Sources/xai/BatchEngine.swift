@@ -144,6 +144,9 @@ struct DatasetPass {
     emit: (ExampleOutcome) throws -> Void
   ) throws {
     try windows(next: next) { window in
+      for read in window {
+        if case .success(let record) = read.result { try resume.check(index: record.index, id: record.id) }
+      }
       let prepared: [Result<Input, ModelError>] = window.map { read in
         read.result.flatMap { record in
           do { return .success(try prepare(record)) } catch let error as ModelError {
@@ -172,15 +175,27 @@ struct DatasetPass {
       try runItems(
         items, count: window.count,
         perform: { item in
-          let records = item.positions.map { (record: try! window[$0].result.get(), label: label($0)) }
-          let explained = try explain(
-            item.positions.map { try! prepared[$0].get() }, methods[item.method], records)
-          for (position, (line, predicted)) in zip(item.positions, explained) {
-            table.set(position, item.method, (line.text, label(position)?.classIndex.map { $0 == predicted }))
+          func run(_ positions: [Int]) throws {
+            let records = positions.map { (record: try! window[$0].result.get(), label: label($0)) }
+            let explained = try explain(positions.map { try! prepared[$0].get() }, methods[item.method], records)
+            for (position, (line, predicted)) in zip(positions, explained) {
+              table.set(position, item.method, (line.text, label(position)?.classIndex.map { $0 == predicted }))
+            }
+          }
+          do {
+            try run(item.positions)
+          } catch is ModelError {
+            // One example that cannot be explained (outputs that are not finite) fails
+            // alone, not its whole batch.
+            for position in item.positions {
+              do { try run([position]) } catch let error as ModelError {
+                table.fail(position, .badInput("\(path) line \(window[position].line): \(error.description)"))
+              }
+            }
           }
         },
         isReady: { position in
-          guard (try? prepared[position].get()) != nil else { return true }
+          guard (try? prepared[position].get()) != nil, table.failure(position) == nil else { return true }
           return methods.indices.allSatisfy {
             table.get(position, $0) != nil
               || resume.isDone(index: window[position].index, method: methods[$0].name)
@@ -191,6 +206,10 @@ struct DatasetPass {
           // `prepared` carries the reading failure too.
           if case .failure(let error) = prepared[position] {
             if stopAtInvalid, case .failure = read.result { throw error }
+            try emit(.failure(read, error))
+            return
+          }
+          if let error = table.failure(position) {
             try emit(.failure(read, error))
             return
           }

@@ -2,10 +2,12 @@ import ArgumentParser
 import Attribution
 import Foundation
 import Models
+import Render
 
-/// Writes one line to standard error.
+/// Writes one line to standard error, control characters (from file names, keys and
+/// values quoted in the message) made harmless.
 func printError(_ message: String) {
-  FileHandle.standardError.write(Data((message + "\n").utf8))
+  FileHandle.standardError.write(Data((terminalSafe(message, keepingLineBreaks: true) + "\n").utf8))
 }
 
 /// The exit codes of SPEC §7.
@@ -22,7 +24,7 @@ enum ExitStatus {
     switch error {
     case let error as ModelError: error.isMissingFile ? missingFile : badData
     case is WalkLimitError: badData
-    case is MissingOperationError, is AuditUnavailableError: usage
+    case is MissingOperationError, is AuditUnavailableError, is GammaError: usage
     default: nil
     }
   }
@@ -33,9 +35,20 @@ enum ExitStatus {
 func reportingErrors(_ body: () throws -> Void) throws {
   do {
     try body()
+  } catch let error as ValidationError {
+    // Found while running, not parsing: the message alone (the root command's usage
+    // line that ArgumentParser would add names no subcommand).
+    printError("xai: \(error.message)")
+    throw ExitCode(ExitStatus.usage)
   } catch {
     guard let code = ExitStatus.code(for: error) else { throw error }
-    let advice = error is WalkLimitError ? " Raise --max-walks to enumerate them anyway." : ""
+    var advice = ""
+    if let error = error as? WalkLimitError {
+      advice =
+        error.limit < RelevantWalks.maximumWalks
+        ? " Raise --max-walks to enumerate them anyway."
+        : " That is beyond what xai enumerates; use --method gradxinput, a smaller graph or fewer layers."
+    }
     printError("xai: \(error)\(advice)")
     throw ExitCode(code)
   }

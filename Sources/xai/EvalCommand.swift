@@ -105,7 +105,7 @@ struct EvalCommand: ParsableCommand {
     var failures = 0
     if let from {
       try reportingErrors {
-        if let html { try checkWritable(html) }
+        if let html { try checkWritable(html, inputs: [from]) }
         let report = try FaithfulnessReport.read(JSONDocument.read(from).rootNode, source: from)
         print(
           report.table(
@@ -119,7 +119,9 @@ struct EvalCommand: ParsableCommand {
     }
     try reportingErrors {
       let input = dataOptions.input!
-      for path in [output, html].compactMap({ $0 }) { try checkWritable(path) }
+      for path in [output, html].compactMap({ $0 }) {
+        try checkWritable(path, inputs: [input, modelOptions.inputPath])
+      }
       guard FileManager.default.fileExists(atPath: input) || input == "-" else {
         throw ModelError.missingFile(path: input)
       }
@@ -288,7 +290,7 @@ struct EvalCommand: ParsableCommand {
       throw ValidationError("--baseline attention needs a transformer; graph models take random only.")
     }
     let evaluator = GraphFaithfulness(
-      walks: try useWalks ? walks.relevantWalks() : nil, nodeGradientTimesInput: useGradient,
+      walks: useWalks ? walks.relevantWalks() : nil, nodeGradientTimesInput: useGradient,
       randomOrders: randomOrders, seed: UInt64(seed))
     let reader = try GraphRecordReader(path: input)
     var (records, failed) = try records { try reader.next() }

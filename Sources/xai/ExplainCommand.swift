@@ -87,7 +87,7 @@ struct ExplainCommand: ParsableCommand {
   func run() throws {
     var failed: Int32?
     try reportingErrors {
-      if let html = output.html { try checkWritable(html) }
+      if let html = output.html { try checkWritable(html, inputs: images.files + [modelOptions.inputPath]) }
       if !images.files.isEmpty || modelOptions.isImageModel {
         failed = try explainImageFiles()
         return

@@ -39,7 +39,9 @@ struct GraphCommand: ParsableCommand {
 
   func run() throws {
     try reportingErrors {
-      if let html = output.html { try checkWritable(html) }
+      if let html = output.html {
+        try checkWritable(html, inputs: [graphOptions.graph, modelOptions.inputPath])
+      }
       let result = try explainGraph(
         model: modelOptions, options: graphOptions, method: method, target: targetOption.classTarget)
       switch result {

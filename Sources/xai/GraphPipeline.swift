@@ -32,18 +32,24 @@ func explainGraph(
       "\(file) holds \(graphs.count) graph(s); graph \(options.index) is out of range.")
   }
   let graph = graphs[options.index]
-  let input = try network.prepare(graph)
-  switch method {
-  case .gradxinput:
-    let relevance = try NodeGradientTimesInput().explain(network: network, input: input, target: target)
-    return .nodes(
-      NodeRelevanceView(modelName: name, graph: graph, labels: network.labels, explanation: relevance))
-  case .gnnLRP:
-    let display = WalkProgress()
-    defer { display.finish() }
-    let walks = try options.walks.relevantWalks(progress: display.update)
-      .explain(network: network, input: input, target: target)
-    return .walks(GraphReport(modelName: name, graph: graph, labels: network.labels, explanation: walks))
+  // What goes wrong with the graph itself names the file (and which graph of several).
+  let source = graphs.count > 1 ? "\(file) graph \(options.index)" : file
+  do {
+    let input = try network.prepare(graph)
+    switch method {
+    case .gradxinput:
+      let relevance = try NodeGradientTimesInput().explain(network: network, input: input, target: target)
+      return .nodes(
+        NodeRelevanceView(modelName: name, graph: graph, labels: network.labels, explanation: relevance))
+    case .gnnLRP:
+      let display = WalkProgress()
+      defer { display.finish() }
+      let walks = try options.walks.relevantWalks(progress: display.update)
+        .explain(network: network, input: input, target: target)
+      return .walks(GraphReport(modelName: name, graph: graph, labels: network.labels, explanation: walks))
+    }
+  } catch let error as ModelError where !error.isMissingFile {
+    throw ModelError.badInput("\(source): \(error.description)")
   }
 }
 

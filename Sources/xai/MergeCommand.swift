@@ -30,7 +30,10 @@ struct MergeCommand: ParsableCommand {
 
   func run() throws {
     try reportingErrors {
-      try checkWritable(output)
+      try checkWritable(output, inputs: shards)
+      if FileManager.default.fileExists(atPath: output) {
+        throw ValidationError("\(output) already exists; remove it or give another name for the merged file.")
+      }
       let readers = try shards.map { try ShardReader(path: $0) }
       let temporary = output + ".merging-\(ProcessInfo.processInfo.processIdentifier)"
       let (out, _) = try AppendOnlyLines.open(temporary, keep: false)

@@ -32,7 +32,7 @@ struct ModelsCommand: ParsableCommand {
           entry.name + (entry.name == ModelZoo.defaultModel ? " (default)" : ""), entry.modelType,
           entry.labels.joined(separator: ","), formatBytes(entry.bytes),
           entry.testAccuracy.map { String(format: "%.3f", $0) } ?? "-", entry.path,
-        ].map(terminalSafe)
+        ].map { terminalSafe($0) }
       }
       let header = ["NAME", "TYPE", "LABELS", "SIZE", "ACCURACY", "PATH"]
       let widths = (0..<header.count).map { column in

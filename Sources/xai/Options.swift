@@ -224,6 +224,10 @@ struct WalkOptions: ParsableArguments {
     if let negative = gamma.values.first(where: { $0 < 0 }) {
       throw ValidationError("--gamma must be ≥ 0; got \(negative).")
     }
+    if let large = gamma.values.first(where: { $0 > RelevantWalks.largestGamma }) {
+      throw ValidationError(
+        "--gamma must be at most \(Int(RelevantWalks.largestGamma)) (larger values overflow the lifted weights); got \(large).")
+    }
     if maxWalks < 1 || maxWalks > RelevantWalks.maximumWalks {
       throw ValidationError(
         "--max-walks must be between 1 and \(RelevantWalks.maximumWalks); got \(maxWalks).")

@@ -61,7 +61,9 @@ struct ReportCommand: ParsableCommand {
 
   func run() throws {
     try reportingErrors {
-      try checkWritable(output)
+      try checkWritable(
+        output,
+        inputs: [graphOptions.graph, from, dataOptions.input, modelOptions.inputPath] + images.files)
       if graphOptions.graph != nil {
         guard
           case .walks(let report) = try explainGraph(

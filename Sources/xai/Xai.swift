@@ -31,7 +31,19 @@ struct Xai: ParsableCommand {
         Foundation.exit(ExitStatus.badData)
       }
     }
-    main(nil)
+    // ArgumentParser's own `main` prints errors raw; a ValidationError may quote a file.
+    do {
+      var command = try parseAsRoot()
+      try command.run()
+    } catch {
+      let message = fullMessage(for: error)
+      let code = exitCode(for: error)
+      if !message.isEmpty {
+        if code == .success { print(message) } else { printError(message) }
+      }
+      Foundation.exit(code.rawValue)
+    }
+    Foundation.exit(0)
   }
 
   /// `xai` alone: the overview on stderr and a usage error, not a silent success.

@@ -50,13 +50,13 @@ public struct RelevantWalks: Sendable {
   /// The γ of each of the L + 1 projections, or an error naming the expected count.
   public func expandedGammas(layers: Int) throws -> [Float] {
     guard gammas.allSatisfy({ $0 >= 0 && $0 <= RelevantWalks.largestGamma }) else {
-      throw ModelError.badInput(
+      throw GammaError(
         "γ values must lie between 0 and \(Int(RelevantWalks.largestGamma)) (larger ones overflow the lifted weights); got \(gammas.map { "\($0)" }.joined(separator: ", "))."
       )
     }
     if gammas.count == 1 { return Array(repeating: gammas[0], count: layers + 1) }
     guard gammas.count == layers + 1 else {
-      throw ModelError.badInput(
+      throw GammaError(
         "γ takes one value or \(layers + 1) (one per layer and one for the output); got \(gammas.count)."
       )
     }
@@ -115,6 +115,12 @@ public struct RelevantWalks: Sendable {
 }
 
 /// A graph with more walks than an explanation may enumerate, with the estimated time.
+/// γ values the network cannot take (out of range, or a count that is not 1 or L + 1).
+public struct GammaError: Error, Equatable, CustomStringConvertible {
+  public let description: String
+  init(_ description: String) { self.description = description }
+}
+
 public struct WalkLimitError: Error, Equatable, CustomStringConvertible {
   /// Walks of the graph.
   public let walks: Int

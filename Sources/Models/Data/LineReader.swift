@@ -8,6 +8,8 @@ public final class LineReader {
   private let handle: FileHandle
   private var buffer: [UInt8] = []
   private var start = 0
+  /// Where the search for the next line break resumes (bytes before it hold none).
+  private var scanned = 0
   private var finished = false
   /// 1-based number of the last line returned.
   public private(set) var lineNumber = 0
@@ -36,7 +38,7 @@ public final class LineReader {
   /// The next line's bytes without its line break (`\n` or `\r\n`), or nil at the end.
   public func nextLine() throws -> ArraySlice<UInt8>? {
     while true {
-      if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
+      if let newline = buffer[max(start, scanned)...].firstIndex(of: UInt8(ascii: "\n")) {
         var end = newline
         if end > start && buffer[end - 1] == UInt8(ascii: "\r") { end -= 1 }
         var line = buffer[start..<end]
@@ -61,6 +63,8 @@ public final class LineReader {
         buffer.removeSubrange(0..<start)
         start = 0
       }
+      // Searched once: a long line costs linear time, not quadratic.
+      scanned = buffer.count
       // A pipe is read as its data arrives (a line is answered before the writer sends
       // more); a file in full chunks.
       let chunk = path == "-" ? handle.availableData : (try handle.read(upToCount: chunkBytes) ?? Data())
@@ -74,8 +78,12 @@ public final class LineReader {
   }
 
   /// Lines of a file (for a quick total), counting without decoding.
+  /// Nil for standard input and anything but a regular file: a pipe or device counted
+  /// would be consumed (or never end).
   public static func countLines(_ path: String) -> Int? {
-    guard path != "-", let handle = FileHandle(forReadingAtPath: path) else { return nil }
+    guard path != "-",
+      (try? FileManager.default.attributesOfItem(atPath: path)[.type] as? FileAttributeType) == .typeRegular,
+      let handle = FileHandle(forReadingAtPath: path) else { return nil }
     defer { try? handle.close() }
     var count = 0
     var last: UInt8 = UInt8(ascii: "\n")

@@ -15,10 +15,14 @@ public enum GraphFile {
     }
     if lowered.hasSuffix(".jsonl") || lowered.hasSuffix(".ndjson") {
       var graphs: [Graph] = []
-      for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
-      where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+      // Split on the scalar: "\r\n" is one Character, which a String split would not cut.
+      for (index, scalars) in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
+        .enumerated()
+      {
+        let line = String(scalars)
+        guard !line.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { continue }
         let source = "\(path) line \(index + 1)"
-        let node = try JSONDocument.parse(String(line), source: source).rootNode
+        let node = try JSONDocument.parse(line, source: source).rootNode
         graphs.append(try graph(from: node, source: source))
       }
       guard !graphs.isEmpty else { throw ModelError.badInput("\(path): the file holds no graph.") }
@@ -35,7 +39,12 @@ public enum GraphFile {
   public static func graph(from node: JSONNode, source: String) throws -> Graph {
     guard node.isObject else { throw ModelError.badInput("\(source): a graph must be a JSON object.") }
     guard let count = node["num_nodes"]?.int else {
-      throw ModelError.badInput("\(source): key 'num_nodes' is missing or not an integer.")
+      throw ModelError.badInput(
+        "\(source): key 'num_nodes' is missing or not an integer below 9·10¹⁵ (got \(node["num_nodes"]?.literal ?? "none")).")
+    }
+    guard count <= Graph.maximumNodes else {
+      throw ModelError.badInput(
+        "\(source): num_nodes \(node["num_nodes"]!.literal) exceeds the limit of \(Graph.maximumNodes) nodes.")
     }
     var edges: [(Int, Int)] = []
     if let list = node["edges"] {
@@ -134,6 +143,9 @@ public enum MolfileReader {
       guard parts.count >= 4, let x = Double(parts[0]), let y = Double(parts[1]), Double(parts[2]) != nil,
         parts[3].allSatisfy({ $0.isLetter || $0 == "*" })
       else { throw fail(number, "atom \(atom + 1) is not 'x y z symbol'") }
+      guard x.isFinite, y.isFinite, abs(x) < 1e6, abs(y) < 1e6 else {
+        throw fail(number, "atom \(atom + 1) has a coordinate that is not a finite number below 10⁶ Å")
+      }
       symbols.append(String(parts[3]))
       positions.append([x, y])
     }

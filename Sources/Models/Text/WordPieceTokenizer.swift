@@ -97,10 +97,13 @@ public struct WordPieceTokenizer: Sendable {
     guard let text = String(data: data, encoding: .utf8) else {
       throw ModelError.badConfig(file: path, key: "vocab", reason: "is not UTF-8 text")
     }
-    var lines = text.components(separatedBy: "\n")
+    // Split on the scalar: "\r\n" is one Character, which a String split would not cut.
+    var lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map {
+      String($0.last == "\r" ? $0.dropLast() : $0)
+    }
     if lines.last == "" { lines.removeLast() }
     try self.init(
-      vocabulary: lines.map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }, lowercase: lowercase,
+      vocabulary: lines, lowercase: lowercase,
       stripAccents: stripAccents, source: path)
   }
 

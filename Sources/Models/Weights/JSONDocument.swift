@@ -20,7 +20,9 @@ public final class JSONDocument: @unchecked Sendable {
   public static func parse(_ text: String, source: String) throws -> JSONDocument {
     let tokener = json_tokener_new_ex(Int32(JSON_TOKENER_DEFAULT_DEPTH))
     defer { json_tokener_free(tokener) }
-    let bytes = Array(text.utf8)
+    // A final line break ends a top-level number or `null`, which json-c would otherwise
+    // hold back waiting for more digits or letters.
+    let bytes = Array(text.utf8) + [10]
     let parsed: OpaquePointer? = bytes.withUnsafeBufferPointer { buffer in
       buffer.withMemoryRebound(to: CChar.self) { chars in
         json_tokener_parse_ex(tokener, chars.baseAddress, Int32(chars.count))

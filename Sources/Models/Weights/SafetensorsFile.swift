@@ -78,10 +78,11 @@ public final class SafetensorsFile: WeightStore, @unchecked Sendable {
     guard file.size >= 8 else {
       throw fail("the file is \(file.size) bytes, shorter than the 8-byte header length")
     }
-    let headerLength = Int(clamping: file.base.loadUnaligned(as: UInt64.self).littleEndian)
-    guard headerLength <= Self.maximumHeaderBytes else {
-      throw fail("header length \(headerLength) exceeds the 100 MB limit")
+    let declared = file.base.loadUnaligned(as: UInt64.self).littleEndian
+    guard declared <= UInt64(Self.maximumHeaderBytes) else {
+      throw fail("header length \(declared) exceeds the 100 MB limit")
     }
+    let headerLength = Int(declared)
     guard headerLength <= file.size - 8 else {
       throw fail("header length \(headerLength) runs past the end of the \(file.size)-byte file")
     }
