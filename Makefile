@@ -50,7 +50,7 @@ sanitize-thread: setup
 ## crashers land in .build-fuzz/crashes/ (copy each to Tests/ModelsTests/Fixtures/crashers/TARGET/).
 SECONDS ?= 60
 RUNS ?= 1000000
-FUZZ_TARGETS := safetensors json-weights config tokenizer vocabulary graph-jsonl sdf records image
+FUZZ_TARGETS := safetensors json-weights config tokenizer vocabulary graph-jsonl sdf records image saved-output
 fuzz: setup
 	$(SWIFT) build -c release --product xai-fuzz --scratch-path .build-fuzz \
 	  -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
@@ -65,8 +65,9 @@ fuzz: setup
 	    graph-jsonl) cp samples/data/ba_graphs.jsonl .build-fuzz/corpus/$$t/ ;; \
 	    sdf) cp samples/data/solubility_test.sdf .build-fuzz/corpus/$$t/ ;; \
 	    records) cp samples/data/rotten_tomatoes_test.jsonl .build-fuzz/corpus/$$t/ ;; \
+	    saved-output) cp Tests/ModelsTests/Fixtures/batch-output.jsonl reports/eval-ba.json .build-fuzz/corpus/$$t/ ;; \
 	  esac; \
-	  case $$t in tokenizer|vocabulary) len=1024 ;; safetensors|json-weights) len=16384 ;; *) len=0 ;; esac; \
+	  case $$t in tokenizer|vocabulary) len=1024 ;; safetensors|json-weights|saved-output) len=16384 ;; *) len=0 ;; esac; \
 	  echo "fuzz $$t for $(SECONDS) s"; \
 	  ASAN_OPTIONS=detect_leaks=0 XAI_FUZZ_TARGET=$$t .build-fuzz/release/xai-fuzz .build-fuzz/corpus/$$t \
 	    -max_total_time=$(SECONDS) -runs=$(RUNS) -max_len=$$len -rss_limit_mb=4096 -detect_leaks=0 \

@@ -44,7 +44,7 @@ let package = Package(
       name: "xai-bench", dependencies: ["Tensor", "Models", "Attribution", "CBLAS"],
       path: "Benchmarks/XaiBench"),
     .executableTarget(
-      name: "xai-fuzz", dependencies: ["Tensor", "Models", "Attribution"], path: "Fuzz/XaiFuzz"),
+      name: "xai-fuzz", dependencies: ["Tensor", "Models", "Attribution", "Render"], path: "Fuzz/XaiFuzz"),
     .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
     .testTarget(name: "ModelsTests", dependencies: ["Models"], exclude: ["Fixtures"]),
     .testTarget(name: "AttributionTests", dependencies: ["Attribution"], exclude: ["Fixtures"]),

@@ -5,6 +5,7 @@
 import Attribution
 import Foundation
 import Models
+import Render
 import Tensor
 
 enum FuzzTarget: String, CaseIterable {
@@ -13,6 +14,7 @@ enum FuzzTarget: String, CaseIterable {
   case config, tokenizer, vocabulary
   case graphJSON = "graph-jsonl"
   case sdf, records, image
+  case savedOutput = "saved-output"
 }
 
 /// The shipped model's vocabulary, read once: arbitrary text goes through `encode`.
@@ -80,6 +82,19 @@ func run(_ target: FuzzTarget, _ data: Data) {
         let prepared = fuzzPreprocessing.converted(image, channels: channels)
         _ = ImagePreprocessing.resized(prepared, height: side, width: side)
       }
+    }
+  case .savedOutput:
+    // What `xai report --from`, `xai batch --report` and `xai eval --from` read back.
+    let path = scratch.appendingPathComponent("saved.jsonl")
+    try? data.write(to: path)
+    if let rows = try? DatasetRow.read(path.path) {
+      _ = DatasetReport(title: "fuzz", rows: rows).html
+    }
+    if let document = try? JSONDocument.read(path.path),
+      let report = try? FaithfulnessReport.read(document.rootNode, source: "fuzz")
+    {
+      _ = report.html
+      _ = report.table(color: true)
     }
   case .records:
     for name in ["data.jsonl", "data.csv"] {
