@@ -163,7 +163,9 @@ public struct FaithfulnessReport: Sendable {
           throw fail("unknown ranking '\(name)'")
         }
       }
-      func curve(_ key: String) throws -> [Float] { try floats(node["curves"]?[key], "\(name)'s \(key) curve") }
+      func curve(_ key: String) throws -> [Float] {
+        try floats(node["curves"]?[key], "\(name)'s \(key) curve")
+      }
       var perExample: [FaithfulnessMetric: [Double]] = [:]
       for metric in FaithfulnessMetric.allCases {
         let values = try finite(

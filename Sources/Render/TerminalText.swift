@@ -3,7 +3,9 @@
 /// cursor, retitle the window or clear the screen of the terminal it is printed to.
 /// With `keepingLineBreaks`, "\n" stays (for messages of several lines).
 public func terminalSafe(_ text: String, keepingLineBreaks: Bool = false) -> String {
-  func unsafe(_ scalar: Unicode.Scalar) -> Bool { isControl(scalar) && !(keepingLineBreaks && scalar == "\n") }
+  func unsafe(_ scalar: Unicode.Scalar) -> Bool {
+    isControl(scalar) && !(keepingLineBreaks && scalar == "\n")
+  }
   guard text.unicodeScalars.contains(where: unsafe) else { return text }
   var result = String.UnicodeScalarView()
   for scalar in text.unicodeScalars {

@@ -177,9 +177,11 @@ struct DatasetPass {
         perform: { item in
           func run(_ positions: [Int]) throws {
             let records = positions.map { (record: try! window[$0].result.get(), label: label($0)) }
-            let explained = try explain(positions.map { try! prepared[$0].get() }, methods[item.method], records)
+            let explained = try explain(
+              positions.map { try! prepared[$0].get() }, methods[item.method], records)
             for (position, (line, predicted)) in zip(positions, explained) {
-              table.set(position, item.method, (line.text, label(position)?.classIndex.map { $0 == predicted }))
+              table.set(
+                position, item.method, (line.text, label(position)?.classIndex.map { $0 == predicted }))
             }
           }
           do {

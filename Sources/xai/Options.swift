@@ -226,7 +226,8 @@ struct WalkOptions: ParsableArguments {
     }
     if let large = gamma.values.first(where: { $0 > RelevantWalks.largestGamma }) {
       throw ValidationError(
-        "--gamma must be at most \(Int(RelevantWalks.largestGamma)) (larger values overflow the lifted weights); got \(large).")
+        "--gamma must be at most \(Int(RelevantWalks.largestGamma)) "
+          + "(larger values overflow the lifted weights); got \(large).")
     }
     if maxWalks < 1 || maxWalks > RelevantWalks.maximumWalks {
       throw ValidationError(

@@ -31,7 +31,8 @@ final class BatchCommandTests: XCTestCase {
     let data = try dataset(40)
     let output = scratch.file("out.jsonl")
     let result = try runXai([
-      "batch", "--model", tinyDistilBert, "--input", data, "--method", "lrp", "--method", "gradient", "--output",
+      "batch", "--model", tinyDistilBert, "--input", data, "--method", "lrp", "--method", "gradient",
+      "--output",
       output,
     ])
     XCTAssertEqual(result.status, 0, result.stderr)
@@ -72,7 +73,8 @@ final class BatchCommandTests: XCTestCase {
     let data = try dataset(150)
     for workers in ["1", "2"] {
       let result = try runXai([
-        "batch", "--model", tinyDistilBert, "--input", data, "--method", "lrp", "--method", "integrated-gradients",
+        "batch", "--model", tinyDistilBert, "--input", data, "--method", "lrp", "--method",
+        "integrated-gradients",
         "--steps", "8", "--workers", workers, "--threads", "2", "--output", scratch.file("w\(workers).jsonl"),
       ])
       XCTAssertEqual(result.status, 0, result.stderr)
@@ -85,12 +87,14 @@ final class BatchCommandTests: XCTestCase {
   func testShardsMergedAreByteIdenticalToOneRun() throws {
     let data = try dataset(300)
     let whole = scratch.file("whole.jsonl")
-    XCTAssertEqual(try runXai(["batch", "--model", tinyDistilBert, "--input", data, "--output", whole]).status, 0)
+    XCTAssertEqual(
+      try runXai(["batch", "--model", tinyDistilBert, "--input", data, "--output", whole]).status, 0)
     var shards: [String] = []
     for index in 0..<3 {
       let shard = scratch.file("shard-\(index).jsonl")
       let result = try runXai([
-        "batch", "--model", tinyDistilBert, "--input", data, "--output", shard, "--shard", "\(index)/3", "--quiet",
+        "batch", "--model", tinyDistilBert, "--input", data, "--output", shard, "--shard", "\(index)/3",
+        "--quiet",
       ])
       XCTAssertEqual(result.status, 0, result.stderr)
       XCTAssertEqual(result.stderr, "", "--quiet")
@@ -171,7 +175,8 @@ final class BatchCommandTests: XCTestCase {
       to: "data.csv")
     let output = scratch.file("out.jsonl")
     let result = try runXai([
-      "batch", "--model", tinyDistilBert, "--input", csv, "--text-field", "review", "--label-field", "sentiment",
+      "batch", "--model", tinyDistilBert, "--input", csv, "--text-field", "review", "--label-field",
+      "sentiment",
       "--id-field", "key", "--output", output,
     ])
     XCTAssertEqual(result.status, 0, result.stderr)
@@ -187,7 +192,9 @@ final class BatchCommandTests: XCTestCase {
     let data = try scratch.write(
       "{\"text\": \"good\", \"label\": \"happy\"}\n{\"text\": \"bad\", \"label\": 7}\n{\"text\": \"great\", \"label\": \"positive\"}\n",
       to: "data.jsonl")
-    let result = try runXai(["batch", "--model", tinyDistilBert, "--input", data, "--output", scratch.file("out.jsonl")])
+    let result = try runXai([
+      "batch", "--model", tinyDistilBert, "--input", data, "--output", scratch.file("out.jsonl"),
+    ])
     XCTAssertEqual(result.status, 0, result.stderr)
     XCTAssertTrue(result.stderr.contains("2 label(s) name no class"), result.stderr)
     XCTAssertTrue(result.stderr.contains("of 1 labelled"), result.stderr)
@@ -198,18 +205,23 @@ final class BatchCommandTests: XCTestCase {
     let data = try scratch.write(
       "{\"text\": \"good\"}\n{\"text\": \"   \"}\n{\"text\": \"bad\"}\n{not json\n{\"text\": \"great\"}\n",
       to: "bad.jsonl")
-    let stopped = try runXai(["batch", "--model", tinyDistilBert, "--input", data, "--output", scratch.file("a.jsonl")])
+    let stopped = try runXai([
+      "batch", "--model", tinyDistilBert, "--input", data, "--output", scratch.file("a.jsonl"),
+    ])
     XCTAssertEqual(stopped.status, 65)
     XCTAssertTrue(stopped.stderr.contains("bad.jsonl line 4"), stopped.stderr)
     XCTAssertTrue(stopped.stderr.contains("line 2"), "the empty text names its line: \(stopped.stderr)")
     XCTAssertEqual(try lines(scratch.file("a.jsonl")).count, 2, "the examples before the bad line are kept")
     let skipped = try runXai([
-      "batch", "--model", tinyDistilBert, "--input", data, "--output", scratch.file("b.jsonl"), "--skip-invalid",
+      "batch", "--model", tinyDistilBert, "--input", data, "--output", scratch.file("b.jsonl"),
+      "--skip-invalid",
       "--errors", scratch.file("errors.jsonl"),
     ])
     XCTAssertEqual(skipped.status, 0, skipped.stderr)
     XCTAssertEqual(try lines(scratch.file("b.jsonl")).count, 3)
-    let errors = try lines(scratch.file("errors.jsonl")).map { try JSONDocument.parse($0, source: "errors").rootNode }
+    let errors = try lines(scratch.file("errors.jsonl")).map {
+      try JSONDocument.parse($0, source: "errors").rootNode
+    }
     XCTAssertEqual(errors.map { $0["line"]!.int! }, [2, 4])
     XCTAssertTrue(skipped.stderr.contains("2 errors skipped"), skipped.stderr)
   }
@@ -252,7 +264,8 @@ final class BatchCommandTests: XCTestCase {
       to: "ints.jsonl")
     let page = scratch.file("ints.html")
     XCTAssertEqual(
-      try runXai(["report", "--model", tinyDistilBert, "--method", "lrp", "--input", data, "-o", page]).status, 0)
+      try runXai(["report", "--model", tinyDistilBert, "--method", "lrp", "--input", data, "-o", page])
+        .status, 0)
     let html = try String(contentsOfFile: page, encoding: .utf8)
     XCTAssertTrue(html.contains("of 9 labelled"), "integer labels are scored")
   }
@@ -294,14 +307,16 @@ final class BatchCommandTests: XCTestCase {
   func testFilesMustDifferAndAnErrorsFileIsNotOverwritten() throws {
     let data = try dataset(5)
     let clash = try runXai([
-      "batch", "--model", tinyDistilBert, "--input", data, "--output", scratch.file("o.jsonl"), "--errors", data,
+      "batch", "--model", tinyDistilBert, "--input", data, "--output", scratch.file("o.jsonl"), "--errors",
+      data,
     ])
     XCTAssertEqual(clash.status, 64)
     XCTAssertTrue(
       try String(contentsOfFile: data, encoding: .utf8).contains("\"text\""), "the input is intact")
     let errors = try scratch.write("{\"line\": 1, \"index\": 0, \"error\": \"x\"}\n", to: "errors.jsonl")
     let kept = try runXai([
-      "batch", "--model", tinyDistilBert, "--input", data, "--output", scratch.file("p.jsonl"), "--errors", errors,
+      "batch", "--model", tinyDistilBert, "--input", data, "--output", scratch.file("p.jsonl"), "--errors",
+      errors,
     ])
     XCTAssertEqual(kept.status, 64)
     XCTAssertTrue(kept.stderr.contains("--resume"), kept.stderr)
@@ -313,7 +328,8 @@ final class BatchCommandTests: XCTestCase {
     let csv = scratch.file("bom.csv")
     try Data(bytes).write(to: URL(fileURLWithPath: csv))
     let result = try runXai([
-      "batch", "--model", tinyDistilBert, "--input", csv, "--output", scratch.file("bom.jsonl"), "--skip-invalid",
+      "batch", "--model", tinyDistilBert, "--input", csv, "--output", scratch.file("bom.jsonl"),
+      "--skip-invalid",
     ])
     XCTAssertEqual(result.status, 0, result.stderr)
     let rows = try lines(scratch.file("bom.jsonl")).map { try JSONDocument.parse($0, source: "bom").rootNode }

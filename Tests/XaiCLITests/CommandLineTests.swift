@@ -40,6 +40,25 @@ func runXai(
     stderr: String(decoding: errData, as: UTF8.self))
 }
 
+/// Runs `script` with bash, `$0` being the `xai` binary and `$1`… `arguments`: for what
+/// `Process` cannot say (pipes, resource limits, raw bytes on the command line).
+func runXaiInShell(_ script: String, _ arguments: [String] = []) throws -> CommandResult {
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: "/bin/bash")
+  process.arguments = ["-c", script, xaiBinary().path] + arguments
+  let out = Pipe()
+  let err = Pipe()
+  process.standardOutput = out
+  process.standardError = err
+  try process.run()
+  let outData = out.fileHandleForReading.readDataToEndOfFile()
+  let errData = err.fileHandleForReading.readDataToEndOfFile()
+  process.waitUntilExit()
+  return CommandResult(
+    status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+    stderr: String(decoding: errData, as: UTF8.self))
+}
+
 final class CommandLineTests: XCTestCase {
   func testVersionPrintsTheVersionAndExitsZero() throws {
     let result = try runXai(["--version"])

@@ -54,7 +54,9 @@ final class EvalCommandTests: XCTestCase {
     XCTAssertEqual(page.components(separatedBy: "<svg").count - 1, 6, "one chart per protocol")
     XCTAssertFalse(page.contains("http://") || page.contains("https://"), "the page needs no network")
 
-    let redrawn = try runXai(["eval", "--from", scratch.file("curves.json"), "--html", scratch.file("again.html"), "--quiet"])
+    let redrawn = try runXai([
+      "eval", "--from", scratch.file("curves.json"), "--html", scratch.file("again.html"), "--quiet",
+    ])
     XCTAssertEqual(redrawn.status, 0, redrawn.stderr)
     XCTAssertEqual(redrawn.stdout, result.stdout, "the saved run draws the same table")
     XCTAssertEqual(try String(contentsOfFile: scratch.file("again.html"), encoding: .utf8), page)
@@ -66,7 +68,8 @@ final class EvalCommandTests: XCTestCase {
     func run(_ seed: String) throws -> JSONNode? {
       let output = scratch.file("seed-\(seed)-\(UUID()).json")
       let result = try runXai([
-        "eval", "--model", tinyDistilBert, "--input", dataset, "--method", "gradxinput", "--baseline", "random",
+        "eval", "--model", tinyDistilBert, "--input", dataset, "--method", "gradxinput", "--baseline",
+        "random",
         "--seed", seed, "--output", output, "--quiet", "--workers", "2",
       ])
       XCTAssertEqual(result.status, 0, result.stderr)

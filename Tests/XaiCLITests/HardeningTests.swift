@@ -40,7 +40,9 @@ final class HardeningTests: XCTestCase {
     let result = try runXai(arguments)
     XCTAssertEqual(result.status, status, result.stderr, file: file, line: line)
     // One sentence; a usage error found while parsing adds ArgumentParser's usage lines.
-    let sentences = result.stderr.split(separator: "\n").filter { !$0.hasPrefix("Usage:") && !$0.hasPrefix("  See '") }
+    let sentences = result.stderr.split(separator: "\n").filter {
+      !$0.hasPrefix("Usage:") && !$0.hasPrefix("  See '")
+    }
     XCTAssertEqual(sentences.count, 1, "one sentence: \(result.stderr)", file: file, line: line)
     for word in mentions {
       XCTAssertTrue(result.stderr.contains(word), "'\(result.stderr)' lacks \(word)", file: file, line: line)
@@ -145,17 +147,9 @@ final class HardeningTests: XCTestCase {
   }
 
   func testInvalidUTF8OnTheCommandLineIsRefused() throws {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", "\"$0\" explain \"$(printf 'ab\\377cd')\"", xaiBinary().path]
-    let err = Pipe()
-    process.standardError = err
-    process.standardOutput = Pipe()
-    try process.run()
-    let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    XCTAssertEqual(process.terminationStatus, 65)
-    XCTAssertTrue(message.contains("not valid UTF-8"), message)
+    let result = try runXaiInShell("\"$0\" explain \"$(printf 'ab\\377cd')\"")
+    XCTAssertEqual(result.status, 65)
+    XCTAssertTrue(result.stderr.contains("not valid UTF-8"), result.stderr)
   }
 
   func testControlCharactersFromFilesNeverReachTheTerminal() throws {

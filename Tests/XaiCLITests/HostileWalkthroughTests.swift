@@ -11,7 +11,9 @@ final class HostileWalkthroughTests: XCTestCase {
 
   override func tearDown() { scratch.remove() }
 
-  private func sample(_ name: String) -> String { checkout.appendingPathComponent("samples/data/\(name)").path }
+  private func sample(_ name: String) -> String {
+    checkout.appendingPathComponent("samples/data/\(name)").path
+  }
 
   private func goodTexts(_ count: Int, name: String = "good.jsonl") throws -> String {
     try scratch.write(
@@ -46,35 +48,30 @@ final class HostileWalkthroughTests: XCTestCase {
   }
 
   func testAPNGThatClaimsTwoBillionColumnsIsRefusedBeforeItsRowsAreAllocated() throws {
-    func bigEndian(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> (24 - 8 * $0)) } }
+    func bigEndian(_ value: UInt32) -> [UInt8] {
+      (0..<4).map { UInt8(truncatingIfNeeded: value >> (24 - 8 * $0)) }
+    }
     func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
       let body = Array(type.utf8) + data
       return bigEndian(UInt32(data.count)) + body + bigEndian(crc32(body))
     }
     let header = bigEndian(0x7FFF_FFFF) + bigEndian(1) + [8, 6, 0, 0, 0]
-    let png = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", header)
+    let png =
+      [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", header)
       + chunk("IDAT", [0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]) + chunk("IEND", [])
     let path = scratch.file("wide.png")
     try Data(png).write(to: URL(fileURLWithPath: path))
     // Under a 3 GB address-space limit: rows of the declared width (8 GB) cannot be had,
     // so the size check must come first for this message to appear.
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/bash")
-    process.arguments = [
-      "-c", "ulimit -v 3000000; exec \"$0\" explain --model vit-digits --image \"$1\"", xaiBinary().path, path,
-    ]
-    let errors = Pipe()
-    process.standardError = errors
-    process.standardOutput = Pipe()
-    try process.run()
-    let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    XCTAssertEqual(process.terminationStatus, 65, stderr)
-    XCTAssertTrue(stderr.contains("2147483647×1 pixels; xai reads images of at most"), stderr)
+    let result = try runXaiInShell(
+      "ulimit -v 3000000; exec \"$0\" explain --model vit-digits --image \"$1\"", [path])
+    XCTAssertEqual(result.status, 65, result.stderr)
+    XCTAssertTrue(result.stderr.contains("2147483647×1 pixels; xai reads images of at most"), result.stderr)
   }
 
   func testNoOutputMayOverwriteAnInput() throws {
-    let graphs = try scratch.write(try String(contentsOfFile: sample("ba_graphs.jsonl"), encoding: .utf8), to: "g.jsonl")
+    let graphs = try scratch.write(
+      try String(contentsOfFile: sample("ba_graphs.jsonl"), encoding: .utf8), to: "g.jsonl")
     let before = try Data(contentsOf: URL(fileURLWithPath: graphs))
     let graph = try runXai(["graph", "--graph", graphs, "--html", graphs])
     XCTAssertEqual(graph.status, 64, graph.stderr)
@@ -99,15 +96,10 @@ final class HostileWalkthroughTests: XCTestCase {
   func testInputFromAPipeIsReadNotCountedAwayAndAnEndlessLineStops() throws {
     let texts = try goodTexts(5)
     let output = scratch.file("piped.jsonl")
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/bash")
-    process.arguments = [
-      "-c", "exec \"$0\" batch --model \"$1\" --quiet --input <(cat \"$2\") --output \"$3\"", xaiBinary().path,
-      tinyDistilBert, texts, output,
-    ]
-    try process.run()
-    process.waitUntilExit()
-    XCTAssertEqual(process.terminationStatus, 0)
+    let piped = try runXaiInShell(
+      "exec \"$0\" batch --model \"$1\" --quiet --input <(cat \"$2\") --output \"$3\"",
+      [tinyDistilBert, texts, output])
+    XCTAssertEqual(piped.status, 0, piped.stderr)
     XCTAssertEqual(try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n").count, 5)
     let endless = try batch(["--input", "/dev/zero", "--output", scratch.file("zero.jsonl")])
     XCTAssertEqual(endless.status, 65, endless.stderr)
@@ -158,10 +150,13 @@ final class HostileWalkthroughTests: XCTestCase {
     let other = try batch(["--input", texts, "--output", output, "--resume"])
     XCTAssertEqual(other.status, 65, other.stderr)
     XCTAssertTrue(other.stderr.contains("holds results of --method gradxinput"), other.stderr)
-    let more = try batch(["--input", texts, "--output", output, "--resume", "--method", "gradxinput", "--method", "lrp"])
+    let more = try batch([
+      "--input", texts, "--output", output, "--resume", "--method", "gradxinput", "--method", "lrp",
+    ])
     XCTAssertEqual(more.status, 65, more.stderr)
     XCTAssertTrue(more.stderr.contains("was written without --method lrp"), more.stderr)
-    let elsewhere = try scratch.write("{\"text\": \"x\"}\n{\"text\": \"y\"}\n{\"text\": \"z\"}\n", to: "other.jsonl")
+    let elsewhere = try scratch.write(
+      "{\"text\": \"x\"}\n{\"text\": \"y\"}\n{\"text\": \"z\"}\n", to: "other.jsonl")
     let foreign = try batch(["--input", elsewhere, "--output", output, "--resume", "--method", "gradxinput"])
     XCTAssertEqual(foreign.status, 65, foreign.stderr)
     XCTAssertTrue(foreign.stderr.contains("gives example 1 the id 't1'"), foreign.stderr)
@@ -197,8 +192,11 @@ final class HostileWalkthroughTests: XCTestCase {
     let broken = try scratch.write(lines.joined(separator: "\n"), to: "nan.sdf")
     let sdf = try runXai(["graph", "--model", "gcn-solubility", "--graph", broken, "--method", "gradxinput"])
     XCTAssertEqual(sdf.status, 65, sdf.stderr)
-    XCTAssertTrue(sdf.stderr.contains("line 5: atom 1 has a coordinate that is not a finite number"), sdf.stderr)
-    let null = try batch(["--input", try scratch.write("null\n", to: "null.jsonl"), "--output", scratch.file("n.jsonl")])
+    XCTAssertTrue(
+      sdf.stderr.contains("line 5: atom 1 has a coordinate that is not a finite number"), sdf.stderr)
+    let null = try batch([
+      "--input", try scratch.write("null\n", to: "null.jsonl"), "--output", scratch.file("n.jsonl"),
+    ])
     XCTAssertEqual(null.status, 65, null.stderr)
     XCTAssertTrue(null.stderr.contains("line 1: not a JSON object"), null.stderr)
     let crlf = try String(contentsOfFile: sample("ba_graphs.jsonl"), encoding: .utf8)
@@ -220,7 +218,8 @@ final class HostileWalkthroughTests: XCTestCase {
     let windows = try runXai(["explain", "--model", copy.path, "--format", "json", "a gripping film"])
     XCTAssertEqual(windows.status, 0, windows.stderr)
     XCTAssertEqual(
-      try JSONDocument.parse(windows.stdout, source: "crlf").rootNode["tokens"]?.elements.compactMap(\.string),
+      try JSONDocument.parse(windows.stdout, source: "crlf").rootNode["tokens"]?.elements.compactMap(
+        \.string),
       try JSONDocument.parse(original.stdout, source: "lf").rootNode["tokens"]?.elements.compactMap(\.string))
   }
 }

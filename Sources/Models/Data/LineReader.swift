@@ -83,7 +83,8 @@ public final class LineReader {
   public static func countLines(_ path: String) -> Int? {
     guard path != "-",
       (try? FileManager.default.attributesOfItem(atPath: path)[.type] as? FileAttributeType) == .typeRegular,
-      let handle = FileHandle(forReadingAtPath: path) else { return nil }
+      let handle = FileHandle(forReadingAtPath: path)
+    else { return nil }
     defer { try? handle.close() }
     var count = 0
     var last: UInt8 = UInt8(ascii: "\n")

@@ -40,11 +40,13 @@ public enum GraphFile {
     guard node.isObject else { throw ModelError.badInput("\(source): a graph must be a JSON object.") }
     guard let count = node["num_nodes"]?.int else {
       throw ModelError.badInput(
-        "\(source): key 'num_nodes' is missing or not an integer below 9·10¹⁵ (got \(node["num_nodes"]?.literal ?? "none")).")
+        "\(source): key 'num_nodes' is missing or not an integer below 9·10¹⁵ "
+          + "(got \(node["num_nodes"]?.literal ?? "none")).")
     }
     guard count <= Graph.maximumNodes else {
       throw ModelError.badInput(
-        "\(source): num_nodes \(node["num_nodes"]!.literal) exceeds the limit of \(Graph.maximumNodes) nodes.")
+        "\(source): num_nodes \(node["num_nodes"]!.literal) exceeds the limit of \(Graph.maximumNodes) nodes."
+      )
     }
     var edges: [(Int, Int)] = []
     if let list = node["edges"] {
