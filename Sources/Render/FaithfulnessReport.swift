@@ -138,6 +138,7 @@ public struct FaithfulnessReport: Sendable {
       let labelled = root["labelled_examples"]?.int,
       indices.count == classes.count, indices.count == unitCounts.count
     else { throw fail("the keys units, rankings and example_* are missing or malformed") }
+    guard ["tokens", "patches", "nodes"].contains(units) else { throw fail("unknown units '\(units)'") }
     // Every number must survive the float32 page and table.
     func finite(_ values: [Double], _ what: String) throws -> [Double] {
       guard values.allSatisfy({ Float($0).isFinite }) else {
@@ -190,7 +191,9 @@ public struct FaithfulnessReport: Sendable {
         curves: [])
     }
     return FaithfulnessReport(
-      modelName: root["model"]?.string ?? "?", dataName: root["data"]?.string ?? "?", unitName: units,
+      modelName: terminalSafe(root["model"]?.string ?? "?"),
+      dataName: terminalSafe(root["data"]?.string ?? "?"),
+      unitName: units,
       summary: FaithfulnessSummary(rows: rows, examples: examples), failedCount: root["failed"]?.int ?? 0,
       seconds: root["seconds"]?.double ?? 0, seed: UInt64(max(0, root["seed"]?.int ?? 0)))
   }

@@ -114,7 +114,9 @@ public struct TerminalHeatmap: Sendable {
     var line = ""
     var used = 0
     for unit in units {
-      let label = mode == .plain ? "\(unit.text)(\(format(unit.relevance)))" : " \(unit.text) "
+      // A merged word is a span of the original text, control characters and all.
+      let text = terminalSafe(unit.text)
+      let label = mode == .plain ? "\(text)(\(format(unit.relevance)))" : " \(text) "
       let cells = displayWidth(label)
       if used > 0 && used + 1 + cells > width {
         lines.append(line)

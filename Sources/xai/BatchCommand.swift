@@ -87,7 +87,7 @@ struct BatchCommand: ParsableCommand {
     for path in [output, errors].compactMap({ $0 }) {
       var isFolder: ObjCBool = false
       if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
-        throw ValidationError("\(path) is a folder; give a file name for the output.")
+        throw ValidationError("Cannot write \(path): it is a folder; give a file name.")
       }
     }
     for path in [output, errors].compactMap({ $0 }) where !resume {
@@ -118,8 +118,40 @@ struct BatchCommand: ParsableCommand {
       let isGraphModel = ["graphnet", "gcn"].contains(ModelZoo.describe(path)?.modelType ?? "")
       let cores = modelOptions.threads ?? ProcessInfo.processInfo.activeProcessorCount
       let workerCount = workers ?? min(Self.defaultWorkers, cores)
-      let (out, point) = try AppendOnlyLines.open(output, keep: resume)
-      let errorLines = try errors.map { try AppendOnlyLines.open($0, keep: resume, parse: false).0 }
+      // The model and methods first, then the outputs: a resumed file is checked against
+      // them before anything in it (or in --errors) is cut.
+      let job: Job
+      if isGraphModel {
+        if report != nil {
+          throw ValidationError("--report draws text data sets; graph outputs have no page yet.")
+        }
+        let method: GraphMethod
+        switch methodOptions.method {
+        case [], [.gnnLRP]: method = .gnnLRP
+        case [.text(.gradxinput)]: method = .gradxinput
+        default: throw ValidationError("A graph model takes --method gnn-lrp or gradxinput (one of them).")
+        }
+        job = .graphs(try GraphNetwork.load(path: path), method)
+      } else if modelOptions.isImageModel {
+        if report != nil {
+          throw ValidationError("--report draws text data sets; image outputs have no page yet.")
+        }
+        job = .images(try modelOptions.loadImageModel(), try methodOptions.methods())
+      } else {
+        job = .texts(try modelOptions.loadTextModel(), try methodOptions.methods())
+      }
+      BLAS.threads = max(1, cores / workerCount)
+      let outputFile = try AppendOnlyLines.inspect(output, keep: resume, kind: .results)
+      let errorsFile = try errors.map { try AppendOnlyLines.inspect($0, keep: resume, kind: .errors) }
+      let point = outputFile.point
+      try point.check(model: job.modelName(graphName: name), methods: job.methodNames)
+      if lastWindowIsElsewhere(point) {
+        throw ModelError.badInput(
+          "\(output) holds example \(point.lastIndex), which shard \(shard.index)/\(shard.count) does not compute; "
+            + "resume with the --shard that wrote it.")
+      }
+      let out = try AppendOnlyLines.open(outputFile)
+      let errorLines = try errorsFile.map(AppendOnlyLines.open)
       // Failures a resumed run already reported (their lines carry the record's index).
       let reportedThrough = try errors.map(Self.lastReportedIndex) ?? -1
       if resume && point.lines > 0 && !quiet {
@@ -149,43 +181,18 @@ struct BatchCommand: ParsableCommand {
         }
         progress.advance()
       }
-      if isGraphModel {
-        let network = try GraphNetwork.load(path: path)
-        BLAS.threads = max(1, cores / workerCount)
-        let method: GraphMethod
-        switch methodOptions.method {
-        case [], [.gnnLRP]: method = .gnnLRP
-        case [.text(.gradxinput)]: method = .gradxinput
-        default: throw ValidationError("A graph model takes --method gnn-lrp or gradxinput (one of them).")
-        }
-        if report != nil {
-          throw ValidationError("--report draws text data sets; graph outputs have no page yet.")
-        }
-        try point.check(methods: [method.rawValue])
+      switch job {
+      case .graphs(let network, let method):
         try pass.run(
           graphs: GraphRecordReader(path: input), name: name, network: network, method: method,
-          walks: walks.relevantWalks(),
-          target: targetOption.classTarget,
-          emit: record)
-      } else if modelOptions.isImageModel {
-        let model = try modelOptions.loadImageModel()
-        BLAS.threads = max(1, cores / workerCount)
-        if report != nil {
-          throw ValidationError("--report draws text data sets; image outputs have no page yet.")
-        }
+          walks: walks.relevantWalks(), target: targetOption.classTarget, emit: record)
+      case .images(let model, let methods):
         var fields = dataOptions.fields
         if fields.text == "text" { fields.text = "image" }
-        let methods = try methodOptions.methods()
-        try point.check(methods: methods.map(\.name))
         try pass.run(
-          images: ImageRecordReader(path: input, fields: fields), model: model,
-          methods: methods,
+          images: ImageRecordReader(path: input, fields: fields), model: model, methods: methods,
           target: targetOption.classTarget, emit: record)
-      } else {
-        let model = try modelOptions.loadTextModel()
-        BLAS.threads = max(1, cores / workerCount)
-        let methods = try methodOptions.methods()
-        try point.check(methods: methods.map(\.name))
+      case .texts(let model, let methods):
         try pass.run(
           texts: DataRecordReader(path: input, fields: dataOptions.fields), model: model, methods: methods,
           target: targetOption.classTarget, emit: record)
@@ -203,6 +210,12 @@ struct BatchCommand: ParsableCommand {
       }
     }
     if failedRows > 0 && !skipInvalid { throw ExitCode(ExitStatus.badData) }
+  }
+
+  /// Whether a resumed output's last example lies in a window of another shard (the
+  /// file was written with another --shard).
+  func lastWindowIsElsewhere(_ point: ResumePoint) -> Bool {
+    point.lastIndex >= 0 && !shard.owns(window: point.lastIndex / DatasetPass.windowSize)
   }
 
   /// The largest record index in an errors file of an earlier run (-1: none).
@@ -275,5 +288,29 @@ struct Tally {
     guard unknownLabels > 0, let firstUnknown else { return nil }
     return
       "\(unknownLabels) label(s) name no class of the model (the first: '\(terminalSafe(firstUnknown))'); they are left out of the accuracy."
+  }
+}
+
+/// What a batch run explains: the model and its methods.
+private enum Job {
+  case texts(TextModel, [any AttributionMethod])
+  case images(ImageModel, [any AttributionMethod])
+  case graphs(GraphNetwork, GraphMethod)
+
+  /// The model name its lines carry.
+  func modelName(graphName: String) -> String {
+    switch self {
+    case .texts(let model, _): model.name
+    case .images(let model, _): model.name
+    case .graphs: graphName
+    }
+  }
+
+  /// The method names its lines carry.
+  var methodNames: [String] {
+    switch self {
+    case .texts(_, let methods), .images(_, let methods): methods.map(\.name)
+    case .graphs(_, let method): [method.rawValue]
+    }
   }
 }

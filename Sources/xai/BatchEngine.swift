@@ -191,7 +191,12 @@ struct DatasetPass {
             // alone, not its whole batch.
             for position in item.positions {
               do { try run([position]) } catch let error as ModelError {
-                table.fail(position, .badInput("\(path) line \(window[position].line): \(error.description)"))
+                table.fail(
+                  position,
+                  .badInput(
+                    "\(path) line \(window[position].line) (\(methods[item.method].name)): \(error.description)"
+                  ),
+                  column: item.method)
               }
             }
           }
@@ -343,6 +348,11 @@ struct DatasetPass {
       if window.count == Self.windowSize { try flush() }
     }
     try flush()
+    if resume.lastIndex >= read {
+      throw ModelError.badInput(
+        "\(resume.file) holds example \(resume.lastIndex) but the input has \(read) record(s)"
+          + (limit != nil ? " within --limit" : "") + "; resume only with the input that wrote it.")
+    }
   }
 
   /// Runs `items` on the worker threads and hands positions 0..<count on, in order, as
@@ -446,12 +456,13 @@ final class ResultTable: @unchecked Sendable {
     return cells[row * columns + column]
   }
 
-  private var failures: [Int: ModelError] = [:]
+  private var failures: [Int: (column: Int, error: ModelError)] = [:]
 
-  /// Records that row `row` could not be explained.
-  func fail(_ row: Int, _ error: ModelError) {
+  /// Records that row `row` could not be explained by the method of `column`; of several
+  /// failing methods the first is kept, whichever worker finishes first.
+  func fail(_ row: Int, _ error: ModelError, column: Int = 0) {
     lock.lock()
-    failures[row] = error
+    if failures[row].map({ column < $0.column }) ?? true { failures[row] = (column, error) }
     lock.unlock()
   }
 
@@ -459,6 +470,6 @@ final class ResultTable: @unchecked Sendable {
   func failure(_ row: Int) -> ModelError? {
     lock.lock()
     defer { lock.unlock() }
-    return failures[row]
+    return failures[row]?.error
   }
 }

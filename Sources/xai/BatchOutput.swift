@@ -16,14 +16,21 @@ struct ResumePoint: Equatable {
   var methodsOfEveryEarlier: Set<String>?
   /// The id written for `lastIndex`.
   var idOfLast: String?
+  /// The model named by the last line.
+  var modelOfLast: String?
   /// The output file, for messages.
   var file = ""
 
   /// Nothing written yet.
   static let start = ResumePoint(lastIndex: -1, methodsOfLast: [], lines: 0)
 
-  /// Refuses to continue an output written with other methods (its lines would mix).
-  func check(methods names: [String]) throws {
+  /// Refuses to continue an output written with another model or other methods (its
+  /// lines would mix).
+  func check(model: String, methods names: [String]) throws {
+    if let modelOfLast, modelOfLast != model {
+      throw ModelError.badInput(
+        "\(file) was written by the model \(modelOfLast), not \(model); resume with the model that wrote it.")
+    }
     if let foreign = methods.subtracting(names).sorted().first {
       throw ModelError.badInput(
         "\(file) holds results of --method \(foreign), which this run does not compute; "
@@ -54,7 +61,7 @@ struct ResumePoint: Equatable {
 
 /// An append-only JSON Lines file: each line is written whole in one system call and
 /// is complete on disk before the next one starts, so a killed run leaves at most a
-/// trailing partial line, which `open(resume:)` repairs.
+/// trailing partial line, which `open` cuts once `inspect` has found the file to be xai's.
 final class AppendOnlyLines: @unchecked Sendable {
   let path: String
   private let handle: FileHandle
@@ -64,31 +71,64 @@ final class AppendOnlyLines: @unchecked Sendable {
     self.handle = handle
   }
 
-  /// Opens `path` for appending: empties it unless `keep`, and with `keep` cuts a
-  /// trailing partial line (a run killed mid-write) and returns how far the file got.
-  static func open(_ path: String, keep: Bool, parse: Bool = true) throws -> (AppendOnlyLines, ResumePoint) {
-    let manager = FileManager.default
-    if !manager.fileExists(atPath: path) || !keep {
-      guard manager.createFile(atPath: path, contents: nil) else {
+  /// The lines a file holds: explanations (`{"index": …}`, scanned for resuming) or the
+  /// failures of `--errors` (`{"line": …}`).
+  enum Kind {
+    case results, errors
+
+    /// How every line of the kind starts.
+    var start: String { self == .results ? #"{"index": "# : #"{"line": "# }
+  }
+
+  /// What an existing file holds, found before anything in it is changed.
+  struct Inspection {
+    let path: String
+    let keep: Bool
+    /// How far the file got (`.start` when not kept or not scanned).
+    let point: ResumePoint
+    /// Where its complete lines end, when a partial last line follows.
+    let completeBytes: UInt64?
+  }
+
+  /// Opens `path` for appending, emptied: for a new output.
+  static func create(_ path: String) throws -> AppendOnlyLines {
+    try open(inspect(path, keep: false, kind: .results))
+  }
+
+  /// Reads what `path` holds without changing it; with `keep`, checks that it is xai's
+  /// and (for results) where it has got to. Nothing is cut or emptied until `open`.
+  static func inspect(_ path: String, keep: Bool, kind: Kind) throws -> Inspection {
+    guard keep, FileManager.default.fileExists(atPath: path) else {
+      return Inspection(path: path, keep: false, point: .start, completeBytes: nil)
+    }
+    let (point, completeBytes) = try scan(path, kind: kind)
+    return Inspection(path: path, keep: true, point: point, completeBytes: completeBytes)
+  }
+
+  /// Opens an inspected file for appending: empties it unless kept, or cuts its partial
+  /// last line (a run killed mid-write).
+  static func open(_ inspection: Inspection) throws -> AppendOnlyLines {
+    let path = inspection.path
+    if !inspection.keep {
+      guard FileManager.default.createFile(atPath: path, contents: nil) else {
         throw ModelError.badInput("Cannot write \(path).")
       }
-    }
-    var point = ResumePoint.start
-    if keep {
-      point = try repairAndScan(path, parse: parse)
     }
     guard let handle = FileHandle(forWritingAtPath: path) else {
       throw ModelError.badInput("Cannot write \(path).")
     }
+    if let end = inspection.completeBytes {
+      try handle.truncate(atOffset: end)
+      printError("xai: \(path) ended in a partial line (a killed run); it was cut off and will be redone.")
+    }
     try handle.seekToEnd()
-    return (AppendOnlyLines(path: path, handle: handle), point)
+    return AppendOnlyLines(path: path, handle: handle)
   }
 
-  /// Reads the index, id and method of every complete line and then cuts a trailing
-  /// partial line (a run killed mid-write); a file that is not xai batch output is left
-  /// untouched.
-  private static func repairAndScan(_ path: String, parse: Bool) throws -> ResumePoint {
-    guard let handle = FileHandle(forUpdatingAtPath: path) else {
+  /// Checks that every line is one of `kind` (a partial last line: that it starts like
+  /// one) and, for results, reads the index, id, model and method of every complete line.
+  private static func scan(_ path: String, kind: Kind) throws -> (ResumePoint, UInt64?) {
+    guard let handle = FileHandle(forReadingAtPath: path) else {
       throw ModelError.badInput("Cannot open \(path).")
     }
     defer { try? handle.close() }
@@ -107,59 +147,55 @@ final class AppendOnlyLines: @unchecked Sendable {
       if position == 0 { end = 0 }
     }
     let partial = end < size
+    let what = kind == .results ? "xai batch output" : "an xai errors file"
     if partial {
-      // Every line xai writes starts so; anything else is not a cut-off line of ours.
-      let start = Array(#"{"index": "#.utf8)
+      let start = Array(kind.start.utf8)
       try handle.seek(toOffset: end)
       let tail = try handle.read(upToCount: start.count) ?? Data()
       guard tail.elementsEqual(start.prefix(tail.count)) else {
-        throw ModelError.badInput(
-          "\(path) does not end in a line of xai batch output, so the run cannot be resumed.")
+        throw ModelError.badInput("\(path) does not end in a line of \(what), so the run cannot be resumed.")
       }
     }
     var point = ResumePoint.start
     point.file = path
-    if parse {
-      let lines = try LineReader(path: path)
-      var pending: (bytes: ArraySlice<UInt8>, number: Int)?
-      func scan(_ bytes: ArraySlice<UInt8>, number: Int) throws {
-        point.lines += 1
-        let source = "\(path) line \(number)"
-        guard let text = String(validating: bytes, as: UTF8.self),
-          let node = try? JSONDocument.parse(text, source: source).rootNode,
-          let index = node["index"]?.int, let method = node["method"]?.string
-        else {
-          throw ModelError.badInput(
-            "\(source) is not a line of xai batch output, so the run cannot be resumed.")
-        }
-        guard index >= point.lastIndex else {
-          throw ModelError.badInput(
-            "\(source): example \(index) comes after \(point.lastIndex); the file is out of order.")
-        }
-        if index > point.lastIndex {
-          if point.lastIndex >= 0 {
-            point.methodsOfEveryEarlier =
-              point.methodsOfEveryEarlier.map { $0.intersection(point.methodsOfLast) } ?? point.methodsOfLast
-          }
-          point.lastIndex = index
-          point.methodsOfLast = []
-          point.idOfLast = node["id"]?.string
-        }
-        point.methodsOfLast.insert(method)
-        point.methods.insert(method)
+    let lines = try LineReader(path: path)
+    var pending: (bytes: ArraySlice<UInt8>, number: Int)?
+    func scan(_ bytes: ArraySlice<UInt8>, number: Int) throws {
+      point.lines += 1
+      let source = "\(path) line \(number)"
+      func refuse() -> ModelError {
+        .badInput("\(source) is not a line of \(what), so the run cannot be resumed.")
       }
-      // The last line is only scanned when it is complete.
-      while let bytes = try lines.nextLine() {
-        if let pending { try scan(pending.bytes, number: pending.number) }
-        pending = (bytes, lines.lineNumber)
+      guard bytes.starts(with: kind.start.utf8) else { throw refuse() }
+      guard kind == .results else { return }
+      guard let text = String(validating: bytes, as: UTF8.self),
+        let node = try? JSONDocument.parse(text, source: source).rootNode,
+        let index = node["index"]?.int, let method = node["method"]?.string
+      else { throw refuse() }
+      guard index >= point.lastIndex else {
+        throw ModelError.badInput(
+          "\(source): example \(index) comes after \(point.lastIndex); the file is out of order.")
       }
-      if let pending, !partial { try scan(pending.bytes, number: pending.number) }
+      if index > point.lastIndex {
+        if point.lastIndex >= 0 {
+          point.methodsOfEveryEarlier =
+            point.methodsOfEveryEarlier.map { $0.intersection(point.methodsOfLast) } ?? point.methodsOfLast
+        }
+        point.lastIndex = index
+        point.methodsOfLast = []
+        point.idOfLast = node["id"]?.string
+      }
+      point.modelOfLast = node["model"]?.string
+      point.methodsOfLast.insert(method)
+      point.methods.insert(method)
     }
-    if partial {
-      try handle.truncate(atOffset: end)
-      printError("xai: \(path) ended in a partial line (a killed run); it was cut off and will be redone.")
+    // The last line is only scanned when it is complete.
+    while let bytes = try lines.nextLine() {
+      if let pending { try scan(pending.bytes, number: pending.number) }
+      pending = (bytes, lines.lineNumber)
     }
-    return point
+    if let pending, !partial { try scan(pending.bytes, number: pending.number) }
+    return (point, partial ? end : nil)
   }
 
   /// Appends `line` and a line break in one write.

@@ -42,7 +42,7 @@ func reportingErrors(_ body: () throws -> Void) throws {
     throw ExitCode(ExitStatus.usage)
   } catch {
     guard let code = ExitStatus.code(for: error) else { throw error }
-    var advice = ""
+    var advice = error is GammaError ? " (--gamma)" : ""
     if let error = error as? WalkLimitError {
       advice =
         error.limit < RelevantWalks.maximumWalks

@@ -36,7 +36,7 @@ struct MergeCommand: ParsableCommand {
       }
       let readers = try shards.map { try ShardReader(path: $0) }
       let temporary = output + ".merging-\(ProcessInfo.processInfo.processIdentifier)"
-      let (out, _) = try AppendOnlyLines.open(temporary, keep: false)
+      let out = try AppendOnlyLines.create(temporary)
       var lines = 0
       do {
         var heads = try readers.map { try $0.nextExample() }

@@ -24,7 +24,7 @@ struct ModelsCommand: ParsableCommand {
       }
       let entries = ModelZoo.entries(extraFolders: folders)
       if entries.isEmpty {
-        print("No models found in \(ModelZoo.searchFolders().joined(separator: ", ")).")
+        print(terminalSafe("No models found in \(ModelZoo.searchFolders().joined(separator: ", ")))."))
         return
       }
       let rows = entries.map { entry -> [String] in

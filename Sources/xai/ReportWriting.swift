@@ -14,7 +14,7 @@ func checkWritable(_ path: String, inputs: [String?] = []) throws {
   }
   var isFolder: ObjCBool = false
   if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
-    throw ModelError.badInput("Cannot write \(path): it is a folder; give a file name.")
+    throw ValidationError("Cannot write \(path): it is a folder; give a file name.")
   }
   let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
   guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {

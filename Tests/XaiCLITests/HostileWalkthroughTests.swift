@@ -165,6 +165,49 @@ final class HostileWalkthroughTests: XCTestCase {
     XCTAssertEqual(try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n").count, 4)
   }
 
+  func testResumeChecksModelShardAndInputBeforeCuttingEitherFile() throws {
+    let texts = try goodTexts(6)
+    let output = scratch.file("out.jsonl")
+    XCTAssertEqual(try batch(["--input", texts, "--output", output, "--limit", "4"]).status, 0)
+    // A run killed mid-line in both files.
+    let killed = try String(contentsOfFile: output, encoding: .utf8) + "{\"index\": 4, \"id\": \"t"
+    try killed.write(toFile: output, atomically: true, encoding: .utf8)
+    let errors = try scratch.write(
+      "{\"line\": 9, \"index\": 8, \"error\": \"x\"}\n{\"line\": 1", to: "errors.jsonl")
+    let refusals: [([String], String)] = [
+      (["--method", "gradient"], "holds results of --method lrp"),
+      (["--shard", "1/2"], "which shard 1/2 does not compute"),
+      (
+        ["--model", checkout.appendingPathComponent("Tests/ModelsTests/Fixtures/tiny-bert.json").path],
+        "was written by the model tiny-distilbert, not tiny-bert"
+      ),
+    ]
+    for (arguments, message) in refusals {
+      let result = try runXai(
+        [
+          "batch", "--model", tinyDistilBert, "--quiet", "--input", texts, "--output", output, "--errors",
+          errors,
+          "--resume",
+        ] + arguments)
+      XCTAssertEqual(result.status, 65, result.stderr)
+      XCTAssertTrue(result.stderr.contains(message), result.stderr)
+      XCTAssertEqual(try String(contentsOfFile: output, encoding: .utf8), killed, "nothing cut: \(arguments)")
+    }
+    let shorter = try batch([
+      "--input", try goodTexts(2, name: "short.jsonl"), "--output", output, "--errors", errors, "--resume",
+    ])
+    XCTAssertEqual(shorter.status, 65, shorter.stderr)
+    XCTAssertTrue(shorter.stderr.contains("holds example 3 but the input has 2 record(s)"), shorter.stderr)
+    let resumed = try batch(["--input", texts, "--output", output, "--errors", errors, "--resume"])
+    XCTAssertEqual(resumed.status, 0, resumed.stderr)
+    let lines = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n")
+    XCTAssertEqual(lines.count, 6)
+    XCTAssertTrue(lines[4].hasPrefix("{\"index\": 4, \"id\": \"t4\""))
+    XCTAssertEqual(
+      try String(contentsOfFile: errors, encoding: .utf8), "{\"line\": 9, \"index\": 8, \"error\": \"x\"}\n",
+      "the errors file's partial line cut")
+  }
+
   func testStderrNeverCarriesControlCharactersFromFiles() throws {
     let folder = scratch.url.appendingPathComponent("evil-model")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -180,6 +223,10 @@ final class HostileWalkthroughTests: XCTestCase {
     let header = try batch(["--input", csv, "--output", scratch.file("csv.jsonl")])
     XCTAssertNotEqual(header.status, 0)
     XCTAssertFalse(header.stderr.contains("\u{1B}"), header.stderr)
+    let words = try runXai(["explain", "--model", tinyDistilBert, "--words", "a good\u{1B}cfilm"])
+    XCTAssertEqual(words.status, 0, words.stderr)
+    XCTAssertFalse(
+      words.stdout.contains("\u{1B}c"), "merged words are spans of the raw text: \(words.stdout)")
     let json = try runXai(["explain", "--model", tinyDistilBert, "--format", "json", "a\u{85}b\u{9B}c"])
     XCTAssertEqual(json.status, 0, json.stderr)
     XCTAssertTrue(json.stdout.contains("a\\u0085b\\u009bc"), "C1 characters are escaped in JSON")

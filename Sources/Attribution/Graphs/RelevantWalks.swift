@@ -114,13 +114,13 @@ public struct RelevantWalks: Sendable {
   }
 }
 
-/// A graph with more walks than an explanation may enumerate, with the estimated time.
 /// γ values the network cannot take (out of range, or a count that is not 1 or L + 1).
 public struct GammaError: Error, Equatable, CustomStringConvertible {
   public let description: String
   init(_ description: String) { self.description = description }
 }
 
+/// A graph with more walks than an explanation may enumerate, with the estimated time.
 public struct WalkLimitError: Error, Equatable, CustomStringConvertible {
   /// Walks of the graph.
   public let walks: Int

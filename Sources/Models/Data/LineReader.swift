@@ -81,8 +81,9 @@ public final class LineReader {
   /// Nil for standard input and anything but a regular file: a pipe or device counted
   /// would be consumed (or never end).
   public static func countLines(_ path: String) -> Int? {
-    guard path != "-",
-      (try? FileManager.default.attributesOfItem(atPath: path)[.type] as? FileAttributeType) == .typeRegular,
+    var status = stat()
+    // stat follows links: a link to a file counts, a pipe such as /dev/fd/63 does not.
+    guard path != "-", stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG,
       let handle = FileHandle(forReadingAtPath: path)
     else { return nil }
     defer { try? handle.close() }

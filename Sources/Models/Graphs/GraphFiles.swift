@@ -38,14 +38,16 @@ public enum GraphFile {
   /// A graph from the JSON object of SPEC §4.
   public static func graph(from node: JSONNode, source: String) throws -> Graph {
     guard node.isObject else { throw ModelError.badInput("\(source): a graph must be a JSON object.") }
-    guard let count = node["num_nodes"]?.int else {
+    guard let value = node["num_nodes"], !value.isNull else {
+      throw ModelError.badInput("\(source): key 'num_nodes' is missing.")
+    }
+    guard let count = value.int else {
       throw ModelError.badInput(
-        "\(source): key 'num_nodes' is missing or not an integer below 9·10¹⁵ "
-          + "(got \(node["num_nodes"]?.literal ?? "none")).")
+        "\(source): key 'num_nodes' is not an integer below 9·10¹⁵ (got \(value.literal.prefix(40))).")
     }
     guard count <= Graph.maximumNodes else {
       throw ModelError.badInput(
-        "\(source): num_nodes \(node["num_nodes"]!.literal) exceeds the limit of \(Graph.maximumNodes) nodes."
+        "\(source): num_nodes \(value.literal.prefix(40)) exceeds the limit of \(Graph.maximumNodes) nodes."
       )
     }
     var edges: [(Int, Int)] = []
