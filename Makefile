@@ -42,7 +42,7 @@ sanitize-undefined: setup
 	  -Xcc -fsanitize=undefined -Xcc -fno-sanitize-recover=undefined \
 	  -Xlinker $(UBSAN_LIB) -Xlinker -rpath -Xlinker $(dir $(UBSAN_LIB))
 sanitize-thread: setup
-	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter 'BatchCommandTests|EvalCommandTests'
+	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter 'BatchCommandTests|EvalCommandTests|ExampleWhoseOutputsOverflow'
 
 ## Coverage-guided fuzzing (libFuzzer + AddressSanitizer) of every reader of user files, each
 ## target until RUNS executions or SECONDS (inputs capped where one execution is slow),

@@ -128,11 +128,15 @@ final class HostileWalkthroughTests: XCTestCase {
     let output = scratch.file("out.jsonl")
     let errors = scratch.file("errors.jsonl")
     let result = try runXai(
-      ["batch", "--model", model, "--input", input, "--output", output, "--errors", errors, "--quiet"])
+      // Two methods: two batches fail and are redone on the two workers at once.
+      [
+        "batch", "--model", model, "--input", input, "--output", output, "--errors", errors, "--quiet",
+        "--method", "lrp", "--method", "gradient", "--workers", "2",
+      ])
     XCTAssertEqual(result.status, 65, result.stderr)
-    XCTAssertTrue(result.stderr.contains("mixed.jsonl line 31"), result.stderr)
+    XCTAssertTrue(result.stderr.contains("mixed.jsonl line 31 (lrp)"), result.stderr)
     let written = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n")
-    XCTAssertEqual(written.count, 39, "every other example of the batch is kept")
+    XCTAssertEqual(written.count, 2 * 39, "every other example of the batch is kept")
     XCTAssertFalse(written.contains { $0.contains("\"index\": 30,") })
     XCTAssertTrue(try String(contentsOfFile: errors, encoding: .utf8).contains("\"index\": 30"))
   }
