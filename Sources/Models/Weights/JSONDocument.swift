@@ -37,7 +37,7 @@ public final class JSONDocument: @unchecked Sendable {
         error == json_tokener_continue
         ? "unexpected end of input" : String(cString: json_tokener_error_desc(error))
       throw ModelError.malformedJSON(
-        file: source, reason: "\(reason) near byte \(json_tokener_get_parse_end(tokener))")
+        file: source, reason: "\(reason) near byte \(min(json_tokener_get_parse_end(tokener), bytes.count - 1))")
     }
     if json_tokener_get_parse_end(tokener) < bytes.count {
       let rest = bytes[json_tokener_get_parse_end(tokener)...]
