@@ -23,21 +23,7 @@ func runXai(
   process.executableURL = xaiBinary()
   process.arguments = arguments
   process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-  let out = Pipe()
-  let err = Pipe()
-  process.standardOutput = out
-  process.standardError = err
-  let input = Pipe()
-  process.standardInput = input
-  try process.run()
-  if let stdin { input.fileHandleForWriting.write(stdin.data(using: .utf8)!) }
-  try input.fileHandleForWriting.close()
-  let outData = out.fileHandleForReading.readDataToEndOfFile()
-  let errData = err.fileHandleForReading.readDataToEndOfFile()
-  process.waitUntilExit()
-  return CommandResult(
-    status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-    stderr: String(decoding: errData, as: UTF8.self))
+  return try capture(process, stdin: stdin)
 }
 
 /// Runs `script` with bash, `$0` being the `xai` binary and `$1`… `arguments`: for what
@@ -46,11 +32,20 @@ func runXaiInShell(_ script: String, _ arguments: [String] = []) throws -> Comma
   let process = Process()
   process.executableURL = URL(fileURLWithPath: "/bin/bash")
   process.arguments = ["-c", script, xaiBinary().path] + arguments
+  return try capture(process, stdin: nil)
+}
+
+/// Runs `process` with `stdin` (or an empty, closed input) and collects what it prints.
+private func capture(_ process: Process, stdin: String?) throws -> CommandResult {
   let out = Pipe()
   let err = Pipe()
+  let input = Pipe()
   process.standardOutput = out
   process.standardError = err
+  process.standardInput = input
   try process.run()
+  if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+  try input.fileHandleForWriting.close()
   let outData = out.fileHandleForReading.readDataToEndOfFile()
   let errData = err.fileHandleForReading.readDataToEndOfFile()
   process.waitUntilExit()
