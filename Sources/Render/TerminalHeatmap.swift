@@ -154,7 +154,6 @@ public struct TerminalHeatmap: Sendable {
   }
 }
 
-/// A number with a fixed number of significant digits for display.
 /// The conservation line (Σ R against the target logit, `summed` naming what was
 /// summed, `extra` appended), the completeness line of path methods and one sentence
 /// on what the residual is for the method.
@@ -173,6 +172,7 @@ func conservationLines(
   return lines
 }
 
+/// A number with a fixed number of significant digits for display.
 func format(_ value: Float, digits: Int = 4) -> String {
   String(format: "%.\(digits)g", Double(value))
 }

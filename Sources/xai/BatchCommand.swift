@@ -84,15 +84,11 @@ struct BatchCommand: ParsableCommand {
     if let workers, workers < 1 || workers > 256 {
       throw ValidationError("--workers must be between 1 and 256; got \(workers).")
     }
-    for path in [output, errors].compactMap({ $0 }) {
-      var isFolder: ObjCBool = false
-      if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
-        throw ValidationError("Cannot write \(path): it is a folder; give a file name.")
-      }
-    }
+    // A folder given as a file is refused by checkWritable when the run starts.
     for path in [output, errors].compactMap({ $0 }) where !resume {
-      if let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber,
-        size.intValue > 0
+      if let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+        attributes[.type] as? FileAttributeType != .typeDirectory,
+        let size = attributes[.size] as? NSNumber, size.intValue > 0
       {
         throw ValidationError("\(path) already holds results; add --resume to continue it, or remove it.")
       }
@@ -145,11 +141,7 @@ struct BatchCommand: ParsableCommand {
       let errorsFile = try errors.map { try AppendOnlyLines.inspect($0, keep: resume, kind: .errors) }
       let point = outputFile.point
       try point.check(model: job.modelName(graphName: name), methods: job.methodNames)
-      if lastWindowIsElsewhere(point) {
-        throw ModelError.badInput(
-          "\(output) holds example \(point.lastIndex), which shard \(shard.index)/\(shard.count) does not compute; "
-            + "resume with the --shard that wrote it.")
-      }
+      try point.check(shard: shard)
       let out = try AppendOnlyLines.open(outputFile)
       let errorLines = try errorsFile.map(AppendOnlyLines.open)
       // Failures a resumed run already reported (their lines carry the record's index).
@@ -210,12 +202,6 @@ struct BatchCommand: ParsableCommand {
       }
     }
     if failedRows > 0 && !skipInvalid { throw ExitCode(ExitStatus.badData) }
-  }
-
-  /// Whether a resumed output's last example lies in a window of another shard (the
-  /// file was written with another --shard).
-  func lastWindowIsElsewhere(_ point: ResumePoint) -> Bool {
-    point.lastIndex >= 0 && !shard.owns(window: point.lastIndex / DatasetPass.windowSize)
   }
 
   /// The largest record index in an errors file of an earlier run (-1: none).

@@ -179,9 +179,8 @@ struct DatasetPass {
             let records = positions.map { (record: try! window[$0].result.get(), label: label($0)) }
             let explained = try explain(
               positions.map { try! prepared[$0].get() }, methods[item.method], records)
-            for (position, (line, predicted)) in zip(positions, explained) {
-              table.set(
-                position, item.method, (line.text, label(position)?.classIndex.map { $0 == predicted }))
+            for ((position, given), (line, predicted)) in zip(zip(positions, records), explained) {
+              table.set(position, item.method, (line.text, given.label?.classIndex.map { $0 == predicted }))
             }
           }
           do {

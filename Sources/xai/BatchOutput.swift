@@ -43,6 +43,16 @@ struct ResumePoint: Equatable {
     }
   }
 
+  /// Refuses to continue an output written with another --shard: its last example must
+  /// lie in a window of `shard`.
+  func check(shard: ShardSpec) throws {
+    if lastIndex >= 0 && !shard.owns(window: lastIndex / DatasetPass.windowSize) {
+      throw ModelError.badInput(
+        "\(file) holds example \(lastIndex), which shard \(shard.index)/\(shard.count) does not compute; "
+          + "resume with the --shard that wrote it.")
+    }
+  }
+
   /// Refuses to continue an output of another data set: the record at `lastIndex` must
   /// have the id the output gives it.
   func check(index: Int, id: String) throws {

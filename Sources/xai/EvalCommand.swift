@@ -109,7 +109,7 @@ struct EvalCommand: ParsableCommand {
         let report = try FaithfulnessReport.read(JSONDocument.read(from).rootNode, source: from)
         print(
           report.table(
-            color: isatty(STDOUT_FILENO) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil))
+            color: ColorMode.detect() != .plain))
         if let html {
           try writeReport(report.html, to: html)
           if !quiet { printError("xai: wrote \(html)") }
@@ -151,7 +151,7 @@ struct EvalCommand: ParsableCommand {
       }
       print(
         report.table(
-          color: isatty(STDOUT_FILENO) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil))
+          color: ColorMode.detect() != .plain))
       if let output {
         try writeReport(report.json.text + "\n", to: output)
         if !quiet { printError("xai: wrote \(output)") }

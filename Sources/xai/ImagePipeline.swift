@@ -7,7 +7,8 @@ import Tensor
 
 extension ImageBaseline: ExpressibleByArgument {}
 
-/// `--baseline`: the baseline image of Integrated Gradients on images.
+/// `--image` and `--baseline`: the images to explain and the baseline image of
+/// Integrated Gradients on them.
 struct ImageOptions: ParsableArguments {
   @Option(
     name: .customLong("image"), parsing: .singleValue,
