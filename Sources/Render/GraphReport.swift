@@ -37,6 +37,7 @@ public struct GraphReport: Sendable {
       ("model", .string(modelName)),
       ("method", .string("gnn-lrp")),
       ("gamma", .floats(e.gammas)),
+      ("epsilon", .float(e.epsilon)),
       ("graph", graph.name.map(JSONOutput.string) ?? .null),
       ("num_nodes", .int(graph.nodeCount)),
       ("target", .object([("index", .int(e.target)), ("label", .string(labels[e.target]))])),
@@ -58,7 +59,39 @@ public struct GraphReport: Sendable {
           ("residual", .float(e.residual)),
         ])
       ),
+      ("stability", stabilityJSON),
     ])
+  }
+
+  /// The `stability` object: every projection's largest |z/z⁺|, the threshold, and the
+  /// warning sentence (null when every projection is stable).
+  var stabilityJSON: JSONOutput {
+    let s = explanation.stability
+    return .object([
+      ("threshold", .float(WalkStability.threshold)),
+      ("epsilon", .float(s.epsilon)),
+      (
+        "projections",
+        .array(
+          s.projections.map {
+            .object([
+              ("name", .string($0.name)), ("max_amplification", .float($0.amplification)),
+              ("zero_denominators", .int($0.zeroDenominators)),
+            ])
+          })
+      ),
+      ("unstable", .array(s.unstable.map { .string($0.name) })),
+      ("warning", s.warning.map(JSONOutput.string) ?? .null),
+    ])
+  }
+
+  /// The conservation sentence's tail for ε > 0: what the stabiliser absorbed.
+  var epsilonShare: String? {
+    let e = explanation
+    guard e.epsilon > 0 else { return nil }
+    let share = e.targetOutput == e.bias ? 0 : e.residual / (e.targetOutput - e.bias)
+    return "absorbed by ε = \(formatNumber(e.epsilon, digits: 3)) "
+      + "(\(formatNumber(share * 100, digits: 3)) % of target − bias)"
   }
 }
 
@@ -71,7 +104,8 @@ extension GraphReport {
     page.append("<h1>Relevant walks of a graph classifier (GNN-LRP)</h1>")
     page.append(
       "<p class=\"sub\">model <b>\(escapeHTML(modelName))</b> · graph <b>\(escapeHTML(graph.name ?? "unnamed"))</b> · "
-        + "\(graph.nodeCount) nodes, \(graph.edges.count) edges · γ = \(e.gammas.map { formatNumber($0, digits: 3) }.joined(separator: ", "))</p>"
+        + "\(graph.nodeCount) nodes, \(graph.edges.count) edges · γ = \(e.gammas.map { formatNumber($0, digits: 3) }.joined(separator: ", "))"
+        + (e.epsilon > 0 ? " · ε = \(formatNumber(e.epsilon, digits: 3))" : "") + "</p>"
     )
     var prediction = "<section><table class=\"data\"><tr><th>class</th><th>logit</th></tr>"
     for (index, label) in labels.enumerated() {
@@ -83,7 +117,12 @@ extension GraphReport {
       "</table><p class=\"sub\">Σ over all \(e.walkCount) walks = \(formatNumber(e.sumOverWalks)); "
     prediction += "target logit = \(formatNumber(e.targetOutput))"
     prediction += e.bias != 0 ? ", of which bias \(formatNumber(e.bias))" : ""
-    prediction += "; residual \(formatNumber(e.residual)).</p></section>"
+    prediction += "; residual \(formatNumber(e.residual))"
+    prediction += epsilonShare.map { " \(escapeHTML($0))" } ?? ""
+    prediction += ".</p></section>"
+    if let warning = e.stability.warning {
+      page.append("<p class=\"warning\"><b>Numerically unstable.</b> \(escapeHTML(warning))</p>")
+    }
     page.append(prediction)
     page.append("<h2>Top \(e.walks.count) walks</h2>")
     page.append("<section>\(svg)</section>")

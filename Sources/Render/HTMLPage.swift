@@ -87,6 +87,7 @@ struct HTMLPage {
     details { border-top: 1px solid #eef0f4; padding: 6px 0; }
     summary { cursor: pointer; }
     .pos { color: #b92626; } .neg { color: #3c3cb0; }
+    .warning { background: #fff4e0; border: 1px solid #e0a64a; border-radius: 8px; padding: 10px 14px; margin: 14px 0; }
     footer { color: var(--muted); font-size: 12px; margin-top: 28px; }
     svg text { font-family: system-ui, sans-serif; }
     .charts { display: flex; flex-wrap: wrap; gap: 8px; }

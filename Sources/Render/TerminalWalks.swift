@@ -26,7 +26,8 @@ public struct TerminalWalks: Sendable {
     lines.append(
       "\(terminalSafe(report.modelName)) · graph\(name) (\(report.graph.nodeCount) nodes, \(report.graph.edges.count) edges)"
         + " · predicted \(labels[predicted]) · target \(labels[e.target]) [\(e.target)]"
-        + " · GNN-LRP γ = \(e.gammas.map { format($0, digits: 3) }.joined(separator: ","))")
+        + " · GNN-LRP γ = \(e.gammas.map { format($0, digits: 3) }.joined(separator: ","))"
+        + (e.epsilon > 0 ? " ε = \(format(e.epsilon, digits: 3))" : ""))
     lines.append(
       "logits: " + zip(labels, e.outputs).map { "\($0) \(format($1))" }.joined(separator: ", "))
     let scale = e.walks.map { abs($0.relevance) }.max() ?? 0
@@ -52,7 +53,9 @@ public struct TerminalWalks: Sendable {
     lines.append(line)
     lines.append(
       "conservation: Σ walks = \(format(e.sumOverWalks)), target logit = \(format(e.targetOutput))"
-        + (e.bias != 0 ? ", bias = \(format(e.bias))" : "") + ", residual = \(format(e.residual))")
+        + (e.bias != 0 ? ", bias = \(format(e.bias))" : "") + ", residual = \(format(e.residual))"
+        + (report.epsilonShare.map { " " + $0 } ?? ""))
+    if let warning = e.stability.warning { lines.append("warning: " + warning) }
     return lines.joined(separator: "\n") + "\n"
   }
 

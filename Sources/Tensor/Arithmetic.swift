@@ -148,14 +148,16 @@ extension Tensor {
 }
 
 extension Tensor {
-  /// gate ⊙ z/zp elementwise, 0 where zp = 0 (gate = [z > 0] when `gated`, else 1).
-  /// The LRP-γ scale of a rewritten layer; a constant, so it records no gradient.
-  public static func gatedRatio(_ z: Tensor, _ zp: Tensor, gated: Bool) -> Tensor {
+  /// gate ⊙ z/(zp + ε·sign zp) elementwise (sign 0 = +1), 0 where the denominator is 0
+  /// (gate = [z > 0] when `gated`, else 1). The LRP-γ scale of a rewritten layer, with the
+  /// LRP-ε stabiliser when `epsilon` > 0; a constant, so it records no gradient.
+  public static func gatedRatio(_ z: Tensor, _ zp: Tensor, gated: Bool, epsilon: Float = 0) -> Tensor {
     precondition(z.shape == zp.shape, "gatedRatio needs equal shapes, got \(z.shape) and \(zp.shape)")
     let result = Tensor.uninitialized(z.shape)
     let (a, b, out) = (z.storage.base, zp.storage.base, result.storage.base)
     for i in 0..<z.count {
-      let (value, lifted) = (a[i], b[i])
+      let value = a[i]
+      let lifted = b[i] + (b[i] >= 0 ? epsilon : -epsilon)
       out[i] = (gated && value <= 0) || lifted == 0 ? 0 : value / lifted
     }
     return result

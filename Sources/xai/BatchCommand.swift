@@ -55,7 +55,7 @@ struct BatchCommand: ParsableCommand {
   @Option(
     name: .long, parsing: .unconditional,
     help:
-      "Worker threads (default \(BatchCommand.defaultWorkers)); each gets --threads / workers BLAS threads.")
+      "Worker threads (default: --threads, else one per core); every product runs on one BLAS thread, so the output does not depend on the number of workers.")
   var workers: Int?
 
   @Flag(
@@ -79,10 +79,13 @@ struct BatchCommand: ParsableCommand {
   /// products of a batch are too small to split well and the rest of a pass is serial.
   static var defaultWorkers: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 
+  /// Most worker threads a data-set run starts.
+  static let maximumWorkers = 256
+
   func validate() throws {
     guard dataOptions.input != nil else { throw ValidationError("Give the data set with --input FILE.") }
-    if let workers, workers < 1 || workers > 256 {
-      throw ValidationError("--workers must be between 1 and 256; got \(workers).")
+    if let workers, workers < 1 || workers > BatchCommand.maximumWorkers {
+      throw ValidationError("--workers must be between 1 and \(BatchCommand.maximumWorkers); got \(workers).")
     }
     // A folder given as a file is refused by checkWritable when the run starts.
     for path in [output, errors].compactMap({ $0 }) where !resume {
@@ -112,8 +115,7 @@ struct BatchCommand: ParsableCommand {
       }
       let (name, path) = try ModelZoo.resolve(modelOptions.model)
       let isGraphModel = ["graphnet", "gcn"].contains(ModelZoo.describe(path)?.modelType ?? "")
-      let cores = modelOptions.threads ?? ProcessInfo.processInfo.activeProcessorCount
-      let workerCount = workers ?? min(Self.defaultWorkers, cores)
+      let workerCount = workers ?? min(modelOptions.threads ?? Self.defaultWorkers, Self.maximumWorkers)
       // The model and methods first, then the outputs: a resumed file is checked against
       // them before anything in it (or in --errors) is cut.
       let job: Job
@@ -136,7 +138,7 @@ struct BatchCommand: ParsableCommand {
       } else {
         job = .texts(try modelOptions.loadTextModel(), try methodOptions.methods())
       }
-      BLAS.threads = max(1, cores / workerCount)
+      BLAS.threads = DatasetPass.blasThreadsPerProduct
       let outputFile = try AppendOnlyLines.inspect(output, keep: resume, kind: .results)
       let errorsFile = try errors.map { try AppendOnlyLines.inspect($0, keep: resume, kind: .errors) }
       let point = outputFile.point

@@ -60,6 +60,14 @@ struct ExampleOutcome {
 struct DatasetPass {
   /// Examples per window (the unit of sharding and of length sorting).
   static let windowSize = 128
+
+  /// BLAS threads of every product in a data-set run (`batch`, `eval`): one, whatever
+  /// --workers and --threads say. A product's summation order depends on how its library
+  /// splits the work over threads (seen with OpenBLAS's Haswell kernels: one worker with
+  /// two BLAS threads and two workers with one each wrote files 23 bytes apart), so only a
+  /// fixed thread count per product makes the output independent of the worker layout,
+  /// which resume and shard merging rely on.
+  static let blasThreadsPerProduct = 1
   /// Most padded tokens in one batch of a gradient method: B4 in `make bench` ran
   /// fastest at 1024 (activations stay in cache; 4096 was 15–45 % slower).
   static let tokensPerBatch = 1024

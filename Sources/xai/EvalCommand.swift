@@ -67,7 +67,7 @@ struct EvalCommand: ParsableCommand {
     name: .long, help: "Draw the table and --html page of an earlier --output again, without recomputing.")
   var from: String?
 
-  @Option(name: .long, parsing: .unconditional, help: "Worker threads (default: one per core).")
+  @Option(name: .long, parsing: .unconditional, help: "Worker threads (default: --threads, else one per core); each product runs on one BLAS thread.")
   var workers: Int?
 
   @Flag(name: .long, help: "Report unreadable input lines and go on, instead of stopping.")
@@ -91,8 +91,8 @@ struct EvalCommand: ParsableCommand {
       throw ValidationError("--random-orders must be between 1 and 100; got \(randomOrders).")
     }
     if seed < 0 { throw ValidationError("--seed must be ≥ 0; got \(seed).") }
-    if let workers, workers < 1 || workers > 256 {
-      throw ValidationError("--workers must be between 1 and 256; got \(workers).")
+    if let workers, workers < 1 || workers > BatchCommand.maximumWorkers {
+      throw ValidationError("--workers must be between 1 and \(BatchCommand.maximumWorkers); got \(workers).")
     }
     let files = [dataOptions.input, output, html].compactMap { $0 }.filter { $0 != "-" }
     let resolved = files.map { URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path }
@@ -127,19 +127,18 @@ struct EvalCommand: ParsableCommand {
       }
       let (name, path) = try ModelZoo.resolve(modelOptions.model)
       let isGraphModel = ["graphnet", "gcn"].contains(ModelZoo.describe(path)?.modelType ?? "")
-      let cores = modelOptions.threads ?? ProcessInfo.processInfo.activeProcessorCount
-      let workerCount = workers ?? max(1, min(ProcessInfo.processInfo.activeProcessorCount, cores))
+      let workerCount = workers ?? min(modelOptions.threads ?? BatchCommand.defaultWorkers, BatchCommand.maximumWorkers)
       let started = Date()
       let summary: FaithfulnessSummary
       let unitName: String
       if isGraphModel {
-        (summary, failures) = try evaluateGraphs(input: input, path: path, workers: workerCount, cores: cores)
+        (summary, failures) = try evaluateGraphs(input: input, path: path, workers: workerCount)
         unitName = "nodes"
       } else if modelOptions.isImageModel {
-        (summary, failures) = try evaluateImages(input: input, workers: workerCount, cores: cores)
+        (summary, failures) = try evaluateImages(input: input, workers: workerCount)
         unitName = "patches"
       } else {
-        (summary, failures) = try evaluateTexts(input: input, workers: workerCount, cores: cores)
+        (summary, failures) = try evaluateTexts(input: input, workers: workerCount)
         unitName = "tokens"
       }
       let report = FaithfulnessReport(
@@ -189,9 +188,9 @@ struct EvalCommand: ParsableCommand {
     return (methods, [.random(orders: randomOrders)] + (chosen.contains(.attention) ? [.attention] : []))
   }
 
-  func evaluateTexts(input: String, workers: Int, cores: Int) throws -> (FaithfulnessSummary, Int) {
+  func evaluateTexts(input: String, workers: Int) throws -> (FaithfulnessSummary, Int) {
     let model = try modelOptions.loadTextModel()
-    BLAS.threads = max(1, cores / workers)
+    BLAS.threads = DatasetPass.blasThreadsPerProduct
     let (methods, baselines) = try transformerRankings()
     let evaluator = TextFaithfulness(model: model, methods: methods, baselines: baselines, seed: UInt64(seed))
     let reader = try DataRecordReader(path: input, fields: dataOptions.fields)
@@ -235,9 +234,9 @@ struct EvalCommand: ParsableCommand {
     return (FaithfulnessSummary(rankings: evaluator.rankings, examples: results), failed)
   }
 
-  func evaluateImages(input: String, workers: Int, cores: Int) throws -> (FaithfulnessSummary, Int) {
+  func evaluateImages(input: String, workers: Int) throws -> (FaithfulnessSummary, Int) {
     let model = try modelOptions.loadImageModel()
-    BLAS.threads = max(1, cores / workers)
+    BLAS.threads = DatasetPass.blasThreadsPerProduct
     let (methods, baselines) = try transformerRankings()
     let evaluator = ImageFaithfulness(
       model: model, methods: methods, baselines: baselines, seed: UInt64(seed))
@@ -275,11 +274,11 @@ struct EvalCommand: ParsableCommand {
     return (FaithfulnessSummary(rankings: evaluator.rankings, examples: results), failed)
   }
 
-  func evaluateGraphs(input: String, path: String, workers: Int, cores: Int) throws -> (
+  func evaluateGraphs(input: String, path: String, workers: Int) throws -> (
     FaithfulnessSummary, Int
   ) {
     let network = try GraphNetwork.load(path: path)
-    BLAS.threads = max(1, cores / workers)
+    BLAS.threads = DatasetPass.blasThreadsPerProduct
     let useWalks = methodOptions.method.isEmpty || methodOptions.method.contains(.gnnLRP)
     let useGradient = methodOptions.method.isEmpty || methodOptions.method.contains(.text(.gradxinput))
     if let other = methodOptions.method.first(where: { $0 != .gnnLRP && $0 != .text(.gradxinput) }) {

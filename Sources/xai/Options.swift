@@ -209,6 +209,13 @@ struct WalkOptions: ParsableArguments {
     help: ArgumentHelp("LRP-γ: one value, or one per layer plus one for the output.", valueName: "G[,G..]"))
   var gamma: GammaList = GammaList([0])
 
+  @Option(
+    name: .long, parsing: .unconditional,
+    help: ArgumentHelp(
+      "LRP-ε: add E·sign(z⁺) to every LRP-γ denominator z⁺ (default 0); what it absorbs is the conservation residual.",
+      valueName: "E"))
+  var epsilon: Float = 0
+
   @Option(name: .long, parsing: .unconditional, help: "How many walks to show (largest |R| first).")
   var top: Int = 10
 
@@ -229,6 +236,10 @@ struct WalkOptions: ParsableArguments {
         "--gamma must be at most \(Int(RelevantWalks.largestGamma)) "
           + "(larger values overflow the lifted weights); got \(large).")
     }
+    if !(epsilon >= 0 && epsilon <= RelevantWalks.largestEpsilon) {
+      throw ValidationError(
+        "--epsilon must be between 0 and \(Int(RelevantWalks.largestEpsilon)); got \(epsilon).")
+    }
     if maxWalks < 1 || maxWalks > RelevantWalks.maximumWalks {
       throw ValidationError(
         "--max-walks must be between 1 and \(RelevantWalks.maximumWalks); got \(maxWalks).")
@@ -237,7 +248,7 @@ struct WalkOptions: ParsableArguments {
 
   /// The walk computation these options ask for.
   func relevantWalks(progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil) -> RelevantWalks {
-    RelevantWalks(gammas: gamma.values, keep: top, walkLimit: maxWalks, progress: progress)
+    RelevantWalks(gammas: gamma.values, epsilon: epsilon, keep: top, walkLimit: maxWalks, progress: progress)
   }
 }
 

@@ -18,7 +18,7 @@ public struct GraphFaithfulness: Sendable {
   /// Evaluates GNN-LRP (when `walks` is given), node Gradient×Input (when asked) and
   /// the random baseline with `randomOrders` orders.
   public init(walks: RelevantWalks?, nodeGradientTimesInput: Bool, randomOrders: Int, seed: UInt64) {
-    self.walks = walks.map { RelevantWalks(gammas: $0.gammas, keep: 0, walkLimit: $0.walkLimit) }
+    self.walks = walks.map { RelevantWalks(gammas: $0.gammas, epsilon: $0.epsilon, keep: 0, walkLimit: $0.walkLimit) }
     self.nodeGradientTimesInput = nodeGradientTimesInput
     self.seed = seed
     rankings =

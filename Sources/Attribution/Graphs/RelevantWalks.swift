@@ -12,26 +12,32 @@ import Tensor
 ///     b_l−1 = Â[j_l−1, j_l] · W̃_l (s_l[j_l] ⊙ b_l)
 ///     R     = H₀[j₀] · b₀
 ///
-/// with s = relu gate ⊙ Z/Zp. Suffixes are extended only along entries of Â, one
+/// with s = relu gate ⊙ Z/Zp (Zp + ε·sign Zp with the LRP-ε stabiliser). Suffixes are extended only along entries of Â, one
 /// h×h matrix–vector product per suffix, depth first (memory O(L·h) plus the top-K heap).
 public struct RelevantWalks: Sendable {
   /// γ for W₁…W_L and the output projection (L + 1 values).
   public let gammas: [Float]
   /// How many walks to keep, largest |R| first (nil: all).
   public let keep: Int?
+  /// LRP-ε stabiliser added to every denominator z⁺, keeping its sign (0: plain LRP-γ).
+  /// What it absorbs shows as the conservation residual.
+  public let epsilon: Float
 
   /// Told (walks done, walks in all) as the enumeration goes, for a progress display.
   public let progress: (@Sendable (_ done: Int, _ total: Int) -> Void)?
   /// Most walks this explanation may enumerate; more is refused before any work.
   public let walkLimit: Int
 
-  /// `gammas` may hold one value (used everywhere) or L + 1 values; `progress` hears
-  /// how far the enumeration is; graphs with more than `walkLimit` walks are refused.
+  /// `gammas` may hold one value (used everywhere) or L + 1 values; `epsilon` stabilises
+  /// every denominator; `progress` hears how far the enumeration is; graphs with more
+  /// than `walkLimit` walks are refused.
   public init(
-    gammas: [Float] = [0], keep: Int? = 10, walkLimit: Int = RelevantWalks.defaultWalkLimit,
+    gammas: [Float] = [0], epsilon: Float = 0, keep: Int? = 10,
+    walkLimit: Int = RelevantWalks.defaultWalkLimit,
     progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil
   ) {
     self.gammas = gammas
+    self.epsilon = epsilon
     self.keep = keep
     self.walkLimit = walkLimit
     self.progress = progress
@@ -44,11 +50,18 @@ public struct RelevantWalks: Sendable {
   /// Largest γ accepted: W + γ·max(W, 0) stays far inside float32 for any sane weight.
   public static let largestGamma: Float = 1_000_000
 
+  /// Largest ε accepted (a stabiliser larger than any pre-activation only hides the walks).
+  public static let largestEpsilon: Float = 1_000_000
+
   /// Most walks one explanation enumerates (about a minute of work).
   public static let maximumWalks = 2_000_000_000
 
   /// The γ of each of the L + 1 projections, or an error naming the expected count.
   public func expandedGammas(layers: Int) throws -> [Float] {
+    guard epsilon >= 0, epsilon <= RelevantWalks.largestEpsilon else {
+      throw GammaError(
+        "ε must lie between 0 and \(Int(RelevantWalks.largestEpsilon)); got \(epsilon).")
+    }
     guard gammas.allSatisfy({ $0 >= 0 && $0 <= RelevantWalks.largestGamma }) else {
       throw GammaError(
         "γ values must lie between 0 and \(Int(RelevantWalks.largestGamma)) (larger ones overflow the lifted weights); got \(gammas.map { "\($0)" }.joined(separator: ", "))."
@@ -82,7 +95,8 @@ public struct RelevantWalks: Sendable {
         estimatedSeconds: seconds)
     }
     let forward = withoutGrad {
-      RewrittenForward(network: network, x: input.features, adjacency: adjacency, gammas: gamma)
+      RewrittenForward(
+        network: network, x: input.features, adjacency: adjacency, gammas: gamma, epsilon: epsilon)
     }
     guard forward.outputs.allSatisfy(\.isFinite) else {
       throw ModelError.badInput("The model's outputs for this graph are not finite numbers.")
@@ -102,7 +116,7 @@ public struct RelevantWalks: Sendable {
         "The walk relevances are not finite numbers (the model or γ overflows float32).")
     }
     return WalkExplanation(
-      gammas: gamma, target: target, outputs: outputs, bias: network.outputBias?.scalars[target] ?? 0,
+      gammas: gamma, epsilon: epsilon, stability: forward.stability, target: target, outputs: outputs, bias: network.outputBias?.scalars[target] ?? 0,
       walks: walker.heap.sortedByMagnitude(), walkCount: walker.walkCount, sumOverWalks: walker.total,
       nodeRelevance: walker.layerNodeRelevance[0], layerNodeRelevance: walker.layerNodeRelevance,
       edgeRelevance: edgeRelevance)

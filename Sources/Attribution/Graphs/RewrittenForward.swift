@@ -17,13 +17,17 @@ struct RewrittenForward {
   /// The model's outputs: mean over nodes of [relu](H_L V), plus the bias (the
   /// rewritten pass leaves every forward value unchanged).
   let outputs: [Float]
+  /// The largest |z/z⁺| of every projection.
+  let stability: WalkStability
 
-  init(network: GraphNetwork, x: Tensor, adjacency: NormalizedAdjacency, gammas: [Float]) {
+  init(network: GraphNetwork, x: Tensor, adjacency: NormalizedAdjacency, gammas: [Float], epsilon: Float) {
     func lift(_ w: Tensor, _ gamma: Float) -> Tensor {
       gamma == 0 ? w : w + w.relu() * gamma
     }
-    func ratio(_ z: Tensor, _ zp: Tensor, gated: Bool) -> Tensor {
-      Tensor.gatedRatio(z, zp, gated: gated)
+    var projections: [WalkStability.Projection] = []
+    func ratio(_ z: Tensor, _ zp: Tensor, gated: Bool, name: String) -> Tensor {
+      projections.append(WalkStability.measure(name: name, z: z, lifted: zp, gated: gated, epsilon: epsilon))
+      return Tensor.gatedRatio(z, zp, gated: gated, epsilon: epsilon)
     }
     h0 = network.input(x)
     var h = h0
@@ -33,17 +37,18 @@ struct RewrittenForward {
       let wl = lift(weight, gammas[l])
       let z = adjacency.aggregate(Tensor.matmul(h, weight))
       let zp = gammas[l] == 0 ? z : adjacency.aggregate(Tensor.matmul(h, wl))
-      scales.append(ratio(z, zp, gated: true))
+      scales.append(ratio(z, zp, gated: true, name: "layer.\(l + 1)"))
       lifted.append(wl)
       h = z.relu()
     }
     liftedOutput = lift(network.outputWeight, gammas[network.layerCount])
     let o = Tensor.matmul(h, network.outputWeight)
     let op = gammas[network.layerCount] == 0 ? o : Tensor.matmul(h, liftedOutput)
-    outputScale = ratio(o, op, gated: network.finalReLU)
+    outputScale = ratio(o, op, gated: network.finalReLU, name: "output")
     let mean = (network.finalReLU ? o.relu() : o).mean(axis: 0)
     outputs = (network.outputBias.map { mean + $0 } ?? mean).scalars
     self.scales = scales
+    stability = WalkStability(projections: projections, epsilon: epsilon)
     self.lifted = lifted
     firstProjection = Tensor.matmul(h0, lifted.first ?? liftedOutput)
   }

@@ -12,6 +12,10 @@ public struct WalkRelevance: Sendable, Equatable {
 public struct WalkExplanation: Sendable {
   /// γ of each projection (L + 1 values).
   public let gammas: [Float]
+  /// The LRP-ε stabiliser of every denominator (0: none).
+  public let epsilon: Float
+  /// How far each rewritten projection amplifies relevance.
+  public let stability: WalkStability
   /// The explained class.
   public let target: Int
   /// Model outputs (logits) of every class.
@@ -36,6 +40,7 @@ public struct WalkExplanation: Sendable {
   public var predictedIndex: Int { predictedClass(outputs) }
   /// The target output.
   public var targetOutput: Float { outputs[target] }
-  /// target output − bias − Σ walks (0 up to rounding for the exact rule).
+  /// target output − bias − Σ walks: 0 up to rounding for the exact rule; with ε > 0,
+  /// what the stabiliser absorbed.
   public var residual: Float { targetOutput - bias - sumOverWalks }
 }
