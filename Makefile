@@ -27,6 +27,7 @@ run: build
 
 test: setup
 	$(SWIFT) test
+	SWIFT=$(SWIFT) scripts/numerics-passes.sh
 
 ## The test suite under a sanitizer, each in its own build folder (not part of make test;
 ## the thread sanitizer runs the batch tests, whose workers share a model and a writer).

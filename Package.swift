@@ -45,9 +45,11 @@ let package = Package(
       path: "Benchmarks/XaiBench"),
     .executableTarget(
       name: "xai-fuzz", dependencies: ["Tensor", "Models", "Attribution", "Render"], path: "Fuzz/XaiFuzz"),
+    .target(name: "ReferenceSupport", dependencies: ["Models"], path: "Tests/ReferenceSupport"),
     .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
-    .testTarget(name: "ModelsTests", dependencies: ["Models"], exclude: ["Fixtures"]),
-    .testTarget(name: "AttributionTests", dependencies: ["Attribution"], exclude: ["Fixtures"]),
+    .testTarget(name: "ModelsTests", dependencies: ["Models", "ReferenceSupport"], exclude: ["Fixtures"]),
+    .testTarget(
+      name: "AttributionTests", dependencies: ["Attribution", "ReferenceSupport"], exclude: ["Fixtures"]),
     .testTarget(name: "RenderTests", dependencies: ["Render"]),
     .testTarget(name: "XaiCLITests", dependencies: ["xai", "xai-fuzz", "Models"]),
   ]

@@ -2,7 +2,18 @@
 from the masked definition in PyTorch (one backward pass per walk, only node j_l
 carrying gradient at layer l, each layer rewritten as Zp·(Z/Zp).detach() with
 Zp from W + γ·max(W, 0)), for the sample GraphNet and GCN on sample graphs and for
-small random models. Run through `make reference`.
+small random models.
+
+The expected values (logits, walks) are computed in float64. The same computation is then
+run again in float32 (same code, same target, torch's default kernels, 2 threads), and each
+case records under `float32_deviation` PyTorch float32's own deviation from float64:
+{"logits": max |Δ|, "walks": max over walks of |Δ relevance|}. Each case also records
+`amplification`: for every message-passing layer and then the output projection, the
+largest |Z/Zp| (float64) over the entries where the rewritten ratio is used, the factor by
+which rounding errors of Zp can grow. A case may set `epsilon` (absent = 0): the LRP-ε
+stabiliser Zp ← Zp + ε·sign(Zp) (sign(0) = +1) applied to every Zp before the ratio.
+The last cases are ill-conditioned on purpose (an output-layer ratio in the thousands),
+with and without ε. Run through `make reference`.
 """
 
 import itertools
@@ -18,8 +29,8 @@ MODELS = ROOT / "samples" / "models"
 DATA = ROOT / "samples" / "data"
 
 
-def adjacency(n, edges, normalize):
-    a = torch.eye(n, dtype=torch.float64)
+def adjacency(n, edges, normalize, dtype=torch.float64):
+    a = torch.eye(n, dtype=dtype)
     for u, v in edges:
         if u != v:
             a[u, v] = a[v, u] = 1
@@ -29,9 +40,9 @@ def adjacency(n, edges, normalize):
     return a
 
 
-def network(model):
+def network(model, dtype=torch.float64):
     config, t = model["config"], model["tensors"]
-    get = lambda name: torch.tensor(t[name]["data"], dtype=torch.float64).view(t[name]["shape"])
+    get = lambda name: torch.tensor(t[name]["data"], dtype=dtype).view(t[name]["shape"])
     if config["model_type"] == "graphnet":
         layers = [get(f"W{i + 1}") for i in range(config["num_layers"])]
         return {"U": get("U"), "W": layers, "V": get("V"), "bias": None,
@@ -41,26 +52,37 @@ def network(model):
             "final_relu": False, "config": config}
 
 
-def features(net, graph):
+def features(net, graph, dtype=torch.float64):
     config = net["config"]
     n = graph["num_nodes"]
     kind = config.get("node_features", "given" if config["model_type"] == "gcn" else "constant")
     if kind == "constant":
-        return torch.ones(n, config["in_dim"], dtype=torch.float64)
+        return torch.ones(n, config["in_dim"], dtype=dtype)
     if kind == "identity":
-        return torch.eye(n, dtype=torch.float64)
+        return torch.eye(n, dtype=dtype)
     if graph.get("features") is not None:
-        return torch.tensor(graph["features"], dtype=torch.float64)
+        return torch.tensor(graph["features"], dtype=dtype)
     elements = config["elements"]
-    x = torch.zeros(n, len(elements), dtype=torch.float64)
+    x = torch.zeros(n, len(elements), dtype=dtype)
     for i, symbol in enumerate(graph["node_labels"]):
         x[i, elements.index(symbol) if symbol in elements else elements.index("other")] = 1
     return x
 
 
-def rewritten(z, zp, gated):
-    ratio = torch.where((zp == 0) | ((z <= 0) if gated else torch.zeros_like(z, dtype=torch.bool)),
-                        torch.zeros_like(z), z / torch.where(zp == 0, torch.ones_like(zp), zp))
+def stabilised(zp, epsilon):
+    """LRP-ε on the denominator, sign-preserving: Zp + ε·(1 if Zp ≥ 0 else −1)."""
+    return zp + epsilon * torch.where(zp >= 0, 1.0, -1.0).to(zp.dtype) if epsilon else zp
+
+
+def ratio_used(z, zp, gated):
+    """Where the rewritten ratio Z/Zp is used (elsewhere the output is 0)."""
+    return (zp != 0) & ((z > 0) if gated else torch.ones_like(z, dtype=torch.bool))
+
+
+def rewritten(z, zp, gated, epsilon=0.0):
+    zp = stabilised(zp, epsilon)
+    ratio = torch.where(ratio_used(z, zp, gated),
+                        z / torch.where(zp == 0, torch.ones_like(zp), zp), torch.zeros_like(z))
     return zp * ratio.detach()
 
 
@@ -75,20 +97,39 @@ def outputs(net, x, a):
     return o + net["bias"] if net["bias"] is not None else o
 
 
-def walk_relevance(net, x, a, walk, target, gammas):
+def walk_relevance(net, x, a, walk, target, gammas, epsilon=0.0):
     h0 = (torch.relu(x @ net["U"]) if net["U"] is not None else x).detach().requires_grad_(True)
     h = h0
     for l, w in enumerate(net["W"]):
         z = a.T @ (h @ w)
         zp = a.T @ (h @ (w + gammas[l] * w.clamp(min=0)))
-        nxt = rewritten(z, zp, True)
+        nxt = rewritten(z, zp, True, epsilon)
         mask = torch.zeros_like(nxt)
         mask[walk[l + 1]] = 1
         h = nxt * mask + nxt.detach() * (1 - mask)
     v = net["V"]
-    y = rewritten(h @ v, h @ (v + gammas[-1] * v.clamp(min=0)), net["final_relu"]).mean(0)[target]
+    y = rewritten(h @ v, h @ (v + gammas[-1] * v.clamp(min=0)), net["final_relu"], epsilon).mean(0)[target]
     y.backward()
     return float((h0 * h0.grad)[walk[0]].sum())
+
+
+def amplification(net, x, a, gammas, epsilon=0.0):
+    """max |Z/Zp| over the entries where the ratio is used, per layer and then the output
+    projection (with the case's γ and ε); 0 for a layer where it is used nowhere."""
+    def largest(z, zp, gated):
+        zp = stabilised(zp, epsilon)
+        used = ratio_used(z, zp, gated)
+        return float((z[used] / zp[used]).abs().max()) if used.any() else 0.0
+    result = []
+    with torch.no_grad():
+        h = torch.relu(x @ net["U"]) if net["U"] is not None else x
+        for l, w in enumerate(net["W"]):
+            z = a.T @ (h @ w)
+            result.append(largest(z, a.T @ (h @ (w + gammas[l] * w.clamp(min=0))), True))
+            h = torch.relu(z)
+        v = net["V"]
+        result.append(largest(h @ v, h @ (v + gammas[-1] * v.clamp(min=0)), net["final_relu"]))
+    return result
 
 
 def all_walks(a, layers):
@@ -100,24 +141,39 @@ def all_walks(a, layers):
     return walks
 
 
-def case(name, model, graph, gammas, target=None):
-    net = network(model)
+def oracle(model, graph, gammas, target, epsilon, dtype):
+    """(logits, walks with their relevance, the float64 amplification or None) in `dtype`;
+    target None = the argmax (only for the float64 run: float32 gets the float64 target)."""
+    net = network(model, dtype)
     layers = len(net["W"])
     expanded = gammas * (layers + 1) if len(gammas) == 1 else gammas
-    a = adjacency(graph["num_nodes"], graph["edges"], net["config"].get("normalize", "sym"))
-    x = features(net, graph)
+    a = adjacency(graph["num_nodes"], graph["edges"], net["config"].get("normalize", "sym"), dtype)
+    x = features(net, graph, dtype)
     with torch.no_grad():
         out = outputs(net, x, a)
     if target is None:
         target = int(out.argmax())
-    assert abs(float(out[target])) > 1e-3, f"{name}: the explained output is zero; pick another seed"
-    walks = all_walks(a, layers)
+    rows = [w + [walk_relevance(net, x, a, w, target, expanded, epsilon)] for w in all_walks(a, layers)]
+    amplified = amplification(net, x, a, expanded, epsilon) if dtype == torch.float64 else None
+    return out, target, rows, amplified
+
+
+def case(name, model, graph, gammas, target=None, epsilon=0.0):
     started = time.perf_counter()
-    rows = [w + [walk_relevance(net, x, a, w, target, expanded)] for w in walks]
+    out, target, rows, amplified = oracle(model, graph, gammas, target, epsilon, torch.float64)
     seconds = time.perf_counter() - started
+    assert abs(float(out[target])) > 1e-3, f"{name}: the explained output is zero; pick another seed"
+    out32, _, rows32, _ = oracle(model, graph, gammas, target, epsilon, torch.float32)
+    assert [r[:-1] for r in rows32] == [r[:-1] for r in rows], name
+    deviation = {"logits": float((out32.double() - out).abs().max()),
+                 "walks": max(abs(r32[-1] - r[-1]) for r32, r in zip(rows32, rows))}
+    scale = max(abs(r[-1]) for r in rows)
     print(f"{name}: {len(rows)} walks, sum {sum(r[-1] for r in rows):.6f}, "
-          f"output {float(out[target]):.6f}, masked oracle {seconds:.2f} s")
-    return {"name": name, "gamma": gammas, "target": target, "logits": out.tolist(), "walks": rows}
+          f"output {float(out[target]):.6f}, masked oracle {seconds:.2f} s; amplification "
+          + ", ".join(f"{v:.3g}" for v in amplified)
+          + f"; float32 deviation {deviation['walks']:.3g} = {deviation['walks'] / scale:.3g} of max |R|")
+    return {"name": name, "gamma": gammas, **({"epsilon": epsilon} if epsilon else {}), "target": target,
+            "logits": out.tolist(), "walks": rows, "amplification": amplified, "float32_deviation": deviation}
 
 
 def random_model(kind, layers, seed, hidden=5):
@@ -177,6 +233,14 @@ def main():
     for index, graph in enumerate(sdf_graphs(DATA / "solubility_test.sdf", 2)):
         cases.append({"model_file": "gcn-solubility", "sdf_index": index,
                       **case(f"gcn-solubility molecule {index}", gcn, graph, [0.1])})
+    # Ill-conditioned on purpose: the model and graph of "random graphnet L=1 γ=[0.3]" with γ = 0.302,
+    # where an output-layer Zp of the target class nearly vanishes (|Z/Zp| ≈ 5·10³); then the same
+    # with the LRP-ε stabiliser.
+    model, graph = random_model("graphnet", 1, seed=1), random_graph(6, seed=11)
+    for epsilon in (0.0, 0.01, 0.1):
+        name = "ill-conditioned graphnet L=1 γ=[0.302]" + (f" ε={epsilon}" if epsilon else "")
+        cases.append({"model": model, "graph": graph,
+                      **case(name, model, graph, [0.302], target=1, epsilon=epsilon)})
     with open(OUT / "graph-walks.json", "w") as handle:
         json.dump({"cases": cases}, handle)
         handle.write("\n")
