@@ -74,9 +74,11 @@ struct BatchCommand: ParsableCommand {
   @Flag(name: .long, help: "No progress bar and no summary (errors are still printed).")
   var quiet = false
 
-  /// One worker per core, each with one BLAS thread: measured faster than one worker
-  /// with every core in BLAS (B4 in `make bench`, README Performance), because the
-  /// products of a batch are too small to split well and the rest of a pass is serial.
+  /// One worker per core, each with one BLAS thread (`DatasetPass.blasThreadsPerProduct`):
+  /// the output must not depend on the layout, and on the 2-core AMD EPYC development
+  /// machine this was also faster than one worker with both cores in BLAS (B4 in
+  /// `make bench`): the products of a batch are too small to split well and the rest of a
+  /// pass is serial.
   static var defaultWorkers: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 
   /// Most worker threads a data-set run starts.

@@ -1,10 +1,12 @@
 import Attribution
 import Foundation
 import Models
+import ReferenceSupport
 import Tensor
 import XCTest
 
-/// Golden relevances from scripts/reference_attribution.py (PyTorch).
+/// Golden relevances from scripts/reference_attribution.py (PyTorch, float64), each
+/// compared within its derived bound (`DerivedTolerance`).
 enum AttributionFixtures {
   static let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
   static let repository = here.deletingLastPathComponent().deletingLastPathComponent()
@@ -42,10 +44,15 @@ final class TextAttributionTests: XCTestCase {
     ("integrated-gradients@64", IntegratedGradients(steps: 64)),
   ]
 
-  private func assertModelMatchesReference(_ name: String) throws {
+  /// Checks every method on every sentence of `name`; returns the keys whose bound was
+  /// set by the case's conditioning rather than the floor.
+  @discardableResult
+  private func assertModelMatchesReference(_ name: String) throws -> [String] {
     let model = try TextModel.load(path: AttributionFixtures.modelPath(name))
     let sentences = try XCTUnwrap(try AttributionFixtures.reference()[name]).elements
     XCTAssertGreaterThanOrEqual(sentences.count, 5)
+    var conditioned: [String] = []
+    var margins: [(used: Float, line: String)] = []
     for sentence in sentences {
       let text = sentence["text"]!.string!
       for (key, method) in methods {
@@ -58,17 +65,34 @@ final class TextAttributionTests: XCTestCase {
         XCTAssertEqual(explanation.targetIndex, sentence["target"]!.int)
         let expected = try XCTUnwrap(sentence["relevance"]?[key], "\(name) fixture lacks \(key)").floats()
         XCTAssertEqual(explanation.relevance.count, expected.count, "\(name) \(key) token count")
-        let scale = expected.map(abs).max() ?? 1
+        let bound = DerivedTolerance(
+          floor: 1e-3, deviation: try FixtureDeviation.of(sentence, "relevance", key))
+        if let failure = bound.failure(explanation.relevance, expected, what: "\(name) \(key) '\(text)'") {
+          XCTFail(failure)
+        }
+        let scale = expected.map(abs).max() ?? 0
+        if bound.isSetByConditioning(scale: scale) { conditioned.append("\(key) '\(text)'") }
         let worst = zip(explanation.relevance, expected).map { abs($0 - $1) }.max() ?? 0
-        XCTAssertLessThanOrEqual(
-          worst, 1e-3 * scale, "\(name) \(key) '\(text)': off by \(worst) at scale \(scale)")
+        margins.append(
+          (worst / bound.allowed(scale: scale), "\(key) '\(text)': " + bound.margin(explanation.relevance, expected)))
         if key.hasPrefix("integrated-gradients@") {
           let steps = key.split(separator: "@")[1]
           let baseline = try XCTUnwrap(explanation.conservation.baselineLogit)
-          XCTAssertEqual(baseline, Float(sentence["baseline_logit@\(steps)"]!.double!), accuracy: 1e-4)
+          let baselineBound = DerivedTolerance(
+            floor: 1e-4, deviation: try FixtureDeviation.of(sentence, "baseline_logit@\(steps)"))
+          if let failure = baselineBound.failure(
+            [baseline], [Float(sentence["baseline_logit@\(steps)"]!.double!)],
+            what: "\(name) baseline logit @\(steps) '\(text)'")
+          {
+            XCTFail(failure)
+          }
         }
       }
     }
+    if let tightest = margins.max(by: { $0.used < $1.used }) {
+      print("reference margin: text \(name), tightest of \(margins.count): \(tightest.line)")
+    }
+    return conditioned
   }
 
   func testTinyDistilBertRelevanceMatchesPyTorchForEveryMethodAndHook() throws {
@@ -81,6 +105,14 @@ final class TextAttributionTests: XCTestCase {
 
   func testSampleModelRelevanceMatchesPyTorchForEveryMethodAndHook() throws {
     try assertModelMatchesReference("minilm-rt-sentiment")
+  }
+
+  /// A model whose embeddings are almost constant across dimensions: the LayerNorm
+  /// subtracts nearly equal numbers, and PyTorch's own float32 run lands up to 1 % of
+  /// max|R| from float64. The bound follows that deviation instead of the fixed 1e-3.
+  func testIllConditionedModelMatchesPyTorchWithinItsDerivedBound() throws {
+    let conditioned = try assertModelMatchesReference("tiny-distilbert-ill-conditioned")
+    XCTAssertFalse(conditioned.isEmpty, "no case is ill-conditioned enough to exercise the derived bound")
   }
 
   func testEveryRuleCombinationLeavesLogitsUnchanged() throws {
