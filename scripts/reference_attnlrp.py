@@ -19,9 +19,17 @@ R_t = Σ_d e_{t,d} ∂f/∂e_{t,d}, f = logit of the predicted class.
 The harness is proved first: its plain forward must reproduce the `transformers` logits, and
 the same harness with CP-LRP placement (LXT's stop_gradient on q and k, as its
 cp_wrap_attention_forward does, instead of the uniform split) must reproduce the `lrp`
-relevances of text-attribution.json. Run through `make reference` (after reference_attribution.py).
+relevances of text-attribution.json.
+
+The expected values (logits, relevance; written to 7 significant digits) are computed in
+float64 (the checkpoints are float32, which float64 holds exactly), and so is cp_lrp_check.
+The same computation is then run again in float32 (same code, the float64 run's target,
+torch's default kernels, 2 threads), with the same checks, and each sentence records under
+`float32_deviation` PyTorch float32's own deviation from float64: {"logits": max |Δ|,
+"relevance": max |Δ|}. Run through `make reference` (after reference_attribution.py).
 """
 
+import copy
 import importlib.util
 import json
 import sys
@@ -33,7 +41,8 @@ import torch.nn.functional as F
 from transformers import BertForSequenceClassification, BertTokenizer, DistilBertForSequenceClassification
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reference_attribution import MODEL_FIXTURES, OUT, SAMPLE, Reference, layer_norm  # noqa: E402
+from reference_attribution import (MODEL_FIXTURES, OUT, SAMPLE, Reference, float32_deviation,  # noqa: E402
+                                   layer_norm)
 
 
 def load_lxt():
@@ -55,7 +64,8 @@ divide_gradient, identity_rule_implicit, stop_gradient = \
     rules.divide_gradient, rules.identity_rule_implicit, rules.stop_gradient
 
 RELATIVE_TOLERANCE = 1e-4  # CP-LRP harness vs the lrp fixture, relative to max |R|
-LOGIT_TOLERANCE = 1e-5
+LOGIT_TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-5}
+DTYPES = (torch.float64, torch.float32)  # the expected values, then PyTorch float32's own run
 
 
 def attention(q, k, v, mask, heads, mode, scale_query_first, split_at="outputs"):
@@ -148,11 +158,11 @@ def load_models():
     return models
 
 
-def lxt_bert_relevance(data, ids, target):
+def lxt_bert_relevance(data, ids, target, dtype):
     """AttnLRP of a BERT classifier through LXT's own patched modelling code (lxt/efficient/models/
-    bert.py, eager attention), with the few shims transformers 5 needs: the import of a removed
-    helper, two removed mask helpers (all-ones masks only), and a config attribute. Only BERT:
-    LXT has no DistilBERT patch."""
+    bert.py, eager attention) in `dtype`, with the few shims transformers 5 needs: the import of a
+    removed helper, two removed mask helpers (all-ones masks only), and a config attribute. Only
+    BERT: LXT has no DistilBERT patch."""
     import transformers.pytorch_utils as pytorch_utils
     if not hasattr(pytorch_utils, "find_pruneable_heads_and_indices"):  # imported by bert.py, not called
         pytorch_utils.find_pruneable_heads_and_indices = None
@@ -170,6 +180,7 @@ def lxt_bert_relevance(data, ids, target):
     model = lxt_bert.BertForSequenceClassification(config).eval()
     model.load_state_dict({k: torch.tensor(v["data"], dtype=torch.float32).view(v["shape"])
                            for k, v in data["tensors"].items()}, strict=False)
+    model.to(dtype)
     for module in model.modules():  # LXT's attnLRP map: nn.LayerNorm.forward -> layer_norm_forward
         if isinstance(module, torch.nn.LayerNorm):
             module.forward = patches.layer_norm_forward.__get__(module)
@@ -200,59 +211,79 @@ def r7(x):
     return [r7(v) for v in x] if isinstance(x, list) else float(f"{x:.7g}")
 
 
+def explain(ref, model, case, target=None):
+    """AttnLRP of a fixture sentence in the dtype of `ref` (`model` in the same dtype), after the
+    harness checks (a) and (b); target None = the predicted class, which must be the fixture's.
+    Returns (logits, target, AttnLRP relevance, CP-LRP deviation from the lrp fixture)."""
+    ids_t = torch.tensor([case["ids"]])
+    mask = torch.ones_like(ids_t)
+    tolerance = LOGIT_TOLERANCE[ref.dtype]
+    with torch.no_grad():
+        e = ref.embed(ids_t)
+        logits = ref.logits(e, mask, None)[0]
+        theirs = model(input_ids=ids_t).logits[0]
+        rule_logits = [ref.logits(e, mask, mode)[0] for mode in ("attnlrp", "cp-lrp")]
+    # (a) the harness's forward is the model's forward, with and without the rules in place
+    assert theirs.dtype == ref.dtype, (theirs.dtype, ref.dtype)
+    assert (logits - theirs).abs().max() < tolerance, (case["text"], logits, theirs)
+    for other in rule_logits:
+        assert (other - theirs).abs().max() < tolerance, (case["text"], other, theirs)
+    if target is None:
+        target = int(logits.argmax())
+        assert target == case["target"], case["text"]
+    # (b) CP-LRP placement in the same harness reproduces the lrp fixture
+    cp = ref.relevance(e, mask, target, "cp-lrp")
+    lrp = torch.tensor(case["relevance"]["lrp"], dtype=ref.dtype)
+    cp_check = ((cp - lrp).abs().max() / lrp.abs().max()).item()
+    assert cp_check < RELATIVE_TOLERANCE, (case["text"], ref.dtype, cp_check)
+    attnlrp = ref.relevance(e, mask, target, "attnlrp")
+    # LXT's two placements of the uniform rule (matmul outputs / q,k,v operands) agree
+    operands = ref.relevance(e, mask, target, "attnlrp", split_at="operands")
+    assert (attnlrp - operands).abs().max() <= 1e-5 * attnlrp.abs().max(), case["text"]
+    return logits, target, attnlrp.detach(), cp_check
+
+
 def main():
-    torch.set_num_threads(1)
+    torch.set_num_threads(2)
     fixture = json.loads((OUT / "text-attribution.json").read_text())
     payload = {}
     for name, model, tokenizer in load_models():
-        ref = LXTReference(model)
-        entries = []
+        refs = {dtype: LXTReference(model, dtype) for dtype in DTYPES}
+        models = {torch.float64: copy.deepcopy(model).double(), torch.float32: model}
+        entries, raw = [], []
         residuals = {"attnlrp": [], "lrp": []}
         for case in fixture[name]:
             ids = case["ids"]
             assert tokenizer(case["text"])["input_ids"] == ids, (name, case["text"])
-            ids_t = torch.tensor([ids])
-            mask = torch.ones_like(ids_t)
-            with torch.no_grad():
-                e = ref.embed(ids_t)
-                logits = ref.logits(e, mask, None)[0]
-                theirs = model(input_ids=ids_t).logits[0]
-                rule_logits = [ref.logits(e, mask, mode)[0] for mode in ("attnlrp", "cp-lrp")]
-            # (a) the harness's forward is the model's forward, with and without the rules in place
-            assert (logits - theirs).abs().max() < LOGIT_TOLERANCE, (name, logits, theirs)
-            for other in rule_logits:
-                assert (other - theirs).abs().max() < LOGIT_TOLERANCE, (name, other, theirs)
-            target = int(logits.argmax())
-            assert target == case["target"], (name, case["text"])
-            # (b) CP-LRP placement in the same harness reproduces the lrp fixture
-            cp = ref.relevance(e, mask, target, "cp-lrp")
-            lrp = torch.tensor(case["relevance"]["lrp"])
-            cp_check = ((cp - lrp).abs().max() / lrp.abs().max()).item()
-            assert cp_check < RELATIVE_TOLERANCE, (name, case["text"], cp_check)
-            attnlrp = ref.relevance(e, mask, target, "attnlrp")
-            # LXT's two placements of the uniform rule (matmul outputs / q,k,v operands) agree
-            operands = ref.relevance(e, mask, target, "attnlrp", split_at="operands")
-            assert (attnlrp - operands).abs().max() <= 1e-5 * attnlrp.abs().max(), (name, case["text"])
+            logits, target, attnlrp, cp_check = explain(refs[torch.float64], models[torch.float64], case)
+            logits32, _, attnlrp32, _ = explain(refs[torch.float32], models[torch.float32], case, target)
+            raw.append({torch.float64: attnlrp, torch.float32: attnlrp32})
             logit = logits[target].item()
             residuals["attnlrp"].append(attnlrp.sum().item() - logit)
-            residuals["lrp"].append(lrp.sum().item() - logit)
-            entries.append({"text": case["text"], "ids": ids, "target": target, "logits": r7(logits.tolist()),
-                            "relevance": r7(attnlrp.tolist()), "cp_lrp_check": float(f"{cp_check:.3g}")})
+            residuals["lrp"].append(sum(case["relevance"]["lrp"]) - logit)
+            expected = {"logits": logits.tolist(), "relevance": attnlrp.tolist()}
+            deviation = float32_deviation({"logits": logits32.tolist(), "relevance": attnlrp32.tolist()},
+                                          expected, ["logits", "relevance"])
+            entries.append({"text": case["text"], "ids": ids, "target": target, "logits": r7(expected["logits"]),
+                            "relevance": r7(expected["relevance"]), "cp_lrp_check": float(f"{cp_check:.3g}"),
+                            "float32_deviation": deviation})
         payload[name] = entries
         if name == "tiny-bert":  # (c) LXT's own BERT modelling code gives the same AttnLRP
             data = json.loads((MODEL_FIXTURES / f"{name}.json").read_text())
             worst = 0.0
-            for x in entries:
-                theirs = lxt_bert_relevance(data, x["ids"], x["target"])
-                mine = torch.tensor(x["relevance"])
-                deviation = ((theirs - mine).abs().max() / mine.abs().max()).item()
-                assert deviation < RELATIVE_TOLERANCE, (name, x["text"], deviation)
-                worst = max(worst, deviation)
-            print(f"{name}: AttnLRP through LXT's patched BertForSequenceClassification: "
+            for x, mine in zip(entries, raw):
+                for dtype in DTYPES:
+                    theirs = lxt_bert_relevance(data, x["ids"], x["target"], dtype)
+                    deviation = ((theirs - mine[dtype]).abs().max() / mine[dtype].abs().max()).item()
+                    assert deviation < RELATIVE_TOLERANCE, (name, x["text"], dtype, deviation)
+                    worst = max(worst, deviation)
+            print(f"{name}: AttnLRP through LXT's patched BertForSequenceClassification (float64 and float32): "
                   f"max deviation {worst:.2e} of max |R|")
         mean_logit = sum(abs(x["logits"][x["target"]]) for x in entries) / len(entries)
+        float32 = max(x["float32_deviation"]["relevance"] / max(map(abs, x["relevance"])) for x in entries)
         print(f"{name}: {len(entries)} sentences; max CP-LRP deviation from the lrp fixture "
-              f"{max(x['cp_lrp_check'] for x in entries):.2e}; mean |ΣR - logit| / mean |logit|: "
+              f"{max(x['cp_lrp_check'] for x in entries):.2e}; float32's max deviation {float32:.2e} of max |R|; "
+              "mean |ΣR - logit| / mean |logit|: "
               + ", ".join(f"{k} {sum(map(abs, v)) / len(v) / mean_logit:.4f}" for k, v in residuals.items()))
     write_by_model(OUT / "attnlrp.json", payload)
 

@@ -23,21 +23,34 @@ public struct DerivedTolerance: Sendable {
 
   /// The relative bound of a well-conditioned case (times the scale).
   public let floor: Float
+  /// The absolute bound of a well-conditioned case (for comparisons that always had one,
+  /// such as logits within 1e-4).
+  public let absoluteFloor: Float
   /// PyTorch float32's max deviation from float64 on this case.
   public let deviation: Float
 
   /// A bound with relative `floor` and measured float32 `deviation`.
   public init(floor: Float, deviation: Float) {
     self.floor = floor
+    self.absoluteFloor = 0
+    self.deviation = deviation
+  }
+
+  /// A bound with an absolute floor and measured float32 `deviation`.
+  public init(absoluteFloor: Float, deviation: Float) {
+    self.floor = 0
+    self.absoluteFloor = absoluteFloor
     self.deviation = deviation
   }
 
   /// The bound for values of magnitude `scale` (the max |reference value|).
-  public func allowed(scale: Float) -> Float { floor * scale + Self.multiple * deviation }
+  public func allowed(scale: Float) -> Float { floor * scale + absoluteFloor + Self.multiple * deviation }
 
   /// Whether the measured deviation, not the floor, sets the bound at `scale`: the case
   /// is ill-conditioned enough that the fixed bound alone would be too tight.
-  public func isSetByConditioning(scale: Float) -> Bool { Self.multiple * deviation > floor * scale }
+  public func isSetByConditioning(scale: Float) -> Bool {
+    Self.multiple * deviation > floor * scale + absoluteFloor
+  }
 
   /// How much of the bound `actual` uses, and how it compares with PyTorch's float32:
   /// one line for the test log.
@@ -63,7 +76,7 @@ public struct DerivedTolerance: Sendable {
     let bound = allowed(scale: scale)
     guard !(worst <= bound) else { return nil }
     return
-      "\(what): off by \(worst) at scale \(scale); allowed \(bound) = \(floor)·scale + \(Self.multiple)·\(deviation) (PyTorch float32's own deviation)"
+      "\(what): off by \(worst) at scale \(scale); allowed \(bound) = \(floor)·scale + \(absoluteFloor) + \(Self.multiple)·\(deviation) (PyTorch float32's own deviation)"
   }
 }
 
