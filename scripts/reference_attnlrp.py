@@ -41,8 +41,8 @@ import torch.nn.functional as F
 from transformers import BertForSequenceClassification, BertTokenizer, DistilBertForSequenceClassification
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reference_attribution import (MODEL_FIXTURES, OUT, SAMPLE, Reference, float32_deviation,  # noqa: E402
-                                   layer_norm)
+from reference_attribution import (DTYPES, MODEL_FIXTURES, OUT, SAMPLE, Reference,  # noqa: E402
+                                   float32_deviation, layer_norm)
 
 
 def load_lxt():
@@ -65,7 +65,6 @@ divide_gradient, identity_rule_implicit, stop_gradient = \
 
 RELATIVE_TOLERANCE = 1e-4  # CP-LRP harness vs the lrp fixture, relative to max |R|
 LOGIT_TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-5}
-DTYPES = (torch.float64, torch.float32)  # the expected values, then PyTorch float32's own run
 
 
 def attention(q, k, v, mask, heads, mode, scale_query_first, split_at="outputs"):

@@ -15,11 +15,21 @@
   tiny-sentence-transformer-embeddings.json with its token ids and mean-pooled
   embeddings as Hugging Face computes them from that folder.
 
+The logits and embeddings are computed in float64 (a float64 copy of each model: the
+weights are float32, which float64 holds exactly); the same computation is then run again
+in float32 (torch's default kernels, 2 threads), and each fixture records under
+`float32_deviation` PyTorch float32's own deviation from float64, next to the compared
+arrays and mirroring them with every array replaced by max |float32 − float64|:
+{"single", "batched"} per tiny model, {"logits"} per sample sentence, {"embeddings"}.
+The weights, vocabularies and token ids are written as before (seeded, byte-identical).
+
 Run through `make reference`.
 """
 
+import copy
 import json
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -30,6 +40,9 @@ from safetensors.torch import save_file
 from transformers import (AutoModel, AutoTokenizer, BertConfig, BertForSequenceClassification,
                           BertModel, BertTokenizer, BertTokenizerFast, DistilBertConfig,
                           DistilBertForSequenceClassification)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reference_attribution import float32_deviation  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "Tests" / "ModelsTests" / "Fixtures"
@@ -110,6 +123,19 @@ SAMPLE_SENTENCES = [
     "A by-the-numbers thriller with no surprises.",
     "I laughed, I cried, I loved it.",
 ]
+
+
+def in_float64_and_float32(model, compute):
+    """(expected, float32): compute(m) for a float64 copy of `model` and for `model` itself (float32)."""
+    with torch.no_grad():
+        return compute(copy.deepcopy(model).double()), compute(model)
+
+
+def mean_pooled(encoder, encoded):
+    """Mean over the unmasked tokens of the encoder's last hidden state, as a list."""
+    hidden = encoder(**encoded).last_hidden_state
+    mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+    return ((hidden * mask).sum(1) / mask.sum(1)).tolist()
 
 
 def tiny_vocabulary():
@@ -244,34 +270,32 @@ def main():
         config["do_lower_case"] = True
         write(f"{name}.json", {"config": config, "vocab": vocab, "tensors": tensors_json(model)},
               indent=None)
-        with torch.no_grad():
-            single = [model(input_ids=torch.tensor([s])).logits[0].tolist() for s in sequences]
-            length = max(map(len, sequences))
-            ids = torch.tensor([s + [0] * (length - len(s)) for s in sequences])
-            mask = torch.tensor([[1] * len(s) + [0] * (length - len(s)) for s in sequences])
-            batched = model(input_ids=ids, attention_mask=mask).logits.tolist()
-        tiny_logits[name] = {"sequences": sequences, "single": single, "batched": batched}
+        length = max(map(len, sequences))
+        ids = torch.tensor([s + [0] * (length - len(s)) for s in sequences])
+        mask = torch.tensor([[1] * len(s) + [0] * (length - len(s)) for s in sequences])
+        expected, float32 = in_float64_and_float32(model, lambda m: {
+            "single": [m(input_ids=torch.tensor([s])).logits[0].tolist() for s in sequences],
+            "batched": m(input_ids=ids, attention_mask=mask).logits.tolist()})
+        tiny_logits[name] = {"sequences": sequences, **expected,
+                             "float32_deviation": float32_deviation(float32, expected, ["single", "batched"])}
     write("tiny-logits.json", tiny_logits)
 
     if (SAMPLE / "model.safetensors").exists():
         model = DistilBertForSequenceClassification.from_pretrained(str(SAMPLE)).float().eval()
         rows = []
-        with torch.no_grad():
-            for text in SAMPLE_SENTENCES:
-                encoded = shipped(text, return_tensors="pt")
-                rows.append({"text": text, "ids": encoded["input_ids"][0].tolist(),
-                             "logits": model(**encoded).logits[0].tolist()})
+        for text in SAMPLE_SENTENCES:
+            encoded = shipped(text, return_tensors="pt")
+            expected, float32 = in_float64_and_float32(model, lambda m: {"logits": m(**encoded).logits[0].tolist()})
+            rows.append({"text": text, "ids": encoded["input_ids"][0].tolist(), **expected,
+                         "float32_deviation": float32_deviation(float32, expected, ["logits"])})
         write("sample-logits.json", {"model": SAMPLE.name, "sentences": rows})
 
     encoder = AutoModel.from_pretrained(str(MINILM)).eval()
     texts = SAMPLE_SENTENCES[:5]
     encoded = full(texts, padding=True, return_tensors="pt")
-    with torch.no_grad():
-        hidden = encoder(**encoded).last_hidden_state
-    mask = encoded["attention_mask"].unsqueeze(-1).float()
-    pooled = (hidden * mask).sum(1) / mask.sum(1)
-    write("minilm-embeddings.json", {"texts": texts, "ids": [full(t)["input_ids"] for t in texts],
-                                      "embeddings": pooled.tolist()})
+    expected, float32 = in_float64_and_float32(encoder, lambda m: {"embeddings": mean_pooled(m, encoded)})
+    write("minilm-embeddings.json", {"texts": texts, "ids": [full(t)["input_ids"] for t in texts], **expected,
+                                      "float32_deviation": float32_deviation(float32, expected, ["embeddings"])})
 
     folder = FIXTURES / SENTENCE_TRANSFORMER
     tiny_sentence_transformer(folder)
@@ -281,13 +305,10 @@ def main():
     assert type(encoder) is BertModel and not loading["missing_keys"], loading
     texts = SENTENCE_TRANSFORMER_TEXTS
     encoded = tokenizer(texts, padding=True, return_tensors="pt")
-    with torch.no_grad():
-        hidden = encoder.eval()(**encoded).last_hidden_state
-    mask = encoded["attention_mask"].unsqueeze(-1).float()
-    pooled = (hidden * mask).sum(1) / mask.sum(1)
+    expected, float32 = in_float64_and_float32(encoder.eval(), lambda m: {"embeddings": mean_pooled(m, encoded)})
     write(f"{SENTENCE_TRANSFORMER}-embeddings.json", {
-        "texts": texts, "ids": [tokenizer(t)["input_ids"] for t in texts],
-        "embeddings": pooled.tolist()})
+        "texts": texts, "ids": [tokenizer(t)["input_ids"] for t in texts], **expected,
+        "float32_deviation": float32_deviation(float32, expected, ["embeddings"])})
 
 
 def write(name, payload, indent=1):

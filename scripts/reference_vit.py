@@ -26,9 +26,21 @@ names in model.safetensors) and checked against `transformers` logits first; the
 are those of reference_attribution.py (gradient, gradxinput, single hooks, lrp,
 integrated gradients) and reference_attnlrp.py (attnlrp with LXT's rule functions),
 and both `lrp` and `attnlrp` are checked against Hugging Face's own ViT code patched
-with LXT's functions. Run through `make reference` after `make train-samples`.
+with LXT's functions.
+
+The expected values of the models (logits in vit-reference.json; logits, target_logit,
+baseline_logit, relevance and pixel_relevance in vit-attribution.json; written to 7
+significant digits) are computed in float64 from the float32 checkpoints and the
+processor's float32 pixel_values (both held exactly). The same computation is then run
+again in float32 (same code, the float64 run's target, torch's default kernels, 2 threads),
+with the same checks, and each entry records under `float32_deviation` PyTorch float32's
+own deviation from float64, its compared keys mirrored with every array replaced by
+max |float32 − float64|. pixel_values are the processor's float32 output itself (the
+input, not a model computation) and have no deviation. Run through `make reference` after
+`make train-samples`.
 """
 
+import copy
 import json
 import struct
 import sys
@@ -51,7 +63,7 @@ from transformers.models.vit.image_processing_pil_vit import ViTImageProcessorPi
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference_attnlrp import patches, rules  # noqa: E402  (LXT 2.1 rules.py/patches.py by file path)
-from reference_attribution import gelu, layer_norm  # noqa: E402
+from reference_attribution import DTYPES, float32_deviation, gelu, layer_norm  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_FIXTURES = ROOT / "Tests" / "ModelsTests" / "Fixtures"
@@ -65,7 +77,8 @@ IMAGE_SEED = 7
 HOOKS = ["layernorm", "attention", "gelu"]
 IG_STEPS = 32
 PIXEL_METHODS = ["gradient", "gradxinput", "lrp", "attnlrp", f"integrated-gradients@{IG_STEPS}"]
-LOGIT_TOLERANCE = 1e-5
+LOGIT_TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-5}
+COMPARED = ["logits", "target_logit", "baseline_logit", "relevance", "pixel_relevance"]
 RELATIVE_TOLERANCE = 1e-4  # LXT-patched transformers vs this harness, relative to max |R|
 TINY_ATTRIBUTION_IMAGES = ["rgb-23x19.png", "rgb-40x37.png", "palette-22x17.png"]
 DIGIT_LABELS = ["0", "3", "7", "8"]  # the first shipped test image of each of these labels
@@ -77,6 +90,8 @@ def rel(path):
 
 
 def r7(x):
+    if isinstance(x, dict):
+        return {k: r7(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
         return [r7(v) for v in x]
     return float(f"{x:.7g}")
@@ -354,11 +369,13 @@ def attention(q, k, v, heads, detach, attnlrp):
 
 
 class ViTReference:
-    """ViTForImageClassification as explicit torch operations on the tensors of model.safetensors."""
+    """ViTForImageClassification as explicit torch operations on the tensors of model.safetensors,
+    in `dtype`."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, dtype=torch.float64):
         self.config = ViTConfig.from_pretrained(str(folder))
-        self.p = {k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()}
+        self.dtype = dtype
+        self.p = {k: v.to(dtype) for k, v in load_file(str(folder / "model.safetensors")).items()}
         self.eps = self.config.layer_norm_eps
 
     def linear(self, name, x):
@@ -412,11 +429,11 @@ def integrated_gradients(ref, pixels, baseline, target, rule):
         alphas, weights = (nodes + 1) / 2, weights / 2
     else:
         alphas, weights = (np.arange(IG_STEPS) + 0.5) / IG_STEPS, np.full(IG_STEPS, 1 / IG_STEPS)
-    alphas = torch.tensor(alphas, dtype=torch.float32)[:, None, None, None]
+    alphas = torch.tensor(alphas, dtype=pixels.dtype)[:, None, None, None]
     path = (baseline + alphas * (pixels - baseline)).detach().requires_grad_(True)
     e_path = ref.embed(path)
     e_path.retain_grad()
-    (ref.logits(e_path)[:, target] * torch.tensor(weights, dtype=torch.float32)).sum().backward()
+    (ref.logits(e_path)[:, target] * torch.tensor(weights, dtype=pixels.dtype)).sum().backward()
     with torch.no_grad():
         e, e0 = ref.embed(pixels), ref.embed(baseline)
     tokens = ((e - e0)[0] * e_path.grad.sum(0)).sum(-1)
@@ -424,11 +441,14 @@ def integrated_gradients(ref, pixels, baseline, target, rule):
     return tokens, pixel
 
 
-def explain(ref, pixels, baseline):
+def explain(ref, pixels, baseline, target=None):
+    """Every method's token and pixel relevance for `target` (None = the predicted class), in the
+    dtype of `ref` (pixels and baseline in the same dtype); lists and numbers, not rounded."""
     with torch.no_grad():
         logits = ref.logits(ref.embed(pixels))[0]
         baseline_logits = ref.logits(ref.embed(baseline))[0]
-    target = int(logits.argmax())
+    if target is None:
+        target = int(logits.argmax())
     tokens, pixel = {}, {}
     e, g, gp = ref.backward(pixels, target)
     tokens["gradient"], pixel["gradient"] = g[0].norm(dim=-1), gp[0].norm(dim=0)
@@ -440,13 +460,13 @@ def explain(ref, pixels, baseline):
     for rule, key in (("gauss-legendre", f"integrated-gradients@{IG_STEPS}"),
                       ("riemann-middle", f"integrated-gradients@{IG_STEPS}/riemann-middle")):
         tokens[key], pixel[key] = integrated_gradients(ref, pixels, baseline, target, rule)
-    return {"target": target, "logits": r7(logits.tolist()), "target_logit": r7(logits[target].item()),
-            "baseline_logit": r7(baseline_logits[target].item()),
-            "relevance": {k: r7(v.tolist()) for k, v in tokens.items()},
-            "pixel_relevance": {k: r7(v.tolist()) for k, v in pixel.items() if k in PIXEL_METHODS}}
+    return {"target": target, "logits": logits.tolist(), "target_logit": logits[target].item(),
+            "baseline_logit": baseline_logits[target].item(),
+            "relevance": {k: v.tolist() for k, v in tokens.items()},
+            "pixel_relevance": {k: v.tolist() for k, v in pixel.items() if k in PIXEL_METHODS}}
 
 
-def lxt_transformers_relevance(folder, pixels, target, mode):
+def lxt_transformers_relevance(folder, pixels, target, mode):  # in the dtype of `pixels`
     """Token and pixel relevance from Hugging Face's own ViT code with LXT's functions patched in:
     every nn.LayerNorm → patches.layer_norm_forward, the MLP's GELU → patches.non_linear_forward
     (rules.identity_rule_implicit on the original activation),
@@ -455,6 +475,7 @@ def lxt_transformers_relevance(folder, pixels, target, mode):
     This is LXT's own ViT map (lxt.efficient.models.vit_torch.cp_LRP, written for torchvision)
     applied to transformers' modules, and LXT's generic AttnLRP attention patch."""
     model = ViTForImageClassification.from_pretrained(str(folder), attn_implementation="eager").eval()
+    model.to(pixels.dtype)
     wrap = patches.wrap_attention_forward if mode == "attnlrp" else patches.cp_wrap_attention_forward
     original = modeling_vit.eager_attention_forward
     modeling_vit.eager_attention_forward = wrap(original)
@@ -481,6 +502,20 @@ def lxt_transformers_relevance(folder, pixels, target, mode):
 
 def deviation(a, b):
     return ((torch.as_tensor(a) - torch.as_tensor(b)).abs().max() / torch.as_tensor(b).abs().max()).item()
+
+
+def explain_checked(folder, ref, pixels, baseline, target=None):
+    """explain() in the dtype of `ref` (pixels and baseline are cast to it), with `lrp` and
+    `attnlrp` checked against transformers' ViT patched with LXT's functions in the same dtype
+    (lxt_check_*: the max deviation relative to max |R|, tokens and pixels)."""
+    pixels, baseline = pixels.to(ref.dtype), baseline.to(ref.dtype)
+    result = explain(ref, pixels, baseline, target)
+    for mode, key in (("attnlrp", "attnlrp"), ("cp-lrp", "lrp")):
+        tokens, pixel = lxt_transformers_relevance(folder, pixels, result["target"], mode)
+        worst = max(deviation(result["relevance"][key], tokens), deviation(result["pixel_relevance"][key], pixel))
+        assert worst < RELATIVE_TOLERANCE, (folder, mode, ref.dtype, worst)
+        result[f"lxt_check_{key}"] = float(f"{worst:.3g}")
+    return result
 
 
 # ---------------------------------------------------------------------------------------
@@ -534,7 +569,7 @@ NOTES = {
 
 
 def main():
-    torch.set_num_threads(1)
+    torch.set_num_threads(2)
     write_tiny_vit()
     good, bad = write_images()
     jpeg_decoder = {
@@ -554,7 +589,8 @@ def main():
         processor = AutoImageProcessor.from_pretrained(str(folder))
         assert isinstance(processor, ViTImageProcessorPil), type(processor)
         model = ViTForImageClassification.from_pretrained(str(folder)).eval()
-        ref = ViTReference(folder)
+        models = {torch.float64: copy.deepcopy(model).double(), torch.float32: model}
+        refs = {dtype: ViTReference(folder, dtype) for dtype in DTYPES}
         if name == "tiny-vit":
             files = [(IMAGES / f, good[f], "processor") for f in good]
             files.append((IMAGES / "rgba-20x24.png", "8-bit RGBA, converted by the caller", "caller-convert-rgb"))
@@ -578,34 +614,42 @@ def main():
                              (16, 16), resample=processor.resample)).reshape(-1).tolist()}}
             else:
                 entry, pixel_values = processed(processor, path, channels)
-            pixels = torch.tensor(pixel_values)[None]
-            with torch.no_grad():
-                theirs = model(pixel_values=pixels).logits[0]
-                mine = ref.logits(ref.embed(pixels))[0]
-                for hooks, attnlrp in ((set(HOOKS), False), (set(), True)):
-                    other = ref.logits(ref.embed(pixels), hooks, attnlrp)[0]
-                    assert (other - theirs).abs().max() < LOGIT_TOLERANCE, (path, other, theirs)
-            assert (mine - theirs).abs().max() < LOGIT_TOLERANCE, (path, mine, theirs)
+            pixels = torch.tensor(pixel_values)[None]  # float32, held exactly in float64
+            logits = {}
+            for dtype, ref in refs.items():
+                x = pixels.to(dtype)
+                with torch.no_grad():
+                    theirs = models[dtype](pixel_values=x).logits[0]
+                    mine = ref.logits(ref.embed(x))[0]
+                    for hooks, attnlrp in ((set(HOOKS), False), (set(), True)):
+                        other = ref.logits(ref.embed(x), hooks, attnlrp)[0]
+                        assert (other - theirs).abs().max() < LOGIT_TOLERANCE[dtype], (path, other, theirs)
+                assert (mine - theirs).abs().max() < LOGIT_TOLERANCE[dtype], (path, mine, theirs)
+                logits[dtype] = theirs.tolist()
+            expected = {"logits": logits[torch.float64]}
             entry.update({"description": description, "conversion": conversion,
-                          "pixel_values": r7(pixel_values.tolist()), "logits": r7(theirs.tolist())})
+                          "pixel_values": r7(pixel_values.tolist()), "logits": r7(expected["logits"]),
+                          "float32_deviation": float32_deviation({"logits": logits[torch.float32]}, expected,
+                                                                 ["logits"])})
             entries.append(entry)
             if path.name in chosen and conversion == "processor":
                 black = Image.new("RGB" if channels == 3 else "L", (8, 8))
                 baseline = torch.tensor(processor(black, return_tensors="np")["pixel_values"])
-                result = explain(ref, pixels, baseline)
-                for mode, key in (("attnlrp", "attnlrp"), ("cp-lrp", "lrp")):
-                    tokens, pixel = lxt_transformers_relevance(folder, pixels, result["target"], mode)
-                    worst = max(deviation(result["relevance"][key], tokens),
-                                deviation(result["pixel_relevance"][key], pixel))
-                    assert worst < RELATIVE_TOLERANCE, (name, path, mode, worst)
-                    result[f"lxt_check_{key}"] = float(f"{worst:.3g}")
+                result = explain_checked(folder, refs[torch.float64], pixels, baseline)
+                float32 = explain_checked(folder, refs[torch.float32], pixels, baseline, result["target"])
                 explained.append({"image": rel(path), "pixel_values": r7(pixel_values.tolist()),
-                                  "baseline_pixel_values": r7(baseline[0, :, 0, 0].tolist()), **result})
+                                  "baseline_pixel_values": r7(baseline[0, :, 0, 0].tolist()),
+                                  "target": result["target"], **{k: r7(result[k]) for k in COMPARED},
+                                  **{k: v for k, v in result.items() if k.startswith("lxt_check_")},
+                                  "float32_deviation": float32_deviation(float32, result, COMPARED)})
         reference[name] = {"folder": rel(folder), "images": entries}
         attribution[name] = explained
+        relative = [x["float32_deviation"][group][k] / np.abs(x[group][k]).max()
+                    for x in explained for group in ("relevance", "pixel_relevance") for k in x[group]]
         print(f"{name}: {len(entries)} images, logits match transformers; "
               f"{len(explained)} explained, LXT checks " + ", ".join(
-                  f"{k} ≤ {max(x[f'lxt_check_{k}'] for x in explained):.1e}" for k in ("lrp", "attnlrp")))
+                  f"{k} ≤ {max(x[f'lxt_check_{k}'] for x in explained):.1e}" for k in ("lrp", "attnlrp"))
+              + f"; float32's max deviation {max(relative):.2e} of max |R|")
     reference["bad_images"] = [{"image": rel(IMAGES / f), "description": d, "pil": pil_verdict(IMAGES / f)}
                                for f, d in bad.items()]
 

@@ -121,7 +121,7 @@ extension GraphReport {
     prediction += epsilonShare.map { " \(escapeHTML($0))" } ?? ""
     prediction += ".</p></section>"
     if let warning = e.stability.warning {
-      page.append("<p class=\"warning\"><b>Numerically unstable.</b> \(escapeHTML(warning))</p>")
+      page.append("<p class=\"warning\"><b>Read with care.</b> \(escapeHTML(warning))</p>")
     }
     page.append(prediction)
     page.append("<h2>Top \(e.walks.count) walks</h2>")

@@ -59,6 +59,8 @@ struct GraphCommand: ParsableCommand {
         case .json: print(report.json.text)
         case .terminal: print(TerminalWalks(mode: ColorMode.detect()).render(report), terminator: "")
         }
+        fflush(nil)
+        adviseOnStability(report)
       }
     }
   }

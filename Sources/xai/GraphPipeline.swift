@@ -46,16 +46,21 @@ func explainGraph(
       defer { display.finish() }
       let walks = try options.walks.relevantWalks(progress: display.update)
         .explain(network: network, input: input, target: target)
-      if walks.stability.warning != nil && walks.epsilon == 0 {
-        printError(
-          "xai: the walks of \(source) pass through near-zero LRP-γ denominators; --epsilon E (e.g. 0.01) stabilises them, and the residual then shows what ε absorbs."
-        )
-      }
       return .walks(GraphReport(modelName: name, graph: graph, labels: network.labels, explanation: walks))
     }
   } catch let error as ModelError where !error.isMissingFile {
     throw ModelError.badInput("\(source): \(error.description)")
   }
+}
+
+/// Advice after an unstable explanation was shown: the view states the fact, the CLI
+/// names the option that helps.
+func adviseOnStability(_ report: GraphReport) {
+  let walks = report.explanation
+  guard walks.stability.warning != nil, walks.epsilon == 0 else { return }
+  printError(
+    "xai: these walks pass through near-zero LRP-γ denominators; --epsilon E (e.g. 0.01) stabilises them, and the residual then shows what ε absorbs."
+  )
 }
 
 /// A progress bar for graphs with more than a million walks (nothing for smaller ones).

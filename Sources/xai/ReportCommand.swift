@@ -71,6 +71,7 @@ struct ReportCommand: ParsableCommand {
         else { return }
         try writeReport(report.html, to: output)
         printError("xai: wrote \(output)")
+        adviseOnStability(report)
         return
       }
       if let from {

@@ -1,6 +1,7 @@
 import Attribution
 import Foundation
 import Models
+import ReferenceSupport
 import XCTest
 
 /// ViT relevance of every method and hook, per token and per pixel, against the
@@ -45,21 +46,30 @@ final class VisionAttributionTests: XCTestCase {
           let explanation = try model.explain([image], method: method, targets: [.predicted])[0]
           XCTAssertEqual(explanation.targetIndex, target, "\(name) \(file) \(key)")
           let tokens = [explanation.classTokenRelevance] + explanation.patchRelevance
-          let scale = expected.map(abs).max()!
-          XCTAssertLessThan(
-            maxAbsoluteDifference(tokens, expected) / scale, 1e-3, "\(name) \(file) \(key) tokens")
+          let tokenBound = DerivedTolerance(
+            floor: 1e-3, deviation: try FixtureDeviation.of(entry, "relevance", key))
+          if let failure = tokenBound.failure(tokens, expected, what: "\(name) \(file) \(key) tokens") {
+            XCTFail(failure)
+          }
           if let pixels = entry["pixel_relevance"]?[key] {
             let expectedPixels = try floats(pixels)
-            let pixelScale = expectedPixels.map(abs).max()!
-            XCTAssertLessThan(
-              maxAbsoluteDifference(explanation.pixelRelevance, expectedPixels) / pixelScale, 1e-3,
-              "\(name) \(file) \(key) pixels")
+            let pixelBound = DerivedTolerance(
+              floor: 1e-3, deviation: try FixtureDeviation.of(entry, "pixel_relevance", key))
+            if let failure = pixelBound.failure(
+              explanation.pixelRelevance, expectedPixels, what: "\(name) \(file) \(key) pixels")
+            {
+              XCTFail(failure)
+            }
           }
           if key.hasPrefix("integrated") {
-            XCTAssertEqual(
-              explanation.conservation.baselineLogit!,
-              try XCTUnwrap(entry["baseline_logit"]?.double.map(Float.init)),
-              accuracy: 1e-4)
+            let baselineBound = DerivedTolerance(
+              absoluteFloor: 1e-4, deviation: try FixtureDeviation.of(entry, "baseline_logit"))
+            if let failure = baselineBound.failure(
+              [explanation.conservation.baselineLogit!],
+              [try XCTUnwrap(entry["baseline_logit"]?.double.map(Float.init))], what: "\(name) \(file) baseline logit")
+            {
+              XCTFail(failure)
+            }
           }
           checked += 1
         }

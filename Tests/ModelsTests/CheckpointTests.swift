@@ -1,4 +1,5 @@
 import Foundation
+import ReferenceSupport
 import Tensor
 import XCTest
 
@@ -25,7 +26,11 @@ final class CheckpointTests: XCTestCase {
     let expected = try XCTUnwrap(reference["embeddings"]?.numericArray()?.values)
     XCTAssertEqual(expected.count, texts.count * model.config.hiddenSize)
     let pooled = model.network.meanPooled(TokenBatch(ids))
-    XCTAssertLessThan(maxAbsoluteDifference(pooled.scalars, expected), 1e-4)
+    let bound = DerivedTolerance(
+      absoluteFloor: 1e-4, deviation: try FixtureDeviation.of(reference, "embeddings"))
+    if let failure = bound.failure(pooled.scalars, expected, what: "sentence-transformer embeddings") {
+      XCTFail(failure)
+    }
   }
 
   func testTensorsTheArchitectureNeverReadsAreListed() throws {

@@ -1,8 +1,10 @@
 import Models
+import ReferenceSupport
 import Tensor
 import XCTest
 
-/// Logits and embeddings against Hugging Face `transformers` (golden fixtures).
+/// Logits and embeddings against Hugging Face `transformers` (golden fixtures, float64),
+/// within 1e-4 plus 4 × PyTorch float32's own deviation on the case (`DerivedTolerance`).
 final class TransformerReferenceTests: XCTestCase {
   func testTinyJSONModelsReproduceTransformersLogitsAlonePaddedAndBatched() throws {
     let reference = try Fixtures.json("tiny-logits.json")
@@ -10,14 +12,19 @@ final class TransformerReferenceTests: XCTestCase {
       let model = try TextModel.load(path: Fixtures.path("\(name).json"))
       let expected = reference[name]!
       let sequences = expected["sequences"]!.elements.map(\.ints)
+      let single = DerivedTolerance(absoluteFloor: 1e-4, deviation: try FixtureDeviation.of(expected, "single"))
       for (sequence, logits) in zip(sequences, expected["single"]!.elements) {
         let output = model.network.logits(TokenBatch([sequence], padId: 0))
-        XCTAssertLessThan(maxAbsoluteDifference(output.scalars, logits.floats), 1e-4, name)
+        if let failure = single.failure(output.scalars, logits.floats, what: "\(name) \(sequence)") {
+          XCTFail(failure)
+        }
       }
       let batched = model.network.logits(TokenBatch(sequences, padId: 0))
       XCTAssertEqual(batched.shape, [sequences.count, model.config.classCount])
-      XCTAssertLessThan(
-        maxAbsoluteDifference(batched.scalars, expected["batched"]!.floats), 1e-4, "\(name) batched")
+      let bound = DerivedTolerance(absoluteFloor: 1e-4, deviation: try FixtureDeviation.of(expected, "batched"))
+      if let failure = bound.failure(batched.scalars, expected["batched"]!.floats, what: "\(name) batched") {
+        XCTFail(failure)
+      }
     }
   }
 
@@ -37,18 +44,26 @@ final class TransformerReferenceTests: XCTestCase {
     XCTAssertEqual(model.config.labels, ["negative", "positive"])
     let sentences = try Fixtures.json("sample-logits.json")["sentences"]!.elements
     XCTAssertGreaterThanOrEqual(sentences.count, 20)
-    var worst: Float = 0
+    var largestDeviation: Float = 0
     for sentence in sentences {
       let encoded = try model.encode(sentence["text"]!.string!)
       XCTAssertEqual(encoded.ids, sentence["ids"]!.ints)
       let logits = model.network.logits(TokenBatch([encoded.ids]))
-      worst = max(worst, maxAbsoluteDifference(logits.scalars, sentence["logits"]!.floats))
+      let deviation = try FixtureDeviation.of(sentence, "logits")
+      largestDeviation = max(largestDeviation, deviation)
+      if let failure = DerivedTolerance(absoluteFloor: 1e-4, deviation: deviation).failure(
+        logits.scalars, sentence["logits"]!.floats, what: sentence["text"]!.string!)
+      {
+        XCTFail(failure)
+      }
     }
-    XCTAssertLessThan(worst, 1e-4)
     let batch = TokenBatch(try sentences.map { try model.encode($0["text"]!.string!).ids })
     let batched = model.network.logits(batch)
-    XCTAssertLessThan(
-      maxAbsoluteDifference(batched.scalars, sentences.flatMap { $0["logits"]!.floats }), 1e-4)
+    if let failure = DerivedTolerance(absoluteFloor: 1e-4, deviation: largestDeviation).failure(
+      batched.scalars, sentences.flatMap { $0["logits"]!.floats }, what: "sample model batched")
+    {
+      XCTFail(failure)
+    }
   }
 
   func testMiniLMFolderLoadsAsAnEncoderAndMatchesSentenceEmbeddings() throws {
@@ -62,6 +77,10 @@ final class TransformerReferenceTests: XCTestCase {
     let ids = try reference["texts"]!.elements.map { try model.encode($0.string!).ids }
     XCTAssertEqual(ids, reference["ids"]!.elements.map(\.ints))
     let pooled = model.network.meanPooled(TokenBatch(ids))
-    XCTAssertLessThan(maxAbsoluteDifference(pooled.scalars, reference["embeddings"]!.floats), 1e-4)
+    let bound = DerivedTolerance(
+      absoluteFloor: 1e-4, deviation: try FixtureDeviation.of(reference, "embeddings"))
+    if let failure = bound.failure(pooled.scalars, reference["embeddings"]!.floats, what: "MiniLM embeddings") {
+      XCTFail(failure)
+    }
   }
 }
