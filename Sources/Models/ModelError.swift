@@ -23,6 +23,8 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
   case badConfig(file: String, key: String, reason: String)
   /// The configuration names an architecture xai does not know.
   case unknownModelType(file: String, modelType: String)
+  /// The file holds a model of another kind than the one asked for.
+  case wrongModelKind(file: String, found: ModelKind, modelType: String, expected: ModelKind)
   /// User input (text, graph, option value) that cannot be used.
   case badInput(String)
 
@@ -48,7 +50,9 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
       "\(file): tensor '\(key)' has dtype \(dtype); xai reads F32, F16 and BF16 weights."
     case .badConfig(let file, let key, let reason): "\(file): config key '\(key)' \(reason)."
     case .unknownModelType(let file, let modelType):
-      "\(file): unknown model_type '\(modelType)' (xai knows distilbert, bert, graphnet, gcn)."
+      "\(file): unknown model_type '\(modelType)' (xai knows \(ModelKind.knownModelTypes.joined(separator: ", ")))."
+    case .wrongModelKind(let file, let found, let modelType, let expected):
+      "\(file) holds \(found.withArticle) (\(modelType)), not \(expected.withArticle)."
     case .badInput(let message): message
     }
   }

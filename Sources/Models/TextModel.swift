@@ -70,7 +70,12 @@ public struct TextModel: Sendable {
   }
 
   static func loadJSON(_ path: String, name: String) throws -> TextModel {
-    let weights = try JSONWeights(path: path)
+    try loadJSON(JSONWeights(path: path), name: name)
+  }
+
+  /// Builds the model from an already parsed JSON weight file.
+  static func loadJSON(_ weights: JSONWeights, name: String) throws -> TextModel {
+    let path = weights.path
     let config = try TransformerConfig(json: weights.config, file: path)
     var tokenizer: WordPieceTokenizer?
     if let vocab = weights.root["vocab"], vocab.isArray {

@@ -55,7 +55,8 @@ struct BatchCommand: ParsableCommand {
   @Option(
     name: .long, parsing: .unconditional,
     help:
-      "Worker threads (default: --threads, else one per core); every product runs on one BLAS thread, so the output does not depend on the number of workers.")
+      "Worker threads (default: --threads, else one per core); every product runs on one BLAS thread, so the output does not depend on the number of workers."
+  )
   var workers: Int?
 
   @Flag(
@@ -115,13 +116,13 @@ struct BatchCommand: ParsableCommand {
       guard FileManager.default.fileExists(atPath: input) || input == "-" else {
         throw ModelError.missingFile(path: input)
       }
-      let (name, path) = try ModelZoo.resolve(modelOptions.model)
-      let isGraphModel = ["graphnet", "gcn"].contains(ModelZoo.describe(path)?.modelType ?? "")
+      let (name, _, loaded) = try modelOptions.load()
       let workerCount = workers ?? min(modelOptions.threads ?? Self.defaultWorkers, Self.maximumWorkers)
       // The model and methods first, then the outputs: a resumed file is checked against
       // them before anything in it (or in --errors) is cut.
       let job: Job
-      if isGraphModel {
+      switch loaded {
+      case .graph(let network):
         if report != nil {
           throw ValidationError("--report draws text data sets; graph outputs have no page yet.")
         }
@@ -131,14 +132,14 @@ struct BatchCommand: ParsableCommand {
         case [.text(.gradxinput)]: method = .gradxinput
         default: throw ValidationError("A graph model takes --method gnn-lrp or gradxinput (one of them).")
         }
-        job = .graphs(try GraphNetwork.load(path: path), method)
-      } else if modelOptions.isImageModel {
+        job = .graphs(network, method)
+      case .image(let model):
         if report != nil {
           throw ValidationError("--report draws text data sets; image outputs have no page yet.")
         }
-        job = .images(try modelOptions.loadImageModel(), try methodOptions.methods())
-      } else {
-        job = .texts(try modelOptions.loadTextModel(), try methodOptions.methods())
+        job = .images(model, try methodOptions.methods())
+      case .text(let model):
+        job = .texts(model, try methodOptions.methods())
       }
       BLAS.threads = DatasetPass.blasThreadsPerProduct
       let outputFile = try AppendOnlyLines.inspect(output, keep: resume, kind: .results)

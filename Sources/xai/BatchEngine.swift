@@ -356,7 +356,7 @@ struct DatasetPass {
     }
     try flush()
     if resume.lastIndex >= read {
-      throw ModelError.badInput(
+      throw ResumeRefusal(
         "\(resume.file) holds example \(resume.lastIndex) but the input has \(read) record(s)"
           + (limit != nil ? " within --limit" : "") + "; resume only with the input that wrote it.")
     }

@@ -28,16 +28,16 @@ struct ResumePoint: Equatable {
   /// lines would mix).
   func check(model: String, methods names: [String]) throws {
     if let modelOfLast, modelOfLast != model {
-      throw ModelError.badInput(
+      throw ResumeRefusal(
         "\(file) was written by the model \(modelOfLast), not \(model); resume with the model that wrote it.")
     }
     if let foreign = methods.subtracting(names).sorted().first {
-      throw ModelError.badInput(
+      throw ResumeRefusal(
         "\(file) holds results of --method \(foreign), which this run does not compute; "
           + "resume with the --method options that wrote it.")
     }
     if let missing = Set(names).subtracting(methodsOfEveryEarlier ?? Set(names)).sorted().first {
-      throw ModelError.badInput(
+      throw ResumeRefusal(
         "\(file) was written without --method \(missing); "
           + "resume with the --method options that wrote it, or start a new output.")
     }
@@ -47,7 +47,7 @@ struct ResumePoint: Equatable {
   /// lie in a window of `shard`.
   func check(shard: ShardSpec) throws {
     if lastIndex >= 0 && !shard.owns(window: lastIndex / DatasetPass.windowSize) {
-      throw ModelError.badInput(
+      throw ResumeRefusal(
         "\(file) holds example \(lastIndex), which shard \(shard.index)/\(shard.count) does not compute; "
           + "resume with the --shard that wrote it.")
     }
@@ -57,7 +57,7 @@ struct ResumePoint: Equatable {
   /// have the id the output gives it.
   func check(index: Int, id: String) throws {
     if index == lastIndex, let idOfLast, idOfLast != id {
-      throw ModelError.badInput(
+      throw ResumeRefusal(
         "\(file) gives example \(index) the id '\(idOfLast)' but the input's record \(index) has '\(id)'; "
           + "resume only with the input that wrote it.")
     }
@@ -121,11 +121,11 @@ final class AppendOnlyLines: @unchecked Sendable {
     let path = inspection.path
     if !inspection.keep {
       guard FileManager.default.createFile(atPath: path, contents: nil) else {
-        throw ModelError.badInput("Cannot write \(path).")
+        throw OutputError.cannotCreate(path: path, reason: "the file cannot be created")
       }
     }
     guard let handle = FileHandle(forWritingAtPath: path) else {
-      throw ModelError.badInput("Cannot write \(path).")
+      throw OutputError.cannotCreate(path: path, reason: "the file cannot be opened for writing")
     }
     if let end = inspection.completeBytes {
       try handle.truncate(atOffset: end)
@@ -163,7 +163,7 @@ final class AppendOnlyLines: @unchecked Sendable {
       try handle.seek(toOffset: end)
       let tail = try handle.read(upToCount: start.count) ?? Data()
       guard tail.elementsEqual(start.prefix(tail.count)) else {
-        throw ModelError.badInput("\(path) does not end in a line of \(what), so the run cannot be resumed.")
+        throw ResumeRefusal("\(path) does not end in a line of \(what), so the run cannot be resumed.")
       }
     }
     var point = ResumePoint.start
@@ -173,8 +173,8 @@ final class AppendOnlyLines: @unchecked Sendable {
     func scan(_ bytes: ArraySlice<UInt8>, number: Int) throws {
       point.lines += 1
       let source = "\(path) line \(number)"
-      func refuse() -> ModelError {
-        .badInput("\(source) is not a line of \(what), so the run cannot be resumed.")
+      func refuse() -> ResumeRefusal {
+        ResumeRefusal("\(source) is not a line of \(what), so the run cannot be resumed.")
       }
       guard bytes.starts(with: kind.start.utf8) else { throw refuse() }
       guard kind == .results else { return }
@@ -213,7 +213,7 @@ final class AppendOnlyLines: @unchecked Sendable {
     do {
       try handle.write(contentsOf: Data((line + "\n").utf8))
     } catch {
-      throw ModelError.badInput("Cannot write \(path): \(error.localizedDescription)")
+      throw OutputError.writeFailed(path: path, reason: error.localizedDescription)
     }
   }
 

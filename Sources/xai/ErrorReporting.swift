@@ -18,16 +18,50 @@ enum ExitStatus {
   static let badData: Int32 = 65
   /// A file or folder that is not there.
   static let missingFile: Int32 = 66
+  /// An output file that cannot be created (EX_CANTCREAT).
+  static let cannotCreate: Int32 = 73
+  /// An output that failed while being written (EX_IOERR).
+  static let ioError: Int32 = 74
 
   /// The exit code for an error of the lower modules.
   static func code(for error: Error) -> Int32? {
     switch error {
     case let error as ModelError: error.isMissingFile ? missingFile : badData
+    case let error as OutputError: error.isCreation ? cannotCreate : ioError
+    case is ResumeRefusal: usage
     case is WalkLimitError: badData
     case is MissingOperationError, is AuditUnavailableError, is GammaError: usage
     default: nil
     }
   }
+}
+
+/// An output that cannot be created, or whose writing failed.
+enum OutputError: Error, CustomStringConvertible {
+  /// The file (or its folder) cannot be created or opened for writing.
+  case cannotCreate(path: String, reason: String)
+  /// Writing to an opened output failed (disk full, I/O error).
+  case writeFailed(path: String, reason: String)
+
+  /// Whether the file could not be created at all (rather than failing while written).
+  var isCreation: Bool {
+    if case .cannotCreate = self { return true }
+    return false
+  }
+
+  var description: String {
+    switch self {
+    case .cannotCreate(let path, let reason): "Cannot write \(path): \(reason)."
+    case .writeFailed(let path, let reason): "Writing \(path) failed: \(reason)."
+    }
+  }
+}
+
+/// `--resume` (or `merge`) given an output that this command, with these options and this
+/// input, did not write: continuing would mix results.
+struct ResumeRefusal: Error, CustomStringConvertible {
+  let description: String
+  init(_ description: String) { self.description = description }
 }
 
 /// Runs a command body, turning errors of the lower modules into one sentence on
@@ -43,6 +77,14 @@ func reportingErrors(_ body: () throws -> Void) throws {
   } catch {
     guard let code = ExitStatus.code(for: error) else { throw error }
     var advice = error is GammaError ? " (--gamma)" : ""
+    if case .wrongModelKind(_, let found, _, _) = error as? ModelError {
+      advice =
+        switch found {
+        case .graphNetwork: " Explain graphs with 'xai graph --model NAME --graph FILE'."
+        case .imageClassifier: " Give it images with --image FILE."
+        case .textClassifier: " Give it text: 'xai explain --model NAME \"…\"'."
+        }
+    }
     if let error = error as? WalkLimitError {
       advice =
         error.limit < RelevantWalks.maximumWalks

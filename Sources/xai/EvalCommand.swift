@@ -67,7 +67,9 @@ struct EvalCommand: ParsableCommand {
     name: .long, help: "Draw the table and --html page of an earlier --output again, without recomputing.")
   var from: String?
 
-  @Option(name: .long, parsing: .unconditional, help: "Worker threads (default: --threads, else one per core); each product runs on one BLAS thread.")
+  @Option(
+    name: .long, parsing: .unconditional,
+    help: "Worker threads (default: --threads, else one per core); each product runs on one BLAS thread.")
   var workers: Int?
 
   @Flag(name: .long, help: "Report unreadable input lines and go on, instead of stopping.")
@@ -125,24 +127,22 @@ struct EvalCommand: ParsableCommand {
       guard FileManager.default.fileExists(atPath: input) || input == "-" else {
         throw ModelError.missingFile(path: input)
       }
-      let (name, path) = try ModelZoo.resolve(modelOptions.model)
-      let isGraphModel = ["graphnet", "gcn"].contains(ModelZoo.describe(path)?.modelType ?? "")
-      let workerCount = workers ?? min(modelOptions.threads ?? BatchCommand.defaultWorkers, BatchCommand.maximumWorkers)
+      let (name, _, loaded) = try modelOptions.load()
+      let workerCount =
+        workers ?? min(modelOptions.threads ?? BatchCommand.defaultWorkers, BatchCommand.maximumWorkers)
       let started = Date()
       let summary: FaithfulnessSummary
-      let unitName: String
-      if isGraphModel {
-        (summary, failures) = try evaluateGraphs(input: input, path: path, workers: workerCount)
-        unitName = "nodes"
-      } else if modelOptions.isImageModel {
-        (summary, failures) = try evaluateImages(input: input, workers: workerCount)
-        unitName = "patches"
-      } else {
-        (summary, failures) = try evaluateTexts(input: input, workers: workerCount)
-        unitName = "tokens"
+      switch loaded {
+      case .graph(let network):
+        (summary, failures) = try evaluateGraphs(network, input: input, workers: workerCount)
+      case .image(let model):
+        (summary, failures) = try evaluateImages(model, input: input, workers: workerCount)
+      case .text(let model):
+        (summary, failures) = try evaluateTexts(model, input: input, workers: workerCount)
       }
       let report = FaithfulnessReport(
-        modelName: name, dataName: URL(fileURLWithPath: input).lastPathComponent, unitName: unitName,
+        modelName: name, dataName: URL(fileURLWithPath: input).lastPathComponent,
+        unitName: loaded.units.rawValue,
         summary: summary, failedCount: failures, seconds: Date().timeIntervalSince(started),
         seed: UInt64(seed))
       guard !summary.examples.isEmpty else {
@@ -188,8 +188,7 @@ struct EvalCommand: ParsableCommand {
     return (methods, [.random(orders: randomOrders)] + (chosen.contains(.attention) ? [.attention] : []))
   }
 
-  func evaluateTexts(input: String, workers: Int) throws -> (FaithfulnessSummary, Int) {
-    let model = try modelOptions.loadTextModel()
+  func evaluateTexts(_ model: TextModel, input: String, workers: Int) throws -> (FaithfulnessSummary, Int) {
     BLAS.threads = DatasetPass.blasThreadsPerProduct
     let (methods, baselines) = try transformerRankings()
     let evaluator = TextFaithfulness(model: model, methods: methods, baselines: baselines, seed: UInt64(seed))
@@ -234,8 +233,7 @@ struct EvalCommand: ParsableCommand {
     return (FaithfulnessSummary(rankings: evaluator.rankings, examples: results), failed)
   }
 
-  func evaluateImages(input: String, workers: Int) throws -> (FaithfulnessSummary, Int) {
-    let model = try modelOptions.loadImageModel()
+  func evaluateImages(_ model: ImageModel, input: String, workers: Int) throws -> (FaithfulnessSummary, Int) {
     BLAS.threads = DatasetPass.blasThreadsPerProduct
     let (methods, baselines) = try transformerRankings()
     let evaluator = ImageFaithfulness(
@@ -274,10 +272,9 @@ struct EvalCommand: ParsableCommand {
     return (FaithfulnessSummary(rankings: evaluator.rankings, examples: results), failed)
   }
 
-  func evaluateGraphs(input: String, path: String, workers: Int) throws -> (
+  func evaluateGraphs(_ network: GraphNetwork, input: String, workers: Int) throws -> (
     FaithfulnessSummary, Int
   ) {
-    let network = try GraphNetwork.load(path: path)
     BLAS.threads = DatasetPass.blasThreadsPerProduct
     let useWalks = methodOptions.method.isEmpty || methodOptions.method.contains(.gnnLRP)
     let useGradient = methodOptions.method.isEmpty || methodOptions.method.contains(.text(.gradxinput))

@@ -58,12 +58,11 @@ struct ExplainCommand: ParsableCommand {
   }
 
   /// `--image`: each image with the image model, terminal panels or JSON, and a page.
-  func explainImageFiles() throws -> Int32? {
+  func explainImageFiles(_ loaded: LoadedModel, name: String) throws -> Int32? {
     guard !images.files.isEmpty else {
-      throw ValidationError(
-        "\(modelOptions.model ?? "The model") is an image model; give images with --image FILE.")
+      throw ValidationError("\(name) is an image model; give images with --image FILE.")
     }
-    let model = try modelOptions.loadImageModel()
+    let model = try modelOptions.imageModel(loaded, name: name)
     let method = try methodOptions.methods()[0]
     let (prepared, failure) = prepareImages(images.files, model: model)
     let results = try explainImages(
@@ -88,8 +87,9 @@ struct ExplainCommand: ParsableCommand {
     var failed: Int32?
     try reportingErrors {
       if let html = output.html { try checkWritable(html, inputs: images.files + [modelOptions.inputPath]) }
-      if !images.files.isEmpty || modelOptions.isImageModel {
-        failed = try explainImageFiles()
+      let (name, path, loaded) = try modelOptions.load()
+      if !images.files.isEmpty || loaded.kind == .imageClassifier {
+        failed = try explainImageFiles(loaded, name: name)
         return
       }
       guard let text else {
@@ -100,7 +100,9 @@ struct ExplainCommand: ParsableCommand {
         // start, B6); a stream of texts can.
         BLAS.backend = .openBLAS
       }
-      let model = try modelOptions.loadTextModel()
+      guard case .text(let model) = loaded else {
+        throw loaded.wrongKind(path: path, expected: .textClassifier)
+      }
       let method = try methodOptions.methods()[0]
       let heatmap = TerminalHeatmap(mode: ColorMode.detect(), mergeWords: words)
       var last: TextExplanation?

@@ -32,24 +32,21 @@ struct ImageOptions: ParsableArguments {
 }
 
 extension ModelOptions {
-  /// Whether the model named (or the default) is an image model (`model_type: "vit"`).
-  var isImageModel: Bool {
-    guard let (_, path) = try? ModelZoo.resolve(model) else { return false }
-    return ModelZoo.describe(path)?.modelType == "vit"
+  /// Loads a Vision Transformer folder, warning about weights it never reads; another
+  /// kind is a usage error, since --image asked for an image model.
+  func loadImageModel() throws -> ImageModel {
+    let (name, _, loaded) = try load()
+    return try imageModel(loaded, name: name)
   }
 
-  /// Loads a Vision Transformer folder, warning about weights it never reads.
-  func loadImageModel() throws -> ImageModel {
-    if let threads { BLAS.threads = threads }
-    let (name, path) = try ModelZoo.resolve(model)
-    if let type = ModelZoo.describe(path)?.modelType, type != "vit" {
+  /// The image model `loaded` is; another kind is a usage error, since --image asked for one.
+  func imageModel(_ loaded: LoadedModel, name: String) throws -> ImageModel {
+    guard case .image(let model) = loaded else {
       throw ValidationError(
-        "--image needs an image model (model_type vit, such as --model vit-digits); \(name) is a \(type) model."
+        "--image needs an image model (such as --model vit-digits); \(name) is \(loaded.kind.withArticle) (\(loaded.architecture))."
       )
     }
-    let loaded = try ImageModel.load(path: path, name: name)
-    warnAboutUnusedWeights(loaded.unusedWeights, path: path, architecture: "ViT")
-    return loaded
+    return model
   }
 }
 

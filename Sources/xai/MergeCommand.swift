@@ -55,7 +55,7 @@ struct MergeCommand: ParsableCommand {
           heads[reader] = try readers[reader].nextExample()
         }
         guard rename(temporary, output) == 0 else {
-          throw ModelError.badInput("Cannot write \(output): \(String(cString: strerror(errno))).")
+          throw OutputError.cannotCreate(path: output, reason: String(cString: strerror(errno)))
         }
       } catch {
         try? FileManager.default.removeItem(atPath: temporary)

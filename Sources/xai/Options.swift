@@ -69,13 +69,25 @@ struct ModelOptions: ParsableArguments {
     }
   }
 
-  /// Applies `--threads` and loads the text model, warning about weights it never reads.
-  func loadTextModel() throws -> TextModel {
+  /// Applies `--threads` and loads the model (`defaultName` when --model is absent) as
+  /// the kind its configuration names, warning about weights it never reads.
+  func load(defaultName: String = ModelZoo.defaultModel) throws -> (
+    name: String, path: String, model: LoadedModel
+  ) {
     if let threads { BLAS.threads = threads }
-    let (name, path) = try ModelZoo.resolve(model)
-    let loaded = try TextModel.load(path: path, name: name)
-    warnAboutUnusedWeights(loaded.unusedWeights, path: path, architecture: loaded.config.family.rawValue)
+    let loaded = try ModelZoo.load(model, defaultName: defaultName)
+    warnAboutUnusedWeights(
+      loaded.model.unusedWeights, path: loaded.path, architecture: loaded.model.architecture)
     return loaded
+  }
+
+  /// Applies `--threads` and loads a text model (another kind is a `wrongModelKind` error).
+  func loadTextModel() throws -> TextModel {
+    let (_, path, loaded) = try load()
+    guard case .text(let model) = loaded else {
+      throw loaded.wrongKind(path: path, expected: .textClassifier)
+    }
+    return model
   }
 
   /// One warning when a weight file holds tensors the architecture never reads.
@@ -89,9 +101,11 @@ struct ModelOptions: ParsableArguments {
 
   /// Applies `--threads` and loads a graph model (default `graphnet-ba`).
   func loadGraphModel() throws -> (name: String, network: GraphNetwork) {
-    if let threads { BLAS.threads = threads }
-    let (name, path) = try ModelZoo.resolve(model ?? "graphnet-ba")
-    return (name, try GraphNetwork.load(path: path))
+    let (name, path, loaded) = try load(defaultName: "graphnet-ba")
+    guard case .graph(let network) = loaded else {
+      throw loaded.wrongKind(path: path, expected: .graphNetwork)
+    }
+    return (name, network)
   }
 }
 

@@ -18,10 +18,10 @@ func checkWritable(_ path: String, inputs: [String?] = []) throws {
   }
   let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
   guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
-    throw ModelError.badInput("Cannot write \(path): the folder \(folder) does not exist.")
+    throw OutputError.cannotCreate(path: path, reason: "the folder \(folder) does not exist")
   }
   guard FileManager.default.isWritableFile(atPath: folder) else {
-    throw ModelError.badInput("Cannot write \(path): the folder \(folder) is not writable.")
+    throw OutputError.cannotCreate(path: path, reason: "the folder \(folder) is not writable")
   }
 }
 
@@ -30,8 +30,8 @@ func writeReport(_ text: String, to path: String) throws {
   do {
     try text.write(toFile: path, atomically: true, encoding: .utf8)
   } catch {
-    throw ModelError.badInput(
-      "Cannot write \(path): \((error as NSError).localizedFailureReason ?? "\(error)")")
+    throw OutputError.cannotCreate(
+      path: path, reason: (error as NSError).localizedFailureReason ?? "\(error)")
   }
 }
 

@@ -68,7 +68,9 @@ final class GraphReferenceTests: XCTestCase {
       }
       let margin = walkBound.margin(expected.map { mine[$0.0] ?? 0 }, expected.map(\.1))
       print("reference margin: graph walks \(name): \(margin)")
-      if walkBound.isSetByConditioning(scale: expected.map { abs($0.1) }.max() ?? 0) { conditioned.append(name) }
+      if walkBound.isSetByConditioning(scale: expected.map { abs($0.1) }.max() ?? 0) {
+        conditioned.append(name)
+      }
     }
     XCTAssertFalse(
       conditioned.isEmpty, "no case is ill-conditioned enough to exercise the derived bound")

@@ -42,7 +42,8 @@ final class RelevanceAuditTests: XCTestCase {
           let biasBound = DerivedTolerance(
             floor: 1e-3, deviation: try FixtureDeviation.of(sentence, "methods", key, "bias_share"))
           XCTAssertEqual(
-            audit.biasShare, Float(bias), accuracy: biasBound.allowed(scale: scale), "\(name) \(key) bias share")
+            audit.biasShare, Float(bias), accuracy: biasBound.allowed(scale: scale),
+            "\(name) \(key) bias share")
           XCTAssertEqual(audit.entries[0].sumRelevance, audit.sumTokens, accuracy: 1e-4 * scale)
           if key == "lrp" {
             XCTAssertEqual(audit.ruleShare, 0, accuracy: 1e-4 * scale, "lrp is conservative up to the biases")

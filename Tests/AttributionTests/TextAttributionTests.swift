@@ -74,7 +74,10 @@ final class TextAttributionTests: XCTestCase {
         if bound.isSetByConditioning(scale: scale) { conditioned.append("\(key) '\(text)'") }
         let worst = zip(explanation.relevance, expected).map { abs($0 - $1) }.max() ?? 0
         margins.append(
-          (worst / bound.allowed(scale: scale), "\(key) '\(text)': " + bound.margin(explanation.relevance, expected)))
+          (
+            worst / bound.allowed(scale: scale),
+            "\(key) '\(text)': " + bound.margin(explanation.relevance, expected)
+          ))
         if key.hasPrefix("integrated-gradients@") {
           let steps = key.split(separator: "@")[1]
           let baseline = try XCTUnwrap(explanation.conservation.baselineLogit)

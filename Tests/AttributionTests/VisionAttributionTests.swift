@@ -66,7 +66,8 @@ final class VisionAttributionTests: XCTestCase {
               absoluteFloor: 1e-4, deviation: try FixtureDeviation.of(entry, "baseline_logit"))
             if let failure = baselineBound.failure(
               [explanation.conservation.baselineLogit!],
-              [try XCTUnwrap(entry["baseline_logit"]?.double.map(Float.init))], what: "\(name) \(file) baseline logit")
+              [try XCTUnwrap(entry["baseline_logit"]?.double.map(Float.init))],
+              what: "\(name) \(file) baseline logit")
             {
               XCTFail(failure)
             }

@@ -12,7 +12,8 @@ final class TransformerReferenceTests: XCTestCase {
       let model = try TextModel.load(path: Fixtures.path("\(name).json"))
       let expected = reference[name]!
       let sequences = expected["sequences"]!.elements.map(\.ints)
-      let single = DerivedTolerance(absoluteFloor: 1e-4, deviation: try FixtureDeviation.of(expected, "single"))
+      let single = DerivedTolerance(
+        absoluteFloor: 1e-4, deviation: try FixtureDeviation.of(expected, "single"))
       for (sequence, logits) in zip(sequences, expected["single"]!.elements) {
         let output = model.network.logits(TokenBatch([sequence], padId: 0))
         if let failure = single.failure(output.scalars, logits.floats, what: "\(name) \(sequence)") {
@@ -21,7 +22,8 @@ final class TransformerReferenceTests: XCTestCase {
       }
       let batched = model.network.logits(TokenBatch(sequences, padId: 0))
       XCTAssertEqual(batched.shape, [sequences.count, model.config.classCount])
-      let bound = DerivedTolerance(absoluteFloor: 1e-4, deviation: try FixtureDeviation.of(expected, "batched"))
+      let bound = DerivedTolerance(
+        absoluteFloor: 1e-4, deviation: try FixtureDeviation.of(expected, "batched"))
       if let failure = bound.failure(batched.scalars, expected["batched"]!.floats, what: "\(name) batched") {
         XCTFail(failure)
       }
@@ -79,7 +81,8 @@ final class TransformerReferenceTests: XCTestCase {
     let pooled = model.network.meanPooled(TokenBatch(ids))
     let bound = DerivedTolerance(
       absoluteFloor: 1e-4, deviation: try FixtureDeviation.of(reference, "embeddings"))
-    if let failure = bound.failure(pooled.scalars, reference["embeddings"]!.floats, what: "MiniLM embeddings") {
+    if let failure = bound.failure(pooled.scalars, reference["embeddings"]!.floats, what: "MiniLM embeddings")
+    {
       XCTFail(failure)
     }
   }

@@ -229,13 +229,13 @@ final class BatchCommandTests: XCTestCase {
   func testAnUnwritableOutputIsRefusedBeforeAnyWork() throws {
     let data = checkout.appendingPathComponent("samples/data/rotten_tomatoes_test.jsonl").path
     let result = try runXai(["batch", "--input", data, "--output", "/nonexistent/out.jsonl"])
-    XCTAssertEqual(result.status, 65)
+    XCTAssertEqual(result.status, 73, "EX_CANTCREAT")
     XCTAssertTrue(result.stderr.contains("/nonexistent"), result.stderr)
     // Before any work, whatever the machine's speed: even before the model is looked up.
     let first = try runXai([
       "batch", "--model", "/no/such/model", "--input", data, "--output", "/nonexistent/out.jsonl",
     ])
-    XCTAssertEqual(first.status, 65, first.stderr)
+    XCTAssertEqual(first.status, 73, first.stderr)
     XCTAssertTrue(first.stderr.contains("/nonexistent/out.jsonl"), first.stderr)
     XCTAssertEqual(
       try runXai(["batch", "--input", "/no/data.jsonl", "--output", scratch.file("o.jsonl")]).status, 66)

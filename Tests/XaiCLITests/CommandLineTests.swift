@@ -181,6 +181,33 @@ final class ExplainCommandTests: XCTestCase {
     XCTAssertEqual(missing.status, 66)
   }
 
+  func testAModelOfAnotherKindIsNamedAndTheCommandThatReadsItAdvised() throws {
+    let graphs = checkout.appendingPathComponent("samples/data/ba_graphs.jsonl").path
+    let cases: [([String], String, String)] = [
+      (
+        ["explain", "--model", "graphnet-ba", "good"],
+        "holds a graph network (graphnet), not a text classifier", "xai graph"
+      ),
+      (
+        ["graph", "--model", "minilm-rt-sentiment", "--graph", graphs],
+        "holds a text classifier (distilbert), not a graph network", "xai explain"
+      ),
+    ]
+    for (arguments, fact, advice) in cases {
+      let result = try runXai(arguments)
+      XCTAssertEqual(result.status, 65, result.stderr)
+      XCTAssertTrue(result.stderr.contains(fact), result.stderr)
+      XCTAssertTrue(result.stderr.contains(advice), result.stderr)
+      XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr)
+    }
+  }
+
+  func testAnOutputThatCannotBeCreatedIsExit73() throws {
+    let result = try runXai(["report", "--model", tinyModel, "-o", "/proc/xai-report.html", "good"])
+    XCTAssertEqual(result.status, 73, result.stderr)
+    XCTAssertTrue(result.stderr.contains("/proc/xai-report.html"), result.stderr)
+  }
+
   func testInvalidUTF8OnStdinIsExit65NamingTheLine() throws {
     let process = Process()
     process.executableURL = xaiBinary()

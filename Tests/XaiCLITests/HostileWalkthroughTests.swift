@@ -146,7 +146,7 @@ final class HostileWalkthroughTests: XCTestCase {
     for notes in ["l1\nl2", "{\"a\": 1}"] {
       let path = try scratch.write(notes, to: "notes.txt")
       let result = try batch(["--input", texts, "--output", path, "--resume"])
-      XCTAssertEqual(result.status, 65, result.stderr)
+      XCTAssertEqual(result.status, 64, result.stderr)
       XCTAssertTrue(result.stderr.contains("not end in a line of xai batch output"), result.stderr)
       XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), notes, "nothing cut")
     }
@@ -154,17 +154,17 @@ final class HostileWalkthroughTests: XCTestCase {
     XCTAssertEqual(
       try batch(["--input", texts, "--output", output, "--method", "gradxinput", "--limit", "2"]).status, 0)
     let other = try batch(["--input", texts, "--output", output, "--resume"])
-    XCTAssertEqual(other.status, 65, other.stderr)
+    XCTAssertEqual(other.status, 64, other.stderr)
     XCTAssertTrue(other.stderr.contains("holds results of --method gradxinput"), other.stderr)
     let more = try batch([
       "--input", texts, "--output", output, "--resume", "--method", "gradxinput", "--method", "lrp",
     ])
-    XCTAssertEqual(more.status, 65, more.stderr)
+    XCTAssertEqual(more.status, 64, more.stderr)
     XCTAssertTrue(more.stderr.contains("was written without --method lrp"), more.stderr)
     let elsewhere = try scratch.write(
       "{\"text\": \"x\"}\n{\"text\": \"y\"}\n{\"text\": \"z\"}\n", to: "other.jsonl")
     let foreign = try batch(["--input", elsewhere, "--output", output, "--resume", "--method", "gradxinput"])
-    XCTAssertEqual(foreign.status, 65, foreign.stderr)
+    XCTAssertEqual(foreign.status, 64, foreign.stderr)
     XCTAssertTrue(foreign.stderr.contains("gives example 1 the id 't1'"), foreign.stderr)
     let resumed = try batch(["--input", texts, "--output", output, "--resume", "--method", "gradxinput"])
     XCTAssertEqual(resumed.status, 0, resumed.stderr)
@@ -195,14 +195,14 @@ final class HostileWalkthroughTests: XCTestCase {
           errors,
           "--resume",
         ] + arguments)
-      XCTAssertEqual(result.status, 65, result.stderr)
+      XCTAssertEqual(result.status, 64, result.stderr)
       XCTAssertTrue(result.stderr.contains(message), result.stderr)
       XCTAssertEqual(try String(contentsOfFile: output, encoding: .utf8), killed, "nothing cut: \(arguments)")
     }
     let shorter = try batch([
       "--input", try goodTexts(2, name: "short.jsonl"), "--output", output, "--errors", errors, "--resume",
     ])
-    XCTAssertEqual(shorter.status, 65, shorter.stderr)
+    XCTAssertEqual(shorter.status, 64, shorter.stderr)
     XCTAssertTrue(shorter.stderr.contains("holds example 3 but the input has 2 record(s)"), shorter.stderr)
     let resumed = try batch(["--input", texts, "--output", output, "--errors", errors, "--resume"])
     XCTAssertEqual(resumed.status, 0, resumed.stderr)

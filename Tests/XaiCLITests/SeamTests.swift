@@ -79,7 +79,7 @@ final class SeamTests: XCTestCase {
 
   func testAnUnwritableOutputIsRefusedBeforeAnyWork() throws {
     let result = try runXai(["report", "-o", "/nonexistent/folder/x.html", "good"])
-    XCTAssertEqual(result.status, 65)
+    XCTAssertEqual(result.status, 73, "EX_CANTCREAT")
     XCTAssertTrue(result.stderr.contains("/nonexistent/folder does not exist"), result.stderr)
     let folder = try runXai(["report", "-o", FileManager.default.temporaryDirectory.path, "good"])
     XCTAssertEqual(folder.status, 64, "a folder named as the output file is a usage error, as in batch")

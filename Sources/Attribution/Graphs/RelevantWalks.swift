@@ -116,7 +116,8 @@ public struct RelevantWalks: Sendable {
         "The walk relevances are not finite numbers (the model or γ overflows float32).")
     }
     return WalkExplanation(
-      gammas: gamma, epsilon: epsilon, stability: forward.stability, target: target, outputs: outputs, bias: network.outputBias?.scalars[target] ?? 0,
+      gammas: gamma, epsilon: epsilon, stability: forward.stability, target: target, outputs: outputs,
+      bias: network.outputBias?.scalars[target] ?? 0,
       walks: walker.heap.sortedByMagnitude(), walkCount: walker.walkCount, sumOverWalks: walker.total,
       nodeRelevance: walker.layerNodeRelevance[0], layerNodeRelevance: walker.layerNodeRelevance,
       edgeRelevance: edgeRelevance)

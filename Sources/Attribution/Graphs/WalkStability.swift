@@ -56,10 +56,12 @@ public struct WalkStability: Sendable, Equatable {
     let parts = bad.map { projection -> String in
       let place =
         projection.name == "output"
-        ? "the output projection" : "message-passing \(projection.name.replacingOccurrences(of: ".", with: " "))"
+        ? "the output projection"
+        : "message-passing \(projection.name.replacingOccurrences(of: ".", with: " "))"
       var part = "\(place) (|z/z⁺| up to \(Self.format(projection.amplification))"
       if projection.zeroDenominators > 0 {
-        part += ", \(projection.zeroDenominators) zero denominator\(projection.zeroDenominators == 1 ? "" : "s") dropping relevance"
+        part +=
+          ", \(projection.zeroDenominators) zero denominator\(projection.zeroDenominators == 1 ? "" : "s") dropping relevance"
       }
       return part + ")"
     }

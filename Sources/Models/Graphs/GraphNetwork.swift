@@ -20,8 +20,16 @@ public struct GraphNetwork: Sendable {
     case given
   }
 
-  /// `graphnet` or `gcn`.
-  public let modelType: String
+  /// The two graph architectures (`model_type` of their JSON weight files).
+  public enum Architecture: String, Sendable {
+    /// GraphNet (Schnake et al.): input projection U, layers W_l, readout V, no bias.
+    case graphnet
+    /// GCN (Kipf and Welling): layers θ_l, a linear classifier with bias.
+    case gcn
+  }
+
+  /// GraphNet or GCN.
+  public let architecture: Architecture
   /// Class names by index.
   public let labels: [String]
   /// How node features are made.
@@ -49,8 +57,13 @@ public struct GraphNetwork: Sendable {
   /// Loads a GraphNet or GCN from the JSON weight format of SPEC §4 (a file, or a
   /// model folder holding `model.json`).
   public static func load(path: String) throws -> GraphNetwork {
-    if FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("config.json")) {
-      throw ModelError.badInput("\(path) holds a text model; explain text with 'xai explain'.")
+    let config = (path as NSString).appendingPathComponent("config.json")
+    if FileManager.default.fileExists(atPath: config) {
+      let type = try JSONDocument.read(config).rootNode["model_type"]?.string ?? ""
+      guard let kind = ModelKind(modelType: type) else {
+        throw ModelError.unknownModelType(file: config, modelType: type)
+      }
+      throw ModelError.wrongModelKind(file: path, found: kind, modelType: type, expected: .graphNetwork)
     }
     let weights = try JSONWeights(path: ModelZoo.weightFile(path))
     return try GraphNetwork(config: weights.config, store: weights)
@@ -66,13 +79,13 @@ public struct GraphNetwork: Sendable {
       throw ModelError.badConfig(
         file: file, key: "model_type", reason: "is not a string (it names the architecture)")
     }
-    guard type == "graphnet" || type == "gcn" else {
-      if type == "distilbert" || type == "bert" {
-        throw ModelError.badInput("\(file) holds a text model (\(type)); explain text with 'xai explain'.")
+    guard let architecture = Architecture(rawValue: type) else {
+      if let kind = ModelKind(modelType: type) {
+        throw ModelError.wrongModelKind(file: file, found: kind, modelType: type, expected: .graphNetwork)
       }
       throw ModelError.unknownModelType(file: file, modelType: type)
     }
-    modelType = type
+    self.architecture = architecture
     func integer(_ key: String) throws -> Int {
       guard let value = config[key]?.int, value > 0 else {
         throw ModelError.badConfig(file: file, key: key, reason: "must be a positive integer")
@@ -90,7 +103,7 @@ public struct GraphNetwork: Sendable {
     let classes = try integer("num_classes")
     let layers = try integer("num_layers")
     self.inputWidth = inputWidth
-    let features = config["node_features"]?.string ?? (type == "gcn" ? "given" : "constant")
+    let features = config["node_features"]?.string ?? (architecture == .gcn ? "given" : "constant")
     guard let kind = NodeFeatures(rawValue: features) else {
       throw ModelError.badConfig(
         file: file, key: "node_features", reason: "must be identity, constant or given")
@@ -107,7 +120,7 @@ public struct GraphNetwork: Sendable {
       elements = nil
     }
     let scope = WeightScope(store)
-    if type == "graphnet" {
+    if architecture == .graphnet {
       inputProjection = try scope.parameter("U", shape: [inputWidth, hidden])
       layerWeights = try (1...layers).map { try scope.parameter("W\($0)", shape: [hidden, hidden]) }
       outputWeight = try scope.parameter("V", shape: [hidden, classes])

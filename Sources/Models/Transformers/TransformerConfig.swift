@@ -71,11 +71,8 @@ public struct TransformerConfig: Sendable, Equatable {
         file: file, key: "model_type", reason: "is not a string (it names the architecture)")
     }
     guard let family = Family(rawValue: type) else {
-      if type == "graphnet" || type == "gcn" {
-        throw ModelError.badInput("\(file) holds a graph model (\(type)); explain graphs with 'xai graph'.")
-      }
-      if type == "vit" {
-        throw ModelError.badInput("\(file) holds an image model (vit); give it images with --image FILE.")
+      if let kind = ModelKind(modelType: type) {
+        throw ModelError.wrongModelKind(file: file, found: kind, modelType: type, expected: .textClassifier)
       }
       throw ModelError.unknownModelType(file: file, modelType: type)
     }

@@ -37,8 +37,14 @@ public struct VisionConfig: Sendable, Equatable {
     guard json.isObject else {
       throw ModelError.badConfig(file: file, key: "config", reason: "is not a JSON object")
     }
-    guard json["model_type"]?.string == "vit" else {
-      throw ModelError.badConfig(file: file, key: "model_type", reason: "is not \"vit\"")
+    guard let type = json["model_type"]?.string else {
+      throw ModelError.badConfig(file: file, key: "model_type", reason: "is missing or not a string")
+    }
+    guard let kind = ModelKind(modelType: type) else {
+      throw ModelError.unknownModelType(file: file, modelType: type)
+    }
+    guard kind == .imageClassifier else {
+      throw ModelError.wrongModelKind(file: file, found: kind, modelType: type, expected: .imageClassifier)
     }
     func integer(_ key: String, default fallback: Int? = nil, limit: Int = TransformerConfig.largestExtent)
       throws

@@ -1,0 +1,46 @@
+/// What a configuration's `model_type` names: the one place where xai compares
+/// model-type strings. Everything else asks a `ModelKind` or a `LoadedModel`.
+public enum ModelKind: String, Sendable, CaseIterable, Equatable {
+  /// A transformer sequence classifier or sentence encoder reading text (DistilBERT, BERT).
+  case textClassifier = "text classifier"
+  /// A Vision Transformer classifying images.
+  case imageClassifier = "image classifier"
+  /// A graph neural network classifying graphs (GraphNet, GCN).
+  case graphNetwork = "graph network"
+
+  /// The kind `modelType` names, or nil for an architecture xai does not run.
+  public init?(modelType: String) {
+    guard let kind = Self.byModelType[modelType] else { return nil }
+    self = kind
+  }
+
+  /// Every `model_type` xai reads, in the order the messages list them.
+  public static let knownModelTypes = ["distilbert", "bert", "vit", "graphnet", "gcn"]
+
+  private static let byModelType: [String: ModelKind] = [
+    "distilbert": .textClassifier, "bert": .textClassifier, "vit": .imageClassifier,
+    "graphnet": .graphNetwork, "gcn": .graphNetwork,
+  ]
+
+  /// "a text classifier", "an image classifier", "a graph network".
+  public var withArticle: String { (self == .imageClassifier ? "an " : "a ") + rawValue }
+
+  /// What relevance is reported over for this kind of model.
+  public var units: UnitKind {
+    switch self {
+    case .textClassifier: .tokens
+    case .imageClassifier: .patches
+    case .graphNetwork: .nodes
+    }
+  }
+}
+
+/// The units of an input that relevance is assigned to and perturbation removes.
+public enum UnitKind: String, Sendable, CaseIterable, Equatable {
+  /// Word pieces of a text.
+  case tokens
+  /// Patches of an image.
+  case patches
+  /// Nodes of a graph.
+  case nodes
+}
