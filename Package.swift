@@ -33,7 +33,7 @@ let package = Package(
     .target(name: "Tensor", dependencies: ["CBLAS", "CDNNL", "CAllocator"]),
     .target(name: "Models", dependencies: ["Tensor", "CJSONC", "ImageCodecs"]),
     .target(name: "Attribution", dependencies: ["Tensor", "Models"]),
-    .target(name: "Render", dependencies: ["Attribution"]),
+    .target(name: "Render", dependencies: ["Models", "Attribution"]),
     .executableTarget(
       name: "xai",
       dependencies: [

@@ -89,18 +89,18 @@ public struct DatasetRow: Sendable {
   /// The predicted class.
   public var predicted: Int { predictedClass(probabilities) }
 
-  /// Word pieces merged into words (`##` continues a word; relevance summed); the
-  /// special tokens stay alone.
+  /// Word pieces merged into words (`WordPieceTokenizer.wordRanges`, as the explanation
+  /// itself merges them; relevance summed), the pieces' text joined.
   public var words: [(text: String, relevance: Float)] {
-    var merged: [(text: String, relevance: Float)] = []
-    for (token, value) in zip(tokens, relevance) {
-      if token.hasPrefix("##"), let last = merged.last, !last.text.hasPrefix("[") {
-        merged[merged.count - 1] = (last.text + token.dropFirst(2), last.relevance + value)
-      } else {
-        merged.append((token, value))
-      }
+    let tokens = tokens
+    return WordPieceTokenizer.wordRanges(tokens, isSpecial: { WordPieceTokenizer.isSpecial(tokens[$0]) }).map
+    {
+      range in
+      (
+        tokens[range].map { $0.hasPrefix("##") ? String($0.dropFirst(2)) : $0 }.joined(),
+        relevance[range].reduce(0, +)
+      )
     }
-    return merged
   }
 
   /// Reads the rows of a batch output file (text explanations only), naming the line at fault.
@@ -122,7 +122,8 @@ public struct DatasetRow: Sendable {
   public init(line node: JSONNode, source: String) throws {
     func missing(_ key: String) -> ModelError {
       .badInput(
-        "\(source): key '\(key)' is missing or malformed; is this the output of xai batch for a text model?")
+        "\(source): key '\(key)' is missing or malformed (a line of text explanations has index, id, text, method and relevance)."
+      )
     }
     guard let index = node["index"]?.int else { throw missing("index") }
     guard let id = node["id"]?.string else { throw missing("id") }

@@ -9,8 +9,8 @@ public struct FaithfulnessReport: Sendable {
   public let modelName: String
   /// Data-set file.
   public let dataName: String
-  /// What a unit is (`tokens`, `nodes`).
-  public let unitName: String
+  /// What a unit is: tokens, patches or nodes.
+  public let units: UnitKind
   /// The results.
   public let summary: FaithfulnessSummary
   /// Examples that could not be evaluated.
@@ -21,24 +21,27 @@ public struct FaithfulnessReport: Sendable {
   public let seed: UInt64
 
   public init(
-    modelName: String, dataName: String, unitName: String, summary: FaithfulnessSummary, failedCount: Int,
+    modelName: String, dataName: String, units: UnitKind, summary: FaithfulnessSummary, failedCount: Int,
     seconds: Double, seed: UInt64
   ) {
     self.modelName = modelName
     self.dataName = dataName
-    self.unitName = unitName
+    self.units = units
     self.summary = summary
     self.failedCount = failedCount
     self.seconds = seconds
     self.seed = seed
   }
 
+  /// The units' name in sentences: tokens, patches, nodes.
+  var unitName: String { units.rawValue }
+
   /// What the activation and pruning protocols do to a unit.
   var replacement: String {
-    switch unitName {
-    case "tokens": "replaced by [UNK]"
-    case "patches": "set to black"
-    default: "removed"
+    switch units {
+    case .tokens: "replaced by [UNK]"
+    case .patches: "set to black"
+    case .nodes: "removed"
     }
   }
 
@@ -63,7 +66,7 @@ public struct FaithfulnessReport: Sendable {
     let fractions = JSONOutput.array(Faithfulness.fractions.map { .float(Float($0)) })
     let examples = summary.examples
     return .object([
-      ("model", .string(modelName)), ("data", .string(dataName)), ("units", .string(unitName)),
+      ("model", .string(modelName)), ("data", .string(dataName)), ("units", .string(units.rawValue)),
       ("examples", .int(examples.count)), ("failed", .int(failedCount)),
       (
         "tracked_class",
@@ -131,14 +134,14 @@ public struct FaithfulnessReport: Sendable {
     func fail(_ what: String) -> ModelError {
       .badInput("\(source) is not an xai eval output: \(what).")
     }
-    guard let units = root["units"]?.string, let rankings = root["rankings"], rankings.isArray,
+    guard let unitsName = root["units"]?.string, let rankings = root["rankings"], rankings.isArray,
       let indices = root["example_index"]?.elements.compactMap(\.int),
       let classes = root["example_class"]?.elements.compactMap(\.int),
       let unitCounts = root["example_units"]?.elements.compactMap(\.int),
       let labelled = root["labelled_examples"]?.int,
       indices.count == classes.count, indices.count == unitCounts.count
     else { throw fail("the keys units, rankings and example_* are missing or malformed") }
-    guard ["tokens", "patches", "nodes"].contains(units) else { throw fail("unknown units '\(units)'") }
+    guard let units = UnitKind(rawValue: unitsName) else { throw fail("unknown units '\(unitsName)'") }
     // Every number must survive the float32 page and table.
     func finite(_ values: [Double], _ what: String) throws -> [Double] {
       guard values.allSatisfy({ Float($0).isFinite }) else {
@@ -156,9 +159,9 @@ public struct FaithfulnessReport: Sendable {
       case "random": ranking = .random(orders: node["orders"]?.int ?? 5)
       case "attention": ranking = .attention
       default:
-        if units == "nodes" {
-          ranking = .graphMethod(name)
-        } else if let kind = MethodKind(name: name) {
+        if units == .nodes, let kind = GraphMethodKind(name: name) {
+          ranking = .graphMethod(kind)
+        } else if units != .nodes, let kind = MethodKind(name: name) {
           ranking = .method(kind)
         } else {
           throw fail("unknown ranking '\(name)'")
@@ -193,7 +196,7 @@ public struct FaithfulnessReport: Sendable {
     return FaithfulnessReport(
       modelName: terminalSafe(root["model"]?.string ?? "?"),
       dataName: terminalSafe(root["data"]?.string ?? "?"),
-      unitName: units,
+      units: units,
       summary: FaithfulnessSummary(rows: rows, examples: examples), failedCount: root["failed"]?.int ?? 0,
       seconds: root["seconds"]?.double ?? 0, seed: UInt64(max(0, root["seed"]?.int ?? 0)))
   }
@@ -229,7 +232,7 @@ public struct FaithfulnessReport: Sendable {
     lines.append(
       "* best per column   ~ within one standard error of the best   ↑/↓ higher/lower is better")
     lines.append(
-      "AUAC: p(y) restoring the most relevant \(unitName) first; AUPC/AU-MSE: pruning the least |R| first; ΔA = A(LeRF) − A(MoRF) of the target logit \(unitName == "nodes" ? "removing" : "zeroing") \(unitName); AOPC over k = 10…50 %."
+      "AUAC: p(y) restoring the most relevant \(unitName) first; AUPC/AU-MSE: pruning the least |R| first; ΔA = A(LeRF) − A(MoRF) of the target logit \(units == .nodes ? "removing" : "zeroing") \(unitName); AOPC over k = 10…50 %."
     )
     return lines.joined(separator: "\n")
   }
@@ -249,32 +252,34 @@ public struct FaithfulnessReport: Sendable {
     page.append(tableHTML)
     let fractions = Faithfulness.fractions
     let aopc = Faithfulness.aopcFractions
-    let units = escapeHTML(unitName)
+    let unitName = escapeHTML(self.unitName)
     page.append("<section class=\"charts\">")
     page.append(
       chart(
-        title: "Activation: restore the most relevant \(units) first", x: "fraction of \(units) restored",
+        title: "Activation: restore the most relevant \(unitName) first",
+        x: "fraction of \(unitName) restored",
         y: "p(y)", xs: fractions, series: { [($0.activation, false)] }))
     page.append(
       chart(
-        title: "Pruning: remove the least |R| \(units) first", x: "fraction of \(units) removed",
+        title: "Pruning: remove the least |R| \(unitName) first", x: "fraction of \(unitName) removed",
         y: "p(y)", xs: fractions, series: { [($0.pruning, false)] }))
     page.append(
       chart(
-        title: "Pruning: squared change of the logits", x: "fraction of \(units) removed",
+        title: "Pruning: squared change of the logits", x: "fraction of \(unitName) removed",
         y: "Σ (z⁰ − z)²", xs: fractions, series: { [($0.pruningError, false)] }))
     page.append(
       chart(
-        title: "Most (solid) vs least (dashed) relevant first", x: "fraction of \(units) zeroed",
+        title: "Most (solid) vs least (dashed) relevant first", x: "fraction of \(unitName) zeroed",
         y: "target logit", xs: fractions,
         series: { [($0.mostRelevantFirst, false), ($0.leastRelevantFirst, true)] }))
     page.append(
       chart(
-        title: "AOPC comprehensiveness: delete the top k", x: "k (fraction of \(units))", y: "p⁰(y) − p(y)",
+        title: "AOPC comprehensiveness: delete the top k", x: "k (fraction of \(unitName))",
+        y: "p⁰(y) − p(y)",
         xs: aopc, series: { [($0.comprehensiveness, false)] }))
     page.append(
       chart(
-        title: "AOPC sufficiency: keep only the top k", x: "k (fraction of \(units))", y: "p⁰(y) − p(y)",
+        title: "AOPC sufficiency: keep only the top k", x: "k (fraction of \(unitName))", y: "p⁰(y) − p(y)",
         xs: aopc, series: { [($0.sufficiency, false)] }))
     page.append("</section>")
     return page.text
@@ -300,7 +305,7 @@ public struct FaithfulnessReport: Sendable {
       html += "</tr>"
     }
     html +=
-      "</table><p class=\"sub\">Mean ± standard error over the examples. Bold: best per column; ~: within one standard error of the best. AUAC: p(y) as the most relevant \(escapeHTML(unitName)) are restored into an input with all of them \(escapeHTML(replacement)). AUPC and AU-MSE: p(y) and the squared change of the logits as the least |R| are \(escapeHTML(replacement)). ΔA = A(LeRF) − A(MoRF): target logit as \(unitName == "nodes" ? "nodes are removed" : "embeddings are zeroed") least or most relevant first. AOPC: mean drop of p(y) when the top 10…50 % are deleted (comprehensiveness) or are all that is kept (sufficiency).</p></section>"
+      "</table><p class=\"sub\">Mean ± standard error over the examples. Bold: best per column; ~: within one standard error of the best. AUAC: p(y) as the most relevant \(escapeHTML(unitName)) are restored into an input with all of them \(escapeHTML(replacement)). AUPC and AU-MSE: p(y) and the squared change of the logits as the least |R| are \(escapeHTML(replacement)). ΔA = A(LeRF) − A(MoRF): target logit as \(units == .nodes ? "nodes are removed" : "embeddings are zeroed") least or most relevant first. AOPC: mean drop of p(y) when the top 10…50 % are deleted (comprehensiveness) or are all that is kept (sufficiency).</p></section>"
     return html
   }
 

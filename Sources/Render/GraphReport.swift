@@ -35,7 +35,7 @@ public struct GraphReport: Sendable {
     }
     return .object([
       ("model", .string(modelName)),
-      ("method", .string("gnn-lrp")),
+      ("method", .string(GraphMethodKind.gnnLRP.rawValue)),
       ("gamma", .floats(e.gammas)),
       ("epsilon", .float(e.epsilon)),
       ("graph", graph.name.map(JSONOutput.string) ?? .null),

@@ -102,7 +102,8 @@ struct HTMLPage {
     """
 }
 
-/// A number for display in reports.
+/// A number with `digits` significant digits, for every view (terminal, HTML, tables);
+/// "n/a" for NaN or infinity.
 func formatNumber(_ value: Float, digits: Int = 4) -> String {
   guard value.isFinite else { return "n/a" }
   return String(format: "%.\(digits)g", Double(value))

@@ -20,16 +20,18 @@ public struct ImageViews: Sendable {
     let labels = explanation.labels
     let predicted = explanation.predictedIndex
     var lines: [String] = [
-      "\(terminalSafe(explanation.source)) · \(terminalSafe(explanation.modelName)) · predicted \(terminalSafe(labels[predicted])) (p = \(format(explanation.probabilities[predicted], digits: 3))) · method \(explanation.method.title) · target \(terminalSafe(explanation.targetLabel)) [\(explanation.targetIndex)]"
+      "\(terminalSafe(explanation.source)) · \(terminalSafe(explanation.modelName)) · predicted \(terminalSafe(labels[predicted])) (p = \(formatNumber(explanation.probabilities[predicted], digits: 3))) · method \(explanation.method.title) · target \(terminalSafe(explanation.targetLabel)) [\(explanation.targetIndex)]"
     ]
     let size = explanation.imageSize
     let side = explanation.patchesPerSide
     if mode == .plain {
       lines.append(
-        "patch relevance (\(side)×\(side), row by row; [CLS] \(format(explanation.classTokenRelevance))):")
+        "patch relevance (\(side)×\(side), row by row; [CLS] \(formatNumber(explanation.classTokenRelevance))):"
+      )
       for row in 0..<side {
         lines.append(
-          (0..<side).map { pad(format(explanation.patchRelevance[row * side + $0], digits: 3), 10) }.joined())
+          (0..<side).map { pad(formatNumber(explanation.patchRelevance[row * side + $0], digits: 3), 10) }
+            .joined())
       }
     } else {
       // Three panels and two gaps fit the terminal; no panel is wider than terminalPanelWidth.
@@ -64,7 +66,7 @@ public struct ImageViews: Sendable {
     }
     lines += conservationLines(
       explanation.conservation, method: explanation.method, summed: "Σ R ([CLS] + patches)",
-      extra: "; Σ pixels = \(format(explanation.sumPixels))")
+      extra: "; Σ pixels = \(formatNumber(explanation.sumPixels))")
     return lines.joined(separator: "\n") + "\n"
   }
 

@@ -25,7 +25,8 @@ public struct NodeRelevanceView: Sendable {
   public var json: JSONOutput {
     let e = explanation
     return .object([
-      ("model", .string(modelName)), ("method", .string("gradxinput")), ("num_nodes", .int(graph.nodeCount)),
+      ("model", .string(modelName)), ("method", .string(GraphMethodKind.gradxinput.rawValue)),
+      ("num_nodes", .int(graph.nodeCount)),
       ("target", .object([("index", .int(e.target)), ("label", .string(labels[e.target]))])),
       ("logits", .floats(e.outputs)), ("node_relevance", .floats(e.relevance)),
     ])

@@ -55,7 +55,7 @@ public struct TerminalHeatmap: Sendable {
     let labels = explanation.labels
     var lines: [String] = []
     lines.append(
-      "\(terminalSafe(explanation.modelName)) · predicted \(terminalSafe(labels[predicted])) (p = \(format(explanation.probabilities[predicted], digits: 3)))"
+      "\(terminalSafe(explanation.modelName)) · predicted \(terminalSafe(labels[predicted])) (p = \(formatNumber(explanation.probabilities[predicted], digits: 3)))"
         + " · method \(explanation.method.title) · target \(terminalSafe(explanation.targetLabel)) [\(explanation.targetIndex)]"
     )
     if explanation.encoded.truncated {
@@ -84,7 +84,7 @@ public struct TerminalHeatmap: Sendable {
       let bar = auditBar(value, scale: scale)
       lines.append(
         "  " + name.padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "  " + bar + "  "
-          + format(value))
+          + formatNumber(value))
     }
     lines.append(
       "  (Σ tokens + bias share + rules' share = logit; the first layer's input is the tokens' sum)")
@@ -116,7 +116,7 @@ public struct TerminalHeatmap: Sendable {
     for unit in units {
       // A merged word is a span of the original text, control characters and all.
       let text = terminalSafe(unit.text)
-      let label = mode == .plain ? "\(text)(\(format(unit.relevance)))" : " \(text) "
+      let label = mode == .plain ? "\(text)(\(formatNumber(unit.relevance)))" : " \(text) "
       let cells = displayWidth(label)
       if used > 0 && used + 1 + cells > width {
         lines.append(line)
@@ -135,10 +135,10 @@ public struct TerminalHeatmap: Sendable {
   }
 
   func legend(scale: Float) -> String {
-    guard mode != .plain else { return "scale: relevance in brackets, max |R| = \(format(scale))" }
+    guard mode != .plain else { return "scale: relevance in brackets, max |R| = \(formatNumber(scale))" }
     let steps: [Float] = [-1, -0.75, -0.5, -0.25, 0, 0.25, 0.5, 0.75, 1]
     let bar = steps.map { paint("  ", background: RGB.diverging($0, scale: 1)) }.joined()
-    return "−\(format(scale)) \(bar) +\(format(scale))   (blue: against the target, red: for it)"
+    return "−\(formatNumber(scale)) \(bar) +\(formatNumber(scale))   (blue: against the target, red: for it)"
   }
 
   func paint(_ text: String, background: RGB) -> String {
@@ -161,20 +161,15 @@ func conservationLines(
   _ c: Conservation, method: MethodSummary, summed: String = "Σ R", extra: String = ""
 ) -> [String] {
   var lines = [
-    "conservation: \(summed) = \(format(c.sumRelevance)), target logit = \(format(c.targetLogit)), residual = \(format(c.residual))\(extra)"
+    "conservation: \(summed) = \(formatNumber(c.sumRelevance)), target logit = \(formatNumber(c.targetLogit)), residual = \(formatNumber(c.residual))\(extra)"
   ]
   if let baseline = c.baselineLogit, let completeness = c.completenessResidual {
     lines.append(
-      "completeness: f(x) − f(baseline) = \(format(c.targetLogit - baseline)), residual = \(format(completeness))"
+      "completeness: f(x) − f(baseline) = \(formatNumber(c.targetLogit - baseline)), residual = \(formatNumber(completeness))"
     )
   }
   lines.append(method.residualMeaning)
   return lines
-}
-
-/// A number with a fixed number of significant digits for display.
-func format(_ value: Float, digits: Int = 4) -> String {
-  String(format: "%.\(digits)g", Double(value))
 }
 
 /// Terminal cells a string occupies (wide East Asian characters and emoji take two).

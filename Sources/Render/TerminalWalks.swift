@@ -26,10 +26,10 @@ public struct TerminalWalks: Sendable {
     lines.append(
       "\(terminalSafe(report.modelName)) · graph\(name) (\(report.graph.nodeCount) nodes, \(report.graph.edges.count) edges)"
         + " · predicted \(labels[predicted]) · target \(labels[e.target]) [\(e.target)]"
-        + " · GNN-LRP γ = \(e.gammas.map { format($0, digits: 3) }.joined(separator: ","))"
-        + (e.epsilon > 0 ? " ε = \(format(e.epsilon, digits: 3))" : ""))
+        + " · GNN-LRP γ = \(e.gammas.map { formatNumber($0, digits: 3) }.joined(separator: ","))"
+        + (e.epsilon > 0 ? " ε = \(formatNumber(e.epsilon, digits: 3))" : ""))
     lines.append(
-      "logits: " + zip(labels, e.outputs).map { "\($0) \(format($1))" }.joined(separator: ", "))
+      "logits: " + zip(labels, e.outputs).map { "\($0) \(formatNumber($1))" }.joined(separator: ", "))
     let scale = e.walks.map { abs($0.relevance) }.max() ?? 0
     lines.append("top \(e.walks.count) of \(e.walkCount) walks (input node → … → last layer):")
     let paths = e.walks.map { $0.nodes.map(nodeName).joined(separator: " → ") }
@@ -37,13 +37,13 @@ public struct TerminalWalks: Sendable {
     for (walk, path) in zip(e.walks, paths) {
       lines.append(
         "  " + path.padding(toLength: pathWidth, withPad: " ", startingAt: 0) + "  "
-          + bar(walk.relevance, scale: scale) + "  " + format(walk.relevance))
+          + bar(walk.relevance, scale: scale) + "  " + formatNumber(walk.relevance))
     }
     let ranked = e.nodeRelevance.indices.sorted { abs(e.nodeRelevance[$0]) > abs(e.nodeRelevance[$1]) }
     lines.append("node relevance (walks by start node), largest first:")
     var line = " "
     for node in ranked.prefix(12) {
-      let entry = "\(nodeName(node)) \(format(e.nodeRelevance[node], digits: 3))"
+      let entry = "\(nodeName(node)) \(formatNumber(e.nodeRelevance[node], digits: 3))"
       if line.count + entry.count > 90 {
         lines.append(line)
         line = " "
@@ -52,8 +52,8 @@ public struct TerminalWalks: Sendable {
     }
     lines.append(line)
     lines.append(
-      "conservation: Σ walks = \(format(e.sumOverWalks)), target logit = \(format(e.targetOutput))"
-        + (e.bias != 0 ? ", bias = \(format(e.bias))" : "") + ", residual = \(format(e.residual))"
+      "conservation: Σ walks = \(formatNumber(e.sumOverWalks)), target logit = \(formatNumber(e.targetOutput))"
+        + (e.bias != 0 ? ", bias = \(formatNumber(e.bias))" : "") + ", residual = \(formatNumber(e.residual))"
         + (report.epsilonShare.map { " " + $0 } ?? ""))
     if let warning = e.stability.warning { lines.append("warning: " + warning) }
     return lines.joined(separator: "\n") + "\n"

@@ -126,12 +126,12 @@ struct BatchCommand: ParsableCommand {
         if report != nil {
           throw ValidationError("--report draws text data sets; graph outputs have no page yet.")
         }
-        let method: GraphMethod
-        switch methodOptions.method {
-        case [], [.gnnLRP]: method = .gnnLRP
-        case [.text(.gradxinput)]: method = .gradxinput
-        default: throw ValidationError("A graph model takes --method gnn-lrp or gradxinput (one of them).")
+        let method: GraphMethodKind
+        let asked = methodOptions.method.map(\.graphMethod)
+        guard asked.count <= 1, let chosen = asked.first ?? .gnnLRP else {
+          throw ValidationError("A graph model takes --method gnn-lrp or gradxinput (one of them).")
         }
+        method = chosen
         job = .graphs(network, method)
       case .image(let model):
         if report != nil {
@@ -286,7 +286,7 @@ struct Tally {
 private enum Job {
   case texts(TextModel, [any AttributionMethod])
   case images(ImageModel, [any AttributionMethod])
-  case graphs(GraphNetwork, GraphMethod)
+  case graphs(GraphNetwork, GraphMethodKind)
 
   /// The model name its lines carry.
   func modelName(graphName: String) -> String {

@@ -249,7 +249,7 @@ struct DatasetPass {
 
   /// Explains every graph of `reader` with walks (or node Gradient×Input).
   func run(
-    graphs reader: GraphRecordReader, name: String, network: GraphNetwork, method: GraphMethod,
+    graphs reader: GraphRecordReader, name: String, network: GraphNetwork, method: GraphMethodKind,
     walks: RelevantWalks, target: ClassTarget, emit: (ExampleOutcome) throws -> Void
   ) throws {
     let labels = network.labels

@@ -142,7 +142,7 @@ struct EvalCommand: ParsableCommand {
       }
       let report = FaithfulnessReport(
         modelName: name, dataName: URL(fileURLWithPath: input).lastPathComponent,
-        unitName: loaded.units.rawValue,
+        units: loaded.units,
         summary: summary, failedCount: failures, seconds: Date().timeIntervalSince(started),
         seed: UInt64(seed))
       guard !summary.examples.isEmpty else {
@@ -276,9 +276,11 @@ struct EvalCommand: ParsableCommand {
     FaithfulnessSummary, Int
   ) {
     BLAS.threads = DatasetPass.blasThreadsPerProduct
-    let useWalks = methodOptions.method.isEmpty || methodOptions.method.contains(.gnnLRP)
-    let useGradient = methodOptions.method.isEmpty || methodOptions.method.contains(.text(.gradxinput))
-    if let other = methodOptions.method.first(where: { $0 != .gnnLRP && $0 != .text(.gradxinput) }) {
+    let asked =
+      methodOptions.method.isEmpty ? GraphMethodKind.allCases : methodOptions.method.compactMap(\.graphMethod)
+    let useWalks = asked.contains(.gnnLRP)
+    let useGradient = asked.contains(.gradxinput)
+    if let other = methodOptions.method.first(where: { $0.graphMethod == nil }) {
       throw ValidationError(
         "A graph model takes --method gnn-lrp and/or gradxinput; got \(other.kind?.rawValue ?? "gnn-lrp").")
     }

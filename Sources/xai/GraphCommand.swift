@@ -26,7 +26,7 @@ struct GraphCommand: ParsableCommand {
   @OptionGroup var targetOption: TargetOption
 
   @Option(name: .long, help: "gnn-lrp (walks) or gradxinput (node Gradient×Input).")
-  var method: GraphMethod = .gnnLRP
+  var method: GraphMethodKind = .gnnLRP
 
   @OptionGroup var output: OutputOptions
 

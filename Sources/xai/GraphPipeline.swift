@@ -3,13 +3,7 @@ import Attribution
 import Models
 import Render
 
-/// The graph methods.
-enum GraphMethod: String, ExpressibleByArgument, CaseIterable {
-  /// Relevant walks (LRP-γ).
-  case gnnLRP = "gnn-lrp"
-  /// Node Gradient×Input at H₀.
-  case gradxinput
-}
+extension GraphMethodKind: ExpressibleByArgument {}
 
 /// A graph explanation as the views take it.
 enum GraphResult {
@@ -20,10 +14,40 @@ enum GraphResult {
 }
 
 /// The one graph pipeline of `xai graph` and `xai report --graph`: load the model,
-/// read the graph, prepare it once (adjacency and features), explain.
+/// read the graph, prepare it once (adjacency and features), explain with `method`.
 func explainGraph(
-  model: ModelOptions, options: GraphOptions, method: GraphMethod, target: ClassTarget
+  model: ModelOptions, options: GraphOptions, method: GraphMethodKind, target: ClassTarget
 ) throws -> GraphResult {
+  switch method {
+  case .gnnLRP: .walks(try explainGraphWalks(model: model, options: options, target: target))
+  case .gradxinput:
+    .nodes(
+      try withPreparedGraph(model: model, options: options) { name, network, graph, input in
+        let relevance = try NodeGradientTimesInput().explain(network: network, input: input, target: target)
+        return NodeRelevanceView(
+          modelName: name, graph: graph, labels: network.labels, explanation: relevance)
+      })
+  }
+}
+
+/// GNN-LRP relevant walks of the graph the options name.
+func explainGraphWalks(model: ModelOptions, options: GraphOptions, target: ClassTarget) throws -> GraphReport
+{
+  try withPreparedGraph(model: model, options: options) { name, network, graph, input in
+    let display = WalkProgress()
+    defer { display.finish() }
+    let walks = try options.walks.relevantWalks(progress: display.update)
+      .explain(network: network, input: input, target: target)
+    return GraphReport(modelName: name, graph: graph, labels: network.labels, explanation: walks)
+  }
+}
+
+/// Loads the graph model, reads the graph the options name and prepares it; what goes
+/// wrong with the graph itself names the file (and which graph of several).
+private func withPreparedGraph<Result>(
+  model: ModelOptions, options: GraphOptions,
+  _ body: (String, GraphNetwork, Graph, GraphInput) throws -> Result
+) throws -> Result {
   guard let file = options.graph else { throw ValidationError("Give a graph file with --graph FILE.") }
   let (name, network) = try model.loadGraphModel()
   let graphs = try GraphFile.read(file)
@@ -32,22 +56,9 @@ func explainGraph(
       "\(file) holds \(graphs.count) graph(s); graph \(options.index) is out of range.")
   }
   let graph = graphs[options.index]
-  // What goes wrong with the graph itself names the file (and which graph of several).
   let source = graphs.count > 1 ? "\(file) graph \(options.index)" : file
   do {
-    let input = try network.prepare(graph)
-    switch method {
-    case .gradxinput:
-      let relevance = try NodeGradientTimesInput().explain(network: network, input: input, target: target)
-      return .nodes(
-        NodeRelevanceView(modelName: name, graph: graph, labels: network.labels, explanation: relevance))
-    case .gnnLRP:
-      let display = WalkProgress()
-      defer { display.finish() }
-      let walks = try options.walks.relevantWalks(progress: display.update)
-        .explain(network: network, input: input, target: target)
-      return .walks(GraphReport(modelName: name, graph: graph, labels: network.labels, explanation: walks))
-    }
+    return try body(name, network, graph, try network.prepare(graph))
   } catch let error as ModelError where !error.isMissingFile {
     throw ModelError.badInput("\(source): \(error.description)")
   }

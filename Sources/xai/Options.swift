@@ -115,7 +115,7 @@ enum MethodName: ExpressibleByArgument, Equatable {
   case gnnLRP
 
   init?(argument: String) {
-    if argument.lowercased() == "gnn-lrp" {
+    if GraphMethodKind(name: argument) == .gnnLRP {
       self = .gnnLRP
     } else if let kind = MethodKind(name: argument) {
       self = .text(kind)
@@ -124,12 +124,24 @@ enum MethodName: ExpressibleByArgument, Equatable {
     }
   }
 
-  static var allValueStrings: [String] { MethodKind.allCases.map(\.rawValue) + ["gnn-lrp"] }
+  static var allValueStrings: [String] {
+    MethodKind.allCases.map(\.rawValue) + [GraphMethodKind.gnnLRP.rawValue]
+  }
 
   /// The text method, nil for GNN-LRP.
   var kind: MethodKind? {
     if case .text(let kind) = self { return kind }
     return nil
+  }
+
+  /// The graph method this name asks for with a graph model, or nil (gradxinput reads
+  /// as node Gradient×Input there; other text methods have no graph form).
+  var graphMethod: GraphMethodKind? {
+    switch self {
+    case .gnnLRP: .gnnLRP
+    case .text(.gradxinput): .gradxinput
+    case .text: nil
+    }
   }
 }
 

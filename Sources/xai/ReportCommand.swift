@@ -65,10 +65,8 @@ struct ReportCommand: ParsableCommand {
         output,
         inputs: [graphOptions.graph, from, dataOptions.input, modelOptions.inputPath] + images.files)
       if graphOptions.graph != nil {
-        guard
-          case .walks(let report) = try explainGraph(
-            model: modelOptions, options: graphOptions, method: .gnnLRP, target: targetOption.classTarget)
-        else { return }
+        let report = try explainGraphWalks(
+          model: modelOptions, options: graphOptions, target: targetOption.classTarget)
         try writeReport(report.html, to: output)
         printError("xai: wrote \(output)")
         adviseOnStability(report)

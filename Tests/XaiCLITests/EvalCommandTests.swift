@@ -24,6 +24,24 @@ final class EvalCommandTests: XCTestCase {
     }
   }
 
+  func testAFailedExampleGivesEvalAndBatchTheSameExitCode() throws {
+    let data = try scratch.write(
+      "{\"text\": \"great film!\"}\n{\"text\": \"\"}\n{\"text\": \"it is boring\"}\n", to: "empty.jsonl")
+    for skip in [[], ["--skip-invalid"]] {
+      let eval = try runXai(
+        ["eval", "--model", tinyDistilBert, "--input", data, "--method", "lrp", "--quiet"] + skip)
+      let batch = try runXai(
+        [
+          "batch", "--model", tinyDistilBert, "--input", data, "--output",
+          scratch.file("b\(skip.count).jsonl"),
+          "--quiet",
+        ] + skip)
+      XCTAssertEqual(eval.status, skip.isEmpty ? 65 : 0, eval.stderr)
+      XCTAssertEqual(eval.status, batch.status, "one rule for both: \(skip)")
+      XCTAssertTrue(eval.stderr.contains("line 2"), eval.stderr)
+    }
+  }
+
   func testTableJSONAndPageCoverEveryMethodAndBaseline() throws {
     let result = try runXai([
       "eval", "--model", tinyDistilBert, "--input", dataset, "--method", "lrp", "--method", "gradient",

@@ -18,12 +18,14 @@ public struct GraphFaithfulness: Sendable {
   /// Evaluates GNN-LRP (when `walks` is given), node Gradient×Input (when asked) and
   /// the random baseline with `randomOrders` orders.
   public init(walks: RelevantWalks?, nodeGradientTimesInput: Bool, randomOrders: Int, seed: UInt64) {
-    self.walks = walks.map { RelevantWalks(gammas: $0.gammas, epsilon: $0.epsilon, keep: 0, walkLimit: $0.walkLimit) }
+    self.walks = walks.map {
+      RelevantWalks(gammas: $0.gammas, epsilon: $0.epsilon, keep: 0, walkLimit: $0.walkLimit)
+    }
     self.nodeGradientTimesInput = nodeGradientTimesInput
     self.seed = seed
     rankings =
-      (walks == nil ? [] : [.graphMethod("gnn-lrp")])
-      + (nodeGradientTimesInput ? [.graphMethod("gradxinput")] : []) + [.random(orders: randomOrders)]
+      (walks == nil ? [] : [.graphMethod(.gnnLRP)])
+      + (nodeGradientTimesInput ? [.graphMethod(.gradxinput)] : []) + [.random(orders: randomOrders)]
   }
 
   /// The curves of one graph (example `index`), tracking `label` when given, else the
@@ -40,7 +42,7 @@ public struct GraphFaithfulness: Sendable {
     var relevance: [[[Float]]] = []
     for ranking in rankings {
       switch ranking {
-      case .graphMethod("gnn-lrp"):
+      case .graphMethod(.gnnLRP):
         relevance.append(
           [try walks!.explain(network: network, input: input, target: .index(trueClass)).nodeRelevance])
       case .graphMethod:

@@ -5,8 +5,8 @@ import Tensor
 public enum Ranking: Sendable, Hashable {
   /// An attribution method's relevance (text).
   case method(MethodKind)
-  /// A graph attribution method's node relevance, by its command-line name.
-  case graphMethod(String)
+  /// A graph attribution method's node relevance.
+  case graphMethod(GraphMethodKind)
   /// Uniform random relevance, averaged over `orders` seeded orders.
   case random(orders: Int)
   /// The last layer's [CLS] attention averaged over heads.
@@ -16,7 +16,7 @@ public enum Ranking: Sendable, Hashable {
   public var name: String {
     switch self {
     case .method(let kind): kind.rawValue
-    case .graphMethod(let name): name
+    case .graphMethod(let kind): kind.rawValue
     case .random: "random"
     case .attention: "attention"
     }
@@ -26,8 +26,7 @@ public enum Ranking: Sendable, Hashable {
   public var displayName: String {
     switch self {
     case .method(let kind): kind.displayName
-    case .graphMethod(let name):
-      name == "gnn-lrp" ? "GNN-LRP (walks by start node)" : "Gradient×Input (nodes)"
+    case .graphMethod(let kind): kind.displayName
     case .random(let orders): "Random (mean of \(orders) orders)"
     case .attention: "Attention ([CLS], last layer)"
     }

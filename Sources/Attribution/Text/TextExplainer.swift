@@ -93,7 +93,7 @@ extension TextModel {
       return TextExplanation(
         modelName: name, method: summary, encoded: encoded, targetIndex: row.target,
         targetLabel: labels[row.target], labels: labels, logits: row.logits,
-        probabilities: probabilities(row.logits), relevance: row.relevance, conservation: conservation,
+        probabilities: softmax(row.logits), relevance: row.relevance, conservation: conservation,
         audit: audits[index])
     }
   }

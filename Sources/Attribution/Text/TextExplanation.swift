@@ -74,43 +74,17 @@ public struct TextExplanation: Sendable {
   /// Index of the predicted class.
   public var predictedIndex: Int { predictedClass(logits) }
 
-  /// Word pieces merged into words (relevance summed); special tokens stay alone.
-  /// Each word's text is taken from the original string.
+  /// Word pieces merged into words (`WordPieceTokenizer.wordRanges`; relevance summed);
+  /// special tokens stay alone. Each word's text is taken from the original string.
   public func words() -> [(text: String, relevance: Float)] {
-    var merged: [(text: String, relevance: Float)] = []
-    var currentWord: Int?
-    var span: Range<Int>?
-    var sum: Float = 0
-    func flush() {
-      if let span { merged.append((encoded.substring(span), sum)) }
-      span = nil
-      sum = 0
+    let tokens = encoded.tokens
+    return WordPieceTokenizer.wordRanges(tokens.map(\.piece), isSpecial: { tokens[$0].word == nil }).map {
+      range in
+      let sum = relevance[range].reduce(0, +)
+      guard tokens[range.lowerBound].word != nil else { return (tokens[range.lowerBound].piece, sum) }
+      let start = tokens[range].map(\.offsets.lowerBound).min()!
+      let end = tokens[range].map(\.offsets.upperBound).max()!
+      return (encoded.substring(start..<end), sum)
     }
-    for (token, value) in zip(encoded.tokens, relevance) {
-      guard let word = token.word else {
-        flush()
-        currentWord = nil
-        merged.append((token.piece, value))
-        continue
-      }
-      if word != currentWord { flush() }
-      currentWord = word
-      span =
-        span.map {
-          min($0.lowerBound, token.offsets.lowerBound)..<max($0.upperBound, token.offsets.upperBound)
-        }
-        ?? token.offsets
-      sum += value
-    }
-    flush()
-    return merged
   }
-}
-
-/// Softmax of a logit vector (for display).
-func probabilities(_ logits: [Float]) -> [Float] {
-  let largest = logits.max() ?? 0
-  let exps = logits.map { Foundation.exp($0 - largest) }
-  let total = exps.reduce(0, +)
-  return exps.map { $0 / total }
 }

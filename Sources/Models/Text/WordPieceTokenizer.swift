@@ -294,3 +294,26 @@ public struct WordPieceTokenizer: Sendable {
     return pieces
   }
 }
+
+extension WordPieceTokenizer {
+  /// Whether `piece` is one of the special tokens a text is framed or padded with.
+  public static func isSpecial(_ piece: String) -> Bool {
+    piece == "[CLS]" || piece == "[SEP]" || piece == "[PAD]"
+  }
+
+  /// The one definition of a word over word pieces: a piece that starts with `##`
+  /// continues the word before it; a special piece (`isSpecial(index)`) stands alone.
+  /// Returns the index range of each word, in order.
+  public static func wordRanges(_ pieces: [String], isSpecial: (Int) -> Bool) -> [Range<Int>] {
+    var ranges: [Range<Int>] = []
+    for index in pieces.indices {
+      if pieces[index].hasPrefix("##"), !isSpecial(index), let last = ranges.last, !isSpecial(last.lowerBound)
+      {
+        ranges[ranges.count - 1] = last.lowerBound..<(index + 1)
+      } else {
+        ranges.append(index..<(index + 1))
+      }
+    }
+    return ranges
+  }
+}

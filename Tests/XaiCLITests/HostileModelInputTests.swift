@@ -4,7 +4,7 @@ import XCTest
 
 /// Hostile inputs through the built binary: each ends with exit 64/65/66 and one sentence,
 /// never a trap, an allocation abort or `nan` printed as a result.
-final class HardeningTests: XCTestCase {
+final class HostileModelInputTests: XCTestCase {
   private let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .deletingLastPathComponent().deletingLastPathComponent()
   private var folder: URL!

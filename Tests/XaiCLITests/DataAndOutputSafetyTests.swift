@@ -2,9 +2,9 @@ import Foundation
 import Models
 import XCTest
 
-/// What a hostile walk through the CLI found after the first hardening pass, each through
+/// Data sets, saved outputs and resumed runs under hostile input, each through
 /// the built binary: exit code, one sentence, and nothing already written lost.
-final class HostileWalkthroughTests: XCTestCase {
+final class DataAndOutputSafetyTests: XCTestCase {
   private var scratch: ScratchFolder!
 
   override func setUpWithError() throws { scratch = try ScratchFolder(prefix: "xai-walk") }

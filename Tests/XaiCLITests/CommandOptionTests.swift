@@ -2,9 +2,9 @@ import Foundation
 import Models
 import XCTest
 
-/// The command line after the seams: typed options, refusals instead of silent
+/// Command-line options: typed values, refusals instead of silent
 /// ignoring, the installed binary finding its models from any folder.
-final class SeamTests: XCTestCase {
+final class CommandOptionTests: XCTestCase {
   private let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .deletingLastPathComponent().deletingLastPathComponent()
   private var tinyDistilBert: String {
