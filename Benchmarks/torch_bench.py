@@ -1,4 +1,4 @@
-"""PyTorch counterpart of xai-bench methods (SPEC §12): the same shapes, inputs and
+"""PyTorch counterpart of xai-bench methods (README.md, "Performance"): the same shapes, inputs and
 thread count, relevance at the embedding-block output with the same hooks.
 Prints `name seconds` lines like the Swift side."""
 

@@ -3,7 +3,7 @@ relevances of every text method and every single detachment hook, for the
 shipped sample model and the tiny JSON models.
 
 The forward pass is written out in torch from the checkpoint tensors (so that the
-hooks can be placed exactly as SPEC §6 defines them) and is first checked against
+hooks can be placed exactly as docs/methods.md ("Detachment rules") defines them) and is first checked against
 Hugging Face `transformers` logits, in float64 and in float32.
 
 The expected values (logits, relevance, baseline_logit@N) are computed in float64 (the

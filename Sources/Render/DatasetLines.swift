@@ -16,7 +16,7 @@ public struct GivenLabel: Sendable, Equatable {
   }
 }
 
-/// One line of `xai batch` output: the SPEC §7 object of one example and one method,
+/// One line of `xai batch` output: the object of one example and one method (docs/json-output.md, "xai batch"),
 /// with the example's input position, id, true label and whether the prediction is right.
 public enum DatasetLine {
   /// The line for a text explanation.

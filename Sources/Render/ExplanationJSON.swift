@@ -1,7 +1,7 @@
 import Attribution
 
 extension TextExplanation {
-  /// The SPEC §7 object for one text.
+  /// The `xai explain --format json` object for one text (docs/json-output.md, "xai explain").
   public var json: JSONOutput {
     var members: [(String, JSONOutput)] = [
       ("model", .string(modelName)),

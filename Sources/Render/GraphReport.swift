@@ -27,7 +27,7 @@ public struct GraphReport: Sendable {
     return "\(node)"
   }
 
-  /// The SPEC §7 object for a graph.
+  /// The `xai graph --format json` object (docs/json-output.md, "xai graph").
   public var json: JSONOutput {
     let e = explanation
     let edges = e.edgeRelevance.sorted { $0.key < $1.key }.map {

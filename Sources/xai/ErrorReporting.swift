@@ -10,7 +10,7 @@ func printError(_ message: String) {
   FileHandle.standardError.write(Data((terminalSafe(message, keepingLineBreaks: true) + "\n").utf8))
 }
 
-/// The exit codes of SPEC §7.
+/// The exit codes (docs/exit-codes.md).
 enum ExitStatus {
   /// A usage error: an option or a combination of options that cannot work.
   static let usage: Int32 = 64
@@ -22,6 +22,8 @@ enum ExitStatus {
   static let cannotCreate: Int32 = 73
   /// An output that failed while being written (EX_IOERR).
   static let ioError: Int32 = 74
+  /// An error no rule classifies: a fault of xai itself (EX_SOFTWARE).
+  static let internalError: Int32 = 70
 
   /// The exit code for an error of the lower modules.
   static func code(for error: Error) -> Int32? {
@@ -29,6 +31,7 @@ enum ExitStatus {
     case let error as ModelError: error.isMissingFile ? missingFile : badData
     case let error as OutputError: error.isCreation ? cannotCreate : ioError
     case is ResumeRefusal: usage
+    case is CocoaError: ioError
     case is WalkLimitError: badData
     case is MissingOperationError, is AuditUnavailableError, is GammaError: usage
     default: nil
@@ -65,7 +68,7 @@ struct ResumeRefusal: Error, CustomStringConvertible {
 }
 
 /// Runs a command body, turning errors of the lower modules into one sentence on
-/// stderr and the exit code of SPEC §7.
+/// stderr and the exit code docs/exit-codes.md gives.
 func reportingErrors(_ body: () throws -> Void) throws {
   do {
     try body()
@@ -74,8 +77,13 @@ func reportingErrors(_ body: () throws -> Void) throws {
     // line that ArgumentParser would add names no subcommand).
     printError("xai: \(error.message)")
     throw ExitCode(ExitStatus.usage)
+  } catch let error as ExitCode {
+    throw error
   } catch {
-    guard let code = ExitStatus.code(for: error) else { throw error }
+    guard let code = ExitStatus.code(for: error) else {
+      printError("xai: internal error: \(error)")
+      throw ExitCode(ExitStatus.internalError)
+    }
     var advice = error is GammaError ? " (--gamma)" : ""
     if case .wrongModelKind(_, let found, _, _) = error as? ModelError {
       advice =

@@ -48,7 +48,7 @@ enum RandomGraphModels {
   }
 }
 
-/// The masked definition of SPEC §6, one backward pass per walk: the oracle.
+/// The masked definition (docs/methods.md, "GNN-LRP relevant walks"), one backward pass per walk: the oracle.
 func maskedWalkRelevance(
   network: GraphNetwork, graph: Graph, walk: [Int], target: Int, gammas: [Float]
 ) throws -> Float {

@@ -35,7 +35,7 @@ public enum GraphFile {
     return [try graph(from: root, source: path)]
   }
 
-  /// A graph from the JSON object of SPEC §4.
+  /// A graph from the graph JSON object (docs/formats.md, "Graph JSON").
   public static func graph(from node: JSONNode, source: String) throws -> Graph {
     guard node.isObject else { throw ModelError.badInput("\(source): a graph must be a JSON object.") }
     guard let value = node["num_nodes"], !value.isNull else {

@@ -54,7 +54,7 @@ public struct GraphNetwork: Sendable {
   /// Number of message-passing layers L.
   public var layerCount: Int { layerWeights.count }
 
-  /// Loads a GraphNet or GCN from the JSON weight format of SPEC §4 (a file, or a
+  /// Loads a GraphNet or GCN from the JSON weight format of docs/formats.md ("Graph models") (a file, or a
   /// model folder holding `model.json`).
   public static func load(path: String) throws -> GraphNetwork {
     let config = (path as NSString).appendingPathComponent("config.json")

@@ -43,7 +43,7 @@ final class MappedFile: @unchecked Sendable {
 /// The file is memory-mapped; aligned F32 tensors are used in place (zero
 /// copy), F16 and BF16 are converted to F32 when read.
 public final class SafetensorsFile: WeightStore, @unchecked Sendable {
-  /// Largest header accepted (SPEC §10).
+  /// Largest header accepted (docs/formats.md, "Safetensors").
   public static let maximumHeaderBytes = 100 * 1024 * 1024
 
   /// One tensor's entry in the header.

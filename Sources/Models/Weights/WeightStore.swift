@@ -68,7 +68,7 @@ final class KeyLedger: @unchecked Sendable {
   func insert(_ key: String) { keys.insert(key) }
 }
 
-/// Weights from the JSON format of SPEC §4:
+/// Weights from the JSON weight format (docs/formats.md, "JSON weight files"):
 /// `{"config": {...}, "tensors": {"name": {"shape": [...], "data": [...]}}}`.
 public struct JSONWeights: WeightStore, @unchecked Sendable {
   public let path: String
