@@ -85,7 +85,8 @@ struct TargetGradientPass {
   {
     precondition(targets.count == input.keep.batchSize, "one target per row")
     let leaf = input.embeddings.detach().requiringGrad()
-    let output = network.logits(embeddings: leaf, keep: input.keep, rules: rules, probe: input.probe)
+    let output = network.logits(
+      embeddings: leaf, keep: input.keep, pass: ForwardPass(rules: rules, probe: input.probe))
     logits = rows(output.detach())
     self.targets = try zip(targets, logits).map { try $0.index(labels: network.labels, logits: $1) }
     let classes = output.shape[1]

@@ -24,7 +24,7 @@ public enum Bert: TransformerFamily {
       let words = wordEmbeddings(batch.ids, shape: shape)
       let positions = positionEmbeddings(Array(0..<batch.length), shape: [1, batch.length])
       let types = tokenTypeEmbeddings(batch.tokenTypes, shape: shape)
-      return layerNorm(words + positions + types, rule: .gradient)
+      return layerNorm(words + positions + types)
     }
   }
 

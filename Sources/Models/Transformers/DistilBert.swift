@@ -20,7 +20,7 @@ public enum DistilBert: TransformerFamily {
     func embed(_ batch: TokenBatch) -> Tensor {
       let words = wordEmbeddings(batch.ids, shape: [batch.batchSize, batch.length])
       let positions = positionEmbeddings(Array(0..<batch.length), shape: [1, batch.length])
-      return layerNorm(words + positions, rule: .gradient)
+      return layerNorm(words + positions)
     }
   }
 

@@ -42,11 +42,11 @@ public protocol EncoderClassifier: Sendable {
   var hiddenSize: Int { get }
   /// The operations present in this network whose backward a rule can change.
   var ruleOperations: Set<RuleOperation> { get }
-  /// Encoder output [batch, length, hidden] from embedding-block output; a `probe`
-  /// records every sublayer input and bias for the relevance audit.
-  func encode(embeddings: Tensor, keep: KeepMask, rules: PropagationRules, probe: RelevanceProbe?) -> Tensor
+  /// Encoder output [batch, length, hidden] from embedding-block output under `pass`
+  /// (its rules; its probe records every sublayer input and bias for the audit).
+  func encode(embeddings: Tensor, keep: KeepMask, pass: ForwardPass) -> Tensor
   /// Class logits [batch, classes] from encoder output; nil for an encoder without a head.
-  func classify(hidden: Tensor, rules: PropagationRules, probe: RelevanceProbe?) -> Tensor?
+  func classify(hidden: Tensor, pass: ForwardPass) -> Tensor?
 }
 
 extension EncoderClassifier {
@@ -54,19 +54,22 @@ extension EncoderClassifier {
   public var hasClassifier: Bool { !labels.isEmpty }
 
   /// Logits [batch, classes] from embedding-block output (requires a head).
-  public func logits(
-    embeddings: Tensor, keep: KeepMask, rules: PropagationRules = .gradient, probe: RelevanceProbe? = nil
-  ) -> Tensor {
-    let hidden = encode(embeddings: embeddings, keep: keep, rules: rules, probe: probe)
-    guard let logits = classify(hidden: hidden, rules: rules, probe: probe) else {
+  public func logits(embeddings: Tensor, keep: KeepMask, pass: ForwardPass = .plain) -> Tensor {
+    let hidden = encode(embeddings: embeddings, keep: keep, pass: pass)
+    guard let logits = classify(hidden: hidden, pass: pass) else {
       preconditionFailure("logits of a network without a classification head")
     }
     return logits
   }
 
-  /// Encoder output [batch, length, hidden] from embedding-block output.
+  /// Encoder output [batch, length, hidden] under `rules`, not audited.
   public func encode(embeddings: Tensor, keep: KeepMask, rules: PropagationRules) -> Tensor {
-    encode(embeddings: embeddings, keep: keep, rules: rules, probe: nil)
+    encode(embeddings: embeddings, keep: keep, pass: ForwardPass(rules: rules))
+  }
+
+  /// Logits [batch, classes] under `rules`, not audited.
+  public func logits(embeddings: Tensor, keep: KeepMask, rules: PropagationRules) -> Tensor {
+    logits(embeddings: embeddings, keep: keep, pass: ForwardPass(rules: rules))
   }
 }
 
@@ -102,11 +105,9 @@ public struct TransformerClassifier: EncoderClassifier {
     return operations
   }
 
-  public func encode(embeddings: Tensor, keep: KeepMask, rules: PropagationRules, probe: RelevanceProbe?)
-    -> Tensor
-  {
+  public func encode(embeddings: Tensor, keep: KeepMask, pass: ForwardPass) -> Tensor {
     blocks.enumerated().reduce(embeddings) { x, item in
-      item.element(x, keep: keep, rules: rules, probe: probe, name: "layer.\(item.offset)")
+      item.element(x, keep: keep, pass: pass, name: "layer.\(item.offset)")
     }
   }
 
@@ -122,19 +123,16 @@ public struct TransformerClassifier: EncoderClassifier {
     }
   }
 
-  public func classify(hidden: Tensor, rules: PropagationRules, probe: RelevanceProbe?) -> Tensor? {
+  public func classify(hidden: Tensor, pass: ForwardPass) -> Tensor? {
+    let first = { pass.observe("head", hidden.select(axis: 1, 0)) }
     switch head {
     case .preClassifier(let preClassifier, let classifier):
-      let first = probe.observe("head", hidden.select(axis: 1, 0))
-      return classifier(probe.observe("classifier", preClassifier(first, probe: probe).relu()), probe: probe)
+      return classifier(pass.observe("classifier", preClassifier(first(), pass: pass).relu()), pass: pass)
     case .pooler(let dense, let classifier):
-      let first = probe.observe("head", hidden.select(axis: 1, 0))
-      let pooled = dense(first, probe: probe).tanh(constantRatio: rules.tanh == .constantRatio)
-      return classifier(probe.observe("classifier", pooled), probe: probe)
+      let pooled = dense(first(), pass: pass).tanh(constantRatio: pass.rules.tanh == .constantRatio)
+      return classifier(pass.observe("classifier", pooled), pass: pass)
     case .normalizedFirst(let norm, let classifier):
-      let first = probe.observe("head", hidden.select(axis: 1, 0))
-      return classifier(
-        probe.observe("classifier", norm(first, rule: rules.layerNorm, probe: probe)), probe: probe)
+      return classifier(pass.observe("classifier", norm(first(), pass: pass)), pass: pass)
     case .none:
       return nil
     }

@@ -22,8 +22,8 @@ public struct Linear: Sendable {
     self.bias = bias
   }
 
-  public func callAsFunction(_ x: Tensor, probe: RelevanceProbe? = nil) -> Tensor {
-    Tensor.linear(x, weight: weight, bias: bias.map { probe?.bias($0) ?? $0 })
+  public func callAsFunction(_ x: Tensor, pass: ForwardPass = .plain) -> Tensor {
+    Tensor.linear(x, weight: weight, bias: bias.map(pass.bias))
   }
 }
 
@@ -43,9 +43,9 @@ public struct LayerNorm: Sendable {
     self.eps = eps
   }
 
-  public func callAsFunction(_ x: Tensor, rule: LayerNormRule, probe: RelevanceProbe? = nil) -> Tensor {
+  public func callAsFunction(_ x: Tensor, pass: ForwardPass = .plain) -> Tensor {
     x.layerNorm(
-      gamma: weight, beta: probe?.bias(bias) ?? bias, eps: eps, constantSigma: rule == .constantSigma)
+      gamma: weight, beta: pass.bias(bias), eps: eps, constantSigma: pass.rules.layerNorm == .constantSigma)
   }
 }
 
@@ -70,11 +70,12 @@ struct SelfAttention: Sendable {
   let query, key, value, output: Linear
   let heads: Int
 
-  func callAsFunction(_ x: Tensor, keep: KeepMask, rule: AttentionRule, probe: RelevanceProbe?) -> Tensor {
+  func callAsFunction(_ x: Tensor, keep: KeepMask, pass: ForwardPass) -> Tensor {
     let context = Tensor.attention(
-      query: query(x, probe: probe), key: key(x, probe: probe), value: value(x, probe: probe), heads: heads,
-      keep: keep.flags, scale: 1 / Float(x.shape[2] / heads).squareRoot(), gradient: rule.tensorGradient)
-    return output(context, probe: probe)
+      query: query(x, pass: pass), key: key(x, pass: pass), value: value(x, pass: pass), heads: heads,
+      keep: keep.flags, scale: 1 / Float(x.shape[2] / heads).squareRoot(),
+      gradient: pass.rules.attention.tensorGradient)
+    return output(context, pass: pass)
   }
 
   /// The attention probabilities of the first position's query over every position,
@@ -108,18 +109,15 @@ struct SelfAttention: Sendable {
 struct FeedForward: Sendable {
   let expand, contract: Linear
 
-  func callAsFunction(_ x: Tensor, rule: GELURule, probe: RelevanceProbe?) -> Tensor {
-    contract(expand(x, probe: probe).gelu(constantPhi: rule == .constantPhi), probe: probe)
+  func callAsFunction(_ x: Tensor, pass: ForwardPass) -> Tensor {
+    contract(expand(x, pass: pass).gelu(constantPhi: pass.rules.gelu == .constantPhi), pass: pass)
   }
 }
 
 /// One transformer block, asked for its output under the given rules.
 protocol TransformerBlock: Sendable {
   /// The block's output; `name` prefixes the audit points (`layer.N`).
-  func callAsFunction(
-    _ x: Tensor, keep: KeepMask, rules: PropagationRules, probe: RelevanceProbe?, name: String
-  )
-    -> Tensor
+  func callAsFunction(_ x: Tensor, keep: KeepMask, pass: ForwardPass, name: String) -> Tensor
   /// The attention of the first position ([CLS]) over every position, averaged over
   /// heads, [batch][length].
   func firstPositionAttention(_ x: Tensor, keep: KeepMask) -> [[Float]]
@@ -127,13 +125,8 @@ protocol TransformerBlock: Sendable {
 
 extension TransformerBlock {
   func callAsFunction(_ x: Tensor, keep: KeepMask, rules: PropagationRules) -> Tensor {
-    self(x, keep: keep, rules: rules, probe: nil, name: "")
+    self(x, keep: keep, pass: ForwardPass(rules: rules), name: "")
   }
-}
-
-extension Optional where Wrapped == RelevanceProbe {
-  /// `x` recorded as the input of `name` when there is a probe, else `x`.
-  func observe(_ name: String, _ x: Tensor) -> Tensor { self?.observe(name, x) ?? x }
 }
 
 /// The post-LN block of BERT and DistilBERT:
@@ -145,18 +138,12 @@ struct PostNormBlock: TransformerBlock {
   let feedForward: FeedForward
   let outputNorm: LayerNorm
 
-  func callAsFunction(
-    _ x: Tensor, keep: KeepMask, rules: PropagationRules, probe: RelevanceProbe?, name: String
-  )
-    -> Tensor
-  {
-    let x = probe.observe("\(name).attention", x)
-    let summed = probe.observe(
-      "\(name).attention_norm", attention(x, keep: keep, rule: rules.attention, probe: probe) + x)
-    let attended = probe.observe("\(name).ffn", attentionNorm(summed, rule: rules.layerNorm, probe: probe))
-    let added = probe.observe(
-      "\(name).output_norm", feedForward(attended, rule: rules.gelu, probe: probe) + attended)
-    return outputNorm(added, rule: rules.layerNorm, probe: probe)
+  func callAsFunction(_ x: Tensor, keep: KeepMask, pass: ForwardPass, name: String) -> Tensor {
+    let x = pass.observe("\(name).attention", x)
+    let summed = pass.observe("\(name).attention_norm", attention(x, keep: keep, pass: pass) + x)
+    let attended = pass.observe("\(name).ffn", attentionNorm(summed, pass: pass))
+    let added = pass.observe("\(name).output_norm", feedForward(attended, pass: pass) + attended)
+    return outputNorm(added, pass: pass)
   }
 
   func firstPositionAttention(_ x: Tensor, keep: KeepMask) -> [[Float]] {
@@ -172,21 +159,15 @@ struct PreNormBlock: TransformerBlock {
   let feedForwardNorm: LayerNorm
   let feedForward: FeedForward
 
-  func callAsFunction(
-    _ x: Tensor, keep: KeepMask, rules: PropagationRules, probe: RelevanceProbe?, name: String
-  )
-    -> Tensor
-  {
-    let x = probe.observe("\(name).attention_norm", x)
-    let normed = probe.observe("\(name).attention", attentionNorm(x, rule: rules.layerNorm, probe: probe))
-    let attended = probe.observe(
-      "\(name).ffn_norm", attention(normed, keep: keep, rule: rules.attention, probe: probe) + x)
-    let ffnInput = probe.observe(
-      "\(name).ffn", feedForwardNorm(attended, rule: rules.layerNorm, probe: probe))
-    return feedForward(ffnInput, rule: rules.gelu, probe: probe) + attended
+  func callAsFunction(_ x: Tensor, keep: KeepMask, pass: ForwardPass, name: String) -> Tensor {
+    let x = pass.observe("\(name).attention_norm", x)
+    let normed = pass.observe("\(name).attention", attentionNorm(x, pass: pass))
+    let attended = pass.observe("\(name).ffn_norm", attention(normed, keep: keep, pass: pass) + x)
+    let ffnInput = pass.observe("\(name).ffn", feedForwardNorm(attended, pass: pass))
+    return feedForward(ffnInput, pass: pass) + attended
   }
 
   func firstPositionAttention(_ x: Tensor, keep: KeepMask) -> [[Float]] {
-    attention.firstQueryProbabilities(attentionNorm(x, rule: .gradient), keep: keep)
+    attention.firstQueryProbabilities(attentionNorm(x), keep: keep)
   }
 }

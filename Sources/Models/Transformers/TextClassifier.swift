@@ -65,7 +65,7 @@ public struct TextClassifier: Sendable {
   /// Encoder output averaged over each sequence's real tokens [batch, hidden]
   /// (sentence-transformers' mean pooling).
   public func meanPooled(_ batch: TokenBatch) -> Tensor {
-    let hidden = body.encode(embeddings: embed(batch), keep: batch.keep, rules: .gradient)
+    let hidden = body.encode(embeddings: embed(batch), keep: batch.keep, pass: .plain)
     let keep = batch.keep.flags.reshaped([batch.batchSize, batch.length, 1])
     let summed = (hidden * keep).sum(axis: 1)
     let counts = Tensor(shape: [batch.batchSize, 1], scalars: batch.lengths.map { Float(max($0, 1)) })
