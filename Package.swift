@@ -10,6 +10,7 @@ let package = Package(
     .library(name: "Models", targets: ["Models"]),
     .library(name: "Attribution", targets: ["Attribution"]),
     .library(name: "Render", targets: ["Render"]),
+    .library(name: "Pipeline", targets: ["Pipeline"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
@@ -34,23 +35,25 @@ let package = Package(
     .target(name: "Models", dependencies: ["Tensor", "CJSONC", "ImageCodecs"]),
     .target(name: "Attribution", dependencies: ["Tensor", "Models"]),
     .target(name: "Render", dependencies: ["Models", "Attribution"]),
+    .target(name: "Pipeline", dependencies: ["Tensor", "Models", "Attribution", "Render"]),
     .executableTarget(
       name: "xai",
       dependencies: [
-        "Tensor", "Models", "Attribution", "Render",
+        "Tensor", "Models", "Attribution", "Render", "Pipeline",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .executableTarget(
       name: "xai-bench", dependencies: ["Tensor", "Models", "Attribution", "CBLAS"],
       path: "Benchmarks/XaiBench"),
     .executableTarget(
-      name: "xai-fuzz", dependencies: ["Tensor", "Models", "Attribution", "Render"], path: "Fuzz/XaiFuzz"),
+      name: "xai-fuzz", dependencies: ["Tensor", "Models", "Attribution", "Render", "Pipeline"], path: "Fuzz/XaiFuzz"),
     .target(name: "ReferenceSupport", dependencies: ["Models"], path: "Tests/ReferenceSupport"),
     .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
     .testTarget(name: "ModelsTests", dependencies: ["Models", "ReferenceSupport"], exclude: ["Fixtures"]),
     .testTarget(
       name: "AttributionTests", dependencies: ["Attribution", "ReferenceSupport"], exclude: ["Fixtures"]),
     .testTarget(name: "RenderTests", dependencies: ["Render"]),
+    .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Models", "Attribution"]),
     .testTarget(name: "XaiCLITests", dependencies: ["xai", "xai-fuzz", "Models"]),
   ]
 )

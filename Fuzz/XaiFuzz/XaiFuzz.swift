@@ -5,6 +5,7 @@
 import Attribution
 import Foundation
 import Models
+import Pipeline
 import Render
 import Tensor
 
@@ -87,7 +88,7 @@ func run(_ target: FuzzTarget, _ data: Data) {
     // What `xai report --from`, `xai batch --report` and `xai eval --from` read back.
     let path = scratch.appendingPathComponent("saved.jsonl")
     try? data.write(to: path)
-    if let rows = try? DatasetRow.read(path.path) {
+    if let rows = try? BatchLineReader.rows(path.path) {
       _ = DatasetReport(title: "fuzz", rows: rows).html
     }
     if let document = try? JSONDocument.read(path.path),

@@ -103,21 +103,6 @@ public struct DatasetRow: Sendable {
     }
   }
 
-  /// Reads the rows of a batch output file (text explanations only), naming the line at fault.
-  public static func read(_ path: String) throws -> [DatasetRow] {
-    let lines = try LineReader(path: path)
-    var rows: [DatasetRow] = []
-    while let bytes = try lines.nextLine() {
-      guard !bytes.isEmpty else { continue }
-      let source = "\(path) line \(lines.lineNumber)"
-      guard let text = String(validating: bytes, as: UTF8.self) else {
-        throw ModelError.badInput("\(source) is not valid UTF-8.")
-      }
-      rows.append(try DatasetRow(line: JSONDocument.parse(text, source: source).rootNode, source: source))
-    }
-    return rows
-  }
-
   /// A row from one parsed line.
   public init(line node: JSONNode, source: String) throws {
     func missing(_ key: String) -> ModelError {
@@ -167,9 +152,22 @@ public struct DatasetRow: Sendable {
     }
   }
 
-  /// The row of a live explanation, exactly as the same line read back from a file.
-  public init(index: Int, id: String, label: GivenLabel?, explanation: TextExplanation) throws {
-    let text = DatasetLine.json(index: index, id: id, label: label, explanation: explanation).text
-    try self.init(line: JSONDocument.parse(text, source: "explanation").rootNode, source: "explanation")
+  /// The row of a live explanation, with the values its line carries (no JSON in between).
+  public init(index: Int, id: String, label: GivenLabel?, explanation: TextExplanation) {
+    self.index = index
+    self.id = id
+    text = explanation.text
+    methodTitle = explanation.method.title
+    tokens = explanation.tokens
+    relevance = explanation.relevance
+    probabilities = explanation.probabilities
+    target = (explanation.targetIndex, explanation.targetLabel)
+    if let classIndex = label?.classIndex {
+      self.label = (classIndex, explanation.labels[classIndex])
+      unknownLabel = nil
+    } else {
+      self.label = nil
+      unknownLabel = label?.given
+    }
   }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Attribution
 import Foundation
 import Models
+import Pipeline
 import Render
 import Tensor
 
@@ -149,8 +150,12 @@ struct BatchCommand: ParsableCommand {
       try point.check(shard: shard)
       let out = try AppendOnlyLines.open(outputFile)
       let errorLines = try errorsFile.map(AppendOnlyLines.open)
+      for file in [out] + [errorLines].compactMap({ $0 }) where file.cutPartialLine {
+        printError(
+          "xai: \(file.path) ended in a partial line (a killed run); it was cut off and will be redone.")
+      }
       // Failures a resumed run already reported (their lines carry the record's index).
-      let reportedThrough = try errors.map(Self.lastReportedIndex) ?? -1
+      let reportedThrough = try errors.map(BatchLineReader.lastIndex(ofErrors:)) ?? -1
       if resume && point.lines > 0 && !quiet {
         printError("xai: \(output) holds \(point.lines) lines up to example \(point.lastIndex); continuing.")
       }
@@ -199,7 +204,7 @@ struct BatchCommand: ParsableCommand {
       if !quiet { printError("xai: " + tally.summary(seconds: progress.elapsed, output: output)) }
       if let warning = tally.unknownLabelWarning { printError("xai: warning: \(warning)") }
       if let report {
-        let rows = try DatasetRow.read(output)
+        let rows = try BatchLineReader.rows(output)
         let title =
           "\(name) on \(URL(fileURLWithPath: input).lastPathComponent) (\(Set(rows.map(\.index)).count) examples)"
         try writeReport(DatasetReport(title: title, rows: rows).html, to: report)
@@ -207,20 +212,6 @@ struct BatchCommand: ParsableCommand {
       }
     }
     if failedRows > 0 && !skipInvalid { throw ExitCode(ExitStatus.badData) }
-  }
-
-  /// The largest record index in an errors file of an earlier run (-1: none).
-  static func lastReportedIndex(_ path: String) throws -> Int {
-    guard FileManager.default.fileExists(atPath: path) else { return -1 }
-    let lines = try LineReader(path: path)
-    var last = -1
-    while let bytes = try lines.nextLine() {
-      guard let text = String(validating: bytes, as: UTF8.self),
-        let index = try? JSONDocument.parse(text, source: path).rootNode["index"]?.int
-      else { continue }
-      last = max(last, index)
-    }
-    return last
   }
 
   /// Examples this run will see, from a quick line count (nil for standard input).

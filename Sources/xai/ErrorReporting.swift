@@ -2,6 +2,7 @@ import ArgumentParser
 import Attribution
 import Foundation
 import Models
+import Pipeline
 import Render
 
 /// Writes one line to standard error, control characters (from file names, keys and
@@ -37,34 +38,6 @@ enum ExitStatus {
     default: nil
     }
   }
-}
-
-/// An output that cannot be created, or whose writing failed.
-enum OutputError: Error, CustomStringConvertible {
-  /// The file (or its folder) cannot be created or opened for writing.
-  case cannotCreate(path: String, reason: String)
-  /// Writing to an opened output failed (disk full, I/O error).
-  case writeFailed(path: String, reason: String)
-
-  /// Whether the file could not be created at all (rather than failing while written).
-  var isCreation: Bool {
-    if case .cannotCreate = self { return true }
-    return false
-  }
-
-  var description: String {
-    switch self {
-    case .cannotCreate(let path, let reason): "Cannot write \(path): \(reason)."
-    case .writeFailed(let path, let reason): "Writing \(path) failed: \(reason)."
-    }
-  }
-}
-
-/// `--resume` (or `merge`) given an output that this command, with these options and this
-/// input, did not write: continuing would mix results.
-struct ResumeRefusal: Error, CustomStringConvertible {
-  let description: String
-  init(_ description: String) { self.description = description }
 }
 
 /// Runs a command body, turning errors of the lower modules into one sentence on

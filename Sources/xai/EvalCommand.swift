@@ -2,6 +2,7 @@ import ArgumentParser
 import Attribution
 import Foundation
 import Models
+import Pipeline
 import Render
 import Tensor
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Models
+import Pipeline
 
 /// `xai merge`: shards of a batch run back into one file in input order.
 struct MergeCommand: ParsableCommand {
@@ -34,88 +35,8 @@ struct MergeCommand: ParsableCommand {
       if FileManager.default.fileExists(atPath: output) {
         throw ValidationError("\(output) already exists; remove it or give another name for the merged file.")
       }
-      let readers = try shards.map { try ShardReader(path: $0) }
-      let temporary = output + ".merging-\(ProcessInfo.processInfo.processIdentifier)"
-      let out = try AppendOnlyLines.create(temporary)
-      var lines = 0
-      do {
-        var heads = try readers.map { try $0.nextExample() }
-        var lastIndex = -1
-        while let (reader, example) = heads.enumerated().compactMap({ offset, head in
-          head.map { (offset, $0) }
-        })
-        .min(by: { $0.1.index < $1.1.index }) {
-          guard example.index > lastIndex else {
-            throw ModelError.badInput(
-              "Example \(example.index) is in more than one shard (\(readers[reader].path) and another).")
-          }
-          lastIndex = example.index
-          for line in example.lines { try out.append(line) }
-          lines += example.lines.count
-          heads[reader] = try readers[reader].nextExample()
-        }
-        guard rename(temporary, output) == 0 else {
-          throw OutputError.cannotCreate(path: output, reason: String(cString: strerror(errno)))
-        }
-      } catch {
-        try? FileManager.default.removeItem(atPath: temporary)
-        throw error
-      }
+      let lines = try ShardMerge.merge(shards, into: output)
       printError("xai: merged \(lines) lines from \(shards.count) shards into \(output).")
     }
-  }
-}
-
-/// Reads one shard example by example: all consecutive lines with the same index.
-private final class ShardReader {
-  let path: String
-  private let lines: LineReader
-  private var pending: (index: Int, line: String)?
-  private var lastIndex = -1
-
-  init(path: String) throws {
-    self.path = path
-    lines = try LineReader(path: path)
-    if let handle = FileHandle(forReadingAtPath: path) {
-      defer { try? handle.close() }
-      let size = try handle.seekToEnd()
-      if size > 0 {
-        try handle.seek(toOffset: size - 1)
-        if handle.readData(ofLength: 1).first != UInt8(ascii: "\n") {
-          throw ModelError.badInput(
-            "\(path) ends in a cut-off line; finish it with 'xai batch --resume' first.")
-        }
-      }
-    }
-    pending = try readLine()
-  }
-
-  private func readLine() throws -> (index: Int, line: String)? {
-    while let bytes = try lines.nextLine() {
-      guard !bytes.isEmpty else { continue }
-      let source = "\(path) line \(lines.lineNumber)"
-      guard let text = String(validating: bytes, as: UTF8.self),
-        let index = try? JSONDocument.parse(text, source: source).rootNode["index"]?.int
-      else { throw ModelError.badInput("\(source) is not a line of xai batch output.") }
-      guard index >= lastIndex else {
-        throw ModelError.badInput(
-          "\(source): example \(index) comes after \(lastIndex); the shard is out of order.")
-      }
-      lastIndex = index
-      return (index, text)
-    }
-    return nil
-  }
-
-  /// The next example's lines, or nil at the end.
-  func nextExample() throws -> (index: Int, lines: [String])? {
-    guard let first = pending else { return nil }
-    var lines = [first.line]
-    pending = try readLine()
-    while let next = pending, next.index == first.index {
-      lines.append(next.line)
-      pending = try readLine()
-    }
-    return (first.index, lines)
   }
 }

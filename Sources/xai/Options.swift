@@ -2,6 +2,7 @@ import ArgumentParser
 import Attribution
 import Foundation
 import Models
+import Pipeline
 import Tensor
 
 extension MethodKind: ExpressibleByArgument {
@@ -316,4 +317,9 @@ struct OutputOptions: ParsableArguments {
 
   @Option(name: .long, help: "Also write a self-contained HTML report to this file.")
   var html: String?
+}
+
+extension ShardSpec: ExpressibleByArgument {
+  /// `--shard I/N`.
+  public init?(argument: String) { self.init(argument) }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Attribution
 import Foundation
 import Models
+import Pipeline
 import Render
 
 /// `xai report`: a self-contained HTML page for a text (several methods side by side),
@@ -73,7 +74,7 @@ struct ReportCommand: ParsableCommand {
         return
       }
       if let from {
-        let rows = try DatasetRow.read(from)
+        let rows = try BatchLineReader.rows(from)
         let title =
           "\(URL(fileURLWithPath: from).lastPathComponent) (\(Set(rows.map(\.index)).count) examples)"
         try writeReport(DatasetReport(title: title, rows: rows).html, to: output)
@@ -100,18 +101,14 @@ struct ReportCommand: ParsableCommand {
       let target = targetOption.classTarget
       if let input = dataOptions.input {
         let reader = try DataRecordReader(path: input, fields: dataOptions.fields)
-        let pass = DatasetPass(
-          workers: 1, shard: .all, limit: dataOptions.limit, resume: .start, stopAtInvalid: true)
+        let pass = DatasetPass(workers: 1, limit: dataOptions.limit, stopAtInvalid: true, keepsRows: true)
         let progress = ProgressDisplay(total: nil, unit: "examples")
         var rows: [DatasetRow] = []
         var tally = Tally()
         try pass.run(texts: reader, model: model, methods: methods, target: target) { outcome in
           switch outcome.result {
           case .success(let lines):
-            for line in lines {
-              rows.append(
-                try DatasetRow(line: JSONDocument.parse(line.json, source: input).rootNode, source: input))
-            }
+            rows += lines.compactMap(\.row)
             tally.count(outcome)
           case .failure(let error):
             progress.message("xai: \(error.description)")

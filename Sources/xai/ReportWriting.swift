@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Models
+import Pipeline
 
 /// Refuses an output path that cannot be written, before any work starts: its folder
 /// must exist and be writable, the path must not be a folder, and it must not be one of

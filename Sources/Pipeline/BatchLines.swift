@@ -3,30 +3,30 @@ import Models
 
 /// Where a batch run has got to in its output file: the last example index written and
 /// which methods of that example are there.
-struct ResumePoint: Equatable {
+public struct ResumePoint: Equatable, Sendable {
   /// Largest example index in the file (-1: none).
-  var lastIndex: Int
+  public var lastIndex: Int
   /// Methods written for `lastIndex`.
-  var methodsOfLast: Set<String>
+  public var methodsOfLast: Set<String>
   /// Complete lines in the file.
-  var lines: Int
+  public var lines: Int
   /// Every method in the file.
-  var methods: Set<String> = []
+  public var methods: Set<String> = []
   /// The methods every example before `lastIndex` has (nil: no such example).
-  var methodsOfEveryEarlier: Set<String>?
+  public var methodsOfEveryEarlier: Set<String>?
   /// The id written for `lastIndex`.
-  var idOfLast: String?
+  public var idOfLast: String?
   /// The model named by the last line.
-  var modelOfLast: String?
+  public var modelOfLast: String?
   /// The output file, for messages.
-  var file = ""
+  public var file = ""
 
   /// Nothing written yet.
-  static let start = ResumePoint(lastIndex: -1, methodsOfLast: [], lines: 0)
+  public static let start = ResumePoint(lastIndex: -1, methodsOfLast: [], lines: 0)
 
   /// Refuses to continue an output written with another model or other methods (its
   /// lines would mix).
-  func check(model: String, methods names: [String]) throws {
+  public func check(model: String, methods names: [String]) throws {
     if let modelOfLast, modelOfLast != model {
       throw ResumeRefusal(
         "\(file) was written by the model \(modelOfLast), not \(model); resume with the model that wrote it.")
@@ -45,7 +45,7 @@ struct ResumePoint: Equatable {
 
   /// Refuses to continue an output written with another --shard: its last example must
   /// lie in a window of `shard`.
-  func check(shard: ShardSpec) throws {
+  public func check(shard: ShardSpec) throws {
     if lastIndex >= 0 && !shard.owns(window: lastIndex / DatasetPass.windowSize) {
       throw ResumeRefusal(
         "\(file) holds example \(lastIndex), which shard \(shard.index)/\(shard.count) does not compute; "
@@ -55,7 +55,7 @@ struct ResumePoint: Equatable {
 
   /// Refuses to continue an output of another data set: the record at `lastIndex` must
   /// have the id the output gives it.
-  func check(index: Int, id: String) throws {
+  public func check(index: Int, id: String) throws {
     if index == lastIndex, let idOfLast, idOfLast != id {
       throw ResumeRefusal(
         "\(file) gives example \(index) the id '\(idOfLast)' but the input's record \(index) has '\(id)'; "
@@ -64,7 +64,7 @@ struct ResumePoint: Equatable {
   }
 
   /// Whether the line for example `index` and `method` is already in the file.
-  func isDone(index: Int, method: String) -> Bool {
+  public func isDone(index: Int, method: String) -> Bool {
     index < lastIndex || (index == lastIndex && methodsOfLast.contains(method))
   }
 }
@@ -72,8 +72,11 @@ struct ResumePoint: Equatable {
 /// An append-only JSON Lines file: each line is written whole in one system call and
 /// is complete on disk before the next one starts, so a killed run leaves at most a
 /// trailing partial line, which `open` cuts once `inspect` has found the file to be xai's.
-final class AppendOnlyLines: @unchecked Sendable {
-  let path: String
+public final class AppendOnlyLines: @unchecked Sendable {
+  /// The file.
+  public let path: String
+  /// Whether `open` cut a partial last line (a killed run) off the file.
+  public private(set) var cutPartialLine = false
   private let handle: FileHandle
 
   private init(path: String, handle: FileHandle) {
@@ -83,31 +86,36 @@ final class AppendOnlyLines: @unchecked Sendable {
 
   /// The lines a file holds: explanations (`{"index": …}`, scanned for resuming) or the
   /// failures of `--errors` (`{"line": …}`).
-  enum Kind {
-    case results, errors
+  public enum Kind: Sendable {
+    /// Explanations, one per example and method.
+    case results
+    /// Failures of `--errors`.
+    case errors
 
     /// How every line of the kind starts.
     var start: String { self == .results ? #"{"index": "# : #"{"line": "# }
   }
 
   /// What an existing file holds, found before anything in it is changed.
-  struct Inspection {
-    let path: String
-    let keep: Bool
+  public struct Inspection: Sendable {
+    /// The file.
+    public let path: String
+    /// Whether it is kept (resumed) rather than emptied.
+    public let keep: Bool
     /// How far the file got (`.start` when not kept or not scanned).
-    let point: ResumePoint
+    public let point: ResumePoint
     /// Where its complete lines end, when a partial last line follows.
-    let completeBytes: UInt64?
+    public let completeBytes: UInt64?
   }
 
   /// Opens `path` for appending, emptied: for a new output.
-  static func create(_ path: String) throws -> AppendOnlyLines {
+  public static func create(_ path: String) throws -> AppendOnlyLines {
     try open(inspect(path, keep: false, kind: .results))
   }
 
   /// Reads what `path` holds without changing it; with `keep`, checks that it is xai's
   /// and (for results) where it has got to. Nothing is cut or emptied until `open`.
-  static func inspect(_ path: String, keep: Bool, kind: Kind) throws -> Inspection {
+  public static func inspect(_ path: String, keep: Bool, kind: Kind) throws -> Inspection {
     guard keep, FileManager.default.fileExists(atPath: path) else {
       return Inspection(path: path, keep: false, point: .start, completeBytes: nil)
     }
@@ -117,7 +125,7 @@ final class AppendOnlyLines: @unchecked Sendable {
 
   /// Opens an inspected file for appending: empties it unless kept, or cuts its partial
   /// last line (a run killed mid-write).
-  static func open(_ inspection: Inspection) throws -> AppendOnlyLines {
+  public static func open(_ inspection: Inspection) throws -> AppendOnlyLines {
     let path = inspection.path
     if !inspection.keep {
       guard FileManager.default.createFile(atPath: path, contents: nil) else {
@@ -127,12 +135,11 @@ final class AppendOnlyLines: @unchecked Sendable {
     guard let handle = FileHandle(forWritingAtPath: path) else {
       throw OutputError.cannotCreate(path: path, reason: "the file cannot be opened for writing")
     }
-    if let end = inspection.completeBytes {
-      try handle.truncate(atOffset: end)
-      printError("xai: \(path) ended in a partial line (a killed run); it was cut off and will be redone.")
-    }
+    if let end = inspection.completeBytes { try handle.truncate(atOffset: end) }
     try handle.seekToEnd()
-    return AppendOnlyLines(path: path, handle: handle)
+    let lines = AppendOnlyLines(path: path, handle: handle)
+    lines.cutPartialLine = inspection.completeBytes != nil
+    return lines
   }
 
   /// Checks that every line is one of `kind` (a partial last line: that it starts like
@@ -209,7 +216,7 @@ final class AppendOnlyLines: @unchecked Sendable {
   }
 
   /// Appends `line` and a line break in one write.
-  func append(_ line: String) throws {
+  public func append(_ line: String) throws {
     do {
       try handle.write(contentsOf: Data((line + "\n").utf8))
     } catch {

@@ -1,25 +1,28 @@
-import ArgumentParser
 import Attribution
 import Foundation
 import Models
 import Render
 
-/// `--shard I/N`: the I-th of N parts of a data set (whole windows of examples, so that
-/// every example is computed in the same batch as in an unsharded run).
-struct ShardSpec: ExpressibleByArgument, Equatable {
-  let index: Int
-  let count: Int
+/// The I-th of N parts of a data set (whole windows of examples, so that every example is
+/// computed in the same batch as in an unsharded run).
+public struct ShardSpec: Equatable, Sendable {
+  /// Which part, 0-based.
+  public let index: Int
+  /// How many parts.
+  public let count: Int
 
   /// The whole data set.
-  static let all = ShardSpec(index: 0, count: 1)
+  public static let all = ShardSpec(index: 0, count: 1)
 
-  init(index: Int, count: Int) {
+  /// Part `index` of `count`.
+  public init(index: Int, count: Int) {
     self.index = index
     self.count = count
   }
 
-  init?(argument: String) {
-    let parts = argument.split(separator: "/", omittingEmptySubsequences: false)
+  /// Parses `I/N` (0 ≤ I < N ≤ 1,000,000), or nil.
+  public init?(_ text: String) {
+    let parts = text.split(separator: "/", omittingEmptySubsequences: false)
     guard parts.count == 2, let index = Int(parts[0]), let count = Int(parts[1]), count >= 1,
       count <= 1_000_000,
       (0..<count).contains(index)
@@ -28,21 +31,32 @@ struct ShardSpec: ExpressibleByArgument, Equatable {
   }
 
   /// Whether window `window` belongs to this shard.
-  func owns(window: Int) -> Bool { window % count == index }
+  public func owns(window: Int) -> Bool { window % count == index }
+}
+
+/// One computed line of an example: its method, the JSON text, and (for text models when
+/// the pass keeps rows) the data-set page's row built from the same explanation.
+public struct ExampleLine: Sendable {
+  /// The method's name.
+  public let method: String
+  /// The line, without its line break.
+  public let json: String
+  /// The page's row of a text explanation, when the pass keeps rows.
+  public let row: DatasetRow?
 }
 
 /// One example's outcome, handed to the writer in input order.
-struct ExampleOutcome {
+public struct ExampleOutcome: Sendable {
   /// Input position.
-  let index: Int
+  public let index: Int
   /// Line where the example starts.
-  let line: Int
-  /// One JSON line per method not yet in the output (method name, line), or the failure.
-  let result: Result<[(method: String, json: String)], ModelError>
+  public let line: Int
+  /// One line per method not yet in the output, or the failure.
+  public let result: Result<[ExampleLine], ModelError>
   /// Whether the prediction matches the label (nil: no usable label).
-  let correct: Bool?
+  public let correct: Bool?
   /// A label that names no class of the model.
-  let unknownLabel: String?
+  public let unknownLabel: String?
 
   /// The outcome of a record that could not be read or explained.
   static func failure<Record>(_ read: RecordRead<Record>, _ error: ModelError) -> ExampleOutcome {
@@ -57,9 +71,9 @@ struct ExampleOutcome {
 /// run and every shard compute each example in the same batch as an uninterrupted run
 /// and print the same numbers); batches run on `workers` threads; outcomes are handed
 /// on in input order as soon as they and all before them are done.
-struct DatasetPass {
+public struct DatasetPass: Sendable {
   /// Examples per window (the unit of sharding and of length sorting).
-  static let windowSize = 128
+  public static let windowSize = 128
 
   /// BLAS threads of every product in a data-set run (`batch`, `eval`): one, whatever
   /// --workers and --threads say. A product's summation order depends on how its library
@@ -67,22 +81,41 @@ struct DatasetPass {
   /// two BLAS threads and two workers with one each wrote files 23 bytes apart), so only a
   /// fixed thread count per product makes the output independent of the worker layout,
   /// which resume and shard merging rely on.
-  static let blasThreadsPerProduct = 1
+  public static let blasThreadsPerProduct = 1
   /// Most padded tokens in one batch of a gradient method: B4 in `make bench` ran
   /// fastest at 1024 (activations stay in cache; 4096 was 15–45 % slower).
   static let tokensPerBatch = 1024
   /// Images in one batch of a method.
   static let imagesPerBatch = 32
 
-  let workers: Int
-  let shard: ShardSpec
-  let limit: Int?
-  let resume: ResumePoint
+  /// Worker threads.
+  public let workers: Int
+  /// Which windows to compute.
+  public let shard: ShardSpec
+  /// Most records to read (nil: all).
+  public let limit: Int?
+  /// What an output being resumed already holds.
+  public let resume: ResumePoint
   /// Stop at the first record that cannot be read (else hand it on as a failure).
-  let stopAtInvalid: Bool
+  public let stopAtInvalid: Bool
+  /// Build the data-set page's row of every text line too (`report --input`).
+  public let keepsRows: Bool
+
+  /// A pass over windows of `shard`, resuming after `resume`.
+  public init(
+    workers: Int, shard: ShardSpec = .all, limit: Int? = nil, resume: ResumePoint = .start,
+    stopAtInvalid: Bool, keepsRows: Bool = false
+  ) {
+    self.workers = workers
+    self.shard = shard
+    self.limit = limit
+    self.resume = resume
+    self.stopAtInvalid = stopAtInvalid
+    self.keepsRows = keepsRows
+  }
 
   /// Explains every text record of `reader` with each of `methods`.
-  func run(
+  public func run(
     texts reader: DataRecordReader, model: TextModel, methods: [any AttributionMethod], target: ClassTarget,
     emit: (ExampleOutcome) throws -> Void
   ) throws {
@@ -101,9 +134,12 @@ struct DatasetPass {
         let explanations = try model.explain(
           encoded: inputs, method: method, targets: Array(repeating: target, count: inputs.count))
         return zip(records, explanations).map { given, explanation in
-          let line = DatasetLine.json(
-            index: given.record.index, id: given.record.id, label: given.label, explanation: explanation)
-          return (line, explanation.predictedIndex)
+          let (index, id) = (given.record.index, given.record.id)
+          let line = DatasetLine.json(index: index, id: id, label: given.label, explanation: explanation)
+          let row =
+            keepsRows
+            ? DatasetRow(index: index, id: id, label: given.label, explanation: explanation) : nil
+          return (line, explanation.predictedIndex, row)
         }
       },
       emit: emit)
@@ -111,7 +147,7 @@ struct DatasetPass {
 
   /// Explains every image that `reader` names with each of `methods`, in batches of at
   /// most `imagesPerBatch` per method.
-  func run(
+  public func run(
     images reader: ImageRecordReader, model: ImageModel, methods: [any AttributionMethod],
     target: ClassTarget,
     emit: (ExampleOutcome) throws -> Void
@@ -132,7 +168,7 @@ struct DatasetPass {
           let line = DatasetLine.json(
             index: given.record.index, id: given.record.id, label: given.label,
             object: views.json(explanation), labels: model.labels, outputs: explanation.logits)
-          return (line, explanation.predictedIndex)
+          return (line, explanation.predictedIndex, nil)
         }
       },
       emit: emit)
@@ -148,7 +184,7 @@ struct DatasetPass {
     batches: (any AttributionMethod, [Input]) -> [[Int]],
     explain: (
       [Input], any AttributionMethod, [(record: DataRecord, label: GivenLabel?)]
-    ) throws -> [(line: JSONOutput, predicted: Int)],
+    ) throws -> [(line: JSONOutput, predicted: Int, row: DatasetRow?)],
     emit: (ExampleOutcome) throws -> Void
   ) throws {
     try windows(next: next) { window in
@@ -187,8 +223,9 @@ struct DatasetPass {
             let records = positions.map { (record: try! window[$0].result.get(), label: label($0)) }
             let explained = try explain(
               positions.map { try! prepared[$0].get() }, methods[item.method], records)
-            for ((position, given), (line, predicted)) in zip(zip(positions, records), explained) {
-              table.set(position, item.method, (line.text, given.label?.classIndex.map { $0 == predicted }))
+            for ((position, given), (line, predicted, row)) in zip(zip(positions, records), explained) {
+              table.set(
+                position, item.method, (line.text, given.label?.classIndex.map { $0 == predicted }, row))
             }
           }
           do {
@@ -227,7 +264,7 @@ struct DatasetPass {
             try emit(.failure(read, error))
             return
           }
-          var lines: [(method: String, json: String)] = []
+          var lines: [ExampleLine] = []
           var correct: Bool?
           for m in methods.indices {
             // A batch is recomputed whole when a resumed run needs part of it; lines the
@@ -235,7 +272,7 @@ struct DatasetPass {
             guard let cell = table.get(position, m),
               !resume.isDone(index: read.index, method: methods[m].name)
             else { continue }
-            lines.append((methods[m].name, cell.line))
+            lines.append(ExampleLine(method: methods[m].name, json: cell.line, row: cell.row))
             correct = correct ?? cell.correct
           }
           let given = label(position)
@@ -248,7 +285,7 @@ struct DatasetPass {
   }
 
   /// Explains every graph of `reader` with walks (or node Gradient×Input).
-  func run(
+  public func run(
     graphs reader: GraphRecordReader, name: String, network: GraphNetwork, method: GraphMethodKind,
     walks: RelevantWalks, target: ClassTarget, emit: (ExampleOutcome) throws -> Void
   ) throws {
@@ -303,7 +340,7 @@ struct DatasetPass {
           let line = DatasetLine.json(
             index: record.index, id: "\(record.index)", label: given, object: object, labels: labels,
             outputs: outputs)
-          table.set(position, 0, (line.text, given?.classIndex.map { $0 == predictedClass(outputs) }))
+          table.set(position, 0, (line.text, given?.classIndex.map { $0 == predictedClass(outputs) }, nil))
         },
         isReady: { position in
           (try? window[position].result.get()) == nil || table.get(position, 0) != nil
@@ -326,7 +363,8 @@ struct DatasetPass {
           try emit(
             ExampleOutcome(
               index: read.index, line: read.line,
-              result: .success(cell.map { [(method.rawValue, $0.line)] } ?? []),
+              result: .success(
+                cell.map { [ExampleLine(method: method.rawValue, json: $0.line, row: nil)] } ?? []),
               correct: cell?.correct,
               unknownLabel: label.flatMap { labels.indices.contains($0) ? nil : "\($0)" }))
         })
@@ -378,105 +416,5 @@ struct DatasetPass {
         }
       }
     }
-  }
-}
-
-/// The shared state of `runItems`: the next item to take, the next position to hand on,
-/// the first failure; all behind one lock.
-private final class OrderedWork<Item>: @unchecked Sendable {
-  let items: [Item]
-  let count: Int
-  let perform: (Item) throws -> Void
-  let isReady: (Int) -> Bool
-  let emit: (Int) throws -> Void
-  private let lock = NSLock()
-  private var next = 0
-  private var cursor = 0
-  private(set) var failure: Error?
-
-  init(
-    items: [Item], count: Int, perform: @escaping (Item) throws -> Void, isReady: @escaping (Int) -> Bool,
-    emit: @escaping (Int) throws -> Void
-  ) {
-    self.items = items
-    self.count = count
-    self.perform = perform
-    self.isReady = isReady
-    self.emit = emit
-  }
-
-  /// Hands on every ready position in order.
-  func advance() {
-    lock.lock()
-    defer { lock.unlock() }
-    while failure == nil && cursor < count && isReady(cursor) {
-      do { try emit(cursor) } catch { failure = error }
-      cursor += 1
-    }
-  }
-
-  /// One worker: take items until none is left or something failed.
-  func work() {
-    while true {
-      lock.lock()
-      guard failure == nil, next < items.count else {
-        lock.unlock()
-        return
-      }
-      let item = items[next]
-      next += 1
-      lock.unlock()
-      do {
-        try perform(item)
-      } catch {
-        lock.lock()
-        failure = failure ?? error
-        lock.unlock()
-        return
-      }
-      advance()
-    }
-  }
-}
-
-/// Computed lines of one window, written by the workers and read in order.
-final class ResultTable: @unchecked Sendable {
-  typealias Cell = (line: String, correct: Bool?)
-  private var cells: [Cell?]
-  private let columns: Int
-  private let lock = NSLock()
-
-  init(rows: Int, columns: Int) {
-    cells = Array(repeating: nil, count: rows * columns)
-    self.columns = columns
-  }
-
-  func set(_ row: Int, _ column: Int, _ cell: Cell) {
-    lock.lock()
-    cells[row * columns + column] = cell
-    lock.unlock()
-  }
-
-  func get(_ row: Int, _ column: Int) -> Cell? {
-    lock.lock()
-    defer { lock.unlock() }
-    return cells[row * columns + column]
-  }
-
-  private var failures: [Int: (column: Int, error: ModelError)] = [:]
-
-  /// Records that row `row` could not be explained by the method of `column`; of several
-  /// failing methods the first is kept, whichever worker finishes first.
-  func fail(_ row: Int, _ error: ModelError, column: Int = 0) {
-    lock.lock()
-    if failures[row].map({ column < $0.column }) ?? true { failures[row] = (column, error) }
-    lock.unlock()
-  }
-
-  /// The failure of row `row`, if it failed.
-  func failure(_ row: Int) -> ModelError? {
-    lock.lock()
-    defer { lock.unlock() }
-    return failures[row]?.error
   }
 }
