@@ -16,8 +16,9 @@ public enum GEMMBackend: String, CaseIterable, Sendable {
 }
 
 /// The one bridge to the BLAS libraries: every matrix product of the core goes through
-/// `BLAS.sgemm`, which picks the backend per shape (`GEMMBackend.choice`) unless one is
-/// forced (`BLAS.backend`, or `XAI_GEMM=openblas|onednn` in the environment).
+/// `BLAS.sgemm`, which picks the backend per shape class from the plan measured on this
+/// machine (`BLAS.planner`, GEMMPlan.swift) unless one is forced (`BLAS.backend`, or
+/// `XAI_GEMM=openblas|onednn` in the environment: then nothing is measured).
 ///
 /// Threads: oneDNN gets `threads` OpenMP threads on the calling thread; OpenBLAS's pool is
 /// kept at one thread whenever oneDNN may run, so that two spinning pools never compete
@@ -26,9 +27,22 @@ public enum GEMMBackend: String, CaseIterable, Sendable {
 public enum BLAS {
   nonisolated(unsafe) private static var requestedThreads = Swift.max(
     1, ProcessInfo.processInfo.activeProcessorCount)
-  nonisolated(unsafe) private static var forced: GEMMBackend? = GEMMBackend(
-    rawValue: ProcessInfo.processInfo.environment["XAI_GEMM"]?.lowercased() ?? "")
+  nonisolated(unsafe) private static var forced: GEMMBackend? = planner.forcedBackend
   nonisolated(unsafe) private static var configured = false
+
+  /// Chooses the backend of every product no setting forces (the process environment's
+  /// `XAI_GEMM` and cache folder, this machine's facts, the real measurement).
+  public static let planner = GEMMPlanner()
+
+  /// The plan for the current thread count (read from the cache or measured now).
+  public static var plan: GEMMPlan {
+    if !configured { configurePools() }
+    return planner.plan(threads: requestedThreads)
+  }
+
+  /// Whether OpenBLAS runs generic kernels on this AVX2/AVX-512 CPU (then every product
+  /// that is not forced goes to oneDNN, unmeasured).
+  public static var openBLASIsGeneric: Bool { GEMMMachine.current(threads: 1).openBLASIsGeneric }
 
   /// Threads for one product (each worker thread of a batch gets this many).
   public static var threads: Int {
@@ -81,13 +95,27 @@ public enum BLAS {
       return
     }
     if !configured { configurePools() }
-    switch forced ?? GEMMBackend.choice(m: m, n: n, k: k, transposeB: transposeB) {
+    let backend =
+      forced ?? planner.plannedBackend(m: m, n: n, k: k, transposeB: transposeB, threads: requestedThreads)
+    run(
+      backend, threads: requestedThreads, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+      alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+  }
+
+  /// One product on `backend` (oneDNN on `threads` OpenMP threads), no checks.
+  @inline(__always)
+  static func run(
+    _ backend: GEMMBackend, threads: Int, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+    alpha: Float, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
+    c: UnsafeMutablePointer<Float>, ldc: Int
+  ) {
+    switch backend {
     case .openBLAS:
       cblas_sgemm(
         CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
         Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     case .oneDNN:
-      if omp_get_max_threads() != Int32(requestedThreads) { omp_set_num_threads(Int32(requestedThreads)) }
+      if omp_get_max_threads() != Int32(threads) { omp_set_num_threads(Int32(threads)) }
       _ = dnnl_sgemm(
         CChar(UInt8(ascii: transposeA ? "T" : "N")), CChar(UInt8(ascii: transposeB ? "T" : "N")), Int64(m),
         Int64(n), Int64(k), alpha, a, Int64(lda), b, Int64(ldb), beta, c, Int64(ldc))
@@ -96,16 +124,18 @@ public enum BLAS {
 }
 
 extension GEMMBackend {
-  /// The backend that measured faster for a shape class on the development machine
-  /// (`xai-bench gemm` prints both, and this choice, for every shape the models use):
-  /// oneDNN everywhere (2–2.5× OpenBLAS at the 14–32 rows of one sentence, and at least
-  /// level beyond), except tiny products (one attention head: OpenBLAS's call costs
-  /// less) and x·Wᵀ with a long inner dimension at few rows (the base FFN's second
-  /// layer, where oneDNN's kernel ran at 38 GFLOP/s against OpenBLAS's 53 on one thread).
+  /// The backend `BLAS.sgemm` runs a shape on when nothing is forced: the measured plan's
+  /// choice for its class at the current thread count (`BLAS.plan`).
   public static func choice(m: Int, n: Int, k: Int, transposeB: Bool) -> GEMMBackend {
-    if m * n * k <= 64 * 64 * 64 { return .openBLAS }
-    if transposeB && k >= 2048 && k >= 4 * n && m <= 64 { return .openBLAS }
-    return .oneDNN
+    BLAS.plan.backend(m: m, n: n, k: k, transposeB: transposeB)
+  }
+
+  /// The choice measured on the development machine (AMD EPYC, `xai-bench gemm`), kept as
+  /// each class's default for near ties (`GEMMShapeClass.defaultBackend`): oneDNN
+  /// everywhere, except tiny products (one attention head: OpenBLAS's call costs less) and
+  /// x·Wᵀ with a long inner dimension at few rows (the base FFN's second layer).
+  public static func defaultChoice(m: Int, n: Int, k: Int, transposeB: Bool) -> GEMMBackend {
+    GEMMShapeClass(m: m, n: n, k: k, transposeB: transposeB).defaultBackend
   }
 }
 

@@ -4,6 +4,11 @@ import XCTest
 /// Matmul against a naive product, the detached backward variants, detach and
 /// no-grad, and training a small network end to end.
 final class CoreBehaviourTests: XCTestCase {
+  override class func setUp() {
+    super.setUp()
+    isolateGEMMPlanCache()
+  }
+
   private func naiveProduct(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int) -> [Float] {
     var c = [Float](repeating: 0, count: m * n)
     for i in 0..<m { for j in 0..<n { for p in 0..<k { c[i * n + j] += a[i * k + p] * b[p * n + j] } } }

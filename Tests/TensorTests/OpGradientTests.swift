@@ -3,6 +3,11 @@ import XCTest
 
 /// Every op's backward against central finite differences.
 final class OpGradientTests: XCTestCase {
+  override class func setUp() {
+    super.setUp()
+    isolateGEMMPlanCache()
+  }
+
   func testArithmeticBackwardMatchesFiniteDifferencesWithBroadcasting() {
     let shapes: [([Int], [Int])] = [
       ([2, 3, 4], [2, 3, 4]), ([2, 3, 4], [4]), ([2, 3, 4], [3, 1]),
@@ -127,6 +132,11 @@ final class OpGradientTests: XCTestCase {
 }
 
 final class AttentionTests: XCTestCase {
+  override class func setUp() {
+    super.setUp()
+    isolateGEMMPlanCache()
+  }
+
   private let keep = Tensor(shape: [2, 1, 1, 4], scalars: [1, 1, 1, 0, 1, 1, 1, 1])
 
   func testAttentionBackwardMatchesFiniteDifferencesWithPadding() {

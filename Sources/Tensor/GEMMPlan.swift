@@ -1,0 +1,434 @@
+import CBLAS
+import Foundation
+
+/// The GEMM backend per shape class, measured on the machine that runs xai rather than
+/// taken from a table measured elsewhere: which library is faster depends on the CPU, on
+/// the kernels OpenBLAS picked for it and on the thread count.
+///
+/// At the first product that no setting forces (`XAI_GEMM`, `BLAS.backend`), `BLAS` asks
+/// its `GEMMPlanner` for the plan of the current thread count. The planner reads it from
+/// the cache (`GEMMPlanCache`, one small JSON file per machine key), or times both backends
+/// on each class's representative products (`GEMMCalibration`, about a second) and writes
+/// it there, under an exclusive lock so that every process of a machine uses one plan
+/// (shard merging relies on each product having the same backend in every process).
+/// Where OpenBLAS runs generic kernels on an AVX2/AVX-512 CPU nothing is measured: every
+/// product goes to oneDNN, which detects the CPU itself.
+
+/// One matrix product's shape: C[m×n] = op(A)·op(B), inner extent k.
+public struct GEMMShape: Hashable, Sendable, CustomStringConvertible {
+  /// Rows of C.
+  public var m: Int
+  /// Columns of C.
+  public var n: Int
+  /// The inner extent.
+  public var k: Int
+  /// Whether A is read transposed.
+  public var transposeA: Bool
+  /// Whether B is read transposed (x·Wᵀ with W stored [out, in]).
+  public var transposeB: Bool
+
+  /// A shape; both operands plain unless said otherwise.
+  public init(_ m: Int, _ n: Int, _ k: Int, transposeA: Bool = false, transposeB: Bool = false) {
+    (self.m, self.n, self.k, self.transposeA, self.transposeB) = (m, n, k, transposeA, transposeB)
+  }
+
+  /// Floating-point operations of one product (2·m·n·k).
+  public var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
+
+  /// `m×n×k` and the operand layout, e.g. `32×768×3072 NT`.
+  public var description: String { "\(m)×\(n)×\(k) \(transposeA ? "T" : "N")\(transposeB ? "T" : "N")" }
+}
+
+/// A class of matrix products that share one backend choice: tiny products (one attention
+/// head), then by rows of C (≤ 64: one sentence; ≤ 512; more: IG or batches) and whether B
+/// is read transposed (NT: x·Wᵀ, the forward of a linear layer; NN: ∂x = G·W, and A
+/// transposed or not). x·Wᵀ with a long inner dimension at few rows has a class of its own
+/// (the base model's second FFN layer, where oneDNN's kernel was slow on the development
+/// machine). Every product falls in exactly one class.
+public enum GEMMShapeClass: String, CaseIterable, Codable, Sendable {
+  /// m·n·k ≤ 64³: one attention head's scores or P·V.
+  case tiny
+  /// At most 64 rows, x·Wᵀ.
+  case fewRowsNT = "few-rows-nt"
+  /// At most 64 rows, x·Wᵀ with k ≥ 2048 and k ≥ 4n.
+  case fewRowsNTLongInner = "few-rows-nt-long-inner"
+  /// At most 64 rows, B as stored.
+  case fewRowsNN = "few-rows-nn"
+  /// 65–512 rows, x·Wᵀ.
+  case someRowsNT = "some-rows-nt"
+  /// 65–512 rows, B as stored.
+  case someRowsNN = "some-rows-nn"
+  /// More than 512 rows, x·Wᵀ.
+  case manyRowsNT = "many-rows-nt"
+  /// More than 512 rows, B as stored.
+  case manyRowsNN = "many-rows-nn"
+
+  /// The class of a product.
+  @inline(__always)
+  public init(m: Int, n: Int, k: Int, transposeB: Bool) {
+    self = Self.allCases[Self.index(m: m, n: n, k: k, transposeB: transposeB)]
+  }
+
+  /// The position in `allCases` of a product's class.
+  @inline(__always)
+  static func index(m: Int, n: Int, k: Int, transposeB: Bool) -> Int {
+    if Double(m) * Double(n) * Double(k) <= 64 * 64 * 64 { return 0 }
+    if m <= 64 {
+      guard transposeB else { return 3 }
+      return k >= 2048 && k >= 4 * n ? 2 : 1
+    }
+    if m <= 512 { return transposeB ? 4 : 5 }
+    return transposeB ? 6 : 7
+  }
+
+  /// The products timed for this class: shapes the models run (the base model's, 768 wide
+  /// with a 3072-wide FFN, at 32 tokens; 256 and 1024 rows for the larger classes).
+  public var representatives: [GEMMShape] {
+    switch self {
+    case .tiny: return [GEMMShape(32, 32, 64, transposeB: true), GEMMShape(32, 64, 32)]
+    case .fewRowsNT: return [GEMMShape(32, 3072, 768, transposeB: true)]
+    case .fewRowsNTLongInner: return [GEMMShape(32, 768, 3072, transposeB: true)]
+    case .fewRowsNN: return [GEMMShape(32, 768, 3072)]
+    case .someRowsNT: return [GEMMShape(256, 768, 768, transposeB: true)]
+    case .someRowsNN: return [GEMMShape(256, 768, 768)]
+    case .manyRowsNT: return [GEMMShape(1024, 768, 384, transposeB: true)]
+    case .manyRowsNN: return [GEMMShape(1024, 384, 768)]
+    }
+  }
+
+  /// What the class holds, for people.
+  public var summary: String {
+    switch self {
+    case .tiny: return "m·n·k ≤ 64³ (one attention head)"
+    case .fewRowsNT: return "≤ 64 rows, x·Wᵀ"
+    case .fewRowsNTLongInner: return "≤ 64 rows, x·Wᵀ, k ≥ 2048 and ≥ 4n"
+    case .fewRowsNN: return "≤ 64 rows, B as stored"
+    case .someRowsNT: return "65–512 rows, x·Wᵀ"
+    case .someRowsNN: return "65–512 rows, B as stored"
+    case .manyRowsNT: return "> 512 rows, x·Wᵀ"
+    case .manyRowsNN: return "> 512 rows, B as stored"
+    }
+  }
+
+  /// The backend kept when both measure within `GEMMPlan.tieMargin` of each other: the
+  /// choice measured on the development machine (AMD EPYC), so that a near tie does not
+  /// flip between machines of one kind. OpenBLAS's call costs less on tiny products.
+  public var defaultBackend: GEMMBackend {
+    switch self {
+    case .tiny, .fewRowsNTLongInner: return .openBLAS
+    default: return .oneDNN
+    }
+  }
+}
+
+/// The backend per shape class on one machine at one thread count, with the measurements
+/// behind each choice; what `GEMMPlanCache` stores as JSON.
+public struct GEMMPlan: Codable, Sendable, Equatable {
+  /// One class's measurement and choice.
+  public struct Entry: Codable, Sendable, Equatable {
+    /// The class.
+    public var shapeClass: GEMMShapeClass
+    /// OpenBLAS's GFLOP/s on the class's representatives (on one thread), nil if not measured.
+    public var openBLAS: Double?
+    /// oneDNN's GFLOP/s on the class's representatives (`threads` threads), nil if not measured.
+    public var oneDNN: Double?
+    /// The backend chosen for the class.
+    public var backend: GEMMBackend
+
+    /// An entry as measured or decided.
+    public init(shapeClass: GEMMShapeClass, openBLAS: Double?, oneDNN: Double?, backend: GEMMBackend) {
+      (self.shapeClass, self.openBLAS, self.oneDNN, self.backend) = (shapeClass, openBLAS, oneDNN, backend)
+    }
+
+    /// The faster backend, or the class's default when the two are within `tieMargin`.
+    public init(shapeClass: GEMMShapeClass, openBLAS: Double, oneDNN: Double) {
+      let tie = Swift.max(openBLAS, oneDNN) <= (1 + GEMMPlan.tieMargin) * Swift.min(openBLAS, oneDNN)
+      let backend: GEMMBackend = tie ? shapeClass.defaultBackend : openBLAS > oneDNN ? .openBLAS : .oneDNN
+      self.init(shapeClass: shapeClass, openBLAS: openBLAS, oneDNN: oneDNN, backend: backend)
+    }
+
+    enum CodingKeys: String, CodingKey {
+      case shapeClass = "class"
+      case openBLAS = "openblas_gflops"
+      case oneDNN = "onednn_gflops"
+      case backend
+    }
+  }
+
+  /// Where a plan in use came from.
+  public enum Source: Sendable, Equatable {
+    /// Read from this cache file.
+    case cache(path: String)
+    /// Measured by this process and saved to this file (nil: no usable cache directory, or
+    /// another process held the lock too long; kept in memory).
+    case measured(path: String?)
+    /// Not measured: OpenBLAS's kernels are generic on this CPU, every product goes to oneDNN.
+    case genericOpenBLAS
+  }
+
+  /// The version of this JSON layout; a cache file of another version is measured again.
+  public static let formatVersion = 1
+  /// Two backends within this fraction of each other are a tie (the class's default wins).
+  public static let tieMargin = 0.05
+
+  /// The JSON layout's version (`formatVersion` when written by this build).
+  public var format: Int
+  /// The machine measured: the cache key.
+  public var machine: GEMMMachine
+  /// How long the measurement took (0 when nothing was measured).
+  public var measuredSeconds: Double
+  /// One entry per shape class, in `GEMMShapeClass.allCases` order.
+  public var entries: [Entry]
+  /// Where this plan came from (not stored).
+  public var source: Source = .measured(path: nil)
+
+  /// A plan from its parts.
+  public init(machine: GEMMMachine, measuredSeconds: Double, entries: [Entry], source: Source) {
+    self.format = Self.formatVersion
+    self.machine = machine
+    self.measuredSeconds = measuredSeconds
+    self.entries = entries
+    self.source = source
+  }
+
+  /// Every product through oneDNN, nothing measured: for a generic OpenBLAS core.
+  public static func genericOpenBLAS(_ machine: GEMMMachine) -> GEMMPlan {
+    GEMMPlan(
+      machine: machine, measuredSeconds: 0,
+      entries: GEMMShapeClass.allCases.map {
+        Entry(shapeClass: $0, openBLAS: nil, oneDNN: nil, backend: .oneDNN)
+      },
+      source: .genericOpenBLAS)
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case format, machine
+    case measuredSeconds = "measured_seconds"
+    case entries = "classes"
+  }
+
+  /// The backend for a product.
+  public func backend(m: Int, n: Int, k: Int, transposeB: Bool) -> GEMMBackend {
+    entries[GEMMShapeClass.index(m: m, n: n, k: k, transposeB: transposeB)].backend
+  }
+
+  /// The entry of a class.
+  public func entry(_ shapeClass: GEMMShapeClass) -> Entry {
+    entries.first { $0.shapeClass == shapeClass }
+      ?? Entry(shapeClass: shapeClass, openBLAS: nil, oneDNN: nil, backend: shapeClass.defaultBackend)
+  }
+
+  /// Why a class has its backend, e.g. `measured few-rows-nt: OpenBLAS 68.1 GFLOP/s vs
+  /// oneDNN 150.2` or `generic OpenBLAS core Prescott`.
+  public func reason(_ shapeClass: GEMMShapeClass) -> String {
+    let entry = entry(shapeClass)
+    guard let openBLAS = entry.openBLAS, let oneDNN = entry.oneDNN else {
+      return source == .genericOpenBLAS
+        ? "generic OpenBLAS core \(machine.openBLASCore) on this AVX2/AVX-512 CPU" : "not measured"
+    }
+    let tie =
+      Swift.max(openBLAS, oneDNN) <= (1 + Self.tieMargin) * Swift.min(openBLAS, oneDNN)
+      ? " (within \(Int(Self.tieMargin * 100)) %: the default)" : ""
+    return String(
+      format: "measured %@: OpenBLAS %.1f GFLOP/s vs oneDNN %.1f%@", shapeClass.rawValue, openBLAS, oneDNN,
+      tie)
+  }
+
+  /// Where the plan came from and how long its measurement took, for people.
+  public var origin: String {
+    switch source {
+    case .cache(let path):
+      return String(format: "read from %@ (measured in %.2f s when written)", path, measuredSeconds)
+    case .measured(let path?):
+      return String(format: "measured now in %.2f s, saved to %@", measuredSeconds, path)
+    case .measured(nil):
+      return String(format: "measured now in %.2f s, kept in memory (no cache file)", measuredSeconds)
+    case .genericOpenBLAS:
+      return "not measured: OpenBLAS runs generic \(machine.openBLASCore) kernels on this CPU, "
+        + "every product goes to oneDNN"
+    }
+  }
+
+  /// Whether this plan is whole and was measured for `machine` by this format: a cache file
+  /// failing this is ignored and measured again.
+  public func isUsable(for machine: GEMMMachine) -> Bool {
+    guard format == Self.formatVersion, self.machine == machine, measuredSeconds.isFinite,
+      entries.map(\.shapeClass) == GEMMShapeClass.allCases
+    else { return false }
+    return entries.allSatisfy { entry in
+      [entry.openBLAS, entry.oneDNN].allSatisfy { rate in rate.map { $0.isFinite && $0 >= 0 } ?? true }
+    }
+  }
+
+  /// Plans are equal when they are for the same machine and choose the same way on the
+  /// same measurements (where they came from does not count).
+  public static func == (a: GEMMPlan, b: GEMMPlan) -> Bool {
+    a.format == b.format && a.machine == b.machine && a.measuredSeconds == b.measuredSeconds
+      && a.entries == b.entries
+  }
+}
+
+/// Times both backends on every class's representative products, at the thread layout
+/// `BLAS` uses when it chooses per shape: oneDNN on `threads` OpenMP threads, OpenBLAS on
+/// one thread (its pool never competes with oneDNN's).
+public enum GEMMCalibration {
+  /// Longest a class is timed per backend after its warm-up calls (seconds).
+  static let budget = 0.03
+  /// Length of one timing sample (seconds): the fastest of several samples counts, since
+  /// a busy machine only ever adds time.
+  static let sample = 0.002
+
+  /// The plan measured on this machine for `machine.threads` threads per product (about a
+  /// second on a 2-core machine); `source` is `.measured(path: nil)` until it is saved.
+  ///
+  /// Every class is timed on OpenBLAS first, then on oneDNN: OpenBLAS's idle pool threads
+  /// spin for about 0.1 s after the library starts, and during that time oneDNN's second
+  /// thread waited a scheduler tick (8 ms) per product on the development machine.
+  public static func measure(_ machine: GEMMMachine) -> GEMMPlan {
+    let start = DispatchTime.now().uptimeNanoseconds
+    let openBLASThreads = openblas_get_num_threads()
+    if openBLASThreads != 1 { openblas_set_num_threads(1) }
+    defer { if openBLASThreads != 1 { openblas_set_num_threads(openBLASThreads) } }
+    let shapes = GEMMShapeClass.allCases.flatMap(\.representatives)
+    let a = operand(count: shapes.map { $0.m * $0.k }.max()!, seed: 1)
+    let b = operand(count: shapes.map { $0.k * $0.n }.max()!, seed: 2)
+    var c = [Float](repeating: 0, count: shapes.map { $0.m * $0.n }.max()!)
+    var rates: [GEMMBackend: [Double]] = [:]
+    for backend in [GEMMBackend.openBLAS, .oneDNN] {
+      rates[backend] = GEMMShapeClass.allCases.map { shapeClass in
+        let products = shapeClass.representatives
+        let seconds = c.withUnsafeMutableBufferPointer { out in
+          fastest {
+            for shape in products {
+              BLAS.run(
+                backend, threads: machine.threads, transposeA: shape.transposeA, transposeB: shape.transposeB,
+                m: shape.m, n: shape.n, k: shape.k, alpha: 1, a: a, lda: shape.transposeA ? shape.m : shape.k,
+                b: b, ldb: shape.transposeB ? shape.k : shape.n, beta: 0, c: out.baseAddress!, ldc: shape.n)
+            }
+          }
+        }
+        return (products.map(\.flops).reduce(0, +) / seconds / 1e9 * 10).rounded() / 10
+      }
+    }
+    let entries = GEMMShapeClass.allCases.enumerated().map { index, shapeClass in
+      GEMMPlan.Entry(
+        shapeClass: shapeClass, openBLAS: rates[.openBLAS]![index], oneDNN: rates[.oneDNN]![index])
+    }
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    return GEMMPlan(
+      machine: machine, measuredSeconds: (seconds * 1000).rounded() / 1000, entries: entries,
+      source: .measured(path: nil))
+  }
+
+  /// Values in [-1, 1) from a fixed sequence (the values do not matter, only that they are
+  /// ordinary numbers).
+  private static func operand(count: Int, seed: UInt64) -> [Float] {
+    var generator = SeededGenerator(seed: seed)
+    return (0..<count).map { _ in generator.uniform(-1, 1) }
+  }
+
+  /// Seconds per call of `body`: two warm-up calls (oneDNN's just-in-time kernels, OpenBLAS's
+  /// buffers), then samples of about `sample` seconds for up to `budget` (at least 3); the
+  /// fastest sample counts.
+  private static func fastest(_ body: () -> Void) -> Double {
+    func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+    body()
+    body()
+    var mark = now()
+    body()
+    let single = Swift.max(now() - mark, 1e-7)
+    let repeats = Swift.min(1000, Swift.max(1, Int((sample / single).rounded(.up))))
+    var best = single
+    var samples = 0
+    let begin = now()
+    repeat {
+      mark = now()
+      for _ in 0..<repeats { body() }
+      best = Swift.min(best, (now() - mark) / Double(repeats))
+      samples += 1
+    } while samples < 3 || (now() - begin < budget && samples < 30)
+    return best
+  }
+}
+
+/// Decides the backend of each product that no setting forces, from the plan of the
+/// thread count in use (read from the cache or measured once, then kept for the process).
+/// `BLAS.planner` is the one every product goes through; tests build their own with a
+/// chosen environment, machine and measurement.
+public final class GEMMPlanner: @unchecked Sendable {
+  /// The backend `XAI_GEMM=openblas|onednn` forces (nil: choose per shape).
+  public let forcedBackend: GEMMBackend?
+  private let environment: [String: String]
+  private let machine: @Sendable (Int) -> GEMMMachine
+  private let measure: @Sendable (GEMMMachine) -> GEMMPlan
+  private let lock = NSLock()
+  private var plans: [Int: GEMMPlan] = [:]
+  private var lastThreads = 0
+  private var lastPlan: [GEMMBackend] = []
+
+  /// A planner for this environment (`XAI_GEMM`; the cache folder from `XAI_CACHE_DIR`,
+  /// `XDG_CACHE_HOME` or `HOME`), machine facts and measurement.
+  public init(
+    environment: [String: String] = ProcessInfo.processInfo.environment,
+    machine: @escaping @Sendable (Int) -> GEMMMachine = { GEMMMachine.current(threads: $0) },
+    measure: @escaping @Sendable (GEMMMachine) -> GEMMPlan = { GEMMCalibration.measure($0) }
+  ) {
+    self.environment = environment
+    self.forcedBackend = GEMMBackend(rawValue: environment["XAI_GEMM"]?.lowercased() ?? "")
+    self.machine = machine
+    self.measure = measure
+  }
+
+  /// The backend for a product at `threads` threads: the forced one, else the plan's.
+  @inline(__always)
+  public func backend(m: Int, n: Int, k: Int, transposeB: Bool, threads: Int) -> GEMMBackend {
+    forcedBackend ?? plannedBackend(m: m, n: n, k: k, transposeB: transposeB, threads: threads)
+  }
+
+  /// The plan's backend for a product at `threads` threads, whatever `XAI_GEMM` says (for
+  /// `BLAS`, whose own setting starts as `forcedBackend` and can be changed).
+  @inline(__always)
+  func plannedBackend(m: Int, n: Int, k: Int, transposeB: Bool, threads: Int) -> GEMMBackend {
+    let index = GEMMShapeClass.index(m: m, n: n, k: k, transposeB: transposeB)
+    lock.lock()
+    defer { lock.unlock() }
+    if lastThreads != threads {
+      lastPlan = planLocked(threads: threads).entries.map(\.backend)
+      lastThreads = threads
+    }
+    return lastPlan[index]
+  }
+
+  /// The plan for `threads` threads per product: kept from earlier in this process, read
+  /// from the cache, or measured now (and saved).
+  public func plan(threads: Int) -> GEMMPlan {
+    lock.lock()
+    defer { lock.unlock() }
+    return planLocked(threads: threads)
+  }
+
+  /// The plan for `threads` if this process already has it (never measures).
+  public func existingPlan(threads: Int) -> GEMMPlan? {
+    lock.lock()
+    defer { lock.unlock() }
+    return plans[threads]
+  }
+
+  private func planLocked(threads: Int) -> GEMMPlan {
+    if let plan = plans[threads] { return plan }
+    let facts = machine(threads)
+    let plan: GEMMPlan
+    if facts.openBLASIsGeneric {
+      plan = .genericOpenBLAS(facts)
+    } else if let cache = GEMMPlanCache(environment: environment) {
+      plan = cache.plan(for: facts, measure: measure)
+    } else {
+      plan = measure(facts)
+    }
+    plans[threads] = plan
+    return plan
+  }
+}
+
+/// Stored in plan files by name (`openblas`, `onednn`).
+extension GEMMBackend: Codable {}
