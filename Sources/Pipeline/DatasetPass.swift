@@ -82,9 +82,6 @@ public struct DatasetPass: Sendable {
   /// fixed thread count per product makes the output independent of the worker layout,
   /// which resume and shard merging rely on.
   public static let blasThreadsPerProduct = 1
-  /// Most padded tokens in one batch of a gradient method: B4 in `make bench` ran
-  /// fastest at 1024 (activations stay in cache; 4096 was 15–45 % slower).
-  static let tokensPerBatch = 1024
   /// Images in one batch of a method.
   static let imagesPerBatch = 32
 
@@ -123,12 +120,7 @@ public struct DatasetPass: Sendable {
       records: { try reader.next() }, path: reader.path, labels: model.config.labels, methods: methods,
       prepare: { try model.prepare($0.text) },
       batches: { method, inputs in
-        let plan =
-          (method as? IntegratedGradients).map {
-            BatchPlan(maximumRows: max(1, 64 / $0.steps), maximumTokens: 1 << 30)
-          }
-          ?? BatchPlan(maximumRows: 64, maximumTokens: Self.tokensPerBatch)
-        return plan.batches(lengths: inputs.map(\.ids.count))
+        BatchPlan.explaining(with: method).batches(lengths: inputs.map(\.ids.count))
       },
       explain: { inputs, method, records in
         let explanations = try model.explain(

@@ -77,11 +77,7 @@ public struct TextFaithfulness: Sendable {
   private func explain(_ texts: [EncodedText], method: any AttributionMethod, classes: [Int]) throws
     -> [TextExplanation]
   {
-    let plan =
-      (method as? IntegratedGradients).map {
-        BatchPlan(maximumRows: max(1, 64 / $0.steps), maximumTokens: 1 << 30)
-      }
-      ?? BatchPlan(maximumRows: 64, maximumTokens: 1024)
+    let plan = BatchPlan.explaining(with: method)
     var result = [TextExplanation?](repeating: nil, count: texts.count)
     for batch in plan.batches(lengths: texts.map(\.ids.count)) {
       let explanations = try model.explain(

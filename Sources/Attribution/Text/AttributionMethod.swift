@@ -14,6 +14,8 @@ public protocol AttributionMethod: Sendable {
   var rules: PropagationRules { get }
   /// Whether `attribute` needs `AttributionInput.baseline`.
   var needsBaseline: Bool { get }
+  /// Forward rows one input costs (1; a path method: its points on the path).
+  var rowsPerInput: Int { get }
   /// Operations whose rule this method asks for explicitly but `present` lacks
   /// (a method that means "every rule the network has" asks for none).
   func missingOperations(in present: Set<RuleOperation>) -> [RuleOperation]
@@ -25,6 +27,8 @@ public protocol AttributionMethod: Sendable {
 extension AttributionMethod {
   /// Name as the command line and the JSON output spell it.
   public var name: String { kind.rawValue }
+
+  public var rowsPerInput: Int { 1 }
 
   public func missingOperations(in present: Set<RuleOperation>) -> [RuleOperation] {
     rules.modified.subtracting(present).sorted()

@@ -20,6 +20,8 @@ public struct IntegratedGradients: AttributionMethod {
   public let needsBaseline = true
   /// Number of points on the path.
   public let steps: Int
+  /// Every point of the path is a forward row.
+  public var rowsPerInput: Int { steps }
   /// How the integral is discretised.
   public let rule: Rule
 
