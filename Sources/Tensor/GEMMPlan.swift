@@ -140,10 +140,12 @@ public struct GEMMPlan: Codable, Sendable, Equatable {
       (self.shapeClass, self.openBLAS, self.oneDNN, self.backend) = (shapeClass, openBLAS, oneDNN, backend)
     }
 
-    /// The faster backend, or the class's default when the two are within `tieMargin`.
-    public init(shapeClass: GEMMShapeClass, openBLAS: Double, oneDNN: Double) {
+    /// The faster backend, or the class's default when the two are within `tieMargin` or
+    /// were measured while other processes took the cores (`underLoad`).
+    public init(shapeClass: GEMMShapeClass, openBLAS: Double, oneDNN: Double, underLoad: Bool = false) {
       let tie = Swift.max(openBLAS, oneDNN) <= (1 + GEMMPlan.tieMargin) * Swift.min(openBLAS, oneDNN)
-      let backend: GEMMBackend = tie ? shapeClass.defaultBackend : openBLAS > oneDNN ? .openBLAS : .oneDNN
+      let backend: GEMMBackend =
+        tie || underLoad ? shapeClass.defaultBackend : openBLAS > oneDNN ? .openBLAS : .oneDNN
       self.init(shapeClass: shapeClass, openBLAS: openBLAS, oneDNN: oneDNN, backend: backend)
     }
 
@@ -177,16 +179,27 @@ public struct GEMMPlan: Codable, Sendable, Equatable {
   public var machine: GEMMMachine
   /// How long the measurement took (0 when nothing was measured).
   public var measuredSeconds: Double
+  /// Cores that other processes kept busy, on average, on the CPUs this process may use
+  /// while it measured (from /proc/stat; 0 when unknown).
+  public var otherCores: Double
+  /// Whether other processes took the cores the measurement needed (`otherCores` above what
+  /// the thread count leaves free): the rates are skewed, so every class keeps its default.
+  public var underLoad: Bool
   /// One entry per shape class, in `GEMMShapeClass.allCases` order.
   public var entries: [Entry]
   /// Where this plan came from (not stored).
   public var source: Source = .measured(path: nil)
 
   /// A plan from its parts.
-  public init(machine: GEMMMachine, measuredSeconds: Double, entries: [Entry], source: Source) {
+  public init(
+    machine: GEMMMachine, measuredSeconds: Double, entries: [Entry], source: Source, otherCores: Double = 0,
+    underLoad: Bool = false
+  ) {
     self.format = Self.formatVersion
     self.machine = machine
     self.measuredSeconds = measuredSeconds
+    self.otherCores = otherCores
+    self.underLoad = underLoad
     self.entries = entries
     self.source = source
   }
@@ -204,6 +217,8 @@ public struct GEMMPlan: Codable, Sendable, Equatable {
   enum CodingKeys: String, CodingKey {
     case format, machine
     case measuredSeconds = "measured_seconds"
+    case otherCores = "other_processes_cores"
+    case underLoad = "under_load"
     case entries = "classes"
   }
 
@@ -226,16 +241,27 @@ public struct GEMMPlan: Codable, Sendable, Equatable {
       return source == .genericOpenBLAS
         ? "generic OpenBLAS core \(machine.openBLASCore) on this AVX2/AVX-512 CPU" : "not measured"
     }
-    let tie =
-      Swift.max(openBLAS, oneDNN) <= (1 + Self.tieMargin) * Swift.min(openBLAS, oneDNN)
-      ? " (within \(Int(Self.tieMargin * 100)) %: the default)" : ""
+    let note =
+      underLoad
+      ? String(format: " (under load, %.1f cores taken by other processes: the default)", otherCores)
+      : Swift.max(openBLAS, oneDNN) <= (1 + Self.tieMargin) * Swift.min(openBLAS, oneDNN)
+        ? " (within \(Int(Self.tieMargin * 100)) %: the default)" : ""
     return String(
       format: "measured %@: OpenBLAS %.1f GFLOP/s vs oneDNN %.1f%@", shapeClass.rawValue, openBLAS, oneDNN,
-      tie)
+      note)
   }
 
   /// Where the plan came from and how long its measurement took, for people.
   public var origin: String {
+    let load =
+      underLoad
+      ? String(
+        format: "; other processes kept %.1f cores busy meanwhile, so every class keeps the development "
+          + "machine's choice (delete the file to measure again on a quiet machine)", otherCores) : ""
+    return describeSource() + load
+  }
+
+  private func describeSource() -> String {
     switch source {
     case .cache(let path):
       return String(format: "read from %@ (measured in %.2f s when written)", path, measuredSeconds)
@@ -253,6 +279,7 @@ public struct GEMMPlan: Codable, Sendable, Equatable {
   /// failing this is ignored and measured again.
   public func isUsable(for machine: GEMMMachine) -> Bool {
     guard format == Self.formatVersion, self.machine == machine, measuredSeconds.isFinite,
+      otherCores.isFinite,
       entries.map(\.shapeClass) == GEMMShapeClass.allCases
     else { return false }
     return entries.allSatisfy { entry in
@@ -264,7 +291,7 @@ public struct GEMMPlan: Codable, Sendable, Equatable {
   /// same measurements (where they came from does not count).
   public static func == (a: GEMMPlan, b: GEMMPlan) -> Bool {
     a.format == b.format && a.machine == b.machine && a.measuredSeconds == b.measuredSeconds
-      && a.entries == b.entries
+      && a.otherCores == b.otherCores && a.underLoad == b.underLoad && a.entries == b.entries
   }
 }
 
@@ -283,12 +310,58 @@ public enum GEMMCalibration {
   ///
   /// Every class is timed on OpenBLAS first, then on oneDNN: OpenBLAS's idle pool threads
   /// spin for about 0.1 s after the library starts, and during that time oneDNN's second
-  /// thread waited a scheduler tick (8 ms) per product on the development machine.
+  /// thread waited a scheduler tick (8 ms) per product on the development machine. Other
+  /// processes busy on the same cores do the same to oneDNN for as long as they run (a
+  /// test suite on the other core made it 8× slower): when /proc/stat shows them taking
+  /// the cores the measurement needed, it is repeated once after a pause, and if they are
+  /// still there every class keeps its default (`underLoad`).
   public static func measure(_ machine: GEMMMachine) -> GEMMPlan {
     let start = DispatchTime.now().uptimeNanoseconds
     let openBLASThreads = openblas_get_num_threads()
     if openBLASThreads != 1 { openblas_set_num_threads(1) }
     defer { if openBLASThreads != 1 { openblas_set_num_threads(openBLASThreads) } }
+    let cpus = CPUTime.allowedCPUs()
+    var rates: [GEMMBackend: [Double]] = [:]
+    var otherCores = 0.0
+    for attempt in 0..<2 {
+      if attempt > 0 { Thread.sleep(forTimeInterval: 0.3) }
+      let before = CPUTime.sample(cpus)
+      rates = timeEveryClass(threads: machine.threads)
+      otherCores = CPUTime.sample(cpus).flatMap { after in before.map { after.otherCores(since: $0) } } ?? 0
+      if !isUnderLoad(otherCores: otherCores, cpus: cpus?.count, threads: machine.threads) { break }
+    }
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    return plan(
+      machine, openBLAS: rates[.openBLAS]!, oneDNN: rates[.oneDNN]!, otherCores: otherCores,
+      cpus: cpus?.count,
+      seconds: seconds)
+  }
+
+  /// The plan from measured rates (GFLOP/s per class, in `GEMMShapeClass.allCases` order):
+  /// the faster backend per class, its default on a near tie or when other processes took
+  /// the cores (`otherCores` on the `cpus` this process may use; nil: unknown).
+  public static func plan(
+    _ machine: GEMMMachine, openBLAS: [Double], oneDNN: [Double], otherCores: Double, cpus: Int?,
+    seconds: Double
+  ) -> GEMMPlan {
+    let underLoad = isUnderLoad(otherCores: otherCores, cpus: cpus, threads: machine.threads)
+    let entries = GEMMShapeClass.allCases.enumerated().map { index, shapeClass in
+      GEMMPlan.Entry(
+        shapeClass: shapeClass, openBLAS: openBLAS[index], oneDNN: oneDNN[index], underLoad: underLoad)
+    }
+    return GEMMPlan(
+      machine: machine, measuredSeconds: (seconds * 1000).rounded() / 1000, entries: entries,
+      source: .measured(path: nil), otherCores: (otherCores * 100).rounded() / 100, underLoad: underLoad)
+  }
+
+  /// Whether other processes kept more than a quarter core busy beyond what `threads`
+  /// leaves free of the `cpus` this process may use (nil: unknown, then only the quarter).
+  public static func isUnderLoad(otherCores: Double, cpus: Int?, threads: Int) -> Bool {
+    otherCores > Double(Swift.max(0, (cpus ?? threads) - threads)) + 0.25
+  }
+
+  /// GFLOP/s of each class's representatives on each backend, OpenBLAS's pass first.
+  private static func timeEveryClass(threads: Int) -> [GEMMBackend: [Double]] {
     let shapes = GEMMShapeClass.allCases.flatMap(\.representatives)
     let a = operand(count: shapes.map { $0.m * $0.k }.max()!, seed: 1)
     let b = operand(count: shapes.map { $0.k * $0.n }.max()!, seed: 2)
@@ -301,7 +374,7 @@ public enum GEMMCalibration {
           fastest {
             for shape in products {
               BLAS.run(
-                backend, threads: machine.threads, transposeA: shape.transposeA, transposeB: shape.transposeB,
+                backend, threads: threads, transposeA: shape.transposeA, transposeB: shape.transposeB,
                 m: shape.m, n: shape.n, k: shape.k, alpha: 1, a: a, lda: shape.transposeA ? shape.m : shape.k,
                 b: b, ldb: shape.transposeB ? shape.k : shape.n, beta: 0, c: out.baseAddress!, ldc: shape.n)
             }
@@ -310,14 +383,7 @@ public enum GEMMCalibration {
         return (products.map(\.flops).reduce(0, +) / seconds / 1e9 * 10).rounded() / 10
       }
     }
-    let entries = GEMMShapeClass.allCases.enumerated().map { index, shapeClass in
-      GEMMPlan.Entry(
-        shapeClass: shapeClass, openBLAS: rates[.openBLAS]![index], oneDNN: rates[.oneDNN]![index])
-    }
-    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-    return GEMMPlan(
-      machine: machine, measuredSeconds: (seconds * 1000).rounded() / 1000, entries: entries,
-      source: .measured(path: nil))
+    return rates
   }
 
   /// Values in [-1, 1) from a fixed sequence (the values do not matter, only that they are
@@ -348,6 +414,61 @@ public enum GEMMCalibration {
       samples += 1
     } while samples < 3 || (now() - begin < budget && samples < 30)
     return best
+  }
+}
+
+/// CPU time on the CPUs this process may use, to tell whether other processes competed
+/// with a measurement (Linux: /proc/self/status, /proc/stat; elsewhere unknown).
+struct CPUTime {
+  /// Busy seconds (user, nice, system, irq, softirq, steal) summed over the allowed CPUs.
+  var busy: Double
+  /// This process's CPU seconds, every thread.
+  var own: Double
+  /// Wall-clock seconds.
+  var wall: Double
+
+  /// Average cores that other processes kept busy between `earlier` and this sample.
+  func otherCores(since earlier: CPUTime) -> Double {
+    let wall = self.wall - earlier.wall
+    guard wall > 0 else { return 0 }
+    return Swift.max(0, (busy - earlier.busy) - (own - earlier.own)) / wall
+  }
+
+  /// The CPUs this process may run on (`Cpus_allowed_list`, e.g. `0-3,8`), nil if unknown.
+  static func allowedCPUs() -> Set<Int>? {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+      let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") })
+    else { return nil }
+    var cpus = Set<Int>()
+    for part in line.dropFirst("Cpus_allowed_list:".count).split(separator: ",") {
+      let bounds = part.trimmingCharacters(in: .whitespaces).split(separator: "-").compactMap { Int($0) }
+      guard let low = bounds.first, let high = bounds.last, low <= high, high - low < 1 << 16 else {
+        return nil
+      }
+      cpus.formUnion(low...high)
+    }
+    return cpus.isEmpty ? nil : cpus
+  }
+
+  /// Now, or nil when /proc/stat cannot be read.
+  static func sample(_ cpus: Set<Int>?) -> CPUTime? {
+    guard let cpus, let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8) else { return nil }
+    let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+    guard ticks > 0 else { return nil }
+    var busy = 0.0
+    for line in stat.split(separator: "\n") where line.hasPrefix("cpu") && !line.hasPrefix("cpu ") {
+      let fields = line.split(separator: " ")
+      guard fields.count > 8, let cpu = Int(fields[0].dropFirst(3)), cpus.contains(cpu) else { continue }
+      // user nice system idle iowait irq softirq steal …: all but idle and iowait.
+      busy += [1, 2, 3, 6, 7, 8].reduce(0.0) { $0 + (Double(fields[$1]) ?? 0) } / ticks
+    }
+    var own = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &own)
+    var wall = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &wall)
+    return CPUTime(
+      busy: busy, own: Double(own.tv_sec) + Double(own.tv_nsec) / 1e9,
+      wall: Double(wall.tv_sec) + Double(wall.tv_nsec) / 1e9)
   }
 }
 

@@ -81,6 +81,35 @@ final class GEMMPlanTests: XCTestCase {
       GEMMPlan.Entry(shapeClass: .fewRowsNTLongInner, openBLAS: 96, oneDNN: 100).backend, .openBLAS)
   }
 
+  func testAMeasurementWhileOtherProcessesTookTheCoresKeepsEveryClassDefault() throws {
+    let count = GEMMShapeClass.allCases.count
+    let openBLAS = [Double](repeating: 150, count: count)
+    let oneDNN = [Double](repeating: 20, count: count)
+    let quiet = GEMMCalibration.plan(
+      testMachine(), openBLAS: openBLAS, oneDNN: oneDNN, otherCores: 0.1, cpus: 2, seconds: 0.7)
+    XCTAssertFalse(quiet.underLoad)
+    XCTAssertEqual(quiet.entries.map(\.backend), Array(repeating: .openBLAS, count: count))
+    let loaded = GEMMCalibration.plan(
+      testMachine(), openBLAS: openBLAS, oneDNN: oneDNN, otherCores: 0.8, cpus: 2, seconds: 1.8)
+    XCTAssertTrue(loaded.underLoad)
+    XCTAssertEqual(loaded.otherCores, 0.8)
+    XCTAssertEqual(loaded.entries.map(\.backend), GEMMShapeClass.allCases.map(\.defaultBackend))
+    XCTAssertEqual(loaded.entry(.fewRowsNT).openBLAS, 150, "the rates are kept for people to read")
+    XCTAssertTrue(loaded.reason(.fewRowsNT).contains("under load, 0.8 cores taken by other processes"))
+    XCTAssertTrue(loaded.origin.contains("other processes kept 0.8 cores busy"))
+    // Other processes on CPUs the thread count leaves free do not count.
+    XCTAssertFalse(GEMMCalibration.isUnderLoad(otherCores: 1.9, cpus: 4, threads: 2))
+    XCTAssertTrue(GEMMCalibration.isUnderLoad(otherCores: 2.5, cpus: 4, threads: 2))
+    XCTAssertTrue(GEMMCalibration.isUnderLoad(otherCores: 0.3, cpus: nil, threads: 2))
+    XCTAssertTrue(GEMMCalibration.isUnderLoad(otherCores: 0.3, cpus: 2, threads: 4))
+    XCTAssertFalse(GEMMCalibration.isUnderLoad(otherCores: 0, cpus: 2, threads: 2))
+    // The flag is stored: every process then keeps the same defaults.
+    let cache = GEMMPlanCache(directory: folder)
+    XCTAssertTrue(cache.write(loaded))
+    XCTAssertEqual(cache.read(testMachine()), loaded)
+    XCTAssertEqual(cache.read(testMachine())?.underLoad, true)
+  }
+
   // MARK: the cache
 
   func testCacheRoundTripGivesTheSamePlanWithoutMeasuringAgain() throws {
@@ -349,8 +378,10 @@ final class GEMMPlanTests: XCTestCase {
       XCTAssertGreaterThan(entry.oneDNN ?? 0, 0)
       XCTAssertEqual(
         entry.backend,
-        GEMMPlan.Entry(shapeClass: entry.shapeClass, openBLAS: entry.openBLAS!, oneDNN: entry.oneDNN!).backend
-      )
+        GEMMPlan.Entry(
+          shapeClass: entry.shapeClass, openBLAS: entry.openBLAS!, oneDNN: entry.oneDNN!,
+          underLoad: plan.underLoad
+        ).backend)
     }
     XCTAssertGreaterThan(plan.measuredSeconds, 0)
     XCTAssertFalse(here.cpuModel.isEmpty)
