@@ -41,16 +41,45 @@ let gemmShapes: [(Int, Int, Int, Bool, Bool, String)] = [
   (14, 32, 14, false, false, "attention P·V, 1 head"),
 ]
 
-/// Both backends for every shape the models use, GFLOP/s at the current thread count.
+/// The machine, the GEMM plan in force (where it came from, and what each class measured),
+/// then both backends and the plan's choice for every shape the models use, GFLOP/s at the
+/// current thread count.
 func benchGemm() {
+  let machine = GEMMMachine.current(threads: BLAS.threads)
+  print("machine: \(machine.summary)")
+  var plan: GEMMPlan?
+  if let forced = BLAS.planner.forcedBackend {
+    print("GEMM plan: none; XAI_GEMM=\(forced.rawValue) forces every product (nothing measured)")
+  } else {
+    // Before any product runs with a forced backend: forcing OpenBLAS starts its whole pool.
+    let resolved = BLAS.plan
+    plan = resolved
+    print("GEMM plan: \(resolved.origin)")
+    print(
+      "  class                     representative             OpenBLAS   oneDNN   chosen   "
+        + "(OpenBLAS on 1 thread, oneDNN on \(BLAS.threads): as the plan runs them)")
+    for shapeClass in GEMMShapeClass.allCases {
+      let entry = resolved.entry(shapeClass)
+      let shapes = shapeClass.representatives.map(\.description).joined(separator: " + ")
+      func rate(_ value: Double?) -> String { value.map { String(format: "%8.1f", $0) } ?? "       –" }
+      print(
+        "  \(shapeClass.rawValue.padding(toLength: 25, withPad: " ", startingAt: 0)) "
+          + "\(shapes.padding(toLength: 25, withPad: " ", startingAt: 0)) \(rate(entry.openBLAS)) "
+          + "\(rate(entry.oneDNN))   \(entry.backend.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) "
+          + shapeClass.summary)
+    }
+  }
   var generator = SeededGenerator(seed: 1)
-  print("gemm through BLAS.sgemm, \(BLAS.threads) threads, median of 41 (GFLOP/s)")
-  print("  shape (m×n×k, op)        OpenBLAS   oneDNN     auto   chosen    what")
+  print(
+    "gemm through BLAS.sgemm, \(BLAS.threads) threads, median of 41 (GFLOP/s; each backend forced, "
+      + "OpenBLAS then on \(BLAS.threads) threads)")
+  print("  shape (m×n×k, op)        OpenBLAS   oneDNN     auto   chosen    what; why")
   for (m, n, k, ta, tb, what) in gemmShapes {
     let a = Tensor.normal([m * k], using: &generator).scalars
     let b = Tensor.normal([k * n], using: &generator).scalars
     var c = [Float](repeating: 0, count: m * n)
     var rates: [GEMMBackend: Double] = [:]
+    let initial = BLAS.backend
     for backend in GEMMBackend.allCases {
       BLAS.backend = backend
       let time = medianSeconds(runs: 41, warmup: 5) {
@@ -58,19 +87,21 @@ func benchGemm() {
       }
       rates[backend] = 2 * Double(m * n * k) / time / 1e9
     }
-    BLAS.backend = nil
+    BLAS.backend = initial
     let auto = medianSeconds(runs: 41, warmup: 5) {
       BLAS.sgemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, a: a, b: b, c: &c)
     }
     let shape = "\(m)×\(n)×\(k) \(ta ? "T" : "N")\(tb ? "T" : "N")".padding(
       toLength: 24, withPad: " ", startingAt: 0)
+    let chosen = initial ?? plan?.backend(m: m, n: n, k: k, transposeB: tb) ?? .oneDNN
+    let why =
+      initial != nil
+      ? "forced by XAI_GEMM" : plan!.reason(GEMMShapeClass(m: m, n: n, k: k, transposeB: tb))
     print(
       "  \(shape) "
         + String(
           format: "%8.1f %8.1f %8.1f", rates[.openBLAS]!, rates[.oneDNN]!, 2 * Double(m * n * k) / auto / 1e9)
-        + "   "
-        + GEMMBackend.choice(m: m, n: n, k: k, transposeB: tb).rawValue.padding(
-          toLength: 9, withPad: " ", startingAt: 0) + " \(what)")
+        + "   " + chosen.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0) + " \(what); \(why)")
   }
 }
 
