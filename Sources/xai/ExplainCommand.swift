@@ -95,9 +95,10 @@ struct ExplainCommand: ParsableCommand {
       guard let text else {
         throw ValidationError("Give a text to explain, or - to read one text per line from standard input.")
       }
-      if text != "-" && ProcessInfo.processInfo.environment["XAI_GEMM"] == nil {
+      if text != "-" && ProcessInfo.processInfo.environment["XAI_GEMM"] == nil && !BLAS.openBLASIsGeneric {
         // One explanation cannot pay back oneDNN's just-in-time kernels (about 80 ms at
-        // start, B6); a stream of texts can.
+        // start, B6); a stream of texts can. Where OpenBLAS runs generic kernels on an
+        // AVX2/AVX-512 CPU, they are the slower choice even so: the plan decides.
         BLAS.backend = .openBLAS
       }
       guard case .text(let model) = loaded else {
