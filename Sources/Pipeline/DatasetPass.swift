@@ -82,8 +82,6 @@ public struct DatasetPass: Sendable {
   /// fixed thread count per product makes the output independent of the worker layout,
   /// which resume and shard merging rely on.
   public static let blasThreadsPerProduct = 1
-  /// Images in one batch of a method.
-  static let imagesPerBatch = 32
 
   /// Worker threads.
   public let workers: Int
@@ -117,86 +115,106 @@ public struct DatasetPass: Sendable {
     emit: (ExampleOutcome) throws -> Void
   ) throws {
     try run(
-      records: { try reader.next() }, path: reader.path, labels: model.config.labels, methods: methods,
-      prepare: { try model.prepare($0.text) },
-      batches: { method, inputs in
-        BatchPlan.explaining(with: method).batches(lengths: inputs.map(\.ids.count))
-      },
-      explain: { inputs, method, records in
-        let explanations = try model.explain(
-          encoded: inputs, method: method, targets: Array(repeating: target, count: inputs.count))
-        return zip(records, explanations).map { given, explanation in
-          let (index, id) = (given.record.index, given.record.id)
-          let line = DatasetLine.json(index: index, id: id, label: given.label, explanation: explanation)
-          let row =
-            keepsRows
-            ? DatasetRow(index: index, id: id, label: given.label, explanation: explanation) : nil
-          return (line, explanation.predictedIndex, row)
-        }
-      },
-      emit: emit)
+      TextExplainer(model: model), records: { try reader.next() }, path: reader.path, methods: methods,
+      target: target, describe: { ($0.text, $0.id, $0.label) },
+      line: { explanation, _, example in
+        (
+          DatasetLine.json(
+            index: example.index, id: example.id, label: example.label, explanation: explanation),
+          keepsRows
+            ? DatasetRow(index: example.index, id: example.id, label: example.label, explanation: explanation)
+            : nil
+        )
+      }, emit: emit)
   }
 
-  /// Explains every image that `reader` names with each of `methods`, in batches of at
-  /// most `imagesPerBatch` per method.
+  /// Explains every image that `reader` names with each of `methods`.
   public func run(
     images reader: ImageRecordReader, model: ImageModel, methods: [any AttributionMethod],
-    target: ClassTarget,
-    emit: (ExampleOutcome) throws -> Void
+    target: ClassTarget, emit: (ExampleOutcome) throws -> Void
   ) throws {
     let views = ImageViews()
     try run(
-      records: { try reader.next() }, path: reader.path, labels: model.labels, methods: methods,
-      prepare: { try model.prepare(file: $0.text) },
-      batches: { _, inputs in
-        stride(from: 0, to: inputs.count, by: Self.imagesPerBatch).map {
-          Array($0..<min($0 + Self.imagesPerBatch, inputs.count))
-        }
-      },
-      explain: { inputs, method, records in
-        let explanations = try model.explain(
-          inputs, method: method, targets: Array(repeating: target, count: inputs.count))
-        return zip(records, explanations).map { given, explanation in
-          let line = DatasetLine.json(
-            index: given.record.index, id: given.record.id, label: given.label,
-            object: views.json(explanation), labels: model.labels, outputs: explanation.logits)
-          return (line, explanation.predictedIndex, nil)
-        }
-      },
-      emit: emit)
+      ImageExplainer(model: model), records: { try reader.next() }, path: reader.path, methods: methods,
+      target: target, describe: { ($0.text, $0.id, $0.label) },
+      line: { explanation, _, example in
+        (
+          DatasetLine.json(
+            index: example.index, id: example.id, label: example.label, object: views.json(explanation),
+            labels: model.labels, outputs: explanation.logits), nil
+        )
+      }, emit: emit)
   }
 
-  /// The pass shared by texts and images: each window's records are prepared (a record
-  /// that cannot be fails alone), the usable ones grouped by `batches` per method,
-  /// explained on the workers and handed on in input order.
-  private func run<Input>(
-    records next: () throws -> RecordRead<DataRecord>?, path: String, labels: [String],
-    methods: [any AttributionMethod],
-    prepare: (DataRecord) throws -> Input,
-    batches: (any AttributionMethod, [Input]) -> [[Int]],
-    explain: (
-      [Input], any AttributionMethod, [(record: DataRecord, label: GivenLabel?)]
-    ) throws -> [(line: JSONOutput, predicted: Int, row: DatasetRow?)],
+  /// Explains every graph of `reader` with walks (or node Gradient×Input); a graph's id is
+  /// its index.
+  public func run(
+    graphs reader: GraphRecordReader, name: String, network: GraphNetwork, method: GraphMethodKind,
+    walks: RelevantWalks, target: ClassTarget, emit: (ExampleOutcome) throws -> Void
+  ) throws {
+    let labels = network.labels
+    try run(
+      GraphExplainer(network: network, walks: walks), records: { try reader.next() }, path: reader.path,
+      methods: [method], target: target,
+      describe: { ($0.graph, "\($0.index)", $0.graph.label.map { "\($0)" }) },
+      line: { explanation, graph, example in
+        let object =
+          switch explanation {
+          case .walks(let walks):
+            GraphReport(modelName: name, graph: graph, labels: labels, explanation: walks).json
+          case .nodes(let nodes):
+            NodeRelevanceView(modelName: name, graph: graph, labels: labels, explanation: nodes).json
+          }
+        return (
+          DatasetLine.json(
+            index: example.index, id: example.id, label: example.label, object: object, labels: labels,
+            outputs: explanation.outputs), nil
+        )
+      }, emit: emit)
+  }
+
+  /// Where an example stands in the data set, for its line.
+  public struct ExampleContext: Sendable {
+    /// Input position.
+    public let index: Int
+    /// The id field (or the index).
+    public let id: String
+    /// The given label and the class it names.
+    public let label: GivenLabel?
+  }
+
+  /// The one pass for every kind of model: each window's records are prepared by the
+  /// explainer (a record that cannot be fails alone), the usable ones cut into the
+  /// explainer's batches per method, explained on the workers (an `InputFailure` in a
+  /// batch is retried input by input, so that only that input fails) and handed on in
+  /// input order as lines `line` draws.
+  public func run<E: Explainer, R: Sendable>(
+    _ explainer: E, records next: () throws -> RecordRead<R>?, path: String, methods: [E.Method],
+    target: ClassTarget, describe: (R) -> (record: E.Record, id: String, label: String?),
+    line: (E.Explanation, E.Record, ExampleContext) -> (json: JSONOutput, row: DatasetRow?),
     emit: (ExampleOutcome) throws -> Void
   ) throws {
+    let labels = explainer.labels
     try windows(next: next) { window in
-      for read in window {
-        if case .success(let record) = read.result { try resume.check(index: record.index, id: record.id) }
+      let described = window.map { read in (try? read.result.get()).map(describe) }
+      for (read, item) in zip(window, described) {
+        if let item { try resume.check(index: read.index, id: item.id) }
       }
-      let prepared: [Result<Input, ModelError>] = window.map { read in
-        read.result.flatMap { record in
-          do { return .success(try prepare(record)) } catch let error as ModelError {
+      let prepared: [Result<E.Input, ModelError>] = zip(window, described).map { read, item in
+        read.result.flatMap { _ in
+          do { return .success(try explainer.prepare(item!.record)) } catch let error as ModelError {
             return .failure(.badInput("\(path) line \(read.line): \(error.description)"))
           } catch { return .failure(.badInput("\(path) line \(read.line): \(error)")) }
         }
       }
       let usable = window.indices.filter { (try? prepared[$0].get()) != nil }
       let inputs = usable.map { try! prepared[$0].get() }
+      let names = methods.map(explainer.name(of:))
       var items: [(method: Int, positions: [Int])] = []
       for (m, method) in methods.enumerated() {
-        for batch in batches(method, inputs) {
+        for batch in explainer.batches(inputs, method: method) {
           let positions = batch.map { usable[$0] }
-          if positions.contains(where: { !resume.isDone(index: window[$0].index, method: method.name) }) {
+          if positions.contains(where: { !resume.isDone(index: window[$0].index, method: names[m]) }) {
             items.append((m, positions))
           }
         }
@@ -204,7 +222,7 @@ public struct DatasetPass: Sendable {
       items.sort { ($0.positions.min()!, $0.method) < ($1.positions.min()!, $1.method) }
       let table = ResultTable(rows: window.count, columns: methods.count)
       func label(_ position: Int) -> GivenLabel? {
-        (try? window[position].result.get())?.label.map {
+        described[position]?.label.map {
           GivenLabel(given: $0, classIndex: classIndex(ofLabel: $0, labels: labels))
         }
       }
@@ -212,26 +230,26 @@ public struct DatasetPass: Sendable {
         items, count: window.count,
         perform: { item in
           func run(_ positions: [Int]) throws {
-            let records = positions.map { (record: try! window[$0].result.get(), label: label($0)) }
-            let explained = try explain(
-              positions.map { try! prepared[$0].get() }, methods[item.method], records)
-            for ((position, given), (line, predicted, row)) in zip(zip(positions, records), explained) {
-              table.set(
-                position, item.method, (line.text, given.label?.classIndex.map { $0 == predicted }, row))
+            let explanations = try explainer.explain(
+              positions.map { try! prepared[$0].get() }, method: methods[item.method],
+              targets: Array(repeating: target, count: positions.count))
+            for (position, explanation) in zip(positions, explanations) {
+              let given = label(position)
+              let context = ExampleContext(
+                index: window[position].index, id: described[position]!.id, label: given)
+              let (json, row) = line(explanation, described[position]!.record, context)
+              let predicted = predictedClass(explainer.outputs(of: explanation))
+              table.set(position, item.method, (json.text, given?.classIndex.map { $0 == predicted }, row))
             }
           }
           do {
             try run(item.positions)
-          } catch is ModelError {
-            // One example that cannot be explained (outputs that are not finite) fails
-            // alone, not its whole batch.
+          } catch is InputFailure {
             for position in item.positions {
-              do { try run([position]) } catch let error as ModelError {
+              do { try run([position]) } catch let error as InputFailure {
                 table.fail(
                   position,
-                  .badInput(
-                    "\(path) line \(window[position].line) (\(methods[item.method].name)): \(error.description)"
-                  ),
+                  .badInput("\(path) line \(window[position].line) (\(names[item.method])): \(error)"),
                   column: item.method)
               }
             }
@@ -240,8 +258,7 @@ public struct DatasetPass: Sendable {
         isReady: { position in
           guard (try? prepared[position].get()) != nil, table.failure(position) == nil else { return true }
           return methods.indices.allSatisfy {
-            table.get(position, $0) != nil
-              || resume.isDone(index: window[position].index, method: methods[$0].name)
+            table.get(position, $0) != nil || resume.isDone(index: window[position].index, method: names[$0])
           }
         },
         emit: { position in
@@ -261,10 +278,9 @@ public struct DatasetPass: Sendable {
           for m in methods.indices {
             // A batch is recomputed whole when a resumed run needs part of it; lines the
             // output already holds are not written again.
-            guard let cell = table.get(position, m),
-              !resume.isDone(index: read.index, method: methods[m].name)
+            guard let cell = table.get(position, m), !resume.isDone(index: read.index, method: names[m])
             else { continue }
-            lines.append(ExampleLine(method: methods[m].name, json: cell.line, row: cell.row))
+            lines.append(ExampleLine(method: names[m], json: cell.line, row: cell.row))
             correct = correct ?? cell.correct
           }
           let given = label(position)
@@ -272,93 +288,6 @@ public struct DatasetPass: Sendable {
             ExampleOutcome(
               index: read.index, line: read.line, result: .success(lines), correct: correct,
               unknownLabel: given?.classIndex == nil ? given?.given : nil))
-        })
-    }
-  }
-
-  /// Explains every graph of `reader` with walks (or node Gradient×Input).
-  public func run(
-    graphs reader: GraphRecordReader, name: String, network: GraphNetwork, method: GraphMethodKind,
-    walks: RelevantWalks, target: ClassTarget, emit: (ExampleOutcome) throws -> Void
-  ) throws {
-    let labels = network.labels
-    try windows(next: { try reader.next() }) { window in
-      let items = window.indices.filter {
-        (try? window[$0].result.get()) != nil
-          && !resume.isDone(index: window[$0].index, method: method.rawValue)
-      }
-      let table = ResultTable(rows: window.count, columns: 1)
-      try runItems(
-        items, count: window.count,
-        perform: { position in
-          let record = try! window[position].result.get()
-          // A graph that cannot be explained (too many walks, too large, features that
-          // do not fit) fails alone, as an empty text does.
-          func fail(_ error: Error) {
-            table.fail(position, .badInput("\(reader.path) line \(record.line): \(error)"))
-          }
-          let input: GraphInput
-          do { input = try network.prepare(record.graph) } catch let error as ModelError {
-            return fail(error)
-          }
-          let object: JSONOutput
-          let outputs: [Float]
-          do {
-            switch method {
-            case .gnnLRP:
-              let explanation = try walks.explain(network: network, input: input, target: target)
-              object =
-                GraphReport(modelName: name, graph: record.graph, labels: labels, explanation: explanation)
-                .json
-              outputs = explanation.outputs
-            case .gradxinput:
-              let relevance = try NodeGradientTimesInput().explain(
-                network: network, input: input, target: target)
-              object =
-                NodeRelevanceView(
-                  modelName: name, graph: record.graph, labels: labels, explanation: relevance
-                )
-                .json
-              outputs = relevance.outputs
-            }
-          } catch let error as ModelError {
-            return fail(error)
-          } catch let error as WalkLimitError {
-            return fail(error)
-          }
-          let given = record.graph.label.map {
-            GivenLabel(given: "\($0)", classIndex: labels.indices.contains($0) ? $0 : nil)
-          }
-          let line = DatasetLine.json(
-            index: record.index, id: "\(record.index)", label: given, object: object, labels: labels,
-            outputs: outputs)
-          table.set(position, 0, (line.text, given?.classIndex.map { $0 == predictedClass(outputs) }, nil))
-        },
-        isReady: { position in
-          (try? window[position].result.get()) == nil || table.get(position, 0) != nil
-            || table.failure(position) != nil
-            || resume.isDone(index: window[position].index, method: method.rawValue)
-        },
-        emit: { position in
-          let read = window[position]
-          if let failure = table.failure(position) {
-            try emit(.failure(read, failure))
-            return
-          }
-          if case .failure(let error) = read.result {
-            if stopAtInvalid { throw error }
-            try emit(.failure(read, error))
-            return
-          }
-          let cell = table.get(position, 0)
-          let label = (try! read.result.get()).graph.label
-          try emit(
-            ExampleOutcome(
-              index: read.index, line: read.line,
-              result: .success(
-                cell.map { [ExampleLine(method: method.rawValue, json: $0.line, row: nil)] } ?? []),
-              correct: cell?.correct,
-              unknownLabel: label.flatMap { labels.indices.contains($0) ? nil : "\($0)" }))
         })
     }
   }

@@ -61,20 +61,7 @@ public struct GraphFaithfulness: Sendable {
     var cache: [[Int]: [Float]] = [[]: original]
     func outputs(removing removed: [Int]) throws -> [Float] {
       if let known = cache[removed] { return known }
-      let gone = Set(removed)
-      let edges = input.graph.edges.filter { !gone.contains($0.u) && !gone.contains($0.v) }.map {
-        ($0.u, $0.v)
-      }
-      let graph = try Graph(nodeCount: n, edges: edges)
-      var features = input.features.scalars
-      let width = input.features.shape[1]
-      for node in removed {
-        features.replaceSubrange((node * width)..<((node + 1) * width), with: repeatElement(0, count: width))
-      }
-      let values = network.outputs(
-        GraphInput(
-          graph: graph, adjacency: NormalizedAdjacency(graph, normalization: network.normalization),
-          features: Tensor(shape: input.features.shape, scalars: features)))
+      let values = network.outputs(try network.input(input, removing: removed))
       cache[removed] = values
       return values
     }

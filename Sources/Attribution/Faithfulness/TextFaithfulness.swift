@@ -25,11 +25,7 @@ public struct TextFaithfulness: Sendable {
   }
 
   /// Positions of `text` that are units (not `[CLS]`, `[SEP]` or `[PAD]`).
-  public func units(of text: EncodedText) -> [Int] {
-    guard let tokenizer = model.tokenizer else { return [] }
-    let special: Set<Int> = [tokenizer.classifierId, tokenizer.separatorId, tokenizer.padId]
-    return text.ids.indices.filter { !special.contains(text.ids[$0]) }
-  }
+  public func units(of text: EncodedText) -> [Int] { TextExplainer(model: model).units(of: text) }
 
   /// The curves of `texts` (prepared by `TextModel.prepare`; each with at least one
   /// unit), example `indices[i]` (which seeds the random baseline) tracking `labels[i]`

@@ -1,5 +1,45 @@
 import Models
 
+/// Text classifiers as an `Explainer`: word pieces are the units, `[UNK]` removes one.
+public struct TextExplainer: Explainer {
+  /// The model.
+  public let model: TextModel
+
+  /// The explainer of `model`.
+  public init(model: TextModel) { self.model = model }
+
+  public var labels: [String] { model.config.labels }
+  public var units: UnitKind { .tokens }
+  public func name(of method: any AttributionMethod) -> String { method.name }
+  public func prepare(_ record: String) throws -> EncodedText { try model.prepare(record) }
+
+  public func batches(_ inputs: [EncodedText], method: any AttributionMethod) -> [[Int]] {
+    BatchPlan.explaining(with: method).batches(lengths: inputs.map(\.ids.count))
+  }
+
+  public func explain(_ inputs: [EncodedText], method: any AttributionMethod, targets: [ClassTarget]) throws
+    -> [TextExplanation]
+  {
+    try model.explain(encoded: inputs, method: method, targets: targets)
+  }
+
+  public func outputs(of explanation: TextExplanation) -> [Float] { explanation.logits }
+  public func unitRelevance(of explanation: TextExplanation) -> [Float] { explanation.relevance }
+
+  public func units(of input: EncodedText) -> [Int] {
+    guard let tokenizer = model.tokenizer else { return [] }
+    let special: Set<Int> = [tokenizer.classifierId, tokenizer.separatorId, tokenizer.padId]
+    return input.ids.indices.filter { !special.contains(input.ids[$0]) }
+  }
+
+  public func perturb(_ input: EncodedText, removing positions: [Int]) throws -> EncodedText {
+    guard let tokenizer = model.tokenizer else {
+      throw ModelError.badInput("\(model.path): the model has no vocabulary, so it has no [UNK] token.")
+    }
+    return input.replacing(positions, with: "[UNK]", id: tokenizer.unknownId)
+  }
+}
+
 extension TextModel {
   /// Explains every text of `texts` with `method` for `target` in one batched pass
   /// (Integrated Gradients: through the batched path runner). A text that cannot be

@@ -70,6 +70,61 @@ enum PixelRule {
   case gradientNorm
 }
 
+/// Image classifiers as an `Explainer`: patches are the units, the black image's pixels
+/// remove one; path methods start from `baseline`.
+public struct ImageExplainer: Explainer {
+  /// The model.
+  public let model: ImageModel
+  /// Where Integrated Gradients starts.
+  public let baseline: ImageBaseline
+  /// Images in one batch of a method.
+  public static let imagesPerBatch = 32
+
+  /// The explainer of `model`.
+  public init(model: ImageModel, baseline: ImageBaseline = .black) {
+    self.model = model
+    self.baseline = baseline
+  }
+
+  public var labels: [String] { model.labels }
+  public var units: UnitKind { .patches }
+  public func name(of method: any AttributionMethod) -> String { method.name }
+  public func prepare(_ record: String) throws -> PreparedImage { try model.prepare(file: record) }
+
+  public func batches(_ inputs: [PreparedImage], method: any AttributionMethod) -> [[Int]] {
+    stride(from: 0, to: inputs.count, by: Self.imagesPerBatch).map {
+      Array($0..<min($0 + Self.imagesPerBatch, inputs.count))
+    }
+  }
+
+  public func explain(_ inputs: [PreparedImage], method: any AttributionMethod, targets: [ClassTarget]) throws
+    -> [ImageExplanation]
+  {
+    try model.explain(inputs, method: method, targets: targets, baseline: baseline)
+  }
+
+  public func outputs(of explanation: ImageExplanation) -> [Float] { explanation.logits }
+  public func unitRelevance(of explanation: ImageExplanation) -> [Float] { explanation.patchRelevance }
+  public func units(of input: PreparedImage) -> [Int] { Array(0..<model.config.patchCount) }
+
+  public func perturb(_ input: PreparedImage, removing positions: [Int]) throws -> PreparedImage {
+    let black = model.baselineValues(for: input, kind: .black)
+    let (side, patch) = (model.config.imageSize, model.config.patchSize)
+    let perSide = side / patch
+    var values = input.pixelValues
+    for position in positions where (0..<(perSide * perSide)).contains(position) {
+      let (top, left) = (position / perSide * patch, position % perSide * patch)
+      for channel in 0..<model.config.channels {
+        for row in top..<(top + patch) {
+          let start = (channel * side + row) * side + left
+          values.replaceSubrange(start..<(start + patch), with: black[start..<(start + patch)])
+        }
+      }
+    }
+    return PreparedImage(source: input.source, pixelValues: values, shown: input.shown)
+  }
+}
+
 extension ImageModel {
   /// Explains `images[i]` for `targets[i]` with `method`, all in one batched pass (path
   /// methods start from `baseline`).

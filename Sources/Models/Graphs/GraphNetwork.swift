@@ -232,6 +232,22 @@ public struct GraphNetwork: Sendable {
       features: try features(of: graph))
   }
 
+  /// `input` with `nodes` removed: their edges dropped and their features zeroed, so that
+  /// they add nothing to any other node or to the mean over nodes (the node count stays).
+  public func input(_ input: GraphInput, removing nodes: [Int]) throws -> GraphInput {
+    let gone = Set(nodes)
+    let edges = input.graph.edges.filter { !gone.contains($0.u) && !gone.contains($0.v) }.map { ($0.u, $0.v) }
+    let graph = try Graph(nodeCount: input.graph.nodeCount, edges: edges)
+    var features = input.features.scalars
+    let width = input.features.shape[1]
+    for node in nodes where (0..<input.graph.nodeCount).contains(node) {
+      features.replaceSubrange((node * width)..<((node + 1) * width), with: repeatElement(0, count: width))
+    }
+    return GraphInput(
+      graph: graph, adjacency: NormalizedAdjacency(graph, normalization: normalization),
+      features: Tensor(shape: input.features.shape, scalars: features))
+  }
+
   /// Class outputs of a prepared graph.
   public func outputs(_ input: GraphInput) -> [Float] {
     withoutGrad { outputs(h0: self.input(input.features), adjacency: input.adjacency) }.scalars

@@ -35,6 +35,17 @@ public struct EncodedText: Sendable {
   /// Token strings.
   public var pieces: [String] { tokens.map(\.piece) }
 
+  /// The same text with the tokens at `positions` replaced by `piece` (id `id`), as a
+  /// perturbation replaces them by `[UNK]`; offsets and words stay.
+  public func replacing(_ positions: [Int], with piece: String, id: Int) -> EncodedText {
+    var tokens = self.tokens
+    for position in positions where tokens.indices.contains(position) {
+      let token = tokens[position]
+      tokens[position] = TextToken(piece: piece, id: id, offsets: token.offsets, word: token.word)
+    }
+    return EncodedText(text: text, tokens: tokens, truncated: truncated)
+  }
+
   /// The original text of a scalar range.
   public func substring(_ range: Range<Int>) -> String {
     var result = String.UnicodeScalarView()
