@@ -300,7 +300,7 @@ public struct GEMMPlan: Codable, Sendable, Equatable {
 /// one thread (its pool never competes with oneDNN's).
 public enum GEMMCalibration {
   /// Longest a class is timed per backend after its warm-up calls (seconds).
-  static let budget = 0.03
+  static let budget = 0.02
   /// Length of one timing sample (seconds): the fastest of several samples counts, since
   /// a busy machine only ever adds time.
   static let sample = 0.002
