@@ -79,9 +79,8 @@ public enum ShardMerge {
       var heads = try readers.map { try $0.nextExample() }
       var lastIndex = -1
       while let (reader, example) = heads.enumerated().compactMap({ offset, head in head.map { (offset, $0) }
-        })
-        .min(by: { $0.1.index < $1.1.index })
-      {
+      })
+      .min(by: { $0.1.index < $1.1.index }) {
         guard example.index > lastIndex else {
           throw ModelError.badInput(
             "Example \(example.index) is in more than one shard (\(readers[reader].path) and another).")

@@ -327,15 +327,7 @@ public struct DatasetPass: Sendable {
     _ items: [Item], count: Int, perform: (Item) throws -> Void, isReady: (Int) -> Bool,
     emit: (Int) throws -> Void
   ) throws {
-    try withoutActuallyEscaping(perform) { perform in
-      try withoutActuallyEscaping(isReady) { isReady in
-        try withoutActuallyEscaping(emit) { emit in
-          let queue = OrderedWork(items: items, count: count, perform: perform, isReady: isReady, emit: emit)
-          queue.advance()
-          DispatchQueue.concurrentPerform(iterations: max(1, min(workers, items.count))) { _ in queue.work() }
-          if let failure = queue.failure { throw failure }
-        }
-      }
-    }
+    try WorkerPool(workers: workers).run(items, count: count, perform: perform, isReady: isReady, emit: emit)
   }
+
 }

@@ -2,7 +2,33 @@ import Foundation
 import Models
 import Render
 
-/// The shared state of `runItems`: the next item to take, the next position to hand on,
+/// The one pool of worker threads of every data-set pass: items are taken in order by
+/// `workers` threads, and positions 0..<count are handed on in order as soon as each and
+/// all before it are ready; the first failure stops the pool and is rethrown.
+struct WorkerPool: Sendable {
+  /// Threads that take items.
+  let workers: Int
+
+  /// Runs `items` (`perform`) and hands on every position of 0..<count in order once
+  /// `isReady` says so (`emit`).
+  func run<Item>(
+    _ items: [Item], count: Int, perform: (Item) throws -> Void, isReady: (Int) -> Bool,
+    emit: (Int) throws -> Void
+  ) throws {
+    try withoutActuallyEscaping(perform) { perform in
+      try withoutActuallyEscaping(isReady) { isReady in
+        try withoutActuallyEscaping(emit) { emit in
+          let queue = OrderedWork(items: items, count: count, perform: perform, isReady: isReady, emit: emit)
+          queue.advance()
+          DispatchQueue.concurrentPerform(iterations: max(1, min(workers, items.count))) { _ in queue.work() }
+          if let failure = queue.failure { throw failure }
+        }
+      }
+    }
+  }
+}
+
+/// The shared state of `WorkerPool.run`: the next item to take, the next position to hand on,
 /// the first failure; all behind one lock.
 final class OrderedWork<Item>: @unchecked Sendable {
   let items: [Item]

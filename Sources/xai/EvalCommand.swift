@@ -164,23 +164,6 @@ struct EvalCommand: ParsableCommand {
     if failures > 0 && !skipInvalid { throw ExitCode(ExitStatus.badData) }
   }
 
-  /// Reads the records of a data set (stopping at an unreadable one unless
-  /// --skip-invalid), reporting the unreadable ones.
-  func records<Record>(_ next: () throws -> RecordRead<Record>?) throws -> (records: [Record], failed: Int) {
-    var records: [Record] = []
-    var failed = 0
-    while dataOptions.limit.map({ records.count + failed < $0 }) ?? true, let read = try next() {
-      switch read.result {
-      case .success(let record): records.append(record)
-      case .failure(let error):
-        if !skipInvalid { throw error }
-        printError("xai: \(error.description)")
-        failed += 1
-      }
-    }
-    return (records, failed)
-  }
-
   /// The methods (default: every transformer method) and baselines of a transformer.
   func transformerRankings() throws -> (methods: [any AttributionMethod], baselines: [Ranking]) {
     let methods = try methodOptions.methods(
@@ -190,97 +173,30 @@ struct EvalCommand: ParsableCommand {
   }
 
   func evaluateTexts(_ model: TextModel, input: String, workers: Int) throws -> (FaithfulnessSummary, Int) {
-    BLAS.threads = DatasetPass.blasThreadsPerProduct
     let (methods, baselines) = try transformerRankings()
-    let evaluator = TextFaithfulness(model: model, methods: methods, baselines: baselines, seed: UInt64(seed))
     let reader = try DataRecordReader(path: input, fields: dataOptions.fields)
-    var (records, failed) = try records { try reader.next() }
-    let labels = model.config.labels
-    var collected: [(record: DataRecord, encoded: EncodedText, label: Int?)] = []
-    var unknownLabels = 0
-    for record in records {
-      do {
-        let encoded = try model.prepare(record.text)
-        guard !evaluator.units(of: encoded).isEmpty else {
-          throw ModelError.badInput("the text has no tokens besides [CLS] and [SEP].")
-        }
-        let label = record.label.flatMap { classIndex(ofLabel: $0, labels: labels) }
-        if record.label != nil && label == nil { unknownLabels += 1 }
-        collected.append((record, encoded, label))
-      } catch let error as ModelError {
-        printError("xai: \(reader.path) line \(record.line): \(error.description)")
-        failed += 1
-      }
-    }
-    let examples = collected
-    records = []
-    if unknownLabels > 0 {
-      printError(
-        "xai: warning: \(unknownLabels) label(s) name no class of the model; those examples track the prediction."
-      )
-    }
-    // Groups of similar length, so that batches carry little padding.
-    let order = examples.indices.sorted {
-      (examples[$0].encoded.ids.count, $0) < (examples[$1].encoded.ids.count, $1)
-    }
-    let groups = stride(from: 0, to: order.count, by: Self.examplesPerGroup).map {
-      Array(order[$0..<min($0 + Self.examplesPerGroup, order.count)])
-    }
-    let results = try runGroups(groups, examples: examples.count, workers: workers) { group in
-      try evaluator.evaluate(
-        group.map { examples[$0].encoded }, indices: group.map { examples[$0].record.index },
-        labels: group.map { examples[$0].label })
-    }
-    return (FaithfulnessSummary(rankings: evaluator.rankings, examples: results), failed)
+    return try evaluate(
+      TextExplainer(model: model),
+      TextFaithfulness(model: model, methods: methods, baselines: baselines, seed: UInt64(seed)),
+      records: { try reader.next() }, path: reader.path, workers: workers, describe: { ($0.text, $0.label) })
   }
 
   func evaluateImages(_ model: ImageModel, input: String, workers: Int) throws -> (FaithfulnessSummary, Int) {
-    BLAS.threads = DatasetPass.blasThreadsPerProduct
     let (methods, baselines) = try transformerRankings()
-    let evaluator = ImageFaithfulness(
-      model: model, methods: methods, baselines: baselines, seed: UInt64(seed))
     var fields = dataOptions.fields
     if fields.text == "text" { fields.text = "image" }
     let reader = try ImageRecordReader(path: input, fields: fields)
-    var (records, failed) = try records { try reader.next() }
-    var collected: [(record: DataRecord, image: PreparedImage, label: Int?)] = []
-    var unknownLabels = 0
-    for record in records {
-      do {
-        let label = record.label.flatMap { classIndex(ofLabel: $0, labels: model.labels) }
-        if record.label != nil && label == nil { unknownLabels += 1 }
-        collected.append((record, try model.prepare(file: record.text), label))
-      } catch let error as ModelError {
-        printError("xai: \(reader.path) line \(record.line): \(error.description)")
-        failed += 1
-      }
-    }
-    records = []
-    if unknownLabels > 0 {
-      printError(
-        "xai: warning: \(unknownLabels) label(s) name no class of the model; those examples track the prediction."
-      )
-    }
-    let examples = collected
-    let groups = stride(from: 0, to: examples.count, by: Self.examplesPerGroup).map {
-      Array($0..<min($0 + Self.examplesPerGroup, examples.count))
-    }
-    let results = try runGroups(groups, examples: examples.count, workers: workers) { group in
-      try evaluator.evaluate(
-        group.map { examples[$0].image }, indices: group.map { examples[$0].record.index },
-        labels: group.map { examples[$0].label })
-    }
-    return (FaithfulnessSummary(rankings: evaluator.rankings, examples: results), failed)
+    return try evaluate(
+      ImageExplainer(model: model),
+      ImageFaithfulness(model: model, methods: methods, baselines: baselines, seed: UInt64(seed)),
+      records: { try reader.next() }, path: reader.path, workers: workers, describe: { ($0.text, $0.label) })
   }
 
   func evaluateGraphs(_ network: GraphNetwork, input: String, workers: Int) throws -> (
     FaithfulnessSummary, Int
   ) {
-    BLAS.threads = DatasetPass.blasThreadsPerProduct
     let asked =
       methodOptions.method.isEmpty ? GraphMethodKind.allCases : methodOptions.method.compactMap(\.graphMethod)
-    let useWalks = asked.contains(.gnnLRP)
-    let useGradient = asked.contains(.gradxinput)
     if let other = methodOptions.method.first(where: { $0.graphMethod == nil }) {
       throw ValidationError(
         "A graph model takes --method gnn-lrp and/or gradxinput; got \(other.kind?.rawValue ?? "gnn-lrp").")
@@ -288,110 +204,38 @@ struct EvalCommand: ParsableCommand {
     if baseline.contains(.attention) {
       throw ValidationError("--baseline attention needs a transformer; graph models take random only.")
     }
-    let evaluator = GraphFaithfulness(
-      walks: useWalks ? walks.relevantWalks() : nil, nodeGradientTimesInput: useGradient,
-      randomOrders: randomOrders, seed: UInt64(seed))
+    let evaluation = GraphFaithfulness(
+      walks: asked.contains(.gnnLRP) ? walks.relevantWalks() : nil,
+      nodeGradientTimesInput: asked.contains(.gradxinput), randomOrders: randomOrders, seed: UInt64(seed))
     let reader = try GraphRecordReader(path: input)
-    var (records, failed) = try records { try reader.next() }
-    var collected: [(record: GraphRecord, input: GraphInput)] = []
-    for record in records {
-      do {
-        collected.append((record, try network.prepare(record.graph)))
-      } catch let error as ModelError {
-        printError("xai: \(reader.path) line \(record.line): \(error.description)")
-        failed += 1
-      }
-    }
-    records = []
-    let prepared = collected
-    let source = reader.path
-    let labels = network.labels
-    let failures = FailureCount()
-    let groups = prepared.indices.map { [$0] }
-    let results = try runGroups(groups, examples: prepared.count, workers: workers) { group in
-      let item = prepared[group[0]]
-      do {
-        return [
-          try evaluator.evaluate(
-            network: network, input: item.input, index: item.record.index,
-            label: item.record.graph.label.flatMap { labels.indices.contains($0) ? $0 : nil })
-        ]
-      } catch let error as WalkLimitError {
-        failures.report("xai: \(source) line \(item.record.line): \(error.description)")
-        return []
-      } catch let error as ModelError {
-        failures.report("xai: \(source) line \(item.record.line): \(error.description)")
-        return []
-      }
-    }
-    return (FaithfulnessSummary(rankings: evaluator.rankings, examples: results), failed + failures.count)
+    return try evaluate(
+      GraphExplainer(network: network), NetworkFaithfulness(network: network, evaluation: evaluation),
+      records: { try reader.next() }, path: reader.path, workers: workers,
+      describe: { ($0.graph, $0.graph.label.map { "\($0)" }) })
   }
 
-  /// Evaluates `groups` on `workers` threads with a progress bar counting examples.
-  func runGroups(
-    _ groups: [[Int]], examples: Int, workers: Int,
-    body: @escaping @Sendable ([Int]) throws -> [ExampleFaithfulness]
-  ) throws -> [ExampleFaithfulness] {
+  /// The evaluation pass with one BLAS thread per product, a progress bar counting
+  /// examples, failures on stderr as they are handed on, and the unknown-label warning.
+  func evaluate<E: Explainer, F: FaithfulnessEvaluator, R: Sendable>(
+    _ explainer: E, _ evaluator: F, records next: () throws -> RecordRead<R>?, path: String, workers: Int,
+    describe: (R) -> (record: E.Record, label: String?)
+  ) throws -> (FaithfulnessSummary, Int) where F.Input == E.Input {
+    BLAS.threads = DatasetPass.blasThreadsPerProduct
     let progress = ProgressDisplay(
-      total: examples, unit: "examples", enabled: !quiet && isatty(STDERR_FILENO) != 0)
-    let state = GroupResults(groups: groups)
-    DispatchQueue.concurrentPerform(iterations: max(1, min(workers, groups.count))) { _ in
-      while let group = state.take() {
-        do {
-          let results = try body(group)
-          state.add(results)
-          progress.advance(by: group.count)
-        } catch {
-          state.fail(error)
-        }
-      }
-    }
+      total: path.lowercased().hasSuffix(".jsonl")
+        ? LineReader.countLines(path).map { min($0, dataOptions.limit ?? .max) } : nil, unit: "examples",
+      enabled: !quiet && isatty(STDERR_FILENO) != 0)
+    let outcome = try FaithfulnessPass(
+      workers: workers, limit: dataOptions.limit, stopAtInvalid: !skipInvalid
+    ).run(
+      explainer, evaluator: evaluator, records: next, path: path, describe: describe,
+      report: { progress.message("xai: \($0)") }, progress: { progress.advance(by: $0) })
     progress.finish()
-    if let failure = state.failure { throw failure }
-    return state.results
-  }
-}
-
-/// Groups still to evaluate, results so far and the first failure, behind one lock.
-private final class GroupResults: @unchecked Sendable {
-  private let groups: [[Int]]
-  private let lock = NSLock()
-  private var next = 0
-  private(set) var results: [ExampleFaithfulness] = []
-  private(set) var failure: Error?
-
-  init(groups: [[Int]]) { self.groups = groups }
-
-  func take() -> [Int]? {
-    lock.lock()
-    defer { lock.unlock() }
-    guard failure == nil, next < groups.count else { return nil }
-    next += 1
-    return groups[next - 1]
-  }
-
-  func add(_ items: [ExampleFaithfulness]) {
-    lock.lock()
-    results += items
-    lock.unlock()
-  }
-
-  func fail(_ error: Error) {
-    lock.lock()
-    failure = failure ?? error
-    lock.unlock()
-  }
-}
-
-/// Examples that failed on a worker, reported on stderr as they happen.
-private final class FailureCount: @unchecked Sendable {
-  private let lock = NSLock()
-  private(set) var count = 0
-
-  func report(_ message: String) {
-    lock.lock()
-    count += 1
-    printError(message)
-    lock.unlock()
+    if outcome.unknownLabels > 0 {
+      printError(
+        "xai: warning: \(outcome.unknownLabels) label(s) name no class of the model; those examples track the prediction."
+      )
+    }
+    return (outcome.summary, outcome.failed)
   }
 }

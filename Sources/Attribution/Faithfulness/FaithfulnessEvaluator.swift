@@ -1,0 +1,50 @@
+import Models
+
+/// The faithfulness evaluation of one kind of model: the rankings it compares, and the
+/// curves of a group of prepared inputs (their explanations and perturbed variants run
+/// in shared batches).
+public protocol FaithfulnessEvaluator: Sendable {
+  /// The prepared input, as the model's `Explainer` makes it.
+  associatedtype Input: Sendable
+  /// Methods and baselines, in table order.
+  var rankings: [Ranking] { get }
+  /// How many inputs are evaluated together.
+  var examplesPerGroup: Int { get }
+  /// The curves of `inputs[i]` (example `indices[i]`, which seeds the random baseline),
+  /// tracking `labels[i]` when given, else the prediction.
+  func evaluate(_ inputs: [Input], indices: [Int], labels: [Int?]) throws -> [ExampleFaithfulness]
+}
+
+extension TextFaithfulness: FaithfulnessEvaluator {
+  /// Texts of similar length share batches.
+  public var examplesPerGroup: Int { 32 }
+}
+
+extension ImageFaithfulness: FaithfulnessEvaluator {
+  /// Images share batches.
+  public var examplesPerGroup: Int { 32 }
+}
+
+/// Graph faithfulness on one network as a `FaithfulnessEvaluator`: each graph alone.
+public struct NetworkFaithfulness: FaithfulnessEvaluator {
+  /// The network evaluated.
+  public let network: GraphNetwork
+  /// The rankings and protocols.
+  public let evaluation: GraphFaithfulness
+
+  /// `evaluation` of `network`.
+  public init(network: GraphNetwork, evaluation: GraphFaithfulness) {
+    self.network = network
+    self.evaluation = evaluation
+  }
+
+  public var rankings: [Ranking] { evaluation.rankings }
+  public var examplesPerGroup: Int { 1 }
+
+  public func evaluate(_ inputs: [GraphInput], indices: [Int], labels: [Int?]) throws -> [ExampleFaithfulness]
+  {
+    try zip(zip(inputs, indices), labels).map { item, label in
+      try evaluation.evaluate(network: network, input: item.0, index: item.1, label: label)
+    }
+  }
+}
