@@ -305,8 +305,9 @@ public enum GEMMCalibration {
   /// a busy machine only ever adds time.
   static let sample = 0.002
 
-  /// The plan measured on this machine for `machine.threads` threads per product (about a
-  /// second on a 2-core machine); `source` is `.measured(path: nil)` until it is saved.
+  /// The plan measured on this machine for `machine.threads` threads per product (about
+  /// half a second on a 2-core machine, twice that and a pause when it measures again under
+  /// load); `source` is `.measured(path: nil)` until it is saved.
   ///
   /// Every class is timed on OpenBLAS first, then on oneDNN: OpenBLAS's idle pool threads
   /// spin for about 0.1 s after the library starts, and during that time oneDNN's second
