@@ -154,18 +154,8 @@ public struct FaithfulnessReport: Sendable {
     }
     let rows = try rankings.elements.map { node -> FaithfulnessSummary.Row in
       guard let name = node["name"]?.string else { throw fail("a ranking has no name") }
-      let ranking: Ranking
-      switch name {
-      case "random": ranking = .random(orders: node["orders"]?.int ?? 5)
-      case "attention": ranking = .attention
-      default:
-        if units == .nodes, let kind = GraphMethodKind(name: name) {
-          ranking = .graphMethod(kind)
-        } else if units != .nodes, let kind = MethodKind(name: name) {
-          ranking = .method(kind)
-        } else {
-          throw fail("unknown ranking '\(name)'")
-        }
+      guard let ranking = Ranking(name: name, orders: node["orders"]?.int ?? 5, units: units) else {
+        throw fail("unknown ranking '\(name)'")
       }
       func curve(_ key: String) throws -> [Float] {
         try floats(node["curves"]?[key], "\(name)'s \(key) curve")

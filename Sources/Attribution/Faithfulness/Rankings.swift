@@ -1,3 +1,4 @@
+import Models
 import Tensor
 
 /// What ranks the units of an input for a perturbation curve: an attribution method or
@@ -11,6 +12,22 @@ public enum Ranking: Sendable, Hashable {
   case random(orders: Int)
   /// The last layer's [CLS] attention averaged over heads.
   case attention
+
+  /// The ranking `name` spells for a model whose units are `units` (a method of that kind
+  /// of model, `random` over `orders` orders, or `attention`), or nil.
+  public init?(name: String, orders: Int, units: UnitKind) {
+    if name == Ranking.random(orders: orders).name {
+      self = .random(orders: orders)
+    } else if name == Ranking.attention.name {
+      self = .attention
+    } else if units == .nodes, let kind = GraphMethodKind(name: name) {
+      self = .graphMethod(kind)
+    } else if units != .nodes, let kind = MethodKind(name: name) {
+      self = .method(kind)
+    } else {
+      return nil
+    }
+  }
 
   /// Name as the command line and JSON spell it.
   public var name: String {

@@ -44,7 +44,7 @@ struct RewrittenForward {
     liftedOutput = lift(network.outputWeight, gammas[network.layerCount])
     let o = Tensor.matmul(h, network.outputWeight)
     let op = gammas[network.layerCount] == 0 ? o : Tensor.matmul(h, liftedOutput)
-    outputScale = ratio(o, op, gated: network.finalReLU, name: "output")
+    outputScale = ratio(o, op, gated: network.finalReLU, name: WalkStability.Projection.outputName)
     let mean = (network.finalReLU ? o.relu() : o).mean(axis: 0)
     outputs = (network.outputBias.map { mean + $0 } ?? mean).scalars
     self.scales = scales

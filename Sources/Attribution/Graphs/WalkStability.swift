@@ -19,6 +19,10 @@ public struct WalkStability: Sendable, Equatable {
     public let amplification: Float
     /// Entries with an open gate whose denominator is exactly 0: their relevance is dropped.
     public let zeroDenominators: Int
+    /// Whether this is the output projection (else a message-passing layer).
+    public var isOutput: Bool { name == Self.outputName }
+    /// The output projection's name.
+    public static let outputName = "output"
 
     /// Amplification and zero denominators of one rewritten projection.
     public init(name: String, amplification: Float, zeroDenominators: Int) {
@@ -55,7 +59,7 @@ public struct WalkStability: Sendable, Equatable {
     guard !bad.isEmpty else { return nil }
     let parts = bad.map { projection -> String in
       let place =
-        projection.name == "output"
+        projection.isOutput
         ? "the output projection"
         : "message-passing \(projection.name.replacingOccurrences(of: ".", with: " "))"
       var part = "\(place) (|z/z⁺| up to \(Self.format(projection.amplification))"
