@@ -35,7 +35,7 @@ final class GraphReferenceTests: XCTestCase {
       let logits = network.outputs(try network.prepare(graph))
       let expectedLogits = try XCTUnwrap(item["logits"]?.numericArray()?.values, name)
       XCTAssertEqual(logits.count, expectedLogits.count, "\(name) class count")
-      let logitBound = DerivedTolerance(floor: 1e-4, deviation: try FixtureDeviation.of(item, "logits"))
+      let logitBound = DerivedTolerance(absoluteFloor: 1e-4, deviation: try FixtureDeviation.of(item, "logits"))
       if let failure = logitBound.failure(logits, expectedLogits, what: "\(name) logits") { XCTFail(failure) }
       let gammas = item["gamma"]!.numericArray()!.values
       let epsilon = Float(item["epsilon"]?.double ?? 0)

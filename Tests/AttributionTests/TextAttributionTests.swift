@@ -82,7 +82,7 @@ final class TextAttributionTests: XCTestCase {
           let steps = key.split(separator: "@")[1]
           let baseline = try XCTUnwrap(explanation.conservation.baselineLogit)
           let baselineBound = DerivedTolerance(
-            floor: 1e-4, deviation: try FixtureDeviation.of(sentence, "baseline_logit@\(steps)"))
+            absoluteFloor: 1e-4, deviation: try FixtureDeviation.of(sentence, "baseline_logit@\(steps)"))
           if let failure = baselineBound.failure(
             [baseline], [Float(sentence["baseline_logit@\(steps)"]!.double!)],
             what: "\(name) baseline logit @\(steps) '\(text)'")

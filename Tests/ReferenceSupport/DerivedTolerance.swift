@@ -5,7 +5,8 @@ import Models
 ///
 /// Every fixture written by `make reference` holds the float64 result and, under
 /// `float32_deviation`, how far PyTorch's own float32 run of the same computation lands
-/// from it (the max over the compared values). Rounding error depends on the summation
+/// from it (the max over the compared values; the graph reference takes the largest over
+/// 8 summation orders of the same function). Rounding error depends on the summation
 /// order, which differs between PyTorch, xai and each BLAS kernel; its size is set by the
 /// input's conditioning, which that deviation measures. The bound is
 ///
