@@ -14,13 +14,20 @@ public enum ModelKind: String, Sendable, CaseIterable, Equatable {
     self = kind
   }
 
-  /// Every `model_type` xai reads, in the order the messages list them.
-  public static let knownModelTypes = ["distilbert", "bert", "vit", "graphnet", "gcn"]
+  /// The `model_type` of the Vision Transformer (the one image architecture).
+  public static let visionTransformerType = "vit"
 
-  private static let byModelType: [String: ModelKind] = [
-    "distilbert": .textClassifier, "bert": .textClassifier, "vit": .imageClassifier,
-    "graphnet": .graphNetwork, "gcn": .graphNetwork,
-  ]
+  /// Every `model_type` xai reads with its kind, in the order the messages list them: the
+  /// text families, the image architecture, the graph architectures.
+  private static let table: [(type: String, kind: ModelKind)] =
+    TransformerConfig.Family.allCases.map { ($0.rawValue, .textClassifier) }
+    + [(visionTransformerType, .imageClassifier)]
+    + GraphNetwork.Architecture.allCases.map { ($0.rawValue, .graphNetwork) }
+
+  /// Every `model_type` xai reads, in the order the messages list them.
+  public static let knownModelTypes = table.map(\.type)
+
+  private static let byModelType = Dictionary(uniqueKeysWithValues: table.map { ($0.type, $0.kind) })
 
   /// "a text classifier", "an image classifier", "a graph network".
   public var withArticle: String { (self == .imageClassifier ? "an " : "a ") + rawValue }

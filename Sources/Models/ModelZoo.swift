@@ -13,8 +13,6 @@ public enum ModelZoo {
     public let path: String
     /// `model_type` from the configuration.
     public let modelType: String
-    /// The kind `modelType` names (nil: an architecture xai does not run).
-    public var kind: ModelKind? { ModelKind(modelType: modelType) }
     /// Class names (`id2label`), when the configuration gives them.
     public let labels: [String]
     /// Bytes on disk (all files of a folder).

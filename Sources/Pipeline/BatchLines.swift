@@ -29,17 +29,15 @@ public struct ResumePoint: Equatable, Sendable {
   public func check(model: String, methods names: [String]) throws {
     if let modelOfLast, modelOfLast != model {
       throw ResumeRefusal(
-        "\(file) was written by the model \(modelOfLast), not \(model); resume with the model that wrote it.")
+        "\(file) was written by the model \(modelOfLast), not \(model).")
     }
     if let foreign = methods.subtracting(names).sorted().first {
       throw ResumeRefusal(
-        "\(file) holds results of --method \(foreign), which this run does not compute; "
-          + "resume with the --method options that wrote it.")
+        "\(file) holds results of the method \(foreign), which this run does not compute.")
     }
     if let missing = Set(names).subtracting(methodsOfEveryEarlier ?? Set(names)).sorted().first {
       throw ResumeRefusal(
-        "\(file) was written without --method \(missing); "
-          + "resume with the --method options that wrote it, or start a new output.")
+        "\(file) was written without the method \(missing), which this run computes.")
     }
   }
 
@@ -48,8 +46,7 @@ public struct ResumePoint: Equatable, Sendable {
   public func check(shard: ShardSpec) throws {
     if lastIndex >= 0 && !shard.owns(window: lastIndex / DatasetPass.windowSize) {
       throw ResumeRefusal(
-        "\(file) holds example \(lastIndex), which shard \(shard.index)/\(shard.count) does not compute; "
-          + "resume with the --shard that wrote it.")
+        "\(file) holds example \(lastIndex), which shard \(shard.index)/\(shard.count) does not compute.")
     }
   }
 
@@ -58,8 +55,7 @@ public struct ResumePoint: Equatable, Sendable {
   public func check(index: Int, id: String) throws {
     if index == lastIndex, let idOfLast, idOfLast != id {
       throw ResumeRefusal(
-        "\(file) gives example \(index) the id '\(idOfLast)' but the input's record \(index) has '\(id)'; "
-          + "resume only with the input that wrote it.")
+        "\(file) gives example \(index) the id '\(idOfLast)' but the input's record \(index) has '\(id)'.")
     }
   }
 
@@ -135,8 +131,12 @@ public final class AppendOnlyLines: @unchecked Sendable {
     guard let handle = FileHandle(forWritingAtPath: path) else {
       throw OutputError.cannotCreate(path: path, reason: "the file cannot be opened for writing")
     }
-    if let end = inspection.completeBytes { try handle.truncate(atOffset: end) }
-    try handle.seekToEnd()
+    do {
+      if let end = inspection.completeBytes { try handle.truncate(atOffset: end) }
+      try handle.seekToEnd()
+    } catch {
+      throw OutputError.writeFailed(path: path, reason: error.localizedDescription)
+    }
     let lines = AppendOnlyLines(path: path, handle: handle)
     lines.cutPartialLine = inspection.completeBytes != nil
     return lines

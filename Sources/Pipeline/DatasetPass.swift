@@ -157,6 +157,7 @@ public struct DatasetPass: Sendable {
       GraphExplainer(network: network, walks: walks), records: { try reader.next() }, path: reader.path,
       methods: [method], target: target,
       describe: { ($0.graph, "\($0.index)", $0.graph.label.map { "\($0)" }) },
+      classOfLabel: { Int($0).flatMap { labels.indices.contains($0) ? $0 : nil } },
       line: { explanation, graph, example in
         let object =
           switch explanation {
@@ -191,10 +192,12 @@ public struct DatasetPass: Sendable {
   public func run<E: Explainer, R: Sendable>(
     _ explainer: E, records next: () throws -> RecordRead<R>?, path: String, methods: [E.Method],
     target: ClassTarget, describe: (R) -> (record: E.Record, id: String, label: String?),
+    classOfLabel: ((String) -> Int?)? = nil,
     line: (E.Explanation, E.Record, ExampleContext) -> (json: JSONOutput, row: DatasetRow?),
     emit: (ExampleOutcome) throws -> Void
   ) throws {
     let labels = explainer.labels
+    let classOf = classOfLabel ?? { classIndex(ofLabel: $0, labels: labels) }
     try windows(next: next) { window in
       let described = window.map { read in (try? read.result.get()).map(describe) }
       for (read, item) in zip(window, described) {
@@ -223,7 +226,7 @@ public struct DatasetPass: Sendable {
       let table = ResultTable(rows: window.count, columns: methods.count)
       func label(_ position: Int) -> GivenLabel? {
         described[position]?.label.map {
-          GivenLabel(given: $0, classIndex: classIndex(ofLabel: $0, labels: labels))
+          GivenLabel(given: $0, classIndex: classOf($0))
         }
       }
       try runItems(
@@ -244,6 +247,11 @@ public struct DatasetPass: Sendable {
           }
           do {
             try run(item.positions)
+          } catch let error as InputFailure where item.positions.count == 1 {
+            table.fail(
+              item.positions[0],
+              .badInput("\(path) line \(window[item.positions[0]].line) (\(names[item.method])): \(error)"),
+              column: item.method)
           } catch is InputFailure {
             for position in item.positions {
               do { try run([position]) } catch let error as InputFailure {
@@ -317,7 +325,7 @@ public struct DatasetPass: Sendable {
     if resume.lastIndex >= read {
       throw ResumeRefusal(
         "\(resume.file) holds example \(resume.lastIndex) but the input has \(read) record(s)"
-          + (limit != nil ? " within --limit" : "") + "; resume only with the input that wrote it.")
+          + (limit != nil ? " within the limit" : "") + ".")
     }
   }
 

@@ -36,9 +36,11 @@ public struct FaithfulnessPass: Sendable {
   /// `progress` the examples done.
   public func run<E: Explainer, F: FaithfulnessEvaluator, R: Sendable>(
     _ explainer: E, evaluator: F, records next: () throws -> RecordRead<R>?, path: String,
-    describe: (R) -> (record: E.Record, label: String?), report: (String) -> Void,
-    progress: (Int) -> Void
+    describe: (R) -> (record: E.Record, label: String?), classOfLabel: ((String) -> Int?)? = nil,
+    report: (String) -> Void, progress: (Int) -> Void
   ) throws -> Outcome where F.Input == E.Input {
+    let labels = explainer.labels
+    let classOf = classOfLabel ?? { classIndex(ofLabel: $0, labels: labels) }
     var failed = 0
     var unknownLabels = 0
     var examples: [(index: Int, line: Int, input: E.Input, label: Int?)] = []
@@ -60,7 +62,7 @@ public struct FaithfulnessPass: Sendable {
         guard !explainer.units(of: input).isEmpty else {
           throw ModelError.badInput("it has no \(explainer.units.rawValue) besides special ones.")
         }
-        let label = given.flatMap { classIndex(ofLabel: $0, labels: explainer.labels) }
+        let label = given.flatMap(classOf)
         if given != nil && label == nil { unknownLabels += 1 }
         examples.append((record.index, record.line, input, label))
       } catch let error as ModelError {
@@ -90,6 +92,8 @@ public struct FaithfulnessPass: Sendable {
         }
         do {
           results.set(position, try evaluate(group), failures: [])
+        } catch let error as InputFailure where group.count == 1 {
+          results.set(position, [], failures: ["\(path) line \(examples[group[0]].line): \(error)"])
         } catch is InputFailure {
           var done: [ExampleFaithfulness] = []
           var failures: [String] = []

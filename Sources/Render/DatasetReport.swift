@@ -1,5 +1,6 @@
 import Attribution
 import Foundation
+import Models
 
 /// One example of a data set with its explanation by every method.
 public struct DatasetExample: Sendable {
@@ -225,7 +226,7 @@ public struct DatasetReport: Sendable {
         let words = row.words
         let scale = words.map { abs($0.relevance) }.max() ?? 0
         html += "<div class=\"sentence\"><span class=\"sub\">\(escapeHTML(row.methodTitle)): </span>"
-        for word in words where !(word.text == "[CLS]" || word.text == "[SEP]") {
+        for word in words where !WordPieceTokenizer.isSpecial(word.text) {
           html +=
             "<span class=\"tok\" style=\"\(tokenStyle(word.relevance, scale: scale))\" title=\"R = \(formatNumber(word.relevance, digits: 7))\">\(escapeHTML(word.text))</span>"
         }

@@ -147,6 +147,12 @@ extension Tensor {
   public static func / (a: Tensor, divisor: Float) -> Tensor { a * (1 / divisor) }
 }
 
+extension Float {
+  /// The LRP-ε denominator: self + ε·sign(self), with sign(0) = +1.
+  @inline(__always)
+  public func lrpStabilized(_ epsilon: Float) -> Float { self + (self >= 0 ? epsilon : -epsilon) }
+}
+
 extension Tensor {
   /// gate ⊙ z/(zp + ε·sign zp) elementwise (sign 0 = +1), 0 where the denominator is 0
   /// (gate = [z > 0] when `gated`, else 1). The LRP-γ scale of a rewritten layer, with the
@@ -157,7 +163,7 @@ extension Tensor {
     let (a, b, out) = (z.storage.base, zp.storage.base, result.storage.base)
     for i in 0..<z.count {
       let value = a[i]
-      let lifted = b[i] + (b[i] >= 0 ? epsilon : -epsilon)
+      let lifted = b[i].lrpStabilized(epsilon)
       out[i] = (gated && value <= 0) || lifted == 0 ? 0 : value / lifted
     }
     return result

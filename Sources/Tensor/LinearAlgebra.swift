@@ -124,12 +124,6 @@ public enum BLAS {
 }
 
 extension GEMMBackend {
-  /// The backend `BLAS.sgemm` runs a shape on when nothing is forced: the measured plan's
-  /// choice for its class at the current thread count (`BLAS.plan`).
-  public static func choice(m: Int, n: Int, k: Int, transposeB: Bool) -> GEMMBackend {
-    BLAS.plan.backend(m: m, n: n, k: k, transposeB: transposeB)
-  }
-
   /// The choice measured on the development machine (AMD EPYC, `xai-bench gemm`), kept as
   /// each class's default for near ties (`GEMMShapeClass.defaultBackend`): oneDNN
   /// everywhere, except tiny products (one attention head: OpenBLAS's call costs less) and

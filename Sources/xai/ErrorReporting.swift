@@ -32,7 +32,14 @@ enum ExitStatus {
     case let error as ModelError: error.isMissingFile ? missingFile : badData
     case let error as OutputError: error.isCreation ? cannotCreate : ioError
     case is ResumeRefusal: usage
-    case is CocoaError: ioError
+    case let error as CocoaError:
+      // Foundation's file errors: reading (256…511; 260 is "no such file") or writing (512…).
+      switch error.code.rawValue {
+      case CocoaError.fileReadNoSuchFile.rawValue, CocoaError.fileNoSuchFile.rawValue: missingFile
+      case 256..<512: badData
+      case 512..<768: ioError
+      default: nil
+      }
     case is WalkLimitError: badData
     case is MissingOperationError, is AuditUnavailableError, is GammaError: usage
     default: nil
@@ -65,6 +72,9 @@ func reportingErrors(_ body: () throws -> Void) throws {
         case .imageClassifier: " Give it images with --image FILE."
         case .textClassifier: " Give it text: 'xai explain --model NAME \"…\"'."
         }
+    }
+    if error is ResumeRefusal {
+      advice = " Resume with the model, --method, --shard and input that wrote it, or write a new output."
     }
     if let error = error as? WalkLimitError {
       advice =

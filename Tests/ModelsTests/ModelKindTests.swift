@@ -59,6 +59,8 @@ final class ModelKindTests: XCTestCase {
 
   func testAnUnknownModelTypeListsEveryTypeXaiReads() {
     let message = ModelError.unknownModelType(file: "f", modelType: "gpt7").description
-    for type in ModelKind.knownModelTypes { XCTAssertTrue(message.contains(type), message) }
+    for type in ["distilbert", "bert", "vit", "graphnet", "gcn"] {
+      XCTAssertTrue(message.contains(type), message)
+    }
   }
 }

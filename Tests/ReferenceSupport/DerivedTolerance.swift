@@ -72,6 +72,9 @@ public struct DerivedTolerance: Sendable {
     guard actual.count == expected.count else {
       return "\(what): \(actual.count) values, the reference has \(expected.count)"
     }
+    if let bad = actual.firstIndex(where: { !$0.isFinite }) {
+      return "\(what): value \(bad) is \(actual[bad]), not a finite number"
+    }
     let scale = expected.map(abs).max() ?? 0
     let worst = zip(actual, expected).map { abs($0 - $1) }.max() ?? 0
     let bound = allowed(scale: scale)

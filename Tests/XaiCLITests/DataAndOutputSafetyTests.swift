@@ -155,12 +155,12 @@ final class DataAndOutputSafetyTests: XCTestCase {
       try batch(["--input", texts, "--output", output, "--method", "gradxinput", "--limit", "2"]).status, 0)
     let other = try batch(["--input", texts, "--output", output, "--resume"])
     XCTAssertEqual(other.status, 64, other.stderr)
-    XCTAssertTrue(other.stderr.contains("holds results of --method gradxinput"), other.stderr)
+    XCTAssertTrue(other.stderr.contains("holds results of the method gradxinput"), other.stderr)
     let more = try batch([
       "--input", texts, "--output", output, "--resume", "--method", "gradxinput", "--method", "lrp",
     ])
     XCTAssertEqual(more.status, 64, more.stderr)
-    XCTAssertTrue(more.stderr.contains("was written without --method lrp"), more.stderr)
+    XCTAssertTrue(more.stderr.contains("was written without the method lrp"), more.stderr)
     let elsewhere = try scratch.write(
       "{\"text\": \"x\"}\n{\"text\": \"y\"}\n{\"text\": \"z\"}\n", to: "other.jsonl")
     let foreign = try batch(["--input", elsewhere, "--output", output, "--resume", "--method", "gradxinput"])
@@ -181,7 +181,7 @@ final class DataAndOutputSafetyTests: XCTestCase {
     let errors = try scratch.write(
       "{\"line\": 9, \"index\": 8, \"error\": \"x\"}\n{\"line\": 1", to: "errors.jsonl")
     let refusals: [([String], String)] = [
-      (["--method", "gradient"], "holds results of --method lrp"),
+      (["--method", "gradient"], "holds results of the method lrp"),
       (["--shard", "1/2"], "which shard 1/2 does not compute"),
       (
         ["--model", checkout.appendingPathComponent("Tests/ModelsTests/Fixtures/tiny-bert.json").path],

@@ -80,7 +80,7 @@ public struct WalkStability: Sendable, Equatable {
     z.withUnsafeBufferPointer { a in
       lifted.withUnsafeBufferPointer { b in
         for i in 0..<a.count where !(gated && a[i] <= 0) {
-          let denominator = b[i] + (b[i] >= 0 ? epsilon : -epsilon)
+          let denominator = b[i].lrpStabilized(epsilon)
           if denominator == 0 {
             if a[i] != 0 { zeros += 1 }
           } else {

@@ -21,7 +21,7 @@ public struct GraphNetwork: Sendable {
   }
 
   /// The two graph architectures (`model_type` of their JSON weight files).
-  public enum Architecture: String, Sendable {
+  public enum Architecture: String, Sendable, CaseIterable {
     /// GraphNet (Schnake et al.): input projection U, layers W_l, readout V, no bias.
     case graphnet
     /// GCN (Kipf and Welling): layers θ_l, a linear classifier with bias.
@@ -62,6 +62,10 @@ public struct GraphNetwork: Sendable {
       let type = try JSONDocument.read(config).rootNode["model_type"]?.string ?? ""
       guard let kind = ModelKind(modelType: type) else {
         throw ModelError.unknownModelType(file: config, modelType: type)
+      }
+      guard kind != .graphNetwork else {
+        throw ModelError.badConfig(
+          file: config, key: "model_type", reason: "names a graph network, which xai reads from model.json")
       }
       throw ModelError.wrongModelKind(file: path, found: kind, modelType: type, expected: .graphNetwork)
     }

@@ -2,7 +2,7 @@
 /// Face `config.json` (either spelling of each dimension).
 public struct TransformerConfig: Sendable, Equatable {
   /// The two transformer families xai runs.
-  public enum Family: String, Sendable {
+  public enum Family: String, Sendable, CaseIterable {
     case distilbert, bert
   }
 
