@@ -37,6 +37,15 @@ public protocol Explainer: Sendable {
   /// `input` with the units at `positions` removed: tokens become `[UNK]`, patches the
   /// black image's, nodes lose their edges and features.
   func perturb(_ input: Input, removing positions: [Int]) throws -> Input
+  /// The class a data set's label names (a class name or index), or nil.
+  func classIndex(ofLabel label: String) -> Int?
+}
+
+extension Explainer {
+  /// A class name, else a class index written as digits.
+  public func classIndex(ofLabel label: String) -> Int? {
+    Attribution.classIndex(ofLabel: label, labels: labels)
+  }
 }
 
 /// An error that concerns one input (an empty text, an image or graph the model cannot

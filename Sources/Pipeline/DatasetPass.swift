@@ -157,7 +157,6 @@ public struct DatasetPass: Sendable {
       GraphExplainer(network: network, walks: walks), records: { try reader.next() }, path: reader.path,
       methods: [method], target: target,
       describe: { ($0.graph, "\($0.index)", $0.graph.label.map { "\($0)" }) },
-      classOfLabel: { Int($0).flatMap { labels.indices.contains($0) ? $0 : nil } },
       line: { explanation, graph, example in
         let object =
           switch explanation {
@@ -192,12 +191,9 @@ public struct DatasetPass: Sendable {
   public func run<E: Explainer, R: Sendable>(
     _ explainer: E, records next: () throws -> RecordRead<R>?, path: String, methods: [E.Method],
     target: ClassTarget, describe: (R) -> (record: E.Record, id: String, label: String?),
-    classOfLabel: ((String) -> Int?)? = nil,
     line: (E.Explanation, E.Record, ExampleContext) -> (json: JSONOutput, row: DatasetRow?),
     emit: (ExampleOutcome) throws -> Void
   ) throws {
-    let labels = explainer.labels
-    let classOf = classOfLabel ?? { classIndex(ofLabel: $0, labels: labels) }
     try windows(next: next) { window in
       let described = window.map { read in (try? read.result.get()).map(describe) }
       for (read, item) in zip(window, described) {
@@ -205,9 +201,9 @@ public struct DatasetPass: Sendable {
       }
       let prepared: [Result<E.Input, ModelError>] = zip(window, described).map { read, item in
         read.result.flatMap { _ in
-          do { return .success(try explainer.prepare(item!.record)) } catch let error as ModelError {
-            return .failure(.badInput("\(path) line \(read.line): \(error.description)"))
-          } catch { return .failure(.badInput("\(path) line \(read.line): \(error)")) }
+          do { return .success(try explainer.prepare(item!.record)) } catch {
+            return .failure(.badInput("\(path) line \(read.line): \(error)"))
+          }
         }
       }
       let usable = window.indices.filter { (try? prepared[$0].get()) != nil }
@@ -226,7 +222,7 @@ public struct DatasetPass: Sendable {
       let table = ResultTable(rows: window.count, columns: methods.count)
       func label(_ position: Int) -> GivenLabel? {
         described[position]?.label.map {
-          GivenLabel(given: $0, classIndex: classOf($0))
+          GivenLabel(given: $0, classIndex: explainer.classIndex(ofLabel: $0))
         }
       }
       try runItems(
@@ -245,21 +241,18 @@ public struct DatasetPass: Sendable {
               table.set(position, item.method, (json.text, given?.classIndex.map { $0 == predicted }, row))
             }
           }
+          func fail(_ position: Int, _ error: InputFailure) {
+            table.fail(
+              position, .badInput("\(path) line \(window[position].line) (\(names[item.method])): \(error)"),
+              column: item.method)
+          }
           do {
             try run(item.positions)
           } catch let error as InputFailure where item.positions.count == 1 {
-            table.fail(
-              item.positions[0],
-              .badInput("\(path) line \(window[item.positions[0]].line) (\(names[item.method])): \(error)"),
-              column: item.method)
+            fail(item.positions[0], error)
           } catch is InputFailure {
             for position in item.positions {
-              do { try run([position]) } catch let error as InputFailure {
-                table.fail(
-                  position,
-                  .badInput("\(path) line \(window[position].line) (\(names[item.method])): \(error)"),
-                  column: item.method)
-              }
+              do { try run([position]) } catch let error as InputFailure { fail(position, error) }
             }
           }
         },

@@ -36,14 +36,12 @@ public struct FaithfulnessPass: Sendable {
   /// `progress` the examples done.
   public func run<E: Explainer, F: FaithfulnessEvaluator, R: Sendable>(
     _ explainer: E, evaluator: F, records next: () throws -> RecordRead<R>?, path: String,
-    describe: (R) -> (record: E.Record, label: String?), classOfLabel: ((String) -> Int?)? = nil,
-    report: (String) -> Void, progress: (Int) -> Void
+    describe: (R) -> (record: E.Record, label: String?), report: (String) -> Void,
+    progress: (Int) -> Void
   ) throws -> Outcome where F.Input == E.Input {
-    let labels = explainer.labels
-    let classOf = classOfLabel ?? { classIndex(ofLabel: $0, labels: labels) }
     var failed = 0
     var unknownLabels = 0
-    var examples: [(index: Int, line: Int, input: E.Input, label: Int?)] = []
+    var examples: [(index: Int, line: Int, input: E.Input, label: Int?, units: Int)] = []
     var read = 0
     while limit.map({ read < $0 }) ?? true, let record = try next() {
       read += 1
@@ -59,23 +57,20 @@ public struct FaithfulnessPass: Sendable {
       let (raw, given) = describe(item)
       do {
         let input = try explainer.prepare(raw)
-        guard !explainer.units(of: input).isEmpty else {
+        let units = explainer.units(of: input).count
+        guard units > 0 else {
           throw ModelError.badInput("it has no \(explainer.units.rawValue) besides special ones.")
         }
-        let label = given.flatMap(classOf)
+        let label = given.flatMap(explainer.classIndex(ofLabel:))
         if given != nil && label == nil { unknownLabels += 1 }
-        examples.append((record.index, record.line, input, label))
+        examples.append((record.index, record.line, input, label, units))
       } catch let error as ModelError {
         report("\(path) line \(record.line): \(error.description)")
         failed += 1
       }
     }
     // Groups of similar size, so that their batches carry little padding.
-    let order = examples.indices.sorted {
-      (explainer.units(of: examples[$0].input).count, $0) < (
-        explainer.units(of: examples[$1].input).count, $1
-      )
-    }
+    let order = examples.indices.sorted { (examples[$0].units, $0) < (examples[$1].units, $1) }
     let size = max(1, evaluator.examplesPerGroup)
     let groups = stride(from: 0, to: order.count, by: size).map {
       Array(order[$0..<min($0 + size, order.count)])
@@ -90,16 +85,19 @@ public struct FaithfulnessPass: Sendable {
             members.map { examples[$0].input }, indices: members.map { examples[$0].index },
             labels: members.map { examples[$0].label })
         }
+        func failure(_ member: Int, _ error: InputFailure) -> String {
+          "\(path) line \(examples[member].line): \(error)"
+        }
         do {
           results.set(position, try evaluate(group), failures: [])
         } catch let error as InputFailure where group.count == 1 {
-          results.set(position, [], failures: ["\(path) line \(examples[group[0]].line): \(error)"])
+          results.set(position, [], failures: [failure(group[0], error)])
         } catch is InputFailure {
           var done: [ExampleFaithfulness] = []
           var failures: [String] = []
           for member in group {
             do { done += try evaluate([member]) } catch let error as InputFailure {
-              failures.append("\(path) line \(examples[member].line): \(error)")
+              failures.append(failure(member, error))
             }
           }
           results.set(position, done, failures: failures)

@@ -211,15 +211,14 @@ struct EvalCommand: ParsableCommand {
     return try evaluate(
       GraphExplainer(network: network), NetworkFaithfulness(network: network, evaluation: evaluation),
       records: { try reader.next() }, path: reader.path, workers: workers,
-      describe: { ($0.graph, $0.graph.label.map { "\($0)" }) },
-      classOfLabel: { Int($0).flatMap { network.labels.indices.contains($0) ? $0 : nil } })
+      describe: { ($0.graph, $0.graph.label.map { "\($0)" }) })
   }
 
   /// The evaluation pass with one BLAS thread per product, a progress bar counting
   /// examples, failures on stderr as they are handed on, and the unknown-label warning.
   func evaluate<E: Explainer, F: FaithfulnessEvaluator, R: Sendable>(
     _ explainer: E, _ evaluator: F, records next: () throws -> RecordRead<R>?, path: String, workers: Int,
-    describe: (R) -> (record: E.Record, label: String?), classOfLabel: ((String) -> Int?)? = nil
+    describe: (R) -> (record: E.Record, label: String?)
   ) throws -> (FaithfulnessSummary, Int) where F.Input == E.Input {
     BLAS.threads = DatasetPass.blasThreadsPerProduct
     let progress = ProgressDisplay(
@@ -230,7 +229,6 @@ struct EvalCommand: ParsableCommand {
       workers: workers, limit: dataOptions.limit, stopAtInvalid: !skipInvalid
     ).run(
       explainer, evaluator: evaluator, records: next, path: path, describe: describe,
-      classOfLabel: classOfLabel,
       report: { progress.message("xai: \($0)") }, progress: { progress.advance(by: $0) })
     progress.finish()
     if outcome.unknownLabels > 0 {

@@ -63,6 +63,11 @@ public struct GraphExplainer: Explainer {
   public func unitRelevance(of explanation: GraphExplanation) -> [Float] { explanation.nodeRelevance }
   public func units(of input: GraphInput) -> [Int] { Array(0..<input.graph.nodeCount) }
 
+  /// A graph's label is a class index (graph files store it as a number).
+  public func classIndex(ofLabel label: String) -> Int? {
+    Int(label).flatMap { labels.indices.contains($0) ? $0 : nil }
+  }
+
   public func perturb(_ input: GraphInput, removing positions: [Int]) throws -> GraphInput {
     try network.input(input, removing: positions)
   }
