@@ -31,7 +31,8 @@ let package = Package(
     .target(
       name: "ImageCodecs", dependencies: ["CPNG", "CJPEG"],
       linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
-    .target(name: "Tensor", dependencies: ["CBLAS", "CDNNL", "CAllocator"]),
+    .target(name: "CKernels"),
+    .target(name: "Tensor", dependencies: ["CBLAS", "CDNNL", "CAllocator", "CKernels"]),
     .target(name: "Models", dependencies: ["Tensor", "CJSONC", "ImageCodecs"]),
     .target(name: "Attribution", dependencies: ["Tensor", "Models"]),
     .target(name: "Render", dependencies: ["Models", "Attribution"]),

@@ -207,6 +207,41 @@ final class BadWeightTests: XCTestCase {
       mentions: ["classifier.weight", "NaN"])
   }
 
+  /// F16 and BF16 weights are checked in the pass that converts them; a second read of the
+  /// same tensor gives the same values (each tensor is converted once into its slot).
+  func testNonFiniteHalfAndBfloatWeightsAreRejected() throws {
+    var builder = SafetensorsBuilder()
+    let halves: [UInt16] = [0x3C00, 0x7C00] + Array(repeating: 0x3C00, count: 10)
+    builder.entries.append(
+      .init(
+        name: "h.weight", dtype: "F16", shape: [12],
+        bytes: halves.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }))
+    let brains: [UInt16] = [0x3F80, 0x3F80, 0x7FC0]
+    builder.entries.append(
+      .init(
+        name: "b.weight", dtype: "BF16", shape: [3],
+        bytes: brains.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }))
+    let good: [UInt16] = (0..<9).map { 0x3C00 + $0 }
+    builder.entries.append(
+      .init(
+        name: "g.weight", dtype: "F16", shape: [9],
+        bytes: good.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }))
+    let store = try SafetensorsFile(path: try builder.write(builder.bytes()))
+    expectError(
+      { _ = try WeightScope(store).parameter("h.weight", shape: [12]) }, code: 65, mentions: ["h.weight", "NaN"])
+    // Asked again, the converted slot is checked again.
+    expectError(
+      { _ = try WeightScope(store).parameter("h.weight", shape: [12]) }, code: 65, mentions: ["h.weight"])
+    expectError(
+      { _ = try WeightScope(store).parameter("b.weight", shape: [3]) }, code: 65, mentions: ["b.weight", "NaN"])
+    let first = try WeightScope(store).parameter("g.weight", shape: [9]).scalars
+    let second = try XCTUnwrap(try store.tensor("g.weight")).scalars
+    XCTAssertEqual(first, good.map { Float(Float16(bitPattern: $0)) })
+    XCTAssertEqual(first, second)
+    // Unchecked reads still return the values (the store does not judge them).
+    XCTAssertEqual(try store.tensor("h.weight")?.scalars[1], .infinity)
+  }
+
   func testUnknownModelTypeIsAClearError() throws {
     let path = try editedTinyModel {
       $0.replacingOccurrences(of: "\"model_type\": \"distilbert\"", with: "\"model_type\": \"gpt7\"")

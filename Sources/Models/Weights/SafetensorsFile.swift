@@ -64,6 +64,7 @@ public final class SafetensorsFile: WeightStore, @unchecked Sendable {
   public let metadata: [String: String]
   private let file: MappedFile
   private let dataStart: Int
+  private let converted: ConvertedWeights
 
   private static let elementBytes: [String: Int] = [
     "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
@@ -135,6 +136,9 @@ public final class SafetensorsFile: WeightStore, @unchecked Sendable {
     }
     self.entries = entries
     self.metadata = metadata
+    converted = ConvertedWeights(
+      counts: entries.filter { $0.value.dtype == "F16" || $0.value.dtype == "BF16" }
+        .mapValues { $0.range.count / 2 })
   }
 
   /// Names of all tensors.
@@ -142,55 +146,113 @@ public final class SafetensorsFile: WeightStore, @unchecked Sendable {
 
   /// The tensor `name` as float32, or nil when absent.
   public func tensor(_ name: String) throws -> Tensor? {
+    try read(name, checkFinite: false)
+  }
+
+  /// The tensor `name` as float32, its values checked finite while they are converted.
+  public func finiteTensor(_ name: String) throws -> Tensor? {
+    try read(name, checkFinite: true)
+  }
+
+  private func read(_ name: String, checkFinite: Bool) throws -> Tensor? {
     guard let entry = entries[name] else { return nil }
     let start = file.base + dataStart + entry.range.lowerBound
     let count = entry.shape.reduce(1, *)
+    var finite = true
+    let tensor: Tensor
     switch entry.dtype {
     case "F32":
       if Int(bitPattern: start) % MemoryLayout<Float>.alignment == 0 {
-        return Tensor(shape: entry.shape, borrowing: start.assumingMemoryBound(to: Float.self), owner: file)
-      }
-      var values = [Float](repeating: 0, count: count)
-      values.withUnsafeMutableBytes {
-        $0.copyMemory(from: UnsafeRawBufferPointer(start: start, count: count * 4))
-      }
-      return Tensor(shape: entry.shape, scalars: values.map { Float(bitPattern: $0.bitPattern.littleEndian) })
-    case "F16":
-      let table = halfTable
-      return Tensor.filled(shape: entry.shape) { target in
-        table.withUnsafeBufferPointer { lookup in
-          for i in 0..<count {
-            target[i] = lookup[Int(start.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian)]
-          }
+        tensor = Tensor(shape: entry.shape, borrowing: start.assumingMemoryBound(to: Float.self), owner: file)
+      } else {
+        tensor = Tensor.filled(shape: entry.shape) { target in
+          UnsafeMutableRawPointer(target).copyMemory(from: start, byteCount: count * 4)
         }
       }
-    case "BF16":
-      return Tensor.filled(shape: entry.shape) { target in
-        for i in 0..<count {
-          let bits = start.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian
-          target[i] = Float(bitPattern: UInt32(bits) << 16)
+      if checkFinite { finite = tensor.allFinite }
+    case "F16", "BF16":
+      let half = entry.dtype == "F16"
+      func convert(_ target: UnsafeMutablePointer<Float>) {
+        finite =
+          half
+          ? ScalarConversion.halfToFloat(start, count: count, into: target)
+          : ScalarConversion.bfloatToFloat(start, count: count, into: target)
+      }
+      if let slot = converted.slot(for: name, count: count) {
+        if slot.isFresh { convert(slot.pointer) } else if checkFinite {
+          finite = ScalarConversion.allFinite(slot.pointer, count: count)
         }
+        tensor = Tensor(shape: entry.shape, borrowing: slot.pointer, owner: converted)
+      } else {
+        tensor = Tensor.filled(shape: entry.shape, convert)
       }
     default:
       throw ModelError.unsupportedDtype(file: path, key: name, dtype: entry.dtype)
     }
+    guard finite || !checkFinite else { throw ModelError.nonFiniteWeights(file: path, key: name) }
+    return tensor
   }
 }
 
-/// binary32 values of all 65,536 binary16 bit patterns (built once, 256 KB).
-let halfTable: [Float] = (0...UInt16.max).map(halfToFloat)
-
-/// IEEE 754 binary16 → binary32, including subnormals, infinities and NaN.
-@inline(__always)
-func halfToFloat(_ bits: UInt16) -> Float {
-  let sign = UInt32(bits & 0x8000) << 16
-  let exponent = UInt32(bits >> 10) & 0x1F
-  let mantissa = UInt32(bits & 0x3FF)
-  if exponent == 0 {
-    if mantissa == 0 { return Float(bitPattern: sign) }
-    let value = Float(mantissa) * 0x1p-24
-    return sign == 0 ? value : -value
+/// Float32 copies of a file's F16 and BF16 tensors, each converted once into its own slot
+/// of one anonymous mapping that asks for transparent huge pages: converting the sample
+/// model's 14 M weights into 4 KB pages cost about as much in page faults as in
+/// conversion. Pages that no tensor is read into are never touched.
+final class ConvertedWeights: @unchecked Sendable {
+  struct Slot {
+    let pointer: UnsafeMutablePointer<Float>
+    /// True the first time: the caller fills it.
+    let isFresh: Bool
   }
-  if exponent == 0x1F { return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13)) }
-  return Float(bitPattern: sign | ((exponent + 112) << 23) | (mantissa << 13))
+
+  private static let hugePage = 2 << 20
+  private let offsets: [String: Int]
+  private let scalars: Int
+  private var mapping: (raw: UnsafeMutableRawPointer, bytes: Int, base: UnsafeMutablePointer<Float>)?
+  private var failed = false
+  private var filled = Set<String>()
+  private let lock = NSLock()
+
+  /// Slots for the tensors named in `counts` (scalars each), laid out in name order.
+  init(counts: [String: Int]) {
+    var offsets: [String: Int] = [:]
+    var total = 0
+    for (name, count) in counts.sorted(by: { $0.key < $1.key }) {
+      offsets[name] = total
+      // Each slot starts on a 64-byte boundary.
+      total += (count + 15) / 16 * 16
+    }
+    self.offsets = offsets
+    scalars = total
+  }
+
+  /// The slot of `name`, or nil when the mapping cannot be made (the caller allocates).
+  func slot(for name: String, count: Int) -> Slot? {
+    lock.lock()
+    defer { lock.unlock() }
+    guard let offset = offsets[name], let base = mapped() else { return nil }
+    return Slot(pointer: base + offset, isFresh: filled.insert(name).inserted)
+  }
+
+  private func mapped() -> UnsafeMutablePointer<Float>? {
+    if let mapping { return mapping.base }
+    guard !failed, scalars > 0 else { return nil }
+    let bytes = scalars * MemoryLayout<Float>.size + Self.hugePage
+    guard let raw = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+      raw != MAP_FAILED
+    else {
+      failed = true
+      return nil
+    }
+    let aligned = (Int(bitPattern: raw) + Self.hugePage - 1) / Self.hugePage * Self.hugePage
+    let start = UnsafeMutableRawPointer(bitPattern: aligned)!
+    _ = madvise(start, bytes - (aligned - Int(bitPattern: raw)), MADV_HUGEPAGE)
+    let base = start.bindMemory(to: Float.self, capacity: scalars)
+    mapping = (raw, bytes, base)
+    return base
+  }
+
+  deinit {
+    if let mapping { munmap(mapping.raw, mapping.bytes) }
+  }
 }

@@ -8,6 +8,18 @@ public protocol WeightStore: Sendable {
   var names: [String] { get }
   /// The tensor `name` as float32, or nil when absent.
   func tensor(_ name: String) throws -> Tensor?
+  /// The tensor `name` as float32, or nil when absent; throws `nonFiniteWeights` when a
+  /// value is infinite or NaN (a store that converts can check in the same pass).
+  func finiteTensor(_ name: String) throws -> Tensor?
+}
+
+extension WeightStore {
+  /// `tensor(name)`, then every value checked.
+  public func finiteTensor(_ name: String) throws -> Tensor? {
+    guard let tensor = try tensor(name) else { return nil }
+    guard tensor.allFinite else { throw ModelError.nonFiniteWeights(file: path, key: name) }
+    return tensor
+  }
 }
 
 /// A view of a `WeightStore` under a key prefix, as the model's module tree sees it:
@@ -50,14 +62,12 @@ public struct WeightScope: Sendable {
   public func parameter(_ name: String, shape: [Int]) throws -> Tensor {
     let full = key(name)
     readKeys.insert(full)
-    guard let tensor = try store.tensor(full) else {
+    guard let tensor = try store.finiteTensor(full) else {
       throw ModelError.missingTensor(file: store.path, key: full)
     }
     guard tensor.shape == shape else {
       throw ModelError.wrongShape(file: store.path, key: full, expected: shape, found: tensor.shape)
     }
-    let finite = tensor.withUnsafeBufferPointer { values in values.allSatisfy { $0.isFinite } }
-    guard finite else { throw ModelError.nonFiniteWeights(file: store.path, key: full) }
     return tensor
   }
 }
