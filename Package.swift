@@ -31,7 +31,7 @@ let package = Package(
     .target(
       name: "ImageCodecs", dependencies: ["CPNG", "CJPEG"],
       linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
-    .target(name: "CKernels"),
+    .target(name: "CKernels", linkerSettings: [.linkedLibrary("gomp")]),
     .target(name: "Tensor", dependencies: ["CBLAS", "CDNNL", "CAllocator", "CKernels"]),
     .target(name: "Models", dependencies: ["Tensor", "CJSONC", "ImageCodecs"]),
     .target(name: "Attribution", dependencies: ["Tensor", "Models"]),
@@ -49,7 +49,7 @@ let package = Package(
     .executableTarget(
       name: "xai-fuzz", dependencies: ["Tensor", "Models", "Attribution", "Render", "Pipeline"], path: "Fuzz/XaiFuzz"),
     .target(name: "ReferenceSupport", dependencies: ["Models"], path: "Tests/ReferenceSupport"),
-    .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+    .testTarget(name: "TensorTests", dependencies: ["Tensor", "CKernels"]),
     .testTarget(name: "ModelsTests", dependencies: ["Models", "ReferenceSupport"], exclude: ["Fixtures"]),
     .testTarget(
       name: "AttributionTests", dependencies: ["Attribution", "ReferenceSupport"], exclude: ["Fixtures"]),

@@ -73,6 +73,28 @@ def cli_per_sentence(method, sentences, runs=5):
     return (all_lines - first) / (len(sentences) - 1)
 
 
+def cpu_model():
+    """The CPU's name as the kernel reports it (platform.processor() is empty on Linux)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def torch_description():
+    """PyTorch's version, BLAS and the instruction set its kernels chose on this CPU."""
+    code = ("import torch; c = torch.__config__.show(); "
+            "cap = [l.split(':')[1].strip() for l in c.splitlines() if 'CPU capability usage' in l]; "
+            "blas = 'MKL' if 'Math Kernel Library' in c else 'other BLAS'; "
+            "print(f'PyTorch {torch.__version__}: {blas}, oneDNN, kernels for {cap[0] if cap else \"?\"}')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    return result.stdout.strip() or "PyTorch: version unknown"
+
+
 def main():
     sentences = cli_sentences()
     xai = measurements([".build/release/xai-bench", "methods", SAMPLE, "--threads", THREADS])
@@ -80,8 +102,10 @@ def main():
                           "--sample", SAMPLE, "--cli-sentences", CLI_SENTENCES])
     for method in ["lrp", "integrated-gradients"]:
         xai[f"B9_cli_{method}"] = cli_per_sentence(method, sentences)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"{THREADS} threads; median of >= 5 runs")
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, {THREADS} threads; median of >= 5 runs")
+    print(subprocess.run([".build/release/xai-bench", "machine", "--threads", THREADS], check=True,
+                         capture_output=True, text=True).stdout.rstrip())
+    print(torch_description())
     print(f"{'id':<34} {'xai ms':>10} {'PyTorch ms':>11} {'xai/PyTorch':>12}")
     rows = [
         ("B1 lrp base, 32 tok (torch grad params)", "B1_lrp_base_32", "B1_lrp_base_32_grad_params"),

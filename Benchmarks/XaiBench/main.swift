@@ -343,6 +343,21 @@ if let threads = arguments.firstIndex(of: "--threads").map({ Int(arguments[$0 + 
 }
 switch arguments.first ?? "gemm" {
 case "gemm": benchGemm()
+case "machine":
+  // For `make bench`'s header: the CPU, OpenBLAS's kernels, the plan's backends, and
+  // whether the elementwise and weight-conversion kernels run their vector versions.
+  let machine = GEMMMachine.current(threads: BLAS.threads)
+  print("machine: \(machine.summary)")
+  if let forced = BLAS.planner.forcedBackend {
+    print("GEMM backends: XAI_GEMM=\(forced.rawValue) forces every product")
+  } else {
+    let plan = BLAS.plan
+    let chosen = GEMMShapeClass.allCases.map { "\($0.rawValue) \(plan.entry($0).backend.rawValue)" }
+    print("GEMM backends: \(chosen.joined(separator: ", "))")
+  }
+  print(
+    "kernels: elementwise \(ScalarConversion.elementwiseIsVectorized ? "AVX2+FMA" : "baseline"), "
+      + "F16 weights \(ScalarConversion.halfIsVectorized ? "F16C" : "baseline")")
 case "methods":
   do {
     try benchMethods(samplePath: arguments.dropFirst().first ?? "samples/models/minilm-rt-sentiment")
@@ -364,6 +379,6 @@ case "load":
   }
 default:
   FileHandle.standardError.write(
-    "usage: xai-bench gemm|methods [SAMPLE]|walks|load PATH… [--threads N]\n".data(using: .utf8)!)
+    "usage: xai-bench gemm|machine|methods [SAMPLE]|walks|load PATH… [--threads N]\n".data(using: .utf8)!)
   exit(64)
 }

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Elementwise nonlinearities and the softmax.
@@ -49,24 +50,17 @@ extension Tensor {
   }
 
   /// The exact (erf) GELU, x·Φ(x); with `constantPhi` the backward holds Φ(x) constant.
+  /// The forward keeps what the backward multiplies by (Φ(x), or the slope Φ(x) + x·φ(x)
+  /// from the same e^{−x²/2} as Φ), so the backward is one product.
   public func gelu(constantPhi: Bool = false) -> Tensor {
-    let phi = Tensor.uninitialized(shape)
     let value = Tensor.uninitialized(shape)
-    let (px, pphi, pvalue) = (storage.base, phi.storage.base, value.storage.base)
-    for i in 0..<count {
-      let cdf = 0.5 * (1 + fastErf(px[i] * 0.707_106_781_186_547_52))
-      pphi[i] = cdf
-      pvalue[i] = px[i] * cdf
-    }
-    guard Tensor.gradientNeeds(self) != nil else { return value }
-    let x = detach()
-    return value.recorded(from: [self]) { g in
-      if constantPhi { return [Tensor.zipBroadcast(g, phi, *)] }
-      let slope = Tensor.zipBroadcast(x, phi) { x, cdf in
-        cdf + x * fastExp(-0.5 * x * x) * 0.398_942_280_401_432_68
-      }
-      return [Tensor.zipBroadcast(g, slope, *)]
-    }
+    let recording = Tensor.gradientNeeds(self) != nil
+    let saved = recording ? Tensor.uninitialized(shape) : nil
+    xai_gelu(
+      storage.base, value.storage.base, saved?.storage.base, count, recording ? (constantPhi ? 1 : 2) : 0,
+      Int32(BLAS.elementwiseThreads))
+    guard let saved else { return value }
+    return value.recorded(from: [self]) { g in [Tensor.product(g, saved)] }
   }
 
   /// Softmax over the last axis. Where `mask` (broadcastable, 1 = keep, 0 = drop)

@@ -1,3 +1,4 @@
+import CKernels
 /// Elementwise arithmetic with broadcasting, each with its vector–Jacobian product.
 ///
 /// add: ∂/∂a = g, ∂/∂b = g; sub: g, −g; mul: g·b, g·a; div: g/b, −g·a/b²
@@ -64,8 +65,16 @@ extension Tensor {
     precondition(shape == other.shape, "addInPlace \(other.shape) into \(shape)")
     let source = other.storage.base
     withUnsafeMutableBufferPointer { target in
-      for i in 0..<target.count { target[i] += source[i] }
+      xai_add_in_place(target.baseAddress!, source, target.count, Int32(BLAS.elementwiseThreads))
     }
+  }
+
+  /// a ⊙ b of equal shapes, without recording (a backward pass's product).
+  static func product(_ a: Tensor, _ b: Tensor) -> Tensor {
+    precondition(a.shape == b.shape, "product of \(a.shape) and \(b.shape)")
+    let out = Tensor.uninitialized(a.shape)
+    xai_multiply(a.storage.base, b.storage.base, out.storage.base, a.count, Int32(BLAS.elementwiseThreads))
+    return out
   }
 
   /// Elementwise sum with broadcasting.

@@ -62,6 +62,10 @@ public enum BLAS {
     }
   }
 
+  /// Threads for the elementwise kernels (CKernels' elementwise.c), which share oneDNN's
+  /// OpenMP team: one while OpenBLAS is forced, whose own spinning pool they would fight.
+  public static var elementwiseThreads: Int { forced == .openBLAS ? 1 : requestedThreads }
+
   private static func configurePools() {
     configured = true
     openblas_set_num_threads(Int32(forced == .openBLAS ? requestedThreads : 1))

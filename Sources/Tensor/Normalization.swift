@@ -1,3 +1,5 @@
+import CKernels
+
 /// Layer normalisation over the last axis.
 ///
 /// y = x̂·γ + β with x̂ = (x − μ)/σ, σ = √(var + eps) (biased variance).
@@ -17,27 +19,9 @@ extension Tensor {
     let value = Tensor.uninitialized(shape)
     let normalized = Tensor.uninitialized(shape)
     let inverseSigma = Tensor.uninitialized([rows])
-    let (px, py, pn, ps) = (
-      storage.base, value.storage.base, normalized.storage.base, inverseSigma.storage.base
-    )
-    let (pg, pb) = (gamma.storage.base, beta.storage.base)
-    for r in 0..<rows {
-      let x = px + r * n
-      let mu = contiguousSum(x, n) / Float(n)
-      var variance: Float = 0
-      for i in 0..<n {
-        let d = x[i] - mu
-        variance += d * d
-      }
-      variance /= Float(n)
-      let inv = 1 / (variance + eps).squareRoot()
-      ps[r] = inv
-      for i in 0..<n {
-        let xhat = (x[i] - mu) * inv
-        pn[r * n + i] = xhat
-        py[r * n + i] = xhat * pg[i] + pb[i]
-      }
-    }
+    xai_layer_norm(
+      storage.base, gamma.storage.base, beta.storage.base, value.storage.base, normalized.storage.base,
+      inverseSigma.storage.base, rows, n, eps, Int32(BLAS.elementwiseThreads))
     guard let needs = Tensor.gradientNeeds(self, gamma, beta) else { return value }
     let gammaValue = gamma.detach()
     return value.recorded(from: [self, gamma, beta]) { g in
@@ -46,23 +30,9 @@ extension Tensor {
       var gradX: Tensor?
       if needs[0] {
         let dx = Tensor.uninitialized([rows * n])
-        let pd = dx.storage.base
-        let pgamma = gammaValue.storage.base
-        for r in 0..<rows {
-          var meanG: Float = 0
-          var meanGX: Float = 0
-          for i in 0..<n {
-            let gh = pgo[r * n + i] * pgamma[i]
-            meanG += gh
-            meanGX += gh * pn[r * n + i]
-          }
-          meanG /= Float(n)
-          meanGX = constantSigma ? 0 : meanGX / Float(n)
-          for i in 0..<n {
-            let gh = pgo[r * n + i] * pgamma[i]
-            pd[r * n + i] = (gh - meanG - pn[r * n + i] * meanGX) * ps[r]
-          }
-        }
+        xai_layer_norm_backward(
+          pgo, gammaValue.storage.base, pn, ps, dx.storage.base, rows, n, constantSigma ? 1 : 0,
+          Int32(BLAS.elementwiseThreads))
         gradX = Tensor(shape: g.shape, storage: dx.storage)
       }
       let flatG = Tensor(shape: [rows, n], storage: g.storage)

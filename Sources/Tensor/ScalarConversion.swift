@@ -25,6 +25,9 @@ public enum ScalarConversion {
     xai_all_finite(values, count) != 0
   }
 
+  /// Whether the elementwise kernels (GELU, layer norm) run their AVX2+FMA versions here.
+  public static var elementwiseIsVectorized: Bool { xai_elementwise_is_vectorized() != 0 }
+
   /// Whether `halfToFloat` uses the CPU's F16C instructions here.
   public static var halfIsVectorized: Bool { xai_half_conversion_is_vectorized() != 0 }
 }

@@ -21,4 +21,24 @@ int xai_all_finite(const float *values, size_t count);
 /// Whether the F16C path of xai_half_to_float runs on this CPU (for tests and reports).
 int xai_half_conversion_is_vectorized(void);
 
+/// Elementwise kernels of the transformer layers, split over `threads` OpenMP threads when
+/// large (1 = the calling thread only); see elementwise.c.
+/// GELU y = x·Φ(x); `saved` receives nothing (mode 0), Φ(x) (1) or dGELU/dx (2).
+void xai_gelu(const float *x, float *y, float *saved, size_t count, int mode, int threads);
+/// out = a ⊙ b.
+void xai_multiply(const float *a, const float *b, float *out, size_t count, int threads);
+/// target += source.
+void xai_add_in_place(float *target, const float *source, size_t count, int threads);
+/// Layer normalisation of `rows` rows of `width`: y = x̂·γ + β, x̂ and 1/σ kept.
+void xai_layer_norm(const float *x, const float *gamma, const float *beta, float *y, float *xhat,
+                    float *inverse_sigma, size_t rows, size_t width, float eps, int threads);
+/// ∂x of layer normalisation (σ held constant when `constant_sigma`).
+void xai_layer_norm_backward(const float *g, const float *gamma, const float *xhat,
+                             const float *inverse_sigma, float *dx, size_t rows, size_t width,
+                             int constant_sigma, int threads);
+/// Whether the AVX2+FMA versions run on this CPU.
+int xai_elementwise_is_vectorized(void);
+/// Tests: run the baseline versions even where AVX2 is present (1), or choose again (0).
+void xai_elementwise_force_portable(int portable);
+
 #endif
