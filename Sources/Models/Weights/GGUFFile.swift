@@ -106,7 +106,7 @@ public final class GGUFFile: WeightStore, @unchecked Sendable {
     var alignment = Self.defaultAlignment
     if let value = metadata["general.alignment"] {
       guard case .uint32(let raw) = value else {
-        throw fail("key 'general.alignment' is a \(value.type), not a uint32")
+        throw fail("key 'general.alignment' has type \(value.type), not uint32")
       }
       guard raw != 0, raw & (raw - 1) == 0 else {
         throw fail("key 'general.alignment' is \(raw), not a power of two")
