@@ -256,6 +256,11 @@ final class GGUFTests: XCTestCase {
     try refused(
       "big", u32(9) + u32(0) + u64(UInt64(limit + 1)) + [UInt8](repeating: 0, count: limit + 1),
       "key 'big' holds \(limit + 1) values, past the limit")
+    // Keys count too: two keys of the builder, 'big' and its elements use up the budget.
+    var full = GGUFBuilder()
+    full.keys.append(("big", u32(9) + u32(0) + u64(UInt64(limit - 3)) + [UInt8](repeating: 0, count: limit - 3)))
+    full.keys.append(("x", GGUFBuilder.u32Value(1)))
+    try assertRefused(full, "key 'x' is past the limit of \(limit) metadata values")
   }
 
   func testBadAlignmentIsRefused() throws {
@@ -313,6 +318,10 @@ final class GGUFTests: XCTestCase {
     try refused("tensor 'b' has 4294967295 dimensions; GGUF allows at most 4") { $0.tensors[1].rank = UInt32.max }
     try refused("tensor 'b' has dimensions [4294967296, 4294967296] whose product overflows 64 bits") {
       $0.tensors[1].dimensions = [1 << 32, 1 << 32]
+    }
+    // An empty tensor whose other extents overflow when multiplied in row-major order.
+    try refused("tensor 'b' has dimensions [0, 4611686018427387904, 4] whose product overflows 64 bits") {
+      $0.tensors[1].dimensions = [0, 1 << 62, 4]
     }
     try refused("dimension 1 of tensor 'b' at byte") { $0.tensors[1].dimensions = [32, UInt64.max] }
     try refused("tensor 'b' of dimensions [4611686018427387904] would take more than 2^63 bytes") {

@@ -7,8 +7,8 @@ struct GGUFCursor {
   let file: String
   /// The byte read next.
   private(set) var position = 0
-  /// How many more metadata values (array elements included) may be read; a budget for
-  /// memory, since an element of a few bytes in the file becomes a `GGUFValue` of 24.
+  /// How many more metadata values (keys and array elements included) may be read; a
+  /// budget for memory, since a value of a few bytes in the file becomes a `GGUFValue` of 24.
   var valueBudget = GGUFFile.maximumMetadataValues
 
   init(base: UnsafeRawPointer, size: Int, file: String) {

@@ -29,9 +29,12 @@ public struct GGUFTensorInfo: Sendable, Equatable {
 /// Tensors are read as float32 (dequantised; an aligned F32 tensor is used in place); the
 /// stored blocks are available as they are through `withRawBytes(of:_:)`.
 public final class GGUFFile: WeightStore, @unchecked Sendable {
-  /// Most metadata values a file may hold, array elements included (docs/formats.md);
-  /// real files hold a few hundred thousand (a vocabulary's tokens, scores and types).
+  /// Most metadata values a file may hold, keys and array elements included
+  /// (docs/formats.md); real files hold a few hundred thousand (a vocabulary's tokens,
+  /// scores and types). Each value takes a few bytes in the file and about 24 in memory.
   public static let maximumMetadataValues = 1 << 22
+  /// Most tensors a file may describe (docs/formats.md); real models have a few thousand.
+  public static let maximumTensors = 1 << 20
   /// Most axes a tensor may have (ggml's `GGML_MAX_DIMS`).
   public static let maximumRank = 4
   /// Alignment of the data section and of every tensor when `general.alignment` is absent.
@@ -88,14 +91,22 @@ public final class GGUFFile: WeightStore, @unchecked Sendable {
     let tensorCount = try cursor.count("the tensor count", minimumBytes: tensorInfoBytes)
     let keyCount = try cursor.count("the metadata key count", minimumBytes: keyValueBytes)
 
+    guard keyCount <= cursor.valueBudget else {
+      throw fail("the metadata key count \(keyCount) is past the limit of \(Self.maximumMetadataValues) metadata values")
+    }
     var metadata: [String: GGUFValue] = [:]
     var keys: [String] = []
-    metadata.reserveCapacity(keyCount)
-    keys.reserveCapacity(keyCount)
+    // Reserved up to a modest size only: what grows past it is paid for by bytes read.
+    metadata.reserveCapacity(min(keyCount, 4096))
+    keys.reserveCapacity(min(keyCount, 4096))
     for index in 0..<keyCount {
       let key = try cursor.string("metadata key \(index)")
       guard !key.isEmpty else { throw fail("metadata key \(index) is empty") }
       guard metadata[key] == nil else { throw fail("key '\(key)' appears twice") }
+      guard cursor.valueBudget > 0 else {
+        throw fail("key '\(key)' is past the limit of \(Self.maximumMetadataValues) metadata values")
+      }
+      cursor.valueBudget -= 1
       let type = try cursor.valueType("key '\(key)'")
       metadata[key] = try cursor.value(type, "key '\(key)'")
       keys.append(key)
@@ -119,10 +130,13 @@ public final class GGUFFile: WeightStore, @unchecked Sendable {
       throw fail(
         "the tensor count \(tensorCount) is more than the \(cursor.remaining) bytes after the metadata could describe")
     }
+    guard tensorCount <= Self.maximumTensors else {
+      throw fail("the tensor count \(tensorCount) is past the limit of \(Self.maximumTensors) tensors")
+    }
     var infos: [GGUFTensorInfo] = []
     var index: [String: Int] = [:]
-    infos.reserveCapacity(tensorCount)
-    index.reserveCapacity(tensorCount)
+    infos.reserveCapacity(min(tensorCount, 4096))
+    index.reserveCapacity(min(tensorCount, 4096))
     for number in 0..<tensorCount {
       let info = try Self.readTensorInfo(&cursor, number: number, alignment: alignment, path: path)
       guard index[info.name] == nil else { throw fail("tensor '\(info.name)' appears twice") }
@@ -161,18 +175,21 @@ public final class GGUFFile: WeightStore, @unchecked Sendable {
       throw cursor.failure("tensor '\(name)' has \(rank) dimensions; GGUF allows at most \(maximumRank)")
     }
     var dimensions: [Int] = []
-    var elements = 1
+    // The product of the non-zero extents bounds every partial product in either order
+    // (the shape is used reversed), so an empty tensor cannot overflow later either.
+    var nonZeroProduct = 1
     var overflow = false
     for axis in 0..<Int(rank) {
       let extent = try cursor.size("dimension \(axis) of tensor '\(name)'")
       dimensions.append(extent)
-      let product = elements.multipliedReportingOverflow(by: extent)
-      elements = product.partialValue
+      let product = nonZeroProduct.multipliedReportingOverflow(by: max(extent, 1))
+      nonZeroProduct = product.partialValue
       overflow = overflow || product.overflow
     }
     guard !overflow else {
       throw cursor.failure("tensor '\(name)' has dimensions \(dimensions) whose product overflows 64 bits")
     }
+    let elements = dimensions.contains(0) ? 0 : nonZeroProduct
     let rawType = try cursor.integer(UInt32.self, "the type of tensor '\(name)'")
     guard let type = GGMLType(rawValue: rawType) else {
       throw ModelError.unsupportedDtype(file: path, key: name, dtype: GGMLType.dtypeName(rawType))
