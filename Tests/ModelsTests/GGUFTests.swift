@@ -428,8 +428,14 @@ final class GGUFTests: XCTestCase {
 
   // MARK: Helpers
 
+  /// Memory-backed /dev/shm where there is one: the truncation test writes thousands of
+  /// small files, which take seconds on a busy disk.
+  private static let scratch: URL =
+    FileManager.default.isWritableFile(atPath: "/dev/shm")
+    ? URL(fileURLWithPath: "/dev/shm") : FileManager.default.temporaryDirectory
+
   private func write(_ bytes: [UInt8]) throws -> String {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("xai-gguf-\(UUID().uuidString).gguf")
+    let url = Self.scratch.appendingPathComponent("xai-gguf-\(UUID().uuidString).gguf")
     try Data(bytes).write(to: url)
     addTeardownBlock { try? FileManager.default.removeItem(at: url) }
     return url.path
