@@ -31,7 +31,8 @@ struct GGUFBuilder {
   ]
   var alignment = 32
   var data: [UInt8] =
-    (0..<8).flatMap { u32(Float($0).bitPattern) } + u16(0x3C00) + (-16..<16).map { UInt8(bitPattern: Int8($0)) }
+    (0..<8).flatMap { u32(Float($0).bitPattern) } + u16(0x3C00)
+    + (-16..<16).map { UInt8(bitPattern: Int8($0)) }
 
   var bytes: [UInt8] {
     var out = magic + Self.u32(version)

@@ -62,10 +62,15 @@ final class GGUFTests: XCTestCase {
     XCTAssertEqual(file.floatArray("test.float_array"), [0.5, -1.25])
     XCTAssertEqual(
       file.value("test.nested_array"),
-      .array(.array, [.array(.int32, [.int32(1), .int32(2), .int32(3)]), .array(.int32, [.int32(4)]),
-        .array(.int32, [.int32(5), .int32(6)])]))
+      .array(
+        .array,
+        [
+          .array(.int32, [.int32(1), .int32(2), .int32(3)]), .array(.int32, [.int32(4)]),
+          .array(.int32, [.int32(5), .int32(6)]),
+        ]))
     XCTAssertEqual(
-      file.value("test.nested_strings")?.elements?.map { $0.elements?.compactMap(\.string) }, [["a", "b"], ["c"]])
+      file.value("test.nested_strings")?.elements?.map { $0.elements?.compactMap(\.string) },
+      [["a", "b"], ["c"]])
     // Wrong types and absent keys are nil, not a conversion.
     XCTAssertNil(file.int("test.string"))
     XCTAssertNil(file.string("test.uint8"))
@@ -95,7 +100,8 @@ final class GGUFTests: XCTestCase {
         XCTAssertEqual(raw, hex, name)
         XCTAssertThrowsError(try file.tensor(name)) { error in
           XCTAssertEqual(
-            error as? ModelError, .unsupportedDtype(file: fixture, key: name, dtype: "ggml type \(info.type.name)"))
+            error as? ModelError,
+            .unsupportedDtype(file: fixture, key: name, dtype: "ggml type \(info.type.name)"))
           XCTAssertTrue("\(error)".contains("Q4_K"), "\(error)")
         }
         continue
@@ -108,7 +114,8 @@ final class GGUFTests: XCTestCase {
       let differing = zip(bits, reference).enumerated().filter { $0.element.0 != $0.element.1 }
       XCTAssertTrue(
         differing.isEmpty,
-        "\(name): \(differing.count) elements differ, first at \(differing.first.map { "\($0.offset): \(Float(bitPattern: $0.element.0)) vs \(Float(bitPattern: $0.element.1))" } ?? "")")
+        "\(name): \(differing.count) elements differ, first at \(differing.first.map { "\($0.offset): \(Float(bitPattern: $0.element.0)) vs \(Float(bitPattern: $0.element.1))" } ?? "")"
+      )
       checkedTypes.insert(info.type)
     }
     XCTAssertEqual(checkedTypes, Set(GGMLType.allCases.filter(\.canDequantize)))
@@ -238,7 +245,8 @@ final class GGUFTests: XCTestCase {
     }
     try refused("k", u32(9) + u32(0) + u64(UInt64.max), "more than the")
     // Arrays nested beyond 8, an unknown value type at the top and inside an array.
-    try refused("deep", u32(9) + (0..<100).flatMap { _ in u32(9) + u64(1) }, "key 'deep' nests arrays more than 8 deep")
+    try refused(
+      "deep", u32(9) + (0..<100).flatMap { _ in u32(9) + u64(1) }, "key 'deep' nests arrays more than 8 deep")
     try refused("t", u32(13) + u32(0), "key 't' has unknown value type 13")
     try refused("t", u32(9) + u32(99) + u64(1), "the elements of key 't' has unknown value type 99")
     // A bool that is neither 0 nor 1, a key that is not UTF-8, an empty key, a key twice.
@@ -258,7 +266,8 @@ final class GGUFTests: XCTestCase {
       "key 'big' holds \(limit + 1) values, past the limit")
     // Keys count too: two keys of the builder, 'big' and its elements use up the budget.
     var full = GGUFBuilder()
-    full.keys.append(("big", u32(9) + u32(0) + u64(UInt64(limit - 3)) + [UInt8](repeating: 0, count: limit - 3)))
+    full.keys.append(
+      ("big", u32(9) + u32(0) + u64(UInt64(limit - 3)) + [UInt8](repeating: 0, count: limit - 3)))
     full.keys.append(("x", GGUFBuilder.u32Value(1)))
     try assertRefused(full, "key 'x' is past the limit of \(limit) metadata values")
   }
@@ -301,7 +310,9 @@ final class GGUFTests: XCTestCase {
       change(&builder)
       try assertRefused(builder, phrase)
     }
-    try refused("tensor 'b' (34 bytes of Q8_0 at data offset 64) runs past the end of the 66-byte data section") {
+    try refused(
+      "tensor 'b' (34 bytes of Q8_0 at data offset 64) runs past the end of the 66-byte data section"
+    ) {
       $0.tensors[1].offset = 64
     }
     try refused("runs past the end") { $0.tensors[1].offset = UInt64(Int.max) - 31 }
@@ -314,8 +325,12 @@ final class GGUFTests: XCTestCase {
       $0.data += [UInt8](repeating: 0, count: 30)
     }
     try refused("tensor 'b' appears twice") { $0.tensors.append($0.tensors[1]) }
-    try refused("tensor 'b' has 5 dimensions; GGUF allows at most 4") { $0.tensors[1].dimensions = [32, 1, 1, 1, 1] }
-    try refused("tensor 'b' has 4294967295 dimensions; GGUF allows at most 4") { $0.tensors[1].rank = UInt32.max }
+    try refused("tensor 'b' has 5 dimensions; GGUF allows at most 4") {
+      $0.tensors[1].dimensions = [32, 1, 1, 1, 1]
+    }
+    try refused("tensor 'b' has 4294967295 dimensions; GGUF allows at most 4") {
+      $0.tensors[1].rank = UInt32.max
+    }
     try refused("tensor 'b' has dimensions [4294967296, 4294967296] whose product overflows 64 bits") {
       $0.tensors[1].dimensions = [1 << 32, 1 << 32]
     }
@@ -337,7 +352,8 @@ final class GGUFTests: XCTestCase {
     }
     let nameLength = GGUFBuilder.u64(1 << 40)
     try assertRefused(
-      Array("GGUF".utf8) + GGUFBuilder.u32(3) + GGUFBuilder.u64(1) + GGUFBuilder.u64(0) + nameLength + Array("abc".utf8)
+      Array("GGUF".utf8) + GGUFBuilder.u32(3) + GGUFBuilder.u64(1) + GGUFBuilder.u64(0) + nameLength
+        + Array("abc".utf8)
         + [UInt8](repeating: 0, count: 16),
       "the name of tensor 0 at byte 24 declares 1099511627776 bytes")
     // An unknown ggml type is unsupportedDtype when the file is opened; a known one xai
@@ -355,7 +371,8 @@ final class GGUFTests: XCTestCase {
     let q3 = try GGUFFile(path: write(builder.bytes))
     XCTAssertEqual(q3.info("b")?.type, .q3_K)
     XCTAssertThrowsError(try q3.tensor("b")) { error in
-      XCTAssertEqual(error as? ModelError, .unsupportedDtype(file: q3.path, key: "b", dtype: "ggml type Q3_K"))
+      XCTAssertEqual(
+        error as? ModelError, .unsupportedDtype(file: q3.path, key: "b", dtype: "ggml type Q3_K"))
     }
     XCTAssertEqual(try q3.withRawBytes(of: "b") { $0.count }, 110)
   }
@@ -412,7 +429,8 @@ final class GGUFTests: XCTestCase {
       let values = tensor.scalars
       let positions = sample["positions"]?.ints ?? []
       XCTAssertGreaterThan(positions.count, 100)
-      XCTAssertEqual(positions.map { values[$0].bitPattern }, (sample["bits"]?.ints ?? []).map { UInt32($0) }, name)
+      XCTAssertEqual(
+        positions.map { values[$0].bitPattern }, (sample["bits"]?.ints ?? []).map { UInt32($0) }, name)
     }
     var elements = 0
     let dequantising = Date()

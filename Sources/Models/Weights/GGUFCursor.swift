@@ -59,7 +59,8 @@ struct GGUFCursor {
     let length = try integer(UInt64.self, "the length of \(what())")
     guard length <= UInt64(remaining) else {
       throw failure(
-        "\(what()) at byte \(start) declares \(length) bytes, past the end of the file (\(remaining) bytes left)")
+        "\(what()) at byte \(start) declares \(length) bytes, past the end of the file (\(remaining) bytes left)"
+      )
     }
     let bytes = UnsafeRawBufferPointer(start: base + position, count: Int(length))
     guard let text = String(validating: bytes, as: UTF8.self) else {
@@ -103,7 +104,9 @@ struct GGUFCursor {
     case .bool:
       let start = position
       let byte = try integer(UInt8.self, "the value of \(what())")
-      guard byte <= 1 else { throw failure("\(what()) is a bool of value \(byte) (at byte \(start)), not 0 or 1") }
+      guard byte <= 1 else {
+        throw failure("\(what()) is a bool of value \(byte) (at byte \(start)), not 0 or 1")
+      }
       return .bool(byte == 1)
     case .string:
       return .string(try string("the string of \(what())"))
@@ -115,7 +118,8 @@ struct GGUFCursor {
       let count = try count("the array length of \(what())", minimumBytes: elementType.minimumBytes)
       guard count <= valueBudget else {
         throw failure(
-          "\(what()) holds \(count) values, past the limit of \(GGUFFile.maximumMetadataValues) metadata values in a file")
+          "\(what()) holds \(count) values, past the limit of \(GGUFFile.maximumMetadataValues) metadata values in a file"
+        )
       }
       valueBudget -= count
       var elements: [GGUFValue] = []

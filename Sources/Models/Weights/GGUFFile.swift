@@ -78,7 +78,9 @@ public final class GGUFFile: WeightStore, @unchecked Sendable {
     switch version {
     case 2, 3: break
     case 1:
-      throw fail("GGUF version 1 is not supported (xai reads versions 2 and 3; convert the file with a current llama.cpp)")
+      throw fail(
+        "GGUF version 1 is not supported (xai reads versions 2 and 3; convert the file with a current llama.cpp)"
+      )
     case _ where version & 0xFFFF == 0:
       throw fail("version field \(version) is that of a big-endian file, which xai does not read")
     default: throw fail("GGUF version \(version) is not supported (xai reads versions 2 and 3)")
@@ -92,7 +94,9 @@ public final class GGUFFile: WeightStore, @unchecked Sendable {
     let keyCount = try cursor.count("the metadata key count", minimumBytes: keyValueBytes)
 
     guard keyCount <= cursor.valueBudget else {
-      throw fail("the metadata key count \(keyCount) is past the limit of \(Self.maximumMetadataValues) metadata values")
+      throw fail(
+        "the metadata key count \(keyCount) is past the limit of \(Self.maximumMetadataValues) metadata values"
+      )
     }
     var metadata: [String: GGUFValue] = [:]
     var keys: [String] = []
@@ -128,7 +132,8 @@ public final class GGUFFile: WeightStore, @unchecked Sendable {
 
     guard tensorCount <= cursor.remaining / tensorInfoBytes else {
       throw fail(
-        "the tensor count \(tensorCount) is more than the \(cursor.remaining) bytes after the metadata could describe")
+        "the tensor count \(tensorCount) is more than the \(cursor.remaining) bytes after the metadata could describe"
+      )
     }
     guard tensorCount <= Self.maximumTensors else {
       throw fail("the tensor count \(tensorCount) is past the limit of \(Self.maximumTensors) tensors")
@@ -153,7 +158,8 @@ public final class GGUFFile: WeightStore, @unchecked Sendable {
       let (end, overflow) = info.offset.addingReportingOverflow(info.byteCount)
       guard !overflow, end <= dataSize else {
         throw fail(
-          "tensor '\(info.name)' (\(info.byteCount) bytes of \(info.type) at data offset \(info.offset)) runs past the end of the \(dataSize)-byte data section")
+          "tensor '\(info.name)' (\(info.byteCount) bytes of \(info.type) at data offset \(info.offset)) runs past the end of the \(dataSize)-byte data section"
+        )
       }
     }
     let stored = infos.filter { $0.byteCount > 0 }.sorted { $0.offset < $1.offset }
@@ -197,7 +203,8 @@ public final class GGUFFile: WeightStore, @unchecked Sendable {
     let rowLength = dimensions.first ?? 1
     guard rowLength % type.blockSize == 0 else {
       throw cursor.failure(
-        "tensor '\(name)' has rows of \(rowLength) elements, not a multiple of the \(type.blockSize)-element blocks of \(type)")
+        "tensor '\(name)' has rows of \(rowLength) elements, not a multiple of the \(type.blockSize)-element blocks of \(type)"
+      )
     }
     // Whole rows are whole blocks, so the element count is a multiple of the block size.
     let bytes = (elements / type.blockSize).multipliedReportingOverflow(by: type.typeSize)

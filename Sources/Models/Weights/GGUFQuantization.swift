@@ -49,7 +49,8 @@ extension GGMLType {
       switch self {
       case .f32:
         for i in 0..<count {
-          output[i] = Float(bitPattern: UInt32(littleEndian: source.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+          output[i] = Float(
+            bitPattern: UInt32(littleEndian: source.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
         }
       case .f16:
         for i in 0..<count { output[i] = half(source, 2 * i, table) }

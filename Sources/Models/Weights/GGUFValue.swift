@@ -1,7 +1,18 @@
 /// The type tag of a GGUF metadata value (`gguf_metadata_value_type`).
 public enum GGUFValueType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
-  case uint8 = 0, int8, uint16, int16, uint32, int32, float32, bool, string, array, uint64, int64,
-    float64
+  case uint8 = 0
+  case int8 = 1
+  case uint16 = 2
+  case int16 = 3
+  case uint32 = 4
+  case int32 = 5
+  case float32 = 6
+  case bool = 7
+  case string = 8
+  case array = 9
+  case uint64 = 10
+  case int64 = 11
+  case float64 = 12
 
   public var description: String {
     switch self {
@@ -39,10 +50,19 @@ public enum GGUFValueType: UInt32, Sendable, CaseIterable, CustomStringConvertib
 /// One GGUF metadata value. Arrays keep their element type (an empty array has one too)
 /// and may nest.
 public enum GGUFValue: Sendable, Equatable, CustomStringConvertible {
-  case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16), uint32(UInt32), int32(Int32)
-  case float32(Float), bool(Bool), string(String)
+  case uint8(UInt8)
+  case int8(Int8)
+  case uint16(UInt16)
+  case int16(Int16)
+  case uint32(UInt32)
+  case int32(Int32)
+  case float32(Float)
+  case bool(Bool)
+  case string(String)
   case array(GGUFValueType, [GGUFValue])
-  case uint64(UInt64), int64(Int64), float64(Double)
+  case uint64(UInt64)
+  case int64(Int64)
+  case float64(Double)
 
   /// The value's type tag.
   public var type: GGUFValueType {
@@ -115,8 +135,11 @@ public enum GGUFValue: Sendable, Equatable, CustomStringConvertible {
     case .float32(let v): String(v)
     case .float64(let v): String(v)
     case .array(let type, let values):
-      "[\(type) × \(values.count)" + (values.isEmpty ? "]" : ": "
-        + values.prefix(4).map(\.description).joined(separator: ", ") + (values.count > 4 ? ", …]" : "]"))
+      "[\(type) × \(values.count)"
+        + (values.isEmpty
+          ? "]"
+          : ": "
+            + values.prefix(4).map(\.description).joined(separator: ", ") + (values.count > 4 ? ", …]" : "]"))
     case .uint64(let v): String(v)
     default: int.map(String.init) ?? ""  // every remaining case is an integer that fits Int
     }
