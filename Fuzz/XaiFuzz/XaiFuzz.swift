@@ -16,6 +16,7 @@ enum FuzzTarget: String, CaseIterable {
   case graphJSON = "graph-jsonl"
   case sdf, records, image
   case savedOutput = "saved-output"
+  case gguf
 }
 
 /// The shipped model's vocabulary, read once: arbitrary text goes through `encode`.
@@ -97,6 +98,21 @@ func run(_ target: FuzzTarget, _ data: Data) {
       _ = report.html
       _ = report.table(color: true)
     }
+  case .gguf:
+    // Opened, every metadata value looked up, every tensor dequantised and its raw bytes read.
+    let path = scratch.appendingPathComponent("model.gguf")
+    try? data.write(to: path)
+    if let file = try? GGUFFile(path: path.path) {
+      for key in file.metadataKeys {
+        _ = file.value(key)?.description
+        _ = (file.string(key), file.int(key), file.float(key), file.bool(key))
+        _ = (file.stringArray(key), file.intArray(key), file.floatArray(key))
+      }
+      for info in file.tensorInfos {
+        _ = try? file.tensor(info.name)?.withUnsafeBufferPointer { $0.reduce(0, +) }
+        _ = try? file.withRawBytes(of: info.name) { $0.reduce(0) { $0 &+ Int($1) } }
+      }
+    }
   case .records:
     for name in ["data.jsonl", "data.csv"] {
       let path = scratch.appendingPathComponent(name)
@@ -139,7 +155,15 @@ let fuzzPreprocessing: ImagePreprocessing = {
     file: "fuzz", config: config)
 }()
 
-let selected = FuzzTarget(rawValue: ProcessInfo.processInfo.environment["XAI_FUZZ_TARGET"] ?? "") ?? .records
+let selected: FuzzTarget = {
+  guard let name = ProcessInfo.processInfo.environment["XAI_FUZZ_TARGET"] else { return .records }
+  guard let target = FuzzTarget(rawValue: name) else {
+    // A crasher folder named after no target must not pass by replaying as another one.
+    FileHandle.standardError.write(Data("xai-fuzz: unknown XAI_FUZZ_TARGET '\(name)'\n".utf8))
+    exit(2)
+  }
+  return target
+}()
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> CInt {

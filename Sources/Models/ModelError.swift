@@ -11,6 +11,8 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
   case malformedJSON(file: String, reason: String)
   /// A safetensors file whose structure is broken.
   case malformedSafetensors(file: String, reason: String)
+  /// A GGUF file whose structure is broken (the reason names the key, tensor or offset).
+  case malformedGGUF(file: String, reason: String)
   /// A tensor the model needs is absent.
   case missingTensor(file: String, key: String)
   /// A tensor has the wrong shape.
@@ -42,10 +44,13 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
     case .missingInFolder(let folder, let file): "\(folder): the model folder has no \(file)."
     case .malformedJSON(let file, let reason): "\(file): not valid JSON (\(reason))."
     case .malformedSafetensors(let file, let reason): "\(file): broken safetensors file: \(reason)."
+    case .malformedGGUF(let file, let reason): "\(file): broken GGUF file: \(reason)."
     case .missingTensor(let file, let key): "\(file): tensor '\(key)' is missing."
     case .wrongShape(let file, let key, let expected, let found):
       "\(file): tensor '\(key)' has shape \(found), expected \(expected)."
     case .nonFiniteWeights(let file, let key): "\(file): tensor '\(key)' contains NaN or infinity."
+    case .unsupportedDtype(let file, let key, let dtype) where dtype.hasPrefix(GGMLType.dtypePrefix):
+      "\(file): tensor '\(key)' has \(dtype); xai reads GGUF weights of type \(GGMLType.dequantizableNames)."
     case .unsupportedDtype(let file, let key, let dtype):
       "\(file): tensor '\(key)' has dtype \(dtype); xai reads F32, F16 and BF16 weights."
     case .badConfig(let file, let key, let reason): "\(file): config key '\(key)' \(reason)."

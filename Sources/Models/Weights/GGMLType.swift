@@ -1,0 +1,152 @@
+/// A ggml tensor element type as GGUF files store it (`ggml_type`): every type of the
+/// format's table, so that any file's layout can be checked; `canDequantize` tells which
+/// ones xai converts to float32 (docs/formats.md, "GGUF").
+///
+/// A quantised type stores `blockSize` consecutive elements of a row in `typeSize` bytes;
+/// the plain types have blocks of one element.
+public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
+  case f32 = 0
+  case f16 = 1
+  case q4_0 = 2
+  case q4_1 = 3
+  case q5_0 = 6
+  case q5_1 = 7
+  case q8_0 = 8
+  case q8_1 = 9
+  case q2_K = 10
+  case q3_K = 11
+  case q4_K = 12
+  case q5_K = 13
+  case q6_K = 14
+  case q8_K = 15
+  case iq2_XXS = 16
+  case iq2_XS = 17
+  case iq3_XXS = 18
+  case iq1_S = 19
+  case iq4_NL = 20
+  case iq3_S = 21
+  case iq2_S = 22
+  case iq4_XS = 23
+  case i8 = 24
+  case i16 = 25
+  case i32 = 26
+  case i64 = 27
+  case f64 = 28
+  case iq1_M = 29
+  case bf16 = 30
+  case tq1_0 = 34
+  case tq2_0 = 35
+  case mxfp4 = 39
+  case nvfp4 = 40
+  case q1_0 = 41
+
+  /// The name llama.cpp and gguf-py use (`Q4_K`, `BF16`, …).
+  public var name: String {
+    switch self {
+    case .f32: "F32"
+    case .f16: "F16"
+    case .q4_0: "Q4_0"
+    case .q4_1: "Q4_1"
+    case .q5_0: "Q5_0"
+    case .q5_1: "Q5_1"
+    case .q8_0: "Q8_0"
+    case .q8_1: "Q8_1"
+    case .q2_K: "Q2_K"
+    case .q3_K: "Q3_K"
+    case .q4_K: "Q4_K"
+    case .q5_K: "Q5_K"
+    case .q6_K: "Q6_K"
+    case .q8_K: "Q8_K"
+    case .iq2_XXS: "IQ2_XXS"
+    case .iq2_XS: "IQ2_XS"
+    case .iq3_XXS: "IQ3_XXS"
+    case .iq1_S: "IQ1_S"
+    case .iq4_NL: "IQ4_NL"
+    case .iq3_S: "IQ3_S"
+    case .iq2_S: "IQ2_S"
+    case .iq4_XS: "IQ4_XS"
+    case .i8: "I8"
+    case .i16: "I16"
+    case .i32: "I32"
+    case .i64: "I64"
+    case .f64: "F64"
+    case .iq1_M: "IQ1_M"
+    case .bf16: "BF16"
+    case .tq1_0: "TQ1_0"
+    case .tq2_0: "TQ2_0"
+    case .mxfp4: "MXFP4"
+    case .nvfp4: "NVFP4"
+    case .q1_0: "Q1_0"
+    }
+  }
+
+  public var description: String { name }
+
+  /// Elements per block (1 for the plain types).
+  public var blockSize: Int {
+    switch self {
+    case .f32, .f16, .bf16, .i8, .i16, .i32, .i64, .f64: 1
+    case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q8_1, .iq4_NL, .mxfp4: 32
+    case .nvfp4: 64
+    case .q1_0: 128
+    case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K, .iq2_XXS, .iq2_XS, .iq3_XXS, .iq1_S, .iq3_S,
+      .iq2_S, .iq4_XS, .iq1_M, .tq1_0, .tq2_0:
+      256
+    }
+  }
+
+  /// Bytes per block.
+  public var typeSize: Int {
+    switch self {
+    case .f32, .i32: 4
+    case .f16, .bf16, .i16: 2
+    case .i8: 1
+    case .i64, .f64: 8
+    case .q4_0, .iq4_NL: 18
+    case .q4_1: 20
+    case .q5_0: 22
+    case .q5_1: 24
+    case .q8_0: 34
+    case .q8_1: 40
+    case .mxfp4: 17
+    case .nvfp4: 36
+    case .q1_0: 18
+    case .q2_K: 84
+    case .q3_K: 110
+    case .q4_K: 144
+    case .q5_K: 176
+    case .q6_K: 210
+    case .q8_K: 292
+    case .iq2_XXS: 66
+    case .iq2_XS: 74
+    case .iq3_XXS: 98
+    case .iq1_S: 50
+    case .iq3_S: 110
+    case .iq2_S: 82
+    case .iq4_XS: 136
+    case .iq1_M: 56
+    case .tq1_0: 54
+    case .tq2_0: 66
+    }
+  }
+
+  /// Whether xai converts this type to float32.
+  public var canDequantize: Bool {
+    switch self {
+    case .f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K: true
+    default: false
+    }
+  }
+
+  /// How `ModelError.unsupportedDtype` names a ggml type (`ggml type Q3_K`), and how its
+  /// message tells GGUF tensors from safetensors ones.
+  static let dtypePrefix = "ggml type "
+
+  /// The dequantisable types' names, for messages.
+  static let dequantizableNames = allCases.filter(\.canDequantize).map(\.name).joined(separator: ", ")
+
+  /// The `unsupportedDtype` text of a type id: its name when known, else its number.
+  static func dtypeName(_ raw: UInt32) -> String {
+    dtypePrefix + (GGMLType(rawValue: raw).map(\.name) ?? String(raw))
+  }
+}
