@@ -266,3 +266,186 @@ final class BPEChatTemplateTests: XCTestCase {
     XCTAssertEqual(try ChatTemplate(template: template, source: "t").family, .chatML(defaultSystemPrompt: nil))
   }
 }
+
+/// Hostile or unsupported files: one clear `ModelError` naming file and key, never a trap.
+final class BPELoaderErrorTests: XCTestCase {
+  private var folder: URL!
+
+  override func setUpWithError() throws {
+    folder = FileManager.default.temporaryDirectory.appendingPathComponent("xai-bpe-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+  }
+
+  override func tearDownWithError() throws { try? FileManager.default.removeItem(at: folder) }
+
+  /// The fixture `name` changed by `change` (on its JSON objects), loaded; the error's text.
+  private func refusal(_ name: String = "gpt2", _ change: (inout [String: Any]) -> Void) throws -> String {
+    let data = try Data(contentsOf: URL(fileURLWithPath: BPEFixtures.path(name)))
+    var root = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+    change(&root)
+    let path = folder.appendingPathComponent("tokenizer.json").path
+    try JSONSerialization.data(withJSONObject: root).write(to: URL(fileURLWithPath: path))
+    do {
+      _ = try BPETokenizer(tokenizerJSON: path)
+      XCTFail("the change was accepted")
+      return ""
+    } catch let error as ModelError {
+      XCTAssertTrue(error.description.contains(path), error.description)
+      return error.description
+    }
+  }
+
+  /// `root[key][member] = value`.
+  private func set(_ root: inout [String: Any], _ key: String, _ member: String, _ value: Any) {
+    var object = root[key] as? [String: Any] ?? [:]
+    object[member] = value
+    root[key] = object
+  }
+
+  func testUnsupportedComponentsAreRefusedByName() throws {
+    XCTAssertTrue(
+      try refusal { $0["pre_tokenizer"] = ["type": "Whitespace"] }.contains("'Whitespace', a pre-tokenizer xai does not run"))
+    XCTAssertTrue(try refusal { $0["normalizer"] = ["type": "Lowercase"] }.contains("normalizer.type' is 'Lowercase'"))
+    XCTAssertTrue(try refusal { $0["decoder"] = ["type": "WordPiece"] }.contains("'WordPiece', a decoder xai does not run"))
+    XCTAssertTrue(try refusal { $0["post_processor"] = ["type": "RobertaProcessing"] }.contains("RobertaProcessing"))
+    XCTAssertTrue(try refusal { self.set(&$0, "model", "type", "Unigram") }.contains("'Unigram'"))
+    XCTAssertTrue(try refusal { self.set(&$0, "model", "dropout", 0.1) }.contains("model.dropout"))
+    XCTAssertTrue(try refusal { self.set(&$0, "model", "end_of_word_suffix", "</w>") }.contains("end_of_word_suffix"))
+    func changeSplit(_ member: String, _ value: Any) -> (inout [String: Any]) -> Void {
+      { root in
+        var pre = root["pre_tokenizer"] as! [String: Any]
+        var steps = pre["pretokenizers"] as! [[String: Any]]
+        steps[0][member] = value
+        pre["pretokenizers"] = steps
+        root["pre_tokenizer"] = pre
+      }
+    }
+    XCTAssertTrue(try refusal("llama3", changeSplit("behavior", "Removed")).contains("behavior Isolated only"))
+    XCTAssertTrue(try refusal("llama3", changeSplit("invert", true)).contains("invert"))
+    XCTAssertTrue(
+      try refusal("llama3", changeSplit("pattern", ["Regex": #"\p{N}{1,4}"#]))
+        .contains("not GPT-2's, Llama 3's or Qwen2's pattern"))
+    XCTAssertTrue(try refusal("llama3", changeSplit("pattern", ["String": " "])).contains("not a regular expression xai knows"))
+    XCTAssertTrue(
+      try refusal("sentencepiece") { root in
+        root["normalizer"] = ["type": "Replace", "pattern": ["Regex": " +"], "content": "▁"]
+      }.contains("regular expression"))
+    XCTAssertTrue(
+      try refusal("metaspace") { root in self.set(&root, "pre_tokenizer", "prepend_scheme", "sometimes") }
+        .contains("not always, first or never"))
+  }
+
+  func testBrokenVocabulariesAndMergesAreRefused() throws {
+    func vocab(_ change: @escaping (inout [String: Any]) -> Void) -> (inout [String: Any]) -> Void {
+      { root in
+        var model = root["model"] as! [String: Any]
+        var vocab = model["vocab"] as! [String: Any]
+        change(&vocab)
+        model["vocab"] = vocab
+        root["model"] = model
+      }
+    }
+    XCTAssertTrue(try refusal("gpt2", vocab { $0["!"] = 0 }).contains("already the id of"))
+    XCTAssertTrue(try refusal("gpt2", vocab { $0["!"] = 99999 }).contains("outside 0…"))
+    XCTAssertTrue(try refusal("gpt2", vocab { $0["!"] = "one" }).contains("is not an id"))
+    XCTAssertTrue(try refusal("gpt2", vocab { $0["!"] = -1 }).contains("outside 0…"))
+    XCTAssertTrue(try refusal { self.set(&$0, "model", "merges", [["Ġ", "nope"]]) }.contains("merges[0]"))
+    XCTAssertTrue(try refusal { self.set(&$0, "model", "merges", [["Ġ"]]) }.contains("merges[0]"))
+    XCTAssertTrue(try refusal { self.set(&$0, "model", "merges", ["Ġt"]) }.contains("not two tokens"))
+    XCTAssertTrue(try refusal { self.set(&$0, "model", "merges", 7) }.contains("model.merges"))
+    XCTAssertTrue(
+      try refusal { root in
+        root["added_tokens"] = [["id": 7, "content": "<|endoftext|>", "special": true]]
+      }.contains("the vocabulary gives"))
+    XCTAssertTrue(try refusal { $0["added_tokens"] = [["content": "x"]] }.contains("added_tokens[0].id"))
+  }
+
+  func testPlainDataIsChecked() {
+    func refused(_ body: () throws -> BPETokenizer) -> String {
+      do {
+        _ = try body()
+        return "accepted"
+      } catch { return "\(error)" }
+    }
+    let configuration = BPETokenizer.Configuration.byteLevel(.gpt2)
+    XCTAssertTrue(
+      refused { try BPETokenizer(vocabulary: ["a", "b"], merges: [("a", "b")], configuration: configuration, source: "s") }
+        .contains("'ab', which is not in the vocabulary"))
+    XCTAssertTrue(
+      refused { try BPETokenizer(vocabulary: ["a", "a"], merges: [], configuration: configuration, source: "s") }
+        .contains("twice"))
+    XCTAssertTrue(refused { try BPETokenizer(vocabulary: [], merges: [], configuration: configuration, source: "s") }.contains("empty"))
+    var unknown = configuration
+    unknown.unknownToken = "<unk>"
+    XCTAssertTrue(refused { try BPETokenizer(vocabulary: ["a"], merges: [], configuration: unknown, source: "s") }.contains("unk_token"))
+    XCTAssertTrue(
+      refused {
+        try BPETokenizer(
+          vocabulary: ["a"], merges: [], addedTokens: [BPEAddedToken(content: "<x>", id: 0)],
+          configuration: configuration, source: "s")
+      }.contains("the id of 'a'"))
+    XCTAssertTrue(
+      refused {
+        try BPETokenizer(
+          vocabulary: ["a"], merges: [], addedTokens: [BPEAddedToken(content: "<x>", id: -3)],
+          configuration: configuration, source: "s")
+      }.contains("not a valid id"))
+    var prefix = configuration
+    prefix.prefix = [5]
+    XCTAssertTrue(refused { try BPETokenizer(vocabulary: ["a"], merges: [], configuration: prefix, source: "s") }.contains("id 5"))
+  }
+
+  func testBrokenGGUFMetadataIsRefused() throws {
+    let good = try BPEFixtures.ggufMetadata(BPEFixtures.path("gpt2"), model: "gpt2", pre: "gpt-2")
+    func refused(_ change: (inout GGUFTokenizerMetadata) -> Void) -> String {
+      var metadata = good
+      change(&metadata)
+      do {
+        _ = try BPETokenizer(gguf: metadata, source: "model.gguf")
+        return "accepted"
+      } catch { return "\(error)" }
+    }
+    XCTAssertEqual(refused { _ in }, "accepted")
+    XCTAssertTrue(refused { $0.tokenTypes = [1] }.contains("tokenizer.ggml.token_type"))
+    XCTAssertTrue(refused { $0.tokenTypes![3] = 9 }.contains("not a token type"))
+    XCTAssertTrue(refused { $0.bosTokenId = 100_000 }.contains("tokenizer.ggml.bos_token_id' is 100000"))
+    XCTAssertTrue(refused { $0.eosTokenId = -1 }.contains("eos_token_id"))
+    XCTAssertTrue(refused { $0.pre = "default" }.contains("'default', a pre-tokenizer xai does not reproduce"))
+    XCTAssertTrue(refused { $0.pre = nil }.contains("tokenizer.ggml.pre' is missing"))
+    XCTAssertTrue(refused { $0.model = "bert" }.contains("tokenizer.ggml.model' is 'bert'"))
+    XCTAssertTrue(refused { $0.merges![0] = "Ġt" }.contains("entry 0"))
+    XCTAssertTrue(refused { $0.merges![0] = "Ġ zz" }.contains("merges[0]"))
+    XCTAssertTrue(refused { $0.merges = nil }.contains("merges"))
+    XCTAssertTrue(refused { $0.tokens = [] }.contains("tokens"))
+    XCTAssertTrue(
+      refused {
+        $0.model = "llama"
+        $0.merges = nil
+      }.contains("no scores"))
+    XCTAssertTrue(
+      refused {
+        $0.model = "llama"
+        $0.merges = nil
+        $0.scores = [Float](repeating: .nan, count: $0.tokens.count)
+      }.contains("NaN"))
+  }
+
+  func testBrokenMergesTXTIsRefused() throws {
+    guard let gpt2 = try? JSONDocument.read(BPEFixtures.path("gpt2")).rootNode["model"]!["vocab"]!.literal else {
+      return XCTFail("no fixture")
+    }
+    let vocab = folder.appendingPathComponent("vocab.json").path
+    let merges = folder.appendingPathComponent("merges.txt").path
+    try gpt2.write(toFile: vocab, atomically: false, encoding: .utf8)
+    try "#version: 0.2\r\nĠ t\r\n".write(toFile: merges, atomically: false, encoding: .utf8)
+    XCTAssertEqual(try BPETokenizer(vocabJSON: vocab, mergesTXT: merges).mergeCount, 1, "\\r\\n lines")
+    try "#version: 0.2\nĠ t\n\nh e\n".write(toFile: merges, atomically: false, encoding: .utf8)
+    XCTAssertThrowsError(try BPETokenizer(vocabJSON: vocab, mergesTXT: merges)) { error in
+      XCTAssertTrue("\(error)".contains("line 3"), "\(error)")
+    }
+    try Data([0xFF, 0xFE]).write(to: URL(fileURLWithPath: merges))
+    XCTAssertThrowsError(try BPETokenizer(vocabJSON: vocab, mergesTXT: merges)) { error in
+      XCTAssertTrue("\(error)".contains("UTF-8"), "\(error)")
+    }
+  }
+}

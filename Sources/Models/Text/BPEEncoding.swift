@@ -323,7 +323,7 @@ struct AddedTokenMatcher: Sendable {
 
   /// Rust regex's Unicode `\w`: alphabetic, marks, decimal digits, connector punctuation, joiners.
   static func isWordCharacter(_ value: UInt32) -> Bool {
-    guard let scalar = Unicode.Scalar(value) else { return false }
+    guard let scalar = Unicode.Scalar(value), !isNewerThanReference(scalar) else { return false }
     if scalar.isASCII {
       return (0x30...0x39).contains(value) || (0x41...0x5A).contains(value) || (0x61...0x7A).contains(value)
         || value == 0x5F

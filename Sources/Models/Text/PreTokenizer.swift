@@ -53,7 +53,8 @@ public enum SplitPattern: String, Sendable, CaseIterable {
 }
 
 /// Oniguruma's classes for the split patterns: `\p{L}` (Lu Ll Lt Lm Lo), `\p{N}` (Nd Nl No),
-/// `\s` (U+0009…U+000D, U+0085, Zs, Zl, Zp) and everything else.
+/// `\s` (U+0009…U+000D, U+0085, Zs, Zl, Zp) and everything else, as of Unicode 16.0 (checked
+/// against every code point as tokenizers 0.23 classifies it: BPECharacterClassTests).
 enum CharacterClass: UInt8 {
   case letter, number, space, other
 
@@ -71,13 +72,22 @@ enum CharacterClass: UInt8 {
       return .space
     default: break
     }
-    guard let scalar = Unicode.Scalar(value) else { return .other }
+    guard let scalar = Unicode.Scalar(value), !isNewerThanReference(scalar) else { return .other }
     switch scalar.properties.generalCategory {
     case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return .letter
     case .decimalNumber, .letterNumber, .otherNumber: return .number
     default: return .other
     }
   }
+}
+
+/// Whether the scalar was assigned after Unicode 16.0, the version of the character tables
+/// of Hugging Face's tokenizers (its Oniguruma and Rust): such a character is unassigned
+/// there, so it counts as neither a letter, a number nor a word character.
+@inline(__always)
+func isNewerThanReference(_ scalar: Unicode.Scalar) -> Bool {
+  guard let age = scalar.properties.age else { return false }
+  return age.major > 16
 }
 
 /// Hand-written matchers of the split patterns: each returns where the pattern's match that
