@@ -10,6 +10,8 @@ func benchBPE(_ path: String) throws {
     _ = try BPETokenizer(tokenizerJSON: path)
     return
   }
+  let parse = medianSeconds(runs: 5, warmup: 1) { _ = try? JSONDocument.read(path) }
+  print("bpe_json_parse_ms \(String(format: "%.1f", parse * 1000))")
   print("bpe_load_ms \(String(format: "%.1f", load * 1000)) (\(tokenizer.vocabulary.count) tokens, \(tokenizer.mergeCount) merges)")
   let reviews = (try? String(contentsOfFile: "samples/data/rotten_tomatoes_test.jsonl", encoding: .utf8)) ?? ""
   let mixed = [

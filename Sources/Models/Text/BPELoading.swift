@@ -29,39 +29,19 @@ extension BPETokenizer {
     }
     // Vocabulary: token → id, ids 0…n−1 each once.
     guard let vocab = model["vocab"], vocab.isObject else { throw reader.error("model.vocab", "is missing") }
-    let names = vocab.keys
-    var byId = [String?](repeating: nil, count: names.count)
-    for name in names {
-      guard let node = vocab[name], let id = node.int else {
-        throw reader.error("model.vocab.\(name)", "is not an id")
-      }
-      guard byId.indices.contains(id) else {
-        throw reader.error("model.vocab.\(name)", "is \(id), outside 0…\(names.count - 1) (\(names.count) tokens)")
-      }
-      if let other = byId[id] {
-        throw reader.error("model.vocab.\(name)", "is \(id), already the id of \(Self.quoted(other))")
-      }
-      byId[id] = name
-    }
-    let vocabulary = byId.map { $0 ?? "" }
+    let vocabulary = try Self.vocabulary(vocab, file: path, key: "model.vocab.")
     // Merges: "a b" strings (older files) or [a, b] pairs.
     guard let mergeList = model["merges"], mergeList.isArray else {
       throw reader.error("model.merges", "is missing")
     }
     var merges: [(String, String)] = []
     merges.reserveCapacity(mergeList.count)
-    for (index, element) in mergeList.elements.enumerated() {
-      if let text = element.string {
-        let scalars = text.unicodeScalars
-        guard let space = scalars.firstIndex(of: " ") else {
-          throw reader.error("model.merges[\(index)]", "is \(Self.quoted(text)), not two tokens separated by a space")
-        }
-        merges.append((String(scalars[..<space]), String(scalars[scalars.index(after: space)...])))
-      } else if element.count == 2, let left = element.elements[0].string, let right = element.elements[1].string {
-        merges.append((left, right))
-      } else {
-        throw reader.error("model.merges[\(index)]", "is neither \"a b\" nor [\"a\", \"b\"]")
-      }
+    if let pairs = mergeList.stringPairElements {
+      merges = pairs
+    } else if let strings = mergeList.stringElements, let split = Self.splitMerges(strings) {
+      merges = split
+    } else {
+      try Self.readMerges(mergeList, into: &merges, reader: reader)
     }
     var configuration = Configuration()
     configuration.unknownToken = try reader.optionalString(model["unk_token"])
@@ -95,26 +75,64 @@ extension BPETokenizer {
       vocabulary: vocabulary, merges: merges, addedTokens: added, configuration: configuration, source: path)
   }
 
+  /// Token strings by id from a `{token: id}` object: ids 0…n−1, each once.
+  static func vocabulary(_ vocab: JSONNode, file: String, key prefix: String) throws -> [String] {
+    guard let members = vocab.integerMembers else {
+      for name in vocab.keys where vocab[name]?.int == nil {
+        throw ModelError.badConfig(file: file, key: prefix + name, reason: "is not an id")
+      }
+      throw ModelError.badConfig(file: file, key: prefix.isEmpty ? "vocab" : String(prefix.dropLast()), reason: "is not an object of ids")
+    }
+    var byId = [String?](repeating: nil, count: members.count)
+    for (name, id) in members {
+      guard byId.indices.contains(id) else {
+        throw ModelError.badConfig(
+          file: file, key: prefix + name, reason: "is \(id), outside 0…\(members.count - 1) (\(members.count) tokens)")
+      }
+      if let other = byId[id] {
+        throw ModelError.badConfig(file: file, key: prefix + name, reason: "is \(id), already the id of \(quoted(other))")
+      }
+      byId[id] = name
+    }
+    return byId.map { $0 ?? "" }
+  }
+
+  /// "a b" merges cut at their first space; nil when one has no space.
+  static func splitMerges(_ strings: [String]) -> [(String, String)]? {
+    var merges: [(String, String)] = []
+    merges.reserveCapacity(strings.count)
+    for text in strings {
+      let scalars = text.unicodeScalars
+      guard let space = scalars.firstIndex(of: " ") else { return nil }
+      merges.append((String(scalars[..<space]), String(scalars[scalars.index(after: space)...])))
+    }
+    return merges
+  }
+
+  /// The merges one by one, to name the first one that is neither form.
+  fileprivate static func readMerges(_ mergeList: JSONNode, into merges: inout [(String, String)], reader: Reader) throws {
+    for (index, element) in mergeList.elements.enumerated() {
+      if let text = element.string {
+        let scalars = text.unicodeScalars
+        guard let space = scalars.firstIndex(of: " ") else {
+          throw reader.error("model.merges[\(index)]", "is \(Self.quoted(text)), not two tokens separated by a space")
+        }
+        merges.append((String(scalars[..<space]), String(scalars[scalars.index(after: space)...])))
+      } else if element.count == 2, let left = element.elements[0].string, let right = element.elements[1].string {
+        merges.append((left, right))
+      } else {
+        throw reader.error("model.merges[\(index)]", "is neither \"a b\" nor [\"a\", \"b\"]")
+      }
+    }
+  }
+
   /// GPT-2's `vocab.json` (token → id) and `merges.txt` (a `#version` line, then one "a b"
   /// pair a line), read as Hugging Face's `GPT2TokenizerFast` does: byte-level with GPT-2's
   /// split, `<|endoftext|>` (when in the vocabulary) a special added token.
   public init(vocabJSON vocabPath: String, mergesTXT mergesPath: String) throws {
     let vocab = try JSONDocument.read(vocabPath).rootNode
     guard vocab.isObject else { throw ModelError.badConfig(file: vocabPath, key: "vocab", reason: "is not a JSON object") }
-    let names = vocab.keys
-    var byId = [String?](repeating: nil, count: names.count)
-    for name in names {
-      guard let id = vocab[name]?.int else { throw ModelError.badConfig(file: vocabPath, key: name, reason: "is not an id") }
-      guard byId.indices.contains(id) else {
-        throw ModelError.badConfig(
-          file: vocabPath, key: name, reason: "is \(id), outside 0…\(names.count - 1) (\(names.count) tokens)")
-      }
-      if let other = byId[id] {
-        throw ModelError.badConfig(file: vocabPath, key: name, reason: "is \(id), already the id of \(Self.quoted(other))")
-      }
-      byId[id] = name
-    }
-    let vocabulary = byId.map { $0 ?? "" }
+    let vocabulary = try Self.vocabulary(vocab, file: vocabPath, key: "")
     let data = try readFileContents(mergesPath)
     guard let text = String(data: data, encoding: .utf8) else {
       throw ModelError.badConfig(file: mergesPath, key: "merges", reason: "is not UTF-8 text")
@@ -142,7 +160,7 @@ extension BPETokenizer {
 }
 
 /// Checked reads of tokenizer.json sections, each failure one `ModelError` naming file and key.
-private struct Reader {
+fileprivate struct Reader {
   let file: String
 
   func error(_ key: String, _ reason: String) -> ModelError {
