@@ -320,6 +320,31 @@ def decode_cases(tokenizer, byte_level):
              "decoded_skipping_specials": tokenizer.decode(ids, skip_special_tokens=True)} for ids in lists]
 
 
+PRE_TOKENIZERS = {
+    "bytelevel_prefix_space": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
+    "bytelevel_no_regex": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": False},
+    "digits_contiguous": {"type": "Digits", "individual_digits": False},
+    "digits_then_bytelevel": {"type": "Sequence", "pretokenizers": [
+        {"type": "Digits", "individual_digits": False},
+        {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}]},
+    "metaspace_always_split": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True},
+    "metaspace_first": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": False},
+    "metaspace_never_split": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "never", "split": True},
+    "qwen2_split": {"type": "Split", "pattern": {"Regex": QWEN2_PATTERN}, "behavior": "Isolated", "invert": False},
+}
+
+
+def pre_tokenizer_cases(texts):
+    """The pieces of pre-tokenizers the fixtures do not use, on the corpus's non-empty texts."""
+    result = {}
+    for name, spec in PRE_TOKENIZERS.items():
+        data = json.loads(Tokenizer(models.BPE()).to_str())
+        data["pre_tokenizer"] = spec
+        pre = Tokenizer.from_str(json.dumps(data)).pre_tokenizer
+        result[name] = {"spec": spec, "pieces": [[p for p, _ in pre.pre_tokenize_str(t)] for t in texts]}
+    return result
+
+
 def write_json(path, value):
     path.write_text(json.dumps(value, ensure_ascii=False, indent=None, separators=(",", ":")) + "\n")
 
@@ -461,6 +486,7 @@ def main():
         if name in ("gpt2", "sentencepiece"):
             expected["tokenizers"][name]["decode"] = decode_cases(saved, byte_level=name == "gpt2")
         print(f"{name}: {saved.get_vocab_size()} tokens, {len(CORPUS)} + {len(randoms)} strings")
+    expected["pre_tokenizers"] = pre_tokenizer_cases(CORPUS)
     write_json(OUT / "expected.json", expected)
 
     smollm_tokenizer = None

@@ -44,3 +44,32 @@ final class BPECharacterClassTests: XCTestCase {
     XCTAssertTrue(differences.isEmpty, "\(differences.count) differ: \(differences.prefix(40))")
   }
 }
+
+/// Pre-tokenizer configurations the fixtures do not use (ByteLevel with `add_prefix_space`
+/// and without its split, contiguous Digits, Metaspace's prepend schemes, Qwen2's pattern on
+/// its own), piece by piece against tokenizers' `pre_tokenize_str`.
+final class BPEPreTokenizerTests: XCTestCase {
+  func testPiecesMatchHuggingFace() throws {
+    let expected = try Fixtures.json("bpe/expected.json")
+    let corpus = expected["corpus"]!.elements.map { $0.string! }
+    let cases = expected["pre_tokenizers"]!
+    XCTAssertGreaterThanOrEqual(cases.keys.count, 8)
+    for name in cases.keys {
+      let spec = cases[name]!["spec"]!.literal
+      let json = #"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": "# + spec + "}"
+      let tokenizer = try BPETokenizer(tokenizerJSON: JSONDocument.parse(json, source: name).rootNode, source: name)
+      let expectedPieces = cases[name]!["pieces"]!.elements.map { $0.elements.map { $0.string! } }
+      XCTAssertEqual(expectedPieces.count, corpus.count)
+      for (text, pieces) in zip(corpus, expectedPieces) {
+        var current = [BPEPreTokenizer.Piece(scalars: text.unicodeScalars.map(\.value), atTextStart: true)]
+        for step in tokenizer.configuration.preTokenizers {
+          var next: [BPEPreTokenizer.Piece] = []
+          for piece in current where !piece.scalars.isEmpty { step.apply(piece, into: &next) }
+          current = next
+        }
+        let found = current.filter { !$0.scalars.isEmpty }.map { String(scalarValues: $0.scalars) }
+        XCTAssertEqual(found, pieces, "\(name): \(text.debugDescription)")
+      }
+    }
+  }
+}
