@@ -390,6 +390,16 @@ final class BPELoaderErrorTests: XCTestCase {
           vocabulary: ["a"], merges: [], addedTokens: [BPEAddedToken(content: "<x>", id: -3)],
           configuration: configuration, source: "s")
       }.contains("not a valid id"))
+    var doubled = configuration
+    doubled.preTokenizers += doubled.preTokenizers
+    XCTAssertTrue(refused { try BPETokenizer(vocabulary: ["a"], merges: [], configuration: doubled, source: "s") }.contains("2 ByteLevel steps"))
+    var growing = configuration
+    growing.normalizers = Array(repeating: .replace("a", with: "aa"), count: 7)
+    XCTAssertTrue(refused { try BPETokenizer(vocabulary: ["a"], merges: [], configuration: growing, source: "s") }.contains("more than 64"))
+    growing.normalizers = [.replace("", with: "x")]
+    XCTAssertTrue(refused { try BPETokenizer(vocabulary: ["a"], merges: [], configuration: growing, source: "s") }.contains("empty pattern"))
+    growing.normalizers = Array(repeating: .nfc, count: 17)
+    XCTAssertTrue(refused { try BPETokenizer(vocabulary: ["a"], merges: [], configuration: growing, source: "s") }.contains("at most 16"))
     var prefix = configuration
     prefix.prefix = [5]
     XCTAssertTrue(refused { try BPETokenizer(vocabulary: ["a"], merges: [], configuration: prefix, source: "s") }.contains("id 5"))

@@ -296,6 +296,7 @@ struct AddedTokenMatcher: Sendable {
     }
     var result: [(range: Range<Int>, id: Int32?)] = []
     var sectionStart = range.lowerBound
+    var whitespaceRun = 0..<0
     for match in matches {
       let entry = entries[match.entry]
       var start = match.start
@@ -306,12 +307,20 @@ struct AddedTokenMatcher: Sendable {
         if wordBefore || wordAfter { continue }
       }
       if entry.lstrip {
+        // Whitespace before the end of the last token is not taken again: stop there.
         var newStart = start
-        while newStart > range.lowerBound && Self.isWhitespace(text[newStart - 1]) { newStart -= 1 }
+        while newStart > max(sectionStart, range.lowerBound) && Self.isWhitespace(text[newStart - 1]) { newStart -= 1 }
         start = max(newStart, sectionStart)
       }
       if entry.rstrip {
-        while end < range.upperBound && Self.isWhitespace(text[end]) { end += 1 }
+        // Matches inside a run already scanned share its end (linear time on long runs).
+        if whitespaceRun.contains(end) {
+          end = whitespaceRun.upperBound
+        } else {
+          let from = end
+          while end < range.upperBound && Self.isWhitespace(text[end]) { end += 1 }
+          whitespaceRun = from..<end
+        }
       }
       if sectionStart < start { result.append((sectionStart..<start, nil)) }
       result.append((start..<end, entry.id))

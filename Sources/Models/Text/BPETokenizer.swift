@@ -190,6 +190,7 @@ public struct BPETokenizer: Sendable {
     guard vocabulary.count < Int(Int32.max / 2) else {
       throw ModelError.badConfig(file: source, key: "vocab", reason: "has \(vocabulary.count) tokens, too many")
     }
+    try Self.check(configuration, source: source)
     var ids: [ScalarKey: Int32] = [:]
     ids.reserveCapacity(vocabulary.count)
     var low = [Int32](repeating: -1, count: 0x400)
@@ -290,6 +291,41 @@ public struct BPETokenizer: Sendable {
       addedTokens.filter(\.normalized).map {
         ($0, Self.normalize($0.content.scalarValues, configuration.normalizers))
       })
+  }
+
+  /// Refuses pipelines no real tokenizer has and that would make a text grow without bound
+  /// (a hostile file): more than 16 steps in a section, two ByteLevel pre-tokenizers (each
+  /// doubles non-ASCII text), Replace steps that can together multiply a text's length by
+  /// more than 64, an empty Replace pattern.
+  static func check(_ configuration: Configuration, source: String) throws {
+    func fail(_ key: String, _ reason: String) -> ModelError { .badConfig(file: source, key: key, reason: reason) }
+    for (key, count) in [
+      ("normalizer", configuration.normalizers.count), ("pre_tokenizer", configuration.preTokenizers.count),
+      ("decoder", configuration.decoders.count),
+    ] where count > 16 {
+      throw fail(key, "has \(count) steps; xai runs at most 16")
+    }
+    let byteLevelSteps = configuration.preTokenizers.filter {
+      if case .byteLevel = $0 { return true } else { return false }
+    }.count
+    if byteLevelSteps > 1 { throw fail("pre_tokenizer", "has \(byteLevelSteps) ByteLevel steps; xai runs one") }
+    func growth(_ replacements: [(String, String)], _ key: String) throws {
+      var factor = 1
+      for (pattern, content) in replacements {
+        let from = pattern.unicodeScalars.count
+        guard from > 0 else { throw fail(key, "has a Replace step with an empty pattern") }
+        factor *= max(1, (content.unicodeScalars.count + from - 1) / from)
+        if factor > 64 { throw fail(key, "has Replace steps that can multiply a text's length by more than 64") }
+      }
+    }
+    try growth(
+      configuration.normalizers.compactMap {
+        if case .replace(let pattern, let content) = $0 { return (pattern, content) } else { return nil }
+      }, "normalizer")
+    try growth(
+      configuration.decoders.compactMap {
+        if case .replace(let pattern, let content) = $0 { return (pattern, content) } else { return nil }
+      }, "decoder")
   }
 
   /// `<0xNN>`, the name of a byte token.
