@@ -1,3 +1,4 @@
+import Tensor
 // Dequantisation of ggml's block formats to float32. Each quantised type stores a run of
 // consecutive row elements (a block) as small integers with one or two float16 factors;
 // the layouts below follow ggml's `block_*` structures (all fields little-endian):
@@ -15,6 +16,19 @@
 //
 // The arithmetic is the reference's, in its order (a product of the float16 factors
 // first, then the integer), so the results are the same floats as ggml's and gguf-py's.
+
+/// binary32 values of all 65,536 binary16 bit patterns (built on first use, 256 KB), for
+/// the scales inside quantised blocks.
+let halfTable: [Float] = {
+  let patterns = (0...UInt16.max).map { $0.littleEndian }
+  var table = [Float](repeating: 0, count: patterns.count)
+  patterns.withUnsafeBytes { source in
+    table.withUnsafeMutableBufferPointer {
+      _ = ScalarConversion.halfToFloat(source.baseAddress!, count: patterns.count, into: $0.baseAddress!)
+    }
+  }
+  return table
+}()
 
 /// binary32 of a little-endian binary16 at `offset`, through the 65,536-entry table.
 @inline(__always)
