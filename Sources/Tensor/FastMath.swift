@@ -1,10 +1,9 @@
-// Float32 exp and erf without libm calls (expf/erff were a quarter of a forward pass,
-// mostly call overhead; these inline into the loops of GELU and softmax):
+// Float32 exp without a libm call (expf was a large share of a forward pass, mostly call
+// overhead; this inlines into the softmax loops). GELU's erf, by Abramowitz & Stegun
+// 7.1.26, and the same exp live in the C kernels (Sources/CKernels/elementwise.c).
 //   e^x = 2ⁿ·e^r, n = rint(x·log₂e) (by adding 1.5·2²³, which leaves n in the low
 //         mantissa bits), r = x − n·ln 2 (ln 2 split in two for exactness), e^r by its
 //         Taylor series to r⁷ (|r| ≤ ½ ln 2: relative error < 1e-8 before rounding).
-//   erf(x) = 1 − (a₁t + … + a₅t⁵)·e^{−x²}, t = 1/(1 + p|x|), odd in x
-//         (Abramowitz & Stegun 7.1.26: absolute error ≤ 1.5e-7).
 
 /// e^x for float32 (inputs below −87 give about 1e-38 instead of a denormal).
 @inline(__always)
@@ -22,17 +21,4 @@ func fastExp(_ x: Float) -> Float {
   p = p * r + 1
   p = p * r + 1
   return p * Float(bitPattern: (shifted.bitPattern &- 0x4B40_0000 &+ 127) << 23)
-}
-
-/// erf(x) for float32, to an absolute 1.5e-7.
-@inline(__always)
-func fastErf(_ x: Float) -> Float {
-  let a = Swift.abs(x)
-  let t = 1 / (1 + 0.327_591_1 * a)
-  var p: Float = 1.061_405_429
-  p = p * t - 1.453_152_027
-  p = p * t + 1.421_413_741
-  p = p * t - 0.284_496_736
-  p = p * t + 0.254_829_592
-  return Float(signOf: x, magnitudeOf: 1 - p * t * fastExp(-a * a))
 }

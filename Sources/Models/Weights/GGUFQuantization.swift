@@ -66,13 +66,8 @@ extension GGMLType {
           output[i] = Float(
             bitPattern: UInt32(littleEndian: source.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
         }
-      case .f16:
-        for i in 0..<count { output[i] = half(source, 2 * i, table) }
-      case .bf16:
-        for i in 0..<count {
-          let bits = UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
-          output[i] = Float(bitPattern: UInt32(bits) << 16)
-        }
+      case .f16: ScalarConversion.halfToFloat(source, count: count, into: output)
+      case .bf16: ScalarConversion.bfloatToFloat(source, count: count, into: output)
       case .q4_0: Self.q4_0(source, count, output, table)
       case .q4_1: Self.q4_1(source, count, output, table)
       case .q5_0: Self.q5_0(source, count, output, table)

@@ -178,7 +178,7 @@ public final class SafetensorsFile: WeightStore, @unchecked Sendable {
           ? ScalarConversion.halfToFloat(start, count: count, into: target)
           : ScalarConversion.bfloatToFloat(start, count: count, into: target)
       }
-      if let slot = converted.slot(for: name, count: count) {
+      if let slot = converted.slot(for: name) {
         if slot.isFresh { convert(slot.pointer) } else if checkFinite {
           finite = ScalarConversion.allFinite(slot.pointer, count: count)
         }
@@ -227,7 +227,7 @@ final class ConvertedWeights: @unchecked Sendable {
   }
 
   /// The slot of `name`, or nil when the mapping cannot be made (the caller allocates).
-  func slot(for name: String, count: Int) -> Slot? {
+  func slot(for name: String) -> Slot? {
     lock.lock()
     defer { lock.unlock() }
     guard let offset = offsets[name], let base = mapped() else { return nil }
