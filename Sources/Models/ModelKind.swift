@@ -7,6 +7,8 @@ public enum ModelKind: String, Sendable, CaseIterable, Equatable {
   case imageClassifier = "image classifier"
   /// A graph neural network classifying graphs (GraphNet, GCN).
   case graphNetwork = "graph network"
+  /// A decoder language model generating text (GPT-2, Llama, Qwen2).
+  case languageModel = "language model"
 
   /// The kind `modelType` names, or nil for an architecture xai does not run.
   public init?(modelType: String) {
@@ -23,6 +25,7 @@ public enum ModelKind: String, Sendable, CaseIterable, Equatable {
     TransformerConfig.Family.allCases.map { ($0.rawValue, .textClassifier) }
     + [(visionTransformerType, .imageClassifier)]
     + GraphNetwork.Architecture.allCases.map { ($0.rawValue, .graphNetwork) }
+    + DecoderConfig.Family.allCases.map { ($0.rawValue, .languageModel) }
 
   /// Every `model_type` xai reads, in the order the messages list them.
   public static let knownModelTypes = table.map(\.type)
@@ -35,7 +38,7 @@ public enum ModelKind: String, Sendable, CaseIterable, Equatable {
   /// What relevance is reported over for this kind of model.
   public var units: UnitKind {
     switch self {
-    case .textClassifier: .tokens
+    case .textClassifier, .languageModel: .tokens
     case .imageClassifier: .patches
     case .graphNetwork: .nodes
     }

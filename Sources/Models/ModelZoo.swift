@@ -23,7 +23,8 @@ public enum ModelZoo {
 
   /// Folders searched for models by name, in order: `$XAI_MODELS` (colon-separated),
   /// `share/xai/models` beside the executable's `bin` folder (`make install`), the
-  /// `samples/models` of the checkout the executable was built in, and `samples/models`
+  /// `samples/models` of the checkout the executable was built in (and its `models`, where
+  /// `make models` puts what it fetches), and `samples/models`
   /// under the working directory. The executable is found through its real path, so
   /// `xai` called through `PATH` or a symbolic link finds its models from any folder.
   public static func searchFolders() -> [String] {
@@ -40,6 +41,9 @@ public enum ModelZoo {
         let candidate = directory.appendingPathComponent("samples/models").path
         if FileManager.default.fileExists(atPath: candidate) {
           folders.append(candidate)
+          // Models `make models` fetched (not committed).
+          let fetched = directory.appendingPathComponent("models").path
+          if FileManager.default.fileExists(atPath: fetched) { folders.append(fetched) }
           break
         }
         directory.deleteLastPathComponent()
@@ -70,7 +74,7 @@ public enum ModelZoo {
       return (URL(fileURLWithPath: requested).deletingPathExtension().lastPathComponent, requested)
     }
     for folder in searchFolders() {
-      for candidate in [requested, requested + ".json"] {
+      for candidate in [requested, requested + ".json", requested + ".gguf"] {
         let path = (folder as NSString).appendingPathComponent(candidate)
         if FileManager.default.fileExists(atPath: path) { return (requested, path) }
       }
@@ -133,6 +137,12 @@ public enum ModelZoo {
           atPath: (path as NSString).appendingPathComponent(file))
         return total + ((attributes?[.size] as? NSNumber)?.intValue ?? 0)
       }
+    } else if path.lowercased().hasSuffix(".gguf") {
+      guard let file = try? GGUFFile(path: path), let architecture = file.string("general.architecture") else {
+        return nil
+      }
+      let bytes = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
+      return Entry(name: name, path: path, modelType: architecture, labels: [], bytes: bytes, testAccuracy: nil)
     } else {
       guard path.hasSuffix(".json"), let document = try? JSONDocument.read(path),
         let inner = document.rootNode["config"]

@@ -141,6 +141,8 @@ struct BatchCommand: ParsableCommand {
         job = .images(model, try methodOptions.methods())
       case .text(let model):
         job = .texts(model, try methodOptions.methods())
+      case .language:
+        throw loaded.wrongKind(path: modelOptions.model ?? name, expected: .textClassifier)
       }
       BLAS.threads = DatasetPass.blasThreadsPerProduct
       let outputFile = try AppendOnlyLines.inspect(output, keep: resume, kind: .results)

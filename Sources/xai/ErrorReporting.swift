@@ -71,6 +71,7 @@ func reportingErrors(_ body: () throws -> Void) throws {
         case .graphNetwork: " Explain graphs with 'xai graph --model NAME --graph FILE'."
         case .imageClassifier: " Give it images with --image FILE."
         case .textClassifier: " Give it text: 'xai explain --model NAME \"…\"'."
+        case .languageModel: " Generate with it: 'xai generate --model NAME \"prompt\"'."
         }
     }
     if error is ResumeRefusal {

@@ -140,6 +140,8 @@ struct EvalCommand: ParsableCommand {
         (summary, failures) = try evaluateImages(model, input: input, workers: workerCount)
       case .text(let model):
         (summary, failures) = try evaluateTexts(model, input: input, workers: workerCount)
+      case .language:
+        throw loaded.wrongKind(path: modelOptions.model ?? name, expected: .textClassifier)
       }
       let report = FaithfulnessReport(
         modelName: name, dataName: URL(fileURLWithPath: input).lastPathComponent,

@@ -399,7 +399,7 @@ final class GGUFTests: XCTestCase {
   /// `XAI_SMOLLM2_GGUF`.
   private var smolLM2Path: String {
     ProcessInfo.processInfo.environment["XAI_SMOLLM2_GGUF"]
-      ?? Fixtures.repository.appendingPathComponent(".build/models/SmolLM2-135M-Instruct.Q4_1.gguf").path
+      ?? Fixtures.repository.appendingPathComponent("models/smollm2-135m-instruct.gguf").path
   }
 
   func testSmolLM2FileMatchesGGUFPy() throws {

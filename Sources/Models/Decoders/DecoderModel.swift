@@ -1,0 +1,158 @@
+import Foundation
+import Tensor
+
+/// A weight matrix [out, in] applied as x·Wᵀ + b, kept as the file stores it: float32,
+/// or GGML blocks multiplied from without dequantising the model.
+public struct Projection: Sendable {
+  /// The matrix.
+  public let weight: WeightMatrix
+  /// The bias [out], if any.
+  public let bias: Tensor?
+
+  public init(weight: WeightMatrix, bias: Tensor?) {
+    self.weight = weight
+    self.bias = bias
+  }
+
+  /// x [T, in] → [T, out]; records the product when `x` needs a gradient.
+  func callAsFunction(_ x: Tensor, pass: ForwardPass) -> Tensor {
+    weight.apply(x, bias: bias.map(pass.bias))
+  }
+}
+
+/// The normalisation before each sublayer: RMSNorm (Llama, Qwen2) or LayerNorm (GPT-2).
+enum DecoderNorm: Sendable {
+  case rms(weight: Tensor, eps: Float)
+  case layer(LayerNorm)
+
+  func callAsFunction(_ x: Tensor, pass: ForwardPass) -> Tensor {
+    switch self {
+    case .rms(let weight, let eps):
+      x.rmsNorm(weight: weight, eps: eps, constantScale: pass.rules.layerNorm == .constantSigma)
+    case .layer(let norm): norm(x, pass: pass)
+    }
+  }
+}
+
+/// One pre-norm decoder block: norm → causal attention → residual → norm → MLP → residual.
+struct DecoderBlock: Sendable {
+  let attentionNorm: DecoderNorm
+  let query, key, value, output: Projection
+  let mlpNorm: DecoderNorm
+  /// The gate of SwiGLU (nil for GPT-2's plain MLP).
+  let gate: Projection?
+  let up, down: Projection
+}
+
+/// Keys and values of the positions already run, per block, so that generating one more
+/// token costs one position's work. Capacity is fixed when created.
+public final class KeyValueCache: @unchecked Sendable {
+  private let keys: [RowBuffer]
+  private let values: [RowBuffer]
+
+  /// Positions stored.
+  public private(set) var count = 0
+  /// Most positions it can hold.
+  public let capacity: Int
+
+  /// A cache for `layers` blocks of `capacity` positions of `width` (key/value heads × head width).
+  public init(layers: Int, capacity: Int, width: Int) {
+    self.capacity = capacity
+    keys = (0..<layers).map { _ in RowBuffer(capacity: capacity, width: width) }
+    values = (0..<layers).map { _ in RowBuffer(capacity: capacity, width: width) }
+  }
+
+  /// Appends `key` and `value` [T, width] of block `layer` and returns every position's
+  /// keys and values [count + T, width].
+  func append(layer: Int, key: Tensor, value: Tensor) -> (Tensor, Tensor) {
+    (keys[layer].append(key), values[layer].append(value))
+  }
+
+  /// Records that `length` more positions were appended by every block.
+  func advance(by length: Int) { count += length }
+
+  /// Forgets every position (the buffers are kept).
+  public func reset() {
+    count = 0
+    for buffer in keys + values { buffer.reset() }
+  }
+}
+
+/// A decoder-only language model: token (and, for GPT-2, position) embeddings, pre-norm
+/// blocks of causal attention and an MLP, a final norm and the output head.
+public struct DecoderNetwork: Sendable {
+  public internal(set) var config: DecoderConfig
+  /// Token embedding [vocab, hidden] (also the head when tied).
+  public let embedding: WeightMatrix
+  /// GPT-2's learned positions [positions, hidden].
+  let positions: Tensor?
+  let blocks: [DecoderBlock]
+  let finalNorm: DecoderNorm
+  /// The output head (the embedding when tied).
+  let head: WeightMatrix
+  /// RoPE's inverse frequencies (Llama, Qwen2).
+  public let ropeFrequencies: [Float]
+
+  /// The embedding rows of `ids` [T, hidden] (GPT-2 adds the positions from `firstPosition`).
+  public func embed(_ ids: [Int], firstPosition: Int = 0) -> Tensor {
+    let rows = embedding.rows(ids)
+    guard let positions else { return rows }
+    return rows + positions.gatherRows(Array(firstPosition..<(firstPosition + ids.count)))
+  }
+
+  /// Logits [T, vocab] (or [1, vocab] with `lastOnly`) of the embedded tokens `x` [T, hidden]
+  /// at positions `cache.count …`; with a cache the keys and values are appended to it.
+  public func logits(
+    embedded x: Tensor, cache: KeyValueCache? = nil, pass: ForwardPass = .plain, lastOnly: Bool = false
+  ) -> Tensor {
+    let hidden = self.hidden(embedded: x, cache: cache, pass: pass)
+    let last = lastOnly && hidden.shape[0] > 1 ? hidden.slice(axis: 0, (hidden.shape[0] - 1)..<hidden.shape[0]) : hidden
+    return head.apply(pass.observe("head", last), bias: nil)
+  }
+
+  /// The final normalised hidden states [T, hidden].
+  public func hidden(embedded input: Tensor, cache: KeyValueCache? = nil, pass: ForwardPass = .plain) -> Tensor {
+    let length = input.shape[0]
+    let first = cache?.count ?? 0
+    precondition(first + length <= config.maxPositions, "sequence beyond the model's positions")
+    var x = input
+    let scale = 1 / Float(config.headWidth).squareRoot()
+    for (index, block) in blocks.enumerated() {
+      let name = "layer.\(index)"
+      let normed = block.attentionNorm(pass.observe("\(name).attention_norm", x), pass: pass)
+      var q = block.query(normed, pass: pass)
+      var k = block.key(normed, pass: pass)
+      let v = block.value(normed, pass: pass)
+      if config.family != .gpt2 {
+        q = q.rotary(heads: config.heads, firstPosition: first, frequencies: ropeFrequencies)
+        k = k.rotary(heads: config.keyValueHeads, firstPosition: first, frequencies: ropeFrequencies)
+      }
+      var (keys, values) = (k, v)
+      if let cache { (keys, values) = cache.append(layer: index, key: k, value: v) }
+      let context = Tensor.causalAttention(
+        query: q, key: keys, value: values, heads: config.heads, keyValueHeads: config.keyValueHeads, scale: scale,
+        gradient: pass.rules.attention.tensorGradient)
+      x = block.output(context, pass: pass) + x
+      let mlpInput = block.mlpNorm(pass.observe("\(name).mlp_norm", x), pass: pass)
+      let activated: Tensor
+      let up = block.up(mlpInput, pass: pass)
+      switch config.activation {
+      case .silu:
+        let gate = block.gate!(mlpInput, pass: pass).silu(constantRatio: pass.rules.gelu == .constantPhi)
+        activated = gate * up
+      case .geluTanh: activated = up.geluTanh(constantRatio: pass.rules.gelu == .constantPhi)
+      case .gelu: activated = up.gelu(constantPhi: pass.rules.gelu == .constantPhi)
+      }
+      x = block.down(activated, pass: pass) + x
+    }
+    cache?.advance(by: length)
+    return finalNorm(x, pass: pass)
+  }
+
+  /// A cache sized for `capacity` positions of this model.
+  public func makeCache(capacity: Int) -> KeyValueCache {
+    KeyValueCache(
+      layers: blocks.count, capacity: min(capacity, config.maxPositions),
+      width: config.keyValueHeads * config.headWidth)
+  }
+}
