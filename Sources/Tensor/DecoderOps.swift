@@ -39,7 +39,7 @@ extension Tensor {
     guard let needs = Tensor.gradientNeeds(self, weight) else { return value }
     let w = weight.detach()
     return value.recorded(from: [self, weight]) { g in
-      let pg = g.storage.base
+      let (pg, pn, ps) = (g.storage.base, normalized.storage.base, scales.storage.base)
       var gradX: Tensor?
       if needs[0] {
         let dx = Tensor.uninitialized(g.shape)
