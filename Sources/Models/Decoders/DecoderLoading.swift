@@ -143,7 +143,9 @@ extension DecoderNetwork {
   /// The network of a GGUF file with llama.cpp's tensor names. Llama's query and key rows
   /// are stored permuted for llama.cpp's interleaved RoPE and are put back in Hugging
   /// Face's order; Llama 3 scaling arrives as `rope_freqs.weight`, per-frequency divisors.
-  static func gguf(config: DecoderConfig, file: GGUFFile) throws -> (DecoderNetwork, unused: [String]) {
+  static func gguf(config: DecoderConfig, file: GGUFFile, keepBlocks: Bool = true) throws -> (
+    DecoderNetwork, unused: [String]
+  ) {
     var read = Set<String>()
     let d = config.hiddenSize
     let attentionWidth = config.heads * config.headWidth
@@ -161,8 +163,28 @@ extension DecoderNetwork {
       file.info(name) == nil ? nil : try tensor(name, shape: shape)
     }
     func matrix(_ name: String, rows: Int, columns: Int, permutedHeads: Int? = nil) throws -> WeightMatrix {
+      guard let info = file.info(name) else { throw ModelError.missingTensor(file: file.path, key: name) }
+      // Blocks stay blocks (quantised types, F16, BF16); F32 is used as float32.
+      if keepBlocks, info.type != .f32, QuantizedMatrix.supports(type: Int(info.type.rawValue)) {
+        read.insert(name)
+        guard info.shape == [rows, columns] else {
+          throw ModelError.wrongShape(file: file.path, key: name, expected: [rows, columns], found: info.shape)
+        }
+        let stored = try file.blocks(of: name)
+        guard
+          var blocks = QuantizedMatrix(
+            type: Int(info.type.rawValue), rows: rows, columns: columns, bytes: stored.bytes,
+            byteCount: stored.byteCount, owner: stored.owner)
+        else {
+          throw ModelError.malformedGGUF(
+            file: file.path, reason: "tensor '\(name)' does not hold \(rows) whole rows of \(columns) values")
+        }
+        guard blocks.allFinite() else { throw ModelError.nonFiniteWeights(file: file.path, key: name) }
+        if let heads = permutedHeads { blocks = blocks.rowsPermuted(Self.unpermutedRowOrder(rows: rows, heads: heads)) }
+        return WeightMatrix(blocks: blocks)
+      }
       var value = try tensor(name, shape: [rows, columns])
-      if let heads = permutedHeads { value = Self.unpermuteRotaryRows(value, heads: heads) }
+      if let heads = permutedHeads { value = value.gatherRows(Self.unpermutedRowOrder(rows: rows, heads: heads)) }
       return WeightMatrix(dense: value)
     }
     func projection(_ name: String, rows: Int, columns: Int, bias: Bool, permutedHeads: Int? = nil) throws -> Projection {
@@ -176,11 +198,11 @@ extension DecoderNetwork {
       let prefix = "blk.\(index)"
       switch config.family {
       case .gpt2:
-        let fused = try tensor("\(prefix).attn_qkv.weight", shape: [3 * d, d])
+        let fused = try matrix("\(prefix).attn_qkv.weight", rows: 3 * d, columns: d)
         let fusedBias = try tensor("\(prefix).attn_qkv.bias", shape: [3 * d])
         func part(_ i: Int) -> Projection {
           Projection(
-            weight: WeightMatrix(dense: fused.slice(axis: 0, (i * d)..<((i + 1) * d))),
+            weight: fused.rows((i * d)..<((i + 1) * d)),
             bias: fusedBias.slice(axis: 0, (i * d)..<((i + 1) * d)))
         }
         blocks.append(
@@ -240,10 +262,9 @@ extension DecoderNetwork {
     return (network, file.names.filter { !read.contains($0) }.sorted())
   }
 
-  /// Undoes llama.cpp's permutation of query/key rows: within each head of width d, the
-  /// file's row 2j + a holds Hugging Face's row a·d/2 + j (a ∈ {0, 1}, j < d/2).
-  static func unpermuteRotaryRows(_ matrix: Tensor, heads: Int) -> Tensor {
-    let (rows, columns) = (matrix.shape[0], matrix.shape[1])
+  /// The row order that undoes llama.cpp's permutation of query/key rows: within each head
+  /// of width d, the file's row 2j + a holds Hugging Face's row a·d/2 + j (a ∈ {0, 1}, j < d/2).
+  static func unpermutedRowOrder(rows: Int, heads: Int) -> [Int] {
     let width = rows / heads
     let half = width / 2
     var order = [Int](repeating: 0, count: rows)
@@ -252,8 +273,7 @@ extension DecoderNetwork {
         for j in 0..<half { order[h * width + a * half + j] = h * width + 2 * j + a }
       }
     }
-    _ = columns
-    return matrix.gatherRows(order)
+    return order
   }
 }
 

@@ -26,13 +26,15 @@ public struct LanguageModel: Sendable {
   /// Loads a Hugging Face folder (`config.json`, `model.safetensors` or a sharded
   /// checkpoint, `tokenizer.json` or `vocab.json` + `merges.txt`, `tokenizer_config.json`)
   /// or a GGUF file.
-  public static func load(path: String, name: String? = nil) throws -> LanguageModel {
+  /// With `dequantize`, GGUF blocks are converted to float32 at load (the reference path of
+  /// the tests); by default they are multiplied from directly.
+  public static func load(path: String, name: String? = nil, dequantize: Bool = false) throws -> LanguageModel {
     var isFolder: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
       throw ModelError.missingFile(path: path)
     }
     let displayName = name ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-    return isFolder.boolValue ? try loadFolder(path, name: displayName) : try loadGGUF(path, name: displayName)
+    return isFolder.boolValue ? try loadFolder(path, name: displayName) : try loadGGUF(path, name: displayName, dequantize: dequantize)
   }
 
   static func loadFolder(_ folder: String, name: String) throws -> LanguageModel {
@@ -80,10 +82,10 @@ public struct LanguageModel: Sendable {
     ).checked()
   }
 
-  static func loadGGUF(_ path: String, name: String) throws -> LanguageModel {
+  static func loadGGUF(_ path: String, name: String, dequantize: Bool) throws -> LanguageModel {
     let file = try GGUFFile(path: path)
     let config = try DecoderConfig(gguf: file)
-    let (network, unused) = try DecoderNetwork.gguf(config: config, file: file)
+    let (network, unused) = try DecoderNetwork.gguf(config: config, file: file, keepBlocks: !dequantize)
     var tokenizer: BPETokenizer?
     var template: ChatTemplate?
     var problem: ModelError?

@@ -6,6 +6,8 @@ public struct WeightMatrix: Sendable {
   enum Storage: Sendable {
     /// Float32 values.
     case dense(Tensor)
+    /// GGML blocks, multiplied from without a float32 copy.
+    case blocks(QuantizedMatrix)
   }
 
   let storage: Storage
@@ -22,10 +24,32 @@ public struct WeightMatrix: Sendable {
     columnCount = dense.shape[1]
   }
 
+  /// A matrix in GGML blocks.
+  public init(blocks: QuantizedMatrix) {
+    storage = .blocks(blocks)
+    rowCount = blocks.rows
+    columnCount = blocks.columns
+  }
+
   /// The matrix as float32 (dequantised when stored in blocks).
   public var dense: Tensor {
     switch storage {
     case .dense(let tensor): tensor
+    case .blocks(let matrix): matrix.dequantized()
+    }
+  }
+
+  /// GGML's type name of the stored blocks, nil for float32.
+  public var blockType: Int? {
+    if case .blocks(let matrix) = storage { return matrix.type }
+    return nil
+  }
+
+  /// Rows `range` (a part of a fused matrix).
+  func rows(_ range: Range<Int>) -> WeightMatrix {
+    switch storage {
+    case .dense(let tensor): WeightMatrix(dense: tensor.slice(axis: 0, range))
+    case .blocks(let matrix): WeightMatrix(blocks: matrix.rows(range))
     }
   }
 
@@ -33,6 +57,7 @@ public struct WeightMatrix: Sendable {
   func apply(_ x: Tensor, bias: Tensor?) -> Tensor {
     switch storage {
     case .dense(let tensor): Tensor.linear(x, weight: tensor, bias: bias)
+    case .blocks(let matrix): matrix.apply(x, bias: bias)
     }
   }
 
@@ -40,6 +65,7 @@ public struct WeightMatrix: Sendable {
   func rows(_ ids: [Int]) -> Tensor {
     switch storage {
     case .dense(let tensor): tensor.gatherRows(ids)
+    case .blocks(let matrix): matrix.dequantizedRows(ids)
     }
   }
 }

@@ -286,6 +286,12 @@ public final class GGUFFile: WeightStore, @unchecked Sendable {
     }
   }
 
+  /// Tensor `name`'s stored blocks: a pointer into the mapping, valid while `owner` lives.
+  public func blocks(of name: String) throws -> (bytes: UnsafeRawPointer, byteCount: Int, owner: AnyObject) {
+    guard let info = info(name) else { throw ModelError.missingTensor(file: path, key: name) }
+    return (UnsafeRawPointer(file.base + dataOffset + info.offset), info.byteCount, file)
+  }
+
   /// Calls `body` with tensor `name`'s stored bytes (its blocks as written, `byteCount`
   /// of them), valid only during the call; `missingTensor` when absent.
   public func withRawBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
