@@ -49,7 +49,7 @@ final class DecoderRealModelTests: XCTestCase {
         XCTAssertLessThanOrEqual(found, 1e-3 * scales[position], "\(name) position \(position)")
         XCTAssertEqual(row.indices.max { row[$0] < row[$1] }, argmax[position], "\(name) argmax at \(position)")
       }
-      let (generated, reason) = try model.network.generate(
+      let (generated, reason) = model.network.generate(
         prompt: ids, maxNewTokens: 32, stopTokens: [])
       XCTAssertEqual(generated.map(\.id), item["greedy"]!.ints, name)
       XCTAssertEqual(reason, .maxTokens)

@@ -121,21 +121,21 @@ extension DecoderNetwork {
   /// false to stop. The prompt must fit the positions (checked by the caller).
   public func generate(
     prompt: [Int], maxNewTokens: Int, sampling: SamplingOptions = .greedy, stopTokens: Set<Int>,
-    onToken: (GeneratedToken) throws -> Bool = { _ in true }
-  ) rethrows -> (tokens: [GeneratedToken], reason: StopReason) {
+    onToken: (GeneratedToken) -> Bool = { _ in true }
+  ) -> (tokens: [GeneratedToken], reason: StopReason) {
     precondition(!prompt.isEmpty && prompt.count <= config.maxPositions, "prompt of \(prompt.count) tokens")
     let room = config.maxPositions - prompt.count
     let budget = min(maxNewTokens, room)
     var sampler = TokenSampler(sampling)
     var generated: [GeneratedToken] = []
     guard budget > 0 else { return ([], maxNewTokens > 0 ? .contextFull : .maxTokens) }
-    return try withoutGrad {
+    return withoutGrad {
       let cache = makeCache(capacity: prompt.count + budget)
       var logits = self.logits(embedded: embed(prompt), cache: cache, lastOnly: true)
       while true {
         let token = logits.withUnsafeBufferPointer { sampler.choose($0) }
         generated.append(token)
-        guard try onToken(token) else { return (generated, .stopped) }
+        guard onToken(token) else { return (generated, .stopped) }
         if stopTokens.contains(token.id) { return (generated, .endToken) }
         if generated.count == budget { return (generated, budget < maxNewTokens ? .contextFull : .maxTokens) }
         logits = self.logits(embedded: embed([token.id], firstPosition: cache.count), cache: cache, lastOnly: true)
