@@ -140,7 +140,7 @@ public struct LanguageModel: Sendable {
     if ids.count > config.maxPositions - extra {
       throw ModelError.badInput(
         "the prompt has \(ids.count) tokens; the model reads \(config.maxPositions) positions"
-          + (extra > 0 ? " and \(extra) are kept for the continuation." : "."))
+          + (extra > 0 ? ", so a prompt may have at most \(config.maxPositions - extra) (the continuation needs room)." : "."))
     }
   }
 }
