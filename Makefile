@@ -63,7 +63,7 @@ fuzz: setup
 	  mkdir -p .build-fuzz/corpus/$$t .build-fuzz/crashes/$$t; \
 	  case $$t in \
 	    safetensors) cp samples/models/*/model.safetensors .build-fuzz/corpus/$$t/ 2>/dev/null || true ;; \
-	    gguf) cp Tests/ModelsTests/Fixtures/gguf/*.gguf .build-fuzz/corpus/$$t/ ;; \
+	    gguf) cp Tests/ModelsTests/Fixtures/gguf/*.gguf Tests/ModelsTests/Fixtures/decoders/*.gguf .build-fuzz/corpus/$$t/ ;; \
 	    json-weights|config) cp Tests/ModelsTests/Fixtures/tiny-*.json .build-fuzz/corpus/$$t/ ;; \
 	    tokenizer) head -c 4000 samples/data/rotten_tomatoes_test.jsonl > .build-fuzz/corpus/$$t/reviews.txt ;; \
 	    vocabulary) cp Tests/ModelsTests/Fixtures/bert-uncased-vocab.txt .build-fuzz/corpus/$$t/ ;; \

@@ -104,6 +104,7 @@ func run(_ target: FuzzTarget, _ data: Data) {
     if target == .config {
       if let document = try? JSONDocument.read(path.path) {
         _ = try? TransformerConfig(json: document.rootNode, file: path.path)
+        if let config = try? DecoderConfig(json: document.rootNode, file: path.path) { _ = config.ropeFrequencies }
         _ = try? GraphNetwork(config: document.rootNode, store: MemoryWeights([:]))
       }
     } else if let model = try? TextModel.load(path: path.path) {
@@ -170,6 +171,15 @@ func run(_ target: FuzzTarget, _ data: Data) {
       for info in file.tensorInfos {
         _ = try? file.tensor(info.name)?.withUnsafeBufferPointer { $0.reduce(0, +) }
         _ = try? file.withRawBytes(of: info.name) { $0.reduce(0) { $0 &+ Int($1) } }
+      }
+    }
+    // Loaded as a language model; a small one (as the fixtures are) also generates.
+    if let model = try? LanguageModel.load(path: path.path),
+      model.config.layers * model.config.hiddenSize * model.config.vocabSize <= 1 << 22
+    {
+      let prompt = (try? model.encode("a b")) ?? [0]
+      if (try? model.validate(ids: prompt, reserving: 1)) != nil {
+        _ = model.network.generate(prompt: prompt, maxNewTokens: 2, stopTokens: [])
       }
     }
   case .records:

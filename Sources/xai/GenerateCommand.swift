@@ -54,6 +54,9 @@ struct GenerateCommand: ParsableCommand {
   @Option(name: .long, help: "System message for --chat.")
   var system: String?
 
+  @Flag(name: .long, help: "Do not stop at the model's end tokens (benchmarks: always --max-new-tokens).")
+  var ignoreEos = false
+
   @Option(name: .long, help: "text (streamed) or json.")
   var format: Format = .text
 
@@ -103,7 +106,7 @@ struct GenerateCommand: ParsableCommand {
       // added as Hugging Face's apply_chat_template(tokenize=True) adds it.
       let ids = tokenizer.encode(text, addSpecialTokens: true)
       try model.validate(ids: ids, reserving: 1)
-      let stops = Set(model.config.eosTokenIds)
+      let stops = ignoreEos ? [] : Set(model.config.eosTokenIds)
       let sampling = SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed)
       let loadedAt = Date()
       let stream = StreamingText(tokenizer: tokenizer, enabled: format == .text)
