@@ -41,4 +41,28 @@ int xai_elementwise_is_vectorized(void);
 /// Tests: run the baseline versions even where AVX2 is present (1), or choose again (0).
 void xai_elementwise_force_portable(int portable);
 
+/// Matrix–vector products straight from GGML block-quantised weights (see quantized.c): each
+/// weight is dequantised exactly (as GGML and gguf-py define it) in registers and multiplied
+/// in float32; activations are never quantised. Rows are split over `threads` OpenMP threads
+/// in contiguous chunks; results do not depend on the thread count nor on `vectors`.
+/// 1 when `ggml_type` (GGML's type number: F32 0, F16 1, Q4_0 2, Q4_1 3, Q5_0 6, Q5_1 7,
+/// Q8_0 8, Q4_K 12, Q5_K 13, Q6_K 14, BF16 30) is supported, else 0.
+int xai_quantized_supported(int ggml_type);
+/// Bytes of one row of `columns` values (0 when columns is not a multiple of the block size
+/// or the type is unsupported).
+size_t xai_quantized_row_bytes(int ggml_type, size_t columns);
+/// y[t*rows + r] = Σ_c W[r, c] · x[t*columns + c] for r < rows, t < vectors: W is `rows` rows
+/// of `columns` values stored in consecutive rows of row_bytes each. Returns 0 for an
+/// unsupported type or columns that are not a multiple of the block size, else 1.
+int xai_quantized_matmul(int ggml_type, const void *weights, size_t rows, size_t columns, const float *x,
+                         size_t vectors, float *y, int threads);
+/// Dequantises rows [first, first+count) into out (count × columns floats), exactly; returns
+/// 0 like xai_quantized_matmul.
+int xai_quantized_dequantize_rows(int ggml_type, const void *weights, size_t first, size_t count, size_t columns,
+                                  float *out, int threads);
+/// Whether the AVX2+FMA+F16C path runs (for reports and tests).
+int xai_quantized_is_vectorized(void);
+/// Tests: run the portable path even where AVX2 is present (1), or choose again (0).
+void xai_quantized_force_portable(int portable);
+
 #endif
