@@ -31,7 +31,8 @@ let package = Package(
     .target(
       name: "ImageCodecs", dependencies: ["CPNG", "CJPEG"],
       linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
-    .target(name: "CKernels", linkerSettings: [.linkedLibrary("gomp")]),
+    // Optimised in debug builds too: the test suite runs the kernels on real model sizes.
+    .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.linkedLibrary("gomp")]),
     .target(name: "Tensor", dependencies: ["CBLAS", "CDNNL", "CAllocator", "CKernels"]),
     .target(name: "Models", dependencies: ["Tensor", "CJSONC", "ImageCodecs"]),
     .target(name: "Attribution", dependencies: ["Tensor", "Models"]),
