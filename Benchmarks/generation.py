@@ -11,7 +11,6 @@ Median of RUNS runs each; decode rates exclude the prefill (time of 64 tokens mi
 """
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -29,14 +28,16 @@ WORDS = ("the river flows past old stone bridges while merchants call out prices
 
 
 def xai_generate(prompt, new_tokens):
-    """One `xai generate --format json` run: (json, peak RSS of the child in KB)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    out = subprocess.run(
+    """One `xai generate --format json` run: (json, peak RSS of that process in KB)."""
+    process = subprocess.Popen(
         [XAI, "generate", "--model", MODEL, "--threads", str(THREADS), "--format", "json",
          "--ignore-eos", "--max-new-tokens", str(new_tokens), prompt],
-        check=True, capture_output=True, text=True).stdout
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return json.loads(out), max(peak, before)
+        stdout=subprocess.PIPE, text=True)
+    out = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    if status != 0:
+        raise SystemExit(f"xai generate failed with status {status}")
+    return json.loads(out), usage.ru_maxrss
 
 
 def long_prompt(target=256):
