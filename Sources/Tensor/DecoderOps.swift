@@ -249,3 +249,12 @@ extension Tensor {
     }
   }
 }
+
+extension Tensor {
+  /// The identity whose backward multiplies the gradient by `factor` (a rule that hands an
+  /// operation's inputs only part of its gradient, as the uniform rule on a product does).
+  public func gradientScaled(by factor: Float) -> Tensor {
+    guard Tensor.gradientNeeds(self) != nil else { return self }
+    return Tensor(shape: shape, storage: storage).recorded(from: [self]) { g in [g * factor] }
+  }
+}

@@ -110,6 +110,11 @@ public struct DecoderNetwork: Sendable {
     return head.apply(pass.observe("head", last), bias: nil)
   }
 
+  /// Logits [T, vocab] of final hidden states [T, hidden] (the output head).
+  public func projectToVocabulary(_ hidden: Tensor, pass: ForwardPass = .plain) -> Tensor {
+    head.apply(pass.observe("head", hidden), bias: nil)
+  }
+
   /// The final normalised hidden states [T, hidden].
   public func hidden(embedded input: Tensor, cache: KeyValueCache? = nil, pass: ForwardPass = .plain) -> Tensor {
     let length = input.shape[0]
@@ -139,7 +144,11 @@ public struct DecoderNetwork: Sendable {
       switch config.activation {
       case .silu:
         let gate = block.gate!(mlpInput, pass: pass).silu(constantRatio: pass.rules.gelu == .constantPhi)
-        activated = gate * up
+        switch pass.rules.gatedProduct {
+        case .gradient: activated = gate * up
+        case .constantGate: activated = gate.detach() * up
+        case .uniformSplit: activated = (gate * up).gradientScaled(by: 0.5)
+        }
       case .geluTanh: activated = up.geluTanh(constantRatio: pass.rules.gelu == .constantPhi)
       case .gelu: activated = up.gelu(constantPhi: pass.rules.gelu == .constantPhi)
       }

@@ -39,6 +39,16 @@ public enum GELURule: Sendable, Hashable {
 }
 
 /// The backward of the BERT pooler's tanh(x) = x·(tanh(x)/x).
+/// The rule of the elementwise product of a gated MLP (SwiGLU: silu(gate) ⊙ up).
+public enum GatedProductRule: Sendable, Hashable {
+  /// The exact gradient of the product.
+  case gradient
+  /// The gate is a constant: gradient reaches `up` only (CP-LRP).
+  case constantGate
+  /// Each factor receives half of the product rule's gradient (AttnLRP's uniform rule).
+  case uniformSplit
+}
+
 public enum TanhRule: Sendable, Hashable {
   /// The exact gradient.
   case gradient
@@ -57,6 +67,8 @@ public struct PropagationRules: Sendable, Hashable {
   public var gelu: GELURule
   /// The pooler tanh's rule.
   public var tanh: TanhRule
+  /// The rule of SwiGLU's product silu(gate)·up in decoder MLPs.
+  public var gatedProduct: GatedProductRule = .gradient
 
   /// Rules given one by one (plain gradients where not given).
   public init(

@@ -1,0 +1,129 @@
+import Foundation
+import Models
+import Tensor
+
+/// What one backward pass of a decoder explains: a function of the logits.
+public enum DecoderTarget: Sendable, Equatable {
+  /// The logit of `token` at `position` (the prediction of position + 1).
+  case logit(position: Int, token: Int)
+  /// logit(token) − logit(contrast) at `position` ("why this rather than that").
+  case contrast(position: Int, token: Int, contrast: Int)
+  /// Σ log p(token | earlier) over the (position, token) pairs: a span of generated text.
+  case logProbability([(position: Int, token: Int)])
+
+  public static func == (a: DecoderTarget, b: DecoderTarget) -> Bool {
+    switch (a, b) {
+    case (.logit(let p, let t), .logit(let q, let u)): p == q && t == u
+    case (.contrast(let p, let t, let c), .contrast(let q, let u, let d)): p == q && t == u && c == d
+    case (.logProbability(let x), .logProbability(let y)): x.map(\.position) == y.map(\.position) && x.map(\.token) == y.map(\.token)
+    default: false
+    }
+  }
+
+  /// The positions whose logits the target reads.
+  var positions: [Int] {
+    switch self {
+    case .logit(let position, _), .contrast(let position, _, _): [position]
+    case .logProbability(let pairs): pairs.map(\.position)
+    }
+  }
+}
+
+/// Relevance of every earlier position for one target.
+public struct DecoderAttribution: Sendable, Equatable {
+  /// The target explained.
+  public let target: DecoderTarget
+  /// Its value f (a logit, a logit difference or a summed log-probability).
+  public let value: Float
+  /// R_s = Σ_d e_{s,d}·∂f/∂e_{s,d} for every position s of the sequence (0 after the last
+  /// position the target reads: the model is causal).
+  public let relevance: [Float]
+
+  /// Σ_s R_s against f.
+  public var conservation: Conservation {
+    Conservation(sumRelevance: relevance.reduce(0, +), targetLogit: value, baselineLogit: nil)
+  }
+}
+
+/// Gradient×Input attribution of decoder predictions under a rule set: one forward pass
+/// over the whole sequence (teacher-forced, causal), then one backward pass per target.
+public struct DecoderExplainer: Sendable {
+  public let network: DecoderNetwork
+
+  public init(network: DecoderNetwork) { self.network = network }
+
+  /// The rules of a method for decoders: `lrp` is CP-LRP (attention probabilities, norm
+  /// scales and activation ratios constant, SwiGLU's gate constant), `attnlrp` AttnLRP
+  /// (scales and activation ratios constant, the uniform rule on attention's two products
+  /// and on SwiGLU's product), `gradxinput` the plain gradient.
+  public static func rules(for kind: MethodKind) -> PropagationRules? {
+    switch kind {
+    case .gradxinput:
+      return .gradient
+    case .lrp:
+      var rules = PropagationRules(
+        attention: .constantProbabilities, layerNorm: .constantSigma, gelu: .constantPhi, tanh: .constantRatio)
+      rules.gatedProduct = .constantGate
+      return rules
+    case .attnlrp:
+      var rules = PropagationRules(
+        attention: .uniformSplit, layerNorm: .constantSigma, gelu: .constantPhi, tanh: .constantRatio)
+      rules.gatedProduct = .uniformSplit
+      return rules
+    case .gradient, .integratedGradients:
+      return nil
+    }
+  }
+
+  /// Relevance of every position of `ids` for each target, under `rules`.
+  public func attribute(ids: [Int], targets: [DecoderTarget], rules: PropagationRules) -> [DecoderAttribution] {
+    precondition(!ids.isEmpty && ids.count <= network.config.maxPositions, "sequence of \(ids.count) tokens")
+    let positions = Array(Set(targets.flatMap(\.positions))).sorted()
+    precondition(positions.allSatisfy { $0 >= 0 && $0 < ids.count }, "target positions outside the sequence")
+    let row = Dictionary(uniqueKeysWithValues: positions.enumerated().map { ($1, $0) })
+    let embedded = withoutGrad { network.embed(ids) }
+    let leaf = embedded.requiringGrad()
+    let pass = ForwardPass(rules: rules)
+    let hidden = network.hidden(embedded: leaf, pass: pass)
+    let logits = network.projectToVocabulary(hidden.gatherRows(positions), pass: pass)
+    let vocabulary = network.config.vocabSize
+    let values = logits.scalars
+    let width = network.config.hiddenSize
+    return targets.map { target in
+      var seed = [Float](repeating: 0, count: positions.count * vocabulary)
+      var value: Float = 0
+      switch target {
+      case .logit(let position, let token):
+        seed[row[position]! * vocabulary + token] = 1
+        value = values[row[position]! * vocabulary + token]
+      case .contrast(let position, let token, let contrast):
+        let base = row[position]! * vocabulary
+        seed[base + token] += 1
+        seed[base + contrast] -= 1
+        value = values[base + token] - values[base + contrast]
+      case .logProbability(let pairs):
+        // ∂ log softmax(z)_t / ∂z = onehot(t) − softmax(z).
+        for (position, token) in pairs {
+          let base = row[position]! * vocabulary
+          let slice = values[base..<(base + vocabulary)]
+          let largest = slice.max() ?? 0
+          var total: Double = 0
+          for logit in slice { total += Foundation.exp(Double(logit - largest)) }
+          for (offset, logit) in slice.enumerated() {
+            seed[base + offset] -= Float(Foundation.exp(Double(logit - largest)) / total)
+          }
+          seed[base + token] += 1
+          value += Float(Double(values[base + token] - largest) - Foundation.log(total))
+        }
+      }
+      leaf.zeroGrad()
+      logits.backward(seed: Tensor(shape: logits.shape, scalars: seed))
+      let gradient = leaf.grad?.scalars ?? [Float](repeating: 0, count: embedded.count)
+      let input = embedded.scalars
+      let relevance = (0..<ids.count).map { s in
+        (0..<width).reduce(Float(0)) { $0 + input[s * width + $1] * gradient[s * width + $1] }
+      }
+      return DecoderAttribution(target: target, value: value, relevance: relevance)
+    }
+  }
+}
