@@ -1,0 +1,83 @@
+import Attribution
+import Foundation
+import Models
+import Tensor
+import XCTest
+
+/// Decoder attribution's own checks (the LXT and Captum references are in
+/// DecoderAttributionReferenceTests): gradients against finite differences, the span
+/// target against the log-probabilities generation reports, causality, one forward for
+/// many targets.
+final class DecoderAttributionTests: XCTestCase {
+  static func model(_ name: String) throws -> LanguageModel {
+    try LanguageModel.load(
+      path: AttributionFixtures.repository.appendingPathComponent("Tests/ModelsTests/Fixtures/decoders/\(name)").path)
+  }
+
+  let ids = [0, 12, 40, 7, 33, 21, 5, 60, 18, 2]
+
+  func testGradientTimesInputMatchesFiniteDifferencesOfTheLogit() throws {
+    for name in ["gpt2", "llama-gqa", "qwen2"] {
+      let network = try Self.model(name).network
+      let explainer = DecoderExplainer(network: network)
+      let position = ids.count - 1
+      let token = 17
+      let result = explainer.attribute(ids: ids, targets: [.logit(position: position, token: token)], rules: .gradient)[0]
+      // R_s = Σ_d e_{s,d}·∂f/∂e_{s,d}: compare with the derivative of f(e + h·e_s) at h = 0,
+      // which is exactly R_s (scaling one position's embedding), by central differences in Double.
+      let embedded = withoutGrad { network.embed(ids) }
+      func f(scaling s: Int, by h: Float) -> Double {
+        var values = embedded.scalars
+        let width = network.config.hiddenSize
+        for d in 0..<width { values[s * width + d] *= 1 + h }
+        let logits = withoutGrad { network.logits(embedded: Tensor(shape: embedded.shape, scalars: values)) }
+        return Double(logits.scalars[position * network.config.vocabSize + token])
+      }
+      let scale = Double(result.relevance.map(abs).max()!)
+      for s in [0, 3, position] {
+        let h: Float = 1e-2
+        let numeric = (f(scaling: s, by: h) - f(scaling: s, by: -h)) / (2 * Double(h))
+        XCTAssertEqual(Double(result.relevance[s]), numeric, accuracy: 2e-3 * max(scale, 1), "\(name) position \(s)")
+      }
+      XCTAssertEqual(Double(result.value), f(scaling: 0, by: 0), accuracy: 1e-5)
+    }
+  }
+
+  func testSpanValueIsTheSummedLogProbabilityOfGeneration() throws {
+    let network = try Self.model("llama-gqa").network
+    let prompt = Array(ids.prefix(5))
+    let generated = network.generate(prompt: prompt, maxNewTokens: 5, stopTokens: []).tokens
+    let sequence = prompt + generated.map(\.id)
+    let pairs = (1..<4).map { (position: prompt.count + $0 - 1, token: generated[$0].id) }
+    let result = DecoderExplainer(network: network).attribute(
+      ids: sequence, targets: [.logProbability(pairs)], rules: .gradient)[0]
+    XCTAssertEqual(result.value, generated[1..<4].map(\.logProbability).reduce(0, +), accuracy: 1e-4)
+  }
+
+  func testManyTargetsInOnePassEqualOneAtATimeAndAreCausal() throws {
+    let network = try Self.model("qwen2").network
+    let explainer = DecoderExplainer(network: network)
+    let targets: [DecoderTarget] = [
+      .logit(position: 4, token: 9), .contrast(position: 8, token: 3, contrast: 30), .logit(position: 9, token: 1),
+    ]
+    for kind in [MethodKind.gradxinput, .lrp, .attnlrp] {
+      let rules = DecoderExplainer.rules(for: kind)!
+      let together = explainer.attribute(ids: ids, targets: targets, rules: rules)
+      for (index, target) in targets.enumerated() {
+        let alone = explainer.attribute(ids: ids, targets: [target], rules: rules)[0]
+        XCTAssertEqual(alone.value, together[index].value, accuracy: 1e-6)
+        assertClose(alone.relevance, together[index].relevance, tolerance: 1e-6)
+      }
+      XCTAssertTrue(together[0].relevance[5...].allSatisfy { $0 == 0 }, "\(kind): position 4 sees nothing after it")
+    }
+  }
+}
+
+private func assertClose(_ a: [Float], _ b: [Float], tolerance: Float, file: StaticString = #filePath, line: UInt = #line) {
+  XCTAssertEqual(a.count, b.count, file: file, line: line)
+  let scale = max(1, b.map(abs).max() ?? 0)
+  for (x, y) in zip(a, b) where abs(x - y) > tolerance * scale {
+    XCTFail("\(x) vs \(y)", file: file, line: line)
+    return
+  }
+}
