@@ -28,16 +28,15 @@ WORDS = ("the river flows past old stone bridges while merchants call out prices
 
 
 def xai_generate(prompt, new_tokens):
-    """One `xai generate --format json` run: (json, peak RSS of that process in KB)."""
-    process = subprocess.Popen(
-        [XAI, "generate", "--model", MODEL, "--threads", str(THREADS), "--format", "json",
-         "--ignore-eos", "--max-new-tokens", str(new_tokens), prompt],
-        stdout=subprocess.PIPE, text=True)
-    out = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    if status != 0:
-        raise SystemExit(f"xai generate failed with status {status}")
-    return json.loads(out), usage.ru_maxrss
+    """One `xai generate --format json` run: (json, peak RSS of that process in KB, from
+    GNU time: a child's own rusage would include this Python process's pages before exec)."""
+    timer = ["/usr/bin/time", "-f", "%M"] if os.path.exists("/usr/bin/time") else []
+    result = subprocess.run(
+        timer + [XAI, "generate", "--model", MODEL, "--threads", str(THREADS), "--format", "json",
+                 "--ignore-eos", "--max-new-tokens", str(new_tokens), prompt],
+        capture_output=True, text=True, check=True)
+    peak = int(result.stderr.strip().splitlines()[-1]) if timer else 0
+    return json.loads(result.stdout), peak
 
 
 def long_prompt(target=256):
