@@ -11,9 +11,10 @@ final class ModelKindTests: XCTestCase {
     XCTAssertEqual(ModelKind(modelType: "vit"), .imageClassifier)
     XCTAssertEqual(ModelKind(modelType: "graphnet"), .graphNetwork)
     XCTAssertEqual(ModelKind(modelType: "gcn"), .graphNetwork)
+    for type in ["gpt2", "llama", "qwen2"] { XCTAssertEqual(ModelKind(modelType: type), .languageModel) }
     XCTAssertNil(ModelKind(modelType: "gpt7"))
-    XCTAssertEqual(ModelKind.knownModelTypes.compactMap(ModelKind.init(modelType:)).count, 5)
-    XCTAssertEqual(ModelKind.allCases.map(\.units), [.tokens, .patches, .nodes])
+    XCTAssertEqual(ModelKind.knownModelTypes.compactMap(ModelKind.init(modelType:)).count, 8)
+    XCTAssertEqual(ModelKind.allCases.map(\.units), [.tokens, .patches, .nodes, .tokens])
   }
 
   func testTheZooLoadsEachShippedModelAsTheKindItsConfigurationNames() throws {
