@@ -41,6 +41,8 @@ struct ExplainCommand: ParsableCommand {
 
   @OptionGroup var images: ImageOptions
 
+  @OptionGroup(title: "Language models") var language: LanguageOptions
+
   @Argument(help: "The text to explain, or - to read one text per line from standard input.")
   var text: String?
 
@@ -87,9 +89,18 @@ struct ExplainCommand: ParsableCommand {
     var failed: Int32?
     try reportingErrors {
       if let html = output.html { try checkWritable(html, inputs: images.files + [modelOptions.inputPath]) }
-      let (name, path, loaded) = try modelOptions.load()
+      // Options only a language model takes choose the default language model.
+      let (name, path, loaded) = try modelOptions.load(
+        defaultName: language.isUsed ? GenerateCommand.defaultModel : ModelZoo.defaultModel)
       if !images.files.isEmpty || loaded.kind == .imageClassifier {
         failed = try explainImageFiles(loaded, name: name)
+        return
+      }
+      if case .language(let model) = loaded {
+        if output.html != nil || words || audit {
+          throw ValidationError("--html, --words and --audit are not available for language models yet.")
+        }
+        try explainLanguage(model)
         return
       }
       guard let text else {
@@ -100,6 +111,9 @@ struct ExplainCommand: ParsableCommand {
         // start, B6); a stream of texts can. Where OpenBLAS runs generic kernels on an
         // AVX2/AVX-512 CPU, they are the slower choice even so: the plan decides.
         BLAS.backend = .openBLAS
+      }
+      if language.isUsed {
+        throw ValidationError("--contrast, --generate, --span, --tokens and --chat apply to language models.")
       }
       guard case .text(let model) = loaded else {
         throw loaded.wrongKind(path: path, expected: .textClassifier)
