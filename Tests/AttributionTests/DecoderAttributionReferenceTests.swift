@@ -84,6 +84,35 @@ final class DecoderAttributionReferenceTests: XCTestCase {
     print("decoder attribution reference margins:\n  " + margins.joined(separator: "\n  "))
   }
 
+  /// The source × generated matrix against Captum 0.9's `LLMGradientAttribution` with
+  /// `LayerGradientXActivation` at the block-0 input: Captum's target is each generated
+  /// token's log-probability and its columns the prompt positions only.
+  func testGeneratedMatrixMatchesCaptum() throws {
+    let root = try JSONDocument.read(Self.fixtures.appendingPathComponent("attribution.json").path).rootNode
+    var compared = 0
+    for item in root["cases"]!.elements {
+      guard let steps = item["targets"]?["steps"], let captum = steps["captum"]?["captum_layer_gradient_x_activation"]
+      else { continue }
+      let model = try LanguageModel.load(
+        path: AttributionFixtures.repository.appendingPathComponent("Tests/ModelsTests/Fixtures/decoders")
+          .appendingPathComponent(item["folder"]!.string!).path)
+      let ids = steps["input_ids"]!.elements.compactMap(\.int)
+      let rows = steps["rows"]!.elements
+      let results = DecoderExplainer(network: model.network).attribute(
+        ids: ids, targets: rows.map { .logProbability([(position: $0["position"]!.int!, token: $0["target_id"]!.int!)]) },
+        rules: .gradient)
+      let expected = captum["relevance"]!.elements.map { $0.elements.compactMap(\.double).map(Float.init) }
+      let tolerance = DerivedTolerance(floor: 1e-3, deviation: try FixtureDeviation.of(captum, "relevance"))
+      let actual = results.flatMap { Array($0.relevance.prefix(expected[0].count)) }
+      if let failure = tolerance.failure(actual, expected.flatMap { $0 }, what: "\(item["name"]!.string!) Captum matrix") {
+        XCTFail(failure)
+      }
+      print("Captum matrix \(item["name"]!.string!): \(tolerance.margin(actual, expected.flatMap { $0 }))")
+      compared += 1
+    }
+    XCTAssertEqual(compared, 3)
+  }
+
   func testSmolLM2MatchesLXT() throws {
     let path = ProcessInfo.processInfo.environment["XAI_SMOLLM2_GGUF"]
       ?? AttributionFixtures.repository.appendingPathComponent("models/smollm2-135m-instruct.gguf").path
