@@ -97,8 +97,8 @@ struct ExplainCommand: ParsableCommand {
         return
       }
       if case .language(let model) = loaded {
-        if output.html != nil || words || audit {
-          throw ValidationError("--html, --words and --audit are not available for language models yet.")
+        if words || audit {
+          throw ValidationError("--words and --audit are not available for language models yet.")
         }
         try explainLanguage(model)
         return

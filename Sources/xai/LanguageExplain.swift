@@ -111,5 +111,9 @@ extension ExplainCommand {
     case .json: print(views.json(explanation).text)
     case .terminal: print(views.terminal(explanation), terminator: "")
     }
+    if let html = output.html {
+      try writeReport(LanguageReport(explanation: explanation).html, to: html)
+      printError("xai: wrote \(html)")
+    }
   }
 }

@@ -49,6 +49,18 @@ final class LanguageExplainTests: XCTestCase {
     XCTAssertLessThan(span["steps"]!.elements[0]["value"]!.double!, 0)
   }
 
+  func testHTMLPageIsSelfContainedAndEscaped() throws {
+    let scratch = try ScratchFolder(prefix: "lm-html")
+    defer { scratch.remove() }
+    let page = scratch.file("page.html")
+    let result = try runXai(["explain", "--model", Self.llama, "--generate", "4", "--html", page, "the <cat>"])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    let html = try String(contentsOfFile: page, encoding: .utf8)
+    XCTAssertTrue(html.contains("Source × generated") && html.contains("<details id=\"step-"), "matrix and heatmaps")
+    XCTAssertFalse(html.contains("<cat>"), "token text is escaped")
+    XCTAssertFalse(html.contains("http://") || html.contains("https://"), "no network")
+  }
+
   func testBadLanguageOptions() throws {
     for (arguments, status, fragment) in [
       (["--generate", "0"], Int32(64), "--generate"),

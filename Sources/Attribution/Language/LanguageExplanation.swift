@@ -37,6 +37,31 @@ public struct LanguageExplanation: Sendable {
     public let relevance: [Float]
     /// What f is, for reports: `logit`, `logit difference`, `log-probability`.
     public let quantity: String
+
+    public init(
+      generatedIndex: Int?, positions: [Int], tokens: [Int], contrast: Int?, tokenTexts: [String],
+      contrastText: String?, value: Float, probabilities: [Float], relevance: [Float], quantity: String
+    ) {
+      self.generatedIndex = generatedIndex
+      self.positions = positions
+      self.tokens = tokens
+      self.contrast = contrast
+      self.tokenTexts = tokenTexts
+      self.contrastText = contrastText
+      self.value = value
+      self.probabilities = probabilities
+      self.relevance = relevance
+      self.quantity = quantity
+    }
+  }
+
+  public init(modelName: String, method: MethodKind, ids: [Int], tokens: [String], promptCount: Int, steps: [Step]) {
+    self.modelName = modelName
+    self.method = method
+    self.ids = ids
+    self.tokens = tokens
+    self.promptCount = promptCount
+    self.steps = steps
   }
 
   public let modelName: String
