@@ -177,6 +177,11 @@ reports: build
 	.build/release/xai eval --input samples/data/rotten_tomatoes_test.jsonl --method lrp --method attnlrp \
 	  --method gradxinput --method gradient --method integrated-gradients \
 	  --output reports/eval.json --html reports/eval.html
+	# The language-model page needs SmolLM2 (make models); it is skipped without it.
+	if [ -f models/smollm2-135m-instruct.gguf ]; then \
+	  .build/release/xai explain --model smollm2-135m-instruct --method attnlrp --chat --generate 24 \
+	    --html reports/generation.html "What is the capital of France?" > /dev/null; \
+	fi
 
 ## A one-node Slurm cluster on this machine runs `xai batch` shards as an array job (root; installs slurm-wlm, munge).
 slurm-check: build
