@@ -39,9 +39,18 @@ public struct LanguageViews: Sendable {
       lines += heatmap.heatmapLines(units, scale: scale)
       lines.append(heatmap.legend(scale: scale))
       let sum = step.relevance.reduce(0, +)
-      lines.append(
-        "conservation: Σ R = \(formatNumber(sum)), \(step.quantity) = \(formatNumber(step.value)), residual \(formatNumber(step.value - sum))"
-          + (explanation.method == .attnlrp ? " (AttnLRP differentiates the softmax as is: not conservative)" : ""))
+      if let baseline = step.baselineValue {
+        lines.append(
+          "completeness: Σ R = \(formatNumber(sum)), \(step.quantity) − baseline = \(formatNumber(step.value)) − \(formatNumber(baseline)) = \(formatNumber(step.value - baseline)), residual \(formatNumber(step.value - baseline - sum)) (baseline: the end token at every position)")
+        if abs(step.value - baseline - sum) > 0.1 * max(abs(step.value - baseline), 1e-6) {
+          lines.append(
+            "warning: the path integral has not converged (residual above 10 % of the change); raise --steps and compare.")
+        }
+      } else {
+        lines.append(
+          "conservation: Σ R = \(formatNumber(sum)), \(step.quantity) = \(formatNumber(step.value)), residual \(formatNumber(step.value - sum))"
+            + (explanation.method == .attnlrp ? " (AttnLRP differentiates the softmax as is: not conservative)" : ""))
+      }
     }
     return lines.joined(separator: "\n") + "\n"
   }
@@ -119,6 +128,7 @@ public struct LanguageViews: Sendable {
           ("probabilities", .floats(step.probabilities)),
           ("relevance", .floats(step.relevance)),
           ("conservation", .object([("sum_relevance", .float(sum)), ("value", .float(step.value)), ("residual", .float(step.value - sum))])),
+          ("baseline_value", step.baselineValue.map(JSONOutput.float) ?? .null),
         ])
       })),
       ("source_totals", .floats(explanation.sourceTotals)),

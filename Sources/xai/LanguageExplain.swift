@@ -105,7 +105,9 @@ extension ExplainCommand {
       request = .nextToken(target: target, contrast: contrast)
     }
     let kind = methodOptions.method.first?.kind ?? .lrp
-    let explanation = try model.explain(promptIds: ids, request: request, method: kind)
+    let explanation = try model.explain(
+      promptIds: ids, request: request, method: kind,
+      integratedGradients: IntegratedGradients(steps: methodOptions.steps, rule: methodOptions.integration))
     let views = LanguageViews(mode: ColorMode.detect())
     switch output.format {
     case .json: print(views.json(explanation).text)

@@ -54,6 +54,23 @@ final class DecoderAttributionTests: XCTestCase {
     XCTAssertEqual(result.value, generated[1..<4].map(\.logProbability).reduce(0, +), accuracy: 1e-4)
   }
 
+  func testIntegratedGradientsIsCompleteFromTheEndTokenBaseline() throws {
+    for name in ["gpt2", "llama-gqa", "qwen2"] {
+      let model = try Self.model(name)
+      let explainer = DecoderExplainer(network: model.network)
+      let target = DecoderTarget.logit(position: ids.count - 1, token: 17)
+      let nodes = IntegratedGradients(steps: 64).nodes
+      let result = explainer.integratedGradients(ids: ids, targets: [target], nodes: nodes, baselineToken: model.neutralToken)[0]
+      let baseline = try XCTUnwrap(result.baselineValue)
+      let sum = result.relevance.reduce(0, +)
+      // Gauss–Legendre with 64 points on these smooth paths: exact to float32 rounding.
+      XCTAssertEqual(sum, result.value - baseline, accuracy: 1e-3 * max(1, abs(result.value - baseline)), name)
+      let coarse = explainer.integratedGradients(
+        ids: ids, targets: [target], nodes: IntegratedGradients(steps: 8).nodes, baselineToken: model.neutralToken)[0]
+      XCTAssertEqual(coarse.value, result.value)
+    }
+  }
+
   func testManyTargetsInOnePassEqualOneAtATimeAndAreCausal() throws {
     let network = try Self.model("qwen2").network
     let explainer = DecoderExplainer(network: network)

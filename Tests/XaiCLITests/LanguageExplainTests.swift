@@ -49,6 +49,14 @@ final class LanguageExplainTests: XCTestCase {
     XCTAssertLessThan(span["steps"]!.elements[0]["value"]!.double!, 0)
   }
 
+  func testIntegratedGradientsReportsCompleteness() throws {
+    let result = try runXai(["explain", "--model", Self.llama, "--method", "ig", "--steps", "64", "the cat sat"])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    XCTAssertTrue(result.stdout.contains("completeness") && !result.stdout.contains("warning"), result.stdout)
+    let coarse = try runXai(["explain", "--model", Self.llama, "--method", "ig", "--steps", "1", "the cat sat"])
+    XCTAssertTrue(coarse.stdout.contains("not converged"), coarse.stdout)
+  }
+
   func testHTMLPageIsSelfContainedAndEscaped() throws {
     let scratch = try ScratchFolder(prefix: "lm-html")
     defer { scratch.remove() }
@@ -70,7 +78,7 @@ final class LanguageExplainTests: XCTestCase {
       (["--target", "the cat"], 65, "tokens"),
       (["--generate", "3", "--tokens", "9"], 65, "--tokens"),
       (["--generate", "3", "--span", "2:9"], 65, "--span"),
-      (["--method", "integrated-gradients"], 65, "lrp, attnlrp or gradxinput"),
+      (["--method", "gradient"], 65, "lrp, attnlrp, gradxinput or integrated-gradients"),
     ] {
       let result = try runXai(["explain", "--model", Self.llama] + arguments + ["the cat"])
       XCTAssertEqual(result.status, status, "\(arguments): \(result.stderr)")

@@ -38,10 +38,12 @@ public struct DecoderAttribution: Sendable, Equatable {
   /// R_s = Σ_d e_{s,d}·∂f/∂e_{s,d} for every position s of the sequence (0 after the last
   /// position the target reads: the model is causal).
   public let relevance: [Float]
+  /// For Integrated Gradients: f at the baseline (completeness: Σ R = f − f(baseline)).
+  public var baselineValue: Float? = nil
 
   /// Σ_s R_s against f.
   public var conservation: Conservation {
-    Conservation(sumRelevance: relevance.reduce(0, +), targetLogit: value, baselineLogit: nil)
+    Conservation(sumRelevance: relevance.reduce(0, +), targetLogit: value, baselineLogit: baselineValue)
   }
 }
 
@@ -75,13 +77,55 @@ public struct DecoderExplainer: Sendable {
     }
   }
 
+  /// Integrated Gradients on the straight path from the embeddings of `baselineToken`
+  /// repeated at every position (a neutral token; GPT-2's position embeddings stay on the
+  /// path's ends alike) to the sequence's embeddings:
+  /// R_s = Σ_d (e − b)_{s,d}·Σ_k w_k ∂f/∂e_{s,d}(b + α_k(e − b)), one forward and one backward
+  /// per path point and target. Completeness: Σ R ≈ f(e) − f(b). (The zero embedding is no
+  /// baseline for these models: RMSNorm makes f jump within α ≈ √eps/rms(e) of it, where no
+  /// quadrature of a few dozen points converges.)
+  public func integratedGradients(
+    ids: [Int], targets: [DecoderTarget], nodes: [PathIntegral.Node], baselineToken: Int
+  ) -> [DecoderAttribution] {
+    let embedded = withoutGrad { network.embed(ids) }
+    let baseline = withoutGrad { network.embed([Int](repeating: baselineToken, count: ids.count)) }
+    let difference = withoutGrad { embedded - baseline }
+    let width = network.config.hiddenSize
+    let delta = difference.scalars
+    let full = attribute(embedded: embedded, targets: targets, rules: .gradient)
+    let base = attribute(embedded: baseline, targets: targets, rules: .gradient)
+    var averaged = [[Double]](repeating: [Double](repeating: 0, count: embedded.count), count: targets.count)
+    for node in nodes {
+      let point = withoutGrad { baseline + difference * Float(node.alpha) }
+      for (index, result) in attribute(embedded: point, targets: targets, rules: .gradient, keepGradient: true).enumerated() {
+        for (i, g) in result.gradient.enumerated() { averaged[index][i] += node.weight * Double(g) }
+      }
+    }
+    return targets.indices.map { index in
+      let relevance = (0..<ids.count).map { s in
+        Float((0..<width).reduce(0.0) { $0 + Double(delta[s * width + $1]) * averaged[index][s * width + $1] })
+      }
+      var result = DecoderAttribution(target: targets[index], value: full[index].attribution.value, relevance: relevance)
+      result.baselineValue = base[index].attribution.value
+      return result
+    }
+  }
+
   /// Relevance of every position of `ids` for each target, under `rules`.
   public func attribute(ids: [Int], targets: [DecoderTarget], rules: PropagationRules) -> [DecoderAttribution] {
-    precondition(!ids.isEmpty && ids.count <= network.config.maxPositions, "sequence of \(ids.count) tokens")
-    let positions = Array(Set(targets.flatMap(\.positions))).sorted()
-    precondition(positions.allSatisfy { $0 >= 0 && $0 < ids.count }, "target positions outside the sequence")
-    let row = Dictionary(uniqueKeysWithValues: positions.enumerated().map { ($1, $0) })
     let embedded = withoutGrad { network.embed(ids) }
+    return attribute(embedded: embedded, targets: targets, rules: rules).map(\.attribution)
+  }
+
+  /// The attribution of embedded positions [T, hidden], with ∂f/∂e when asked.
+  func attribute(embedded: Tensor, targets: [DecoderTarget], rules: PropagationRules, keepGradient: Bool = false) -> [(
+    attribution: DecoderAttribution, gradient: [Float]
+  )] {
+    let length = embedded.shape[0]
+    precondition(length > 0 && length <= network.config.maxPositions, "sequence of \(length) tokens")
+    let positions = Array(Set(targets.flatMap(\.positions))).sorted()
+    precondition(positions.allSatisfy { $0 >= 0 && $0 < length }, "target positions outside the sequence")
+    let row = Dictionary(uniqueKeysWithValues: positions.enumerated().map { ($1, $0) })
     let leaf = embedded.requiringGrad()
     let pass = ForwardPass(rules: rules)
     let hidden = network.hidden(embedded: leaf, pass: pass)
@@ -120,10 +164,10 @@ public struct DecoderExplainer: Sendable {
       logits.backward(seed: Tensor(shape: logits.shape, scalars: seed))
       let gradient = leaf.grad?.scalars ?? [Float](repeating: 0, count: embedded.count)
       let input = embedded.scalars
-      let relevance = (0..<ids.count).map { s in
+      let relevance = (0..<length).map { s in
         (0..<width).reduce(Float(0)) { $0 + input[s * width + $1] * gradient[s * width + $1] }
       }
-      return DecoderAttribution(target: target, value: value, relevance: relevance)
+      return (DecoderAttribution(target: target, value: value, relevance: relevance), keepGradient ? gradient : [])
     }
   }
 }

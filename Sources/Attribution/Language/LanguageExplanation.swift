@@ -31,6 +31,8 @@ public struct LanguageExplanation: Sendable {
     public let contrastText: String?
     /// f: a logit, a logit difference or a summed log-probability.
     public let value: Float
+    /// For Integrated Gradients: f at the zero-embedding baseline.
+    public let baselineValue: Float?
     /// p(token | earlier) of each explained token (the model's softmax).
     public let probabilities: [Float]
     /// R_s for s = 0 … the last position read (later positions are 0 by causality).
@@ -40,8 +42,10 @@ public struct LanguageExplanation: Sendable {
 
     public init(
       generatedIndex: Int?, positions: [Int], tokens: [Int], contrast: Int?, tokenTexts: [String],
-      contrastText: String?, value: Float, probabilities: [Float], relevance: [Float], quantity: String
+      contrastText: String?, value: Float, baselineValue: Float? = nil, probabilities: [Float], relevance: [Float],
+      quantity: String
     ) {
+      self.baselineValue = baselineValue
       self.generatedIndex = generatedIndex
       self.positions = positions
       self.tokens = tokens
@@ -85,11 +89,22 @@ public struct LanguageExplanation: Sendable {
 }
 
 extension LanguageModel {
+  /// The token whose embedding is Integrated Gradients' baseline: the model's first end
+  /// token (SmolLM2's `<|im_end|>`, GPT-2's `<|endoftext|>`), else id 0.
+  public var neutralToken: Int { config.eosTokenIds.first ?? 0 }
+
   /// Explains `prompt` (token ids) under `method` (gradxinput, lrp, attnlrp) as `request` asks.
-  public func explain(promptIds: [Int], request: LanguageRequest, method: MethodKind) throws -> LanguageExplanation {
-    guard let rules = DecoderExplainer.rules(for: method) else {
+  /// Integrated Gradients runs `integratedGradients.steps` forward and backward passes per
+  /// target, from `baselineToken`'s embedding at every position.
+  public func explain(
+    promptIds: [Int], request: LanguageRequest, method: MethodKind,
+    integratedGradients: IntegratedGradients = IntegratedGradients()
+  ) throws -> LanguageExplanation {
+    let baselineToken = neutralToken
+    let rules = DecoderExplainer.rules(for: method)
+    guard rules != nil || method == .integratedGradients else {
       throw ModelError.badInput(
-        "--method \(method.rawValue) is not available for language models yet; use lrp, attnlrp or gradxinput.")
+        "--method \(method.rawValue) is not available for language models yet; use lrp, attnlrp, gradxinput or integrated-gradients.")
     }
     var ids = promptIds
     let stops = Set(config.eosTokenIds)
@@ -143,7 +158,10 @@ extension LanguageModel {
       meta.append((span.lowerBound, pairs.map(\.position), pairs.map(\.token), nil, "log-probability"))
     }
     _ = count
-    let results = explainer.attribute(ids: ids, targets: targets, rules: rules)
+    let results =
+      rules.map { explainer.attribute(ids: ids, targets: targets, rules: $0) }
+      ?? explainer.integratedGradients(
+        ids: ids, targets: targets, nodes: integratedGradients.nodes, baselineToken: baselineToken)
     // Probabilities of the explained tokens (one plain forward over the sequence).
     let logits = withoutGrad { network.logits(embedded: network.embed(ids)) }.scalars
     let vocabulary = config.vocabSize
@@ -157,7 +175,7 @@ extension LanguageModel {
     let steps = zip(results, meta).map { result, info in
       LanguageExplanation.Step(
         generatedIndex: info.index, positions: info.positions, tokens: info.tokens, contrast: info.contrast,
-        tokenTexts: info.tokens.map(text), contrastText: info.contrast.map(text), value: result.value,
+        tokenTexts: info.tokens.map(text), contrastText: info.contrast.map(text), value: result.value, baselineValue: result.baselineValue,
         probabilities: zip(info.positions, info.tokens).map { probability(position: $0, token: $1) },
         relevance: Array(result.relevance.prefix((info.positions.max() ?? 0) + 1)), quantity: info.quantity)
     }
