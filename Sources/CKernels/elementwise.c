@@ -5,6 +5,7 @@
 // waiting. Every element is computed by the same arithmetic whatever the split, so results
 // do not depend on the thread count.
 #include "CKernels.h"
+#include "shared.h"
 
 #include <math.h>
 #include <string.h>
@@ -13,10 +14,6 @@
 #define XAI_X86 1
 #endif
 
-// GNU OpenMP's entry points (libgomp, linked by the Tensor target through CDNNL).
-extern void GOMP_parallel(void (*fn)(void *), void *data, unsigned threads, unsigned flags);
-extern int omp_get_thread_num(void);
-extern int omp_get_num_threads(void);
 
 /// Below this many scalars a kernel runs on the calling thread alone.
 #define XAI_PARALLEL_MINIMUM 32768

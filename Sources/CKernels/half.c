@@ -1,4 +1,5 @@
 #include "CKernels.h"
+#include "shared.h"
 
 #include <string.h>
 
@@ -9,31 +10,13 @@
 
 static inline uint16_t load16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 
-static inline float half_scalar(uint16_t bits) {
-  uint32_t sign = (uint32_t)(bits & 0x8000u) << 16;
-  uint32_t exponent = (bits >> 10) & 0x1Fu;
-  uint32_t mantissa = bits & 0x3FFu;
-  uint32_t out;
-  if (exponent == 0) {
-    float value = (float)mantissa * 0x1p-24f;
-    memcpy(&out, &value, 4);
-    out |= sign;
-  } else if (exponent == 0x1F) {
-    out = sign | 0x7F800000u | (mantissa << 13);
-  } else {
-    out = sign | ((exponent + 112) << 23) | (mantissa << 13);
-  }
-  float result;
-  memcpy(&result, &out, 4);
-  return result;
-}
 
 static int half_portable(const unsigned char *source, float *target, size_t count) {
   int finite = 1;
   for (size_t i = 0; i < count; i++) {
     uint16_t bits = load16(source + 2 * i);
     finite &= (bits & 0x7C00u) != 0x7C00u;
-    target[i] = half_scalar(bits);
+    target[i] = xai_half_scalar(bits);
   }
   return finite;
 }

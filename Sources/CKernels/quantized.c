@@ -16,6 +16,7 @@
 // are split over threads (GNU OpenMP's GOMP_parallel, like elementwise.c) in contiguous
 // chunks and each row is computed by one thread.
 #include "CKernels.h"
+#include "shared.h"
 
 #include <string.h>
 
@@ -24,9 +25,6 @@
 #define XAI_X86 1
 #endif
 
-extern void GOMP_parallel(void (*fn)(void *), void *data, unsigned threads, unsigned flags);
-extern int omp_get_thread_num(void);
-extern int omp_get_num_threads(void);
 
 /// Below this many weights (times vectors) a product runs on the calling thread alone.
 #define XAI_QUANT_PARALLEL_MINIMUM 65536
@@ -77,24 +75,6 @@ static inline uint32_t load32(const uint8_t *p) {
   return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
-static inline float half_value(uint16_t bits) {
-  uint32_t sign = (uint32_t)(bits & 0x8000u) << 16;
-  uint32_t exponent = (bits >> 10) & 0x1Fu;
-  uint32_t mantissa = bits & 0x3FFu;
-  uint32_t out;
-  if (exponent == 0) {
-    float value = (float)mantissa * 0x1p-24f;
-    memcpy(&out, &value, 4);
-    out |= sign;
-  } else if (exponent == 0x1F) {
-    out = sign | 0x7F800000u | (mantissa << 13);
-  } else {
-    out = sign | ((exponent + 112) << 23) | (mantissa << 13);
-  }
-  float result;
-  memcpy(&result, &out, 4);
-  return result;
-}
 
 static inline float bfloat_value(uint16_t bits) {
   uint32_t out = (uint32_t)bits << 16;
@@ -120,10 +100,10 @@ static inline void k_scale_min(const uint8_t *s, int j, int *scale, int *minimum
 static void decode_block_portable(int type, const uint8_t *b, float *out, size_t count) {
   switch (type) {
   case T_F32: memcpy(out, b, count * 4); break;
-  case T_F16: for (size_t i = 0; i < count; i++) out[i] = half_value(load16(b + 2 * i)); break;
+  case T_F16: for (size_t i = 0; i < count; i++) out[i] = xai_half_scalar(load16(b + 2 * i)); break;
   case T_BF16: for (size_t i = 0; i < count; i++) out[i] = bfloat_value(load16(b + 2 * i)); break;
   case T_Q4_0: {
-    float d = half_value(load16(b));
+    float d = xai_half_scalar(load16(b));
     for (int i = 0; i < 16; i++) {
       out[i] = d * (float)((b[2 + i] & 0x0F) - 8);
       out[i + 16] = d * (float)((b[2 + i] >> 4) - 8);
@@ -131,7 +111,7 @@ static void decode_block_portable(int type, const uint8_t *b, float *out, size_t
     break;
   }
   case T_Q4_1: {
-    float d = half_value(load16(b)), m = half_value(load16(b + 2));
+    float d = xai_half_scalar(load16(b)), m = xai_half_scalar(load16(b + 2));
     for (int i = 0; i < 16; i++) {
       out[i] = d * (float)(b[4 + i] & 0x0F) + m;  // d·q is exact: one rounding either way
       out[i + 16] = d * (float)(b[4 + i] >> 4) + m;
@@ -139,7 +119,7 @@ static void decode_block_portable(int type, const uint8_t *b, float *out, size_t
     break;
   }
   case T_Q5_0: {
-    float d = half_value(load16(b));
+    float d = xai_half_scalar(load16(b));
     uint32_t qh = load32(b + 2);
     for (int i = 0; i < 16; i++) {
       int lo = (b[6 + i] & 0x0F) | (int)(((qh >> i) & 1) << 4);
@@ -150,7 +130,7 @@ static void decode_block_portable(int type, const uint8_t *b, float *out, size_t
     break;
   }
   case T_Q5_1: {
-    float d = half_value(load16(b)), m = half_value(load16(b + 2));
+    float d = xai_half_scalar(load16(b)), m = xai_half_scalar(load16(b + 2));
     uint32_t qh = load32(b + 4);
     for (int i = 0; i < 16; i++) {
       int lo = (b[8 + i] & 0x0F) | (int)(((qh >> i) & 1) << 4);
@@ -161,13 +141,13 @@ static void decode_block_portable(int type, const uint8_t *b, float *out, size_t
     break;
   }
   case T_Q8_0: {
-    float d = half_value(load16(b));
+    float d = xai_half_scalar(load16(b));
     for (int i = 0; i < 32; i++) out[i] = d * (float)(int8_t)b[2 + i];
     break;
   }
   case T_Q4_K:
   case T_Q5_K: {
-    float d = half_value(load16(b)), dmin = half_value(load16(b + 2));
+    float d = xai_half_scalar(load16(b)), dmin = xai_half_scalar(load16(b + 2));
     const uint8_t *scales = b + 4;
     const uint8_t *qh = b + 16;                              // Q5_K only
     const uint8_t *qs = b + (type == T_Q4_K ? 16 : 48);
@@ -187,7 +167,7 @@ static void decode_block_portable(int type, const uint8_t *b, float *out, size_t
   case T_Q6_K: {
     const uint8_t *ql = b, *qh = b + 128;
     const int8_t *scales = (const int8_t *)(b + 192);
-    float d = half_value(load16(b + 208));
+    float d = xai_half_scalar(load16(b + 208));
     for (int h = 0; h < 2; h++) {
       for (int k = 0; k < 4; k++) {
         for (int l = 0; l < 32; l++) {

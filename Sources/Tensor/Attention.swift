@@ -78,12 +78,7 @@ extension Tensor {
           BLAS.sgemm(
             transposeA: false, transposeB: true, m: length, n: length, k: headWidth, alpha: half,
             a: pg + offset, lda: width, b: cv.storage.base + offset, ldb: width, c: ds, ldc: length)
-          for row in 0..<length {
-            let (dRow, pRow) = (ds + row * length, p + row * length)
-            var dot: Float = 0
-            for column in 0..<length { dot += dRow[column] * pRow[column] }
-            for column in 0..<length { dRow[column] = pRow[column] * (dRow[column] - dot) }
-          }
+          softmaxBackwardRows(ds, probabilities: p, rows: length, columns: length)
           if let gradQ {
             BLAS.sgemm(
               transposeA: false, transposeB: false, m: length, n: headWidth, k: length, alpha: half * scale,
@@ -99,6 +94,18 @@ extension Tensor {
         }
       }
       return [gradQ, gradK, gradV]
+    }
+  }
+
+  /// ∂S = P ⊙ (∂P − rowsum(∂P ⊙ P)) in place of ∂P, row by row.
+  static func softmaxBackwardRows(
+    _ gradient: UnsafeMutablePointer<Float>, probabilities: UnsafePointer<Float>, rows: Int, columns: Int
+  ) {
+    for row in 0..<rows {
+      let (dRow, pRow) = (gradient + row * columns, probabilities + row * columns)
+      var dot: Float = 0
+      for column in 0..<columns { dot += dRow[column] * pRow[column] }
+      for column in 0..<columns { dRow[column] = pRow[column] * (dRow[column] - dot) }
     }
   }
 

@@ -207,12 +207,7 @@ extension Tensor {
         BLAS.sgemm(
           transposeA: false, transposeB: true, m: length, n: keys, k: headWidth, alpha: half,
           a: pg + h * headWidth, lda: width, b: cv.storage.base + kvOffset, ldb: keyWidth, c: ds, ldc: keys)
-        for row in 0..<length {
-          let (dRow, pRow) = (ds + row * keys, p + row * keys)
-          var dot: Float = 0
-          for column in 0..<keys { dot += dRow[column] * pRow[column] }
-          for column in 0..<keys { dRow[column] = pRow[column] * (dRow[column] - dot) }
-        }
+        softmaxBackwardRows(ds, probabilities: p, rows: length, columns: keys)
         if let gradQ {
           BLAS.sgemm(
             transposeA: false, transposeB: false, m: length, n: headWidth, k: keys, alpha: half * scale,

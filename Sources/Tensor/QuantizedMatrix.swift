@@ -150,26 +150,10 @@ extension QuantizedMatrix {
   /// Whether every dequantised weight is finite (checked band by band).
   public func allFinite() -> Bool {
     var finite = true
-    forEachBandForCheck { band, count in
-      if finite && xai_all_finite(band, count) == 0 { finite = false }
+    forEachBand { _, count, band in
+      if finite && xai_all_finite(band, count * columns) == 0 { finite = false }
     }
     return finite
-  }
-
-  private func forEachBandForCheck(_ body: (UnsafePointer<Float>, Int) -> Void) {
-    let bandRows = Swift.max(1, Swift.min(rows, Self.bandScalars / Swift.max(columns, 1)))
-    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: bandRows * columns)
-    defer { scratch.deallocate() }
-    var first = 0
-    while first < rows {
-      let count = Swift.min(bandRows, rows - first)
-      withExtendedLifetime(owner) {
-        _ = xai_quantized_dequantize_rows(
-          Int32(type), base, first, count, columns, scratch, Int32(BLAS.elementwiseThreads))
-      }
-      body(scratch, count * columns)
-      first += count
-    }
   }
 }
 
