@@ -85,10 +85,12 @@ final class GenerateCommandTests: XCTestCase {
     let classifier = try runXai(["generate", "--model", tinyDistilBert, "hello"])
     XCTAssertEqual(classifier.status, 65, classifier.stderr)
     XCTAssertTrue(classifier.stderr.contains("language model"), classifier.stderr)
-    // And a language model where a classifier is needed.
-    let explain = try runXai(["explain", "--model", Self.llama, "hello"])
-    XCTAssertEqual(explain.status, 65, explain.stderr)
-    XCTAssertTrue(explain.stderr.contains("xai generate"), explain.stderr)
+    // And a language model where a graph network is needed.
+    let graph = try runXai([
+      "graph", "--model", Self.llama, "--graph", checkout.appendingPathComponent("samples/data/ba_graphs.jsonl").path,
+    ])
+    XCTAssertEqual(graph.status, 65, graph.stderr)
+    XCTAssertTrue(graph.stderr.contains("xai generate"), graph.stderr)
   }
 
   func testModelsListsGGUFFilesAndHuggingFaceDecoders() throws {
