@@ -90,7 +90,7 @@ install: build
 bench-gemm: setup
 	$(SWIFT) run -c release xai-bench gemm
 
-## The language-model rows (Benchmarks/generation.py) run when `make models` has fetched
+## The language-model rows (Benchmarks/generation.py, attribution_lm.py) run when `make models` has fetched
 ## SmolLM2; llama.cpp (llama-cpp-python, built from source, ~8 minutes once) is their anchor.
 bench: setup venv
 	$(SWIFT) build -c release
@@ -99,6 +99,7 @@ bench: setup venv
 	@dpkg -s time >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq time
 	@$(PYTHON) -c "import llama_cpp" 2>/dev/null || $(VENV)/bin/pip install -q llama-cpp-python==0.3.36
 	$(PYTHON) Benchmarks/generation.py
+	$(PYTHON) Benchmarks/attribution_lm.py
 
 ## Python tooling (reference values, sample models, PyTorch benchmarks) lives in .venv.
 venv: $(VENV)/.installed
