@@ -20,6 +20,14 @@ public enum DecoderTarget: Sendable, Equatable {
     }
   }
 
+  /// The (position, token) pairs whose probabilities the target is about.
+  var pairs: [(position: Int, token: Int)] {
+    switch self {
+    case .logit(let position, let token), .contrast(let position, let token, _): [(position, token)]
+    case .logProbability(let pairs): pairs
+    }
+  }
+
   /// The positions whose logits the target reads.
   var positions: [Int] {
     switch self {
@@ -40,6 +48,8 @@ public struct DecoderAttribution: Sendable, Equatable {
   public let relevance: [Float]
   /// For Integrated Gradients: f at the baseline (completeness: Σ R = f − f(baseline)).
   public var baselineValue: Float? = nil
+  /// p(token | earlier) of each token the target reads, from the same forward pass.
+  public var probabilities: [Float] = []
 
   /// Σ_s R_s against f.
   public var conservation: Conservation {
@@ -107,6 +117,7 @@ public struct DecoderExplainer: Sendable {
       }
       var result = DecoderAttribution(target: targets[index], value: full[index].attribution.value, relevance: relevance)
       result.baselineValue = base[index].attribution.value
+      result.probabilities = full[index].attribution.probabilities
       return result
     }
   }
@@ -133,6 +144,13 @@ public struct DecoderExplainer: Sendable {
     let vocabulary = network.config.vocabSize
     let values = logits.scalars
     let width = network.config.hiddenSize
+    /// log softmax of logits row `row` at `token`, in Double.
+    func logProbability(_ row: Int, _ token: Int) -> Double {
+      let slice = values[(row * vocabulary)..<((row + 1) * vocabulary)]
+      let largest = slice.max() ?? 0
+      let total = slice.reduce(0.0) { $0 + Foundation.exp(Double($1 - largest)) }
+      return Double(values[row * vocabulary + token] - largest) - Foundation.log(total)
+    }
     return targets.map { target in
       var seed = [Float](repeating: 0, count: positions.count * vocabulary)
       var value: Float = 0
@@ -149,15 +167,14 @@ public struct DecoderExplainer: Sendable {
         // ∂ log softmax(z)_t / ∂z = onehot(t) − softmax(z).
         for (position, token) in pairs {
           let base = row[position]! * vocabulary
-          let slice = values[base..<(base + vocabulary)]
-          let largest = slice.max() ?? 0
-          var total: Double = 0
-          for logit in slice { total += Foundation.exp(Double(logit - largest)) }
-          for (offset, logit) in slice.enumerated() {
-            seed[base + offset] -= Float(Foundation.exp(Double(logit - largest)) / total)
+          let logP = logProbability(row[position]!, token)
+          // log Σ exp z = z_token − log p(token).
+          let logNormalizer = Double(values[base + token]) - logP
+          for offset in 0..<vocabulary {
+            seed[base + offset] -= Float(Foundation.exp(Double(values[base + offset]) - logNormalizer))
           }
           seed[base + token] += 1
-          value += Float(Double(values[base + token] - largest) - Foundation.log(total))
+          value += Float(logP)
         }
       }
       leaf.zeroGrad()
@@ -167,7 +184,9 @@ public struct DecoderExplainer: Sendable {
       let relevance = (0..<length).map { s in
         (0..<width).reduce(Float(0)) { $0 + input[s * width + $1] * gradient[s * width + $1] }
       }
-      return (DecoderAttribution(target: target, value: value, relevance: relevance), keepGradient ? gradient : [])
+      var attribution = DecoderAttribution(target: target, value: value, relevance: relevance)
+      attribution.probabilities = target.pairs.map { Float(Foundation.exp(logProbability(row[$0.position]!, $0.token))) }
+      return (attribution, keepGradient ? gradient : [])
     }
   }
 }

@@ -108,12 +108,10 @@ extension LanguageModel {
     }
     var ids = promptIds
     let stops = Set(config.eosTokenIds)
-    var count = 0
     switch request {
     case .nextToken: try validate(ids: ids)
     case .generated(let n, _), .span(let n, _):
       try validate(ids: ids, reserving: 1)
-      count = n
       let generated = network.generate(prompt: ids, maxNewTokens: n, stopTokens: stops).tokens
       ids += generated.map(\.id)
     }
@@ -157,26 +155,16 @@ extension LanguageModel {
       targets.append(.logProbability(pairs))
       meta.append((span.lowerBound, pairs.map(\.position), pairs.map(\.token), nil, "log-probability"))
     }
-    _ = count
     let results =
       rules.map { explainer.attribute(ids: ids, targets: targets, rules: $0) }
       ?? explainer.integratedGradients(
         ids: ids, targets: targets, nodes: integratedGradients.nodes, baselineToken: baselineToken)
-    // Probabilities of the explained tokens (one plain forward over the sequence).
-    let logits = withoutGrad { network.logits(embedded: network.embed(ids)) }.scalars
-    let vocabulary = config.vocabSize
-    func probability(position: Int, token: Int) -> Float {
-      let row = logits[(position * vocabulary)..<((position + 1) * vocabulary)]
-      let largest = row.max() ?? 0
-      let total = row.reduce(0.0) { $0 + Foundation.exp(Double($1 - largest)) }
-      return Float(Foundation.exp(Double(row[position * vocabulary + token] - largest)) / total)
-    }
     func text(_ id: Int) -> String { tokenizer?.displayText(of: id) ?? "#\(id)" }
     let steps = zip(results, meta).map { result, info in
       LanguageExplanation.Step(
         generatedIndex: info.index, positions: info.positions, tokens: info.tokens, contrast: info.contrast,
         tokenTexts: info.tokens.map(text), contrastText: info.contrast.map(text), value: result.value, baselineValue: result.baselineValue,
-        probabilities: zip(info.positions, info.tokens).map { probability(position: $0, token: $1) },
+        probabilities: result.probabilities,
         relevance: Array(result.relevance.prefix((info.positions.max() ?? 0) + 1)), quantity: info.quantity)
     }
     let texts = ids.map(text)
