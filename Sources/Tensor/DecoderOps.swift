@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// The operations decoder language models add: RMS normalisation, SiLU, the tanh form of
@@ -153,9 +154,19 @@ extension Tensor {
     }
   }
 
+  /// Query rows per tile of causal attention: a tile's scores are computed only against the
+  /// keys its last row sees, so the masked half of the score matrix is mostly skipped
+  /// (and not kept for the backward pass) once a sequence spans several tiles.
+  public static let attentionTileRows = 64
+
   /// Causal attention of one sequence: `query` [T, H·d] over `key`, `value` [S, G·d]
   /// (S ≥ T: the last T keys are the queries' own positions, earlier ones a cache), G key/
   /// value heads each shared by H/G query heads. Query t sees keys 0 … S − T + t.
+  ///
+  /// Query rows run in tiles of `attentionTileRows`: tile [r0, r1) multiplies its queries
+  /// with keys 0 ..< S − T + r1 only, the masked softmax of all heads' rows runs as one
+  /// threaded row kernel, and the probabilities are kept tile by tile (about half of
+  /// H·T·S) for the backward pass — not at all when no gradient is needed.
   public static func causalAttention(
     query: Tensor, key: Tensor, value: Tensor, heads: Int, keyValueHeads: Int, scale: Float,
     gradient rule: AttentionGradient = .full
@@ -168,22 +179,34 @@ extension Tensor {
     precondition(keyWidth == keyValueHeads * headWidth && keys >= length, "keys \(key.shape) for queries \(query.shape)")
     let group = heads / keyValueHeads
     let past = keys - length
-    let probabilities = Tensor.uninitialized([heads, length, keys])
+    let tiles = AttentionTiles(length: length, past: past, heads: heads, tileRows: attentionTileRows)
+    let needs = gradientNeeds(query, key, value)
+    // Kept for the backward pass: every tile's probabilities; else one tile's scratch.
+    let probabilities = Tensor.uninitialized([needs == nil ? tiles.largestBlock : tiles.total])
     let output = Tensor.uninitialized([length, width])
     let (pq, pk, pv) = (query.storage.base, key.storage.base, value.storage.base)
-    let (pp, po) = (probabilities.storage.base, output.storage.base)
-    for h in 0..<heads {
-      let kvOffset = (h / group) * headWidth
-      let scores = pp + h * length * keys
-      BLAS.sgemm(
-        transposeA: false, transposeB: true, m: length, n: keys, k: headWidth, alpha: scale,
-        a: pq + h * headWidth, lda: width, b: pk + kvOffset, ldb: keyWidth, c: scores, ldc: keys)
-      causalSoftmax(scores, rows: length, columns: keys, past: past)
-      BLAS.sgemm(
-        transposeA: false, transposeB: false, m: length, n: headWidth, k: keys,
-        a: scores, lda: keys, b: pv + kvOffset, ldb: keyWidth, c: po + h * headWidth, ldc: width)
+    let po = output.storage.base
+    let threads = Int32(BLAS.elementwiseThreads)
+    for tile in tiles.all {
+      let block = probabilities.storage.base + (needs == nil ? 0 : tile.offset)
+      let (rows, seen) = (tile.rows, tile.keys)
+      for h in 0..<heads {
+        let kvOffset = (h / group) * headWidth
+        BLAS.sgemm(
+          transposeA: false, transposeB: true, m: rows, n: seen, k: headWidth, alpha: scale,
+          a: pq + tile.first * width + h * headWidth, lda: width, b: pk + kvOffset, ldb: keyWidth,
+          c: block + h * rows * seen, ldc: seen)
+      }
+      xai_causal_softmax(block, heads * rows, seen, rows, past + tile.first + 1, threads)
+      for h in 0..<heads {
+        let kvOffset = (h / group) * headWidth
+        BLAS.sgemm(
+          transposeA: false, transposeB: false, m: rows, n: headWidth, k: seen,
+          a: block + h * rows * seen, lda: seen, b: pv + kvOffset, ldb: keyWidth,
+          c: po + tile.first * width + h * headWidth, ldc: width)
+      }
     }
-    guard let needs = gradientNeeds(query, key, value) else { return output }
+    guard let needs else { return output }
     let (cq, ck, cv) = (query.detach(), key.detach(), value.detach())
     return output.recorded(from: [query, key, value]) { g in
       let pg = g.storage.base
@@ -192,56 +215,76 @@ extension Tensor {
       let gradQ = wantScores && needs[0] ? Tensor.zeros(cq.shape) : nil
       let gradK = wantScores && needs[1] ? Tensor.zeros(ck.shape) : nil
       let gradV = needs[2] ? Tensor.zeros(cv.shape) : nil
-      let scratch = wantScores ? Tensor.uninitialized([length, keys]) : nil
-      for h in 0..<heads {
-        let kvOffset = (h / group) * headWidth
-        let p = probabilities.storage.base + h * length * keys
+      let scratch = wantScores ? Tensor.uninitialized([tiles.largestBlock]) : nil
+      for tile in tiles.all {
+        let block = probabilities.storage.base + tile.offset
+        let (rows, seen) = (tile.rows, tile.keys)
+        let gradientRows = pg + tile.first * width
         if let gradV {
-          BLAS.sgemm(
-            transposeA: true, transposeB: false, m: keys, n: headWidth, k: length, alpha: half,
-            a: p, lda: keys, b: pg + h * headWidth, ldb: width, beta: 1, c: gradV.storage.base + kvOffset,
-            ldc: keyWidth)
+          for h in 0..<heads {
+            BLAS.sgemm(
+              transposeA: true, transposeB: false, m: seen, n: headWidth, k: rows, alpha: half,
+              a: block + h * rows * seen, lda: seen, b: gradientRows + h * headWidth, ldb: width, beta: 1,
+              c: gradV.storage.base + (h / group) * headWidth, ldc: keyWidth)
+          }
         }
         guard let scratch else { continue }
         let ds = scratch.storage.base
-        BLAS.sgemm(
-          transposeA: false, transposeB: true, m: length, n: keys, k: headWidth, alpha: half,
-          a: pg + h * headWidth, lda: width, b: cv.storage.base + kvOffset, ldb: keyWidth, c: ds, ldc: keys)
-        softmaxBackwardRows(ds, probabilities: p, rows: length, columns: keys)
-        if let gradQ {
+        for h in 0..<heads {
           BLAS.sgemm(
-            transposeA: false, transposeB: false, m: length, n: headWidth, k: keys, alpha: half * scale,
-            a: ds, lda: keys, b: ck.storage.base + kvOffset, ldb: keyWidth, c: gradQ.storage.base + h * headWidth,
-            ldc: width)
+            transposeA: false, transposeB: true, m: rows, n: seen, k: headWidth, alpha: half,
+            a: gradientRows + h * headWidth, lda: width, b: cv.storage.base + (h / group) * headWidth,
+            ldb: keyWidth, c: ds + h * rows * seen, ldc: seen)
         }
-        if let gradK {
-          BLAS.sgemm(
-            transposeA: true, transposeB: false, m: keys, n: headWidth, k: length, alpha: half * scale,
-            a: ds, lda: keys, b: cq.storage.base + h * headWidth, ldb: width, beta: 1,
-            c: gradK.storage.base + kvOffset, ldc: keyWidth)
+        xai_causal_softmax_backward(ds, block, heads * rows, seen, rows, past + tile.first + 1, threads)
+        for h in 0..<heads {
+          let kvOffset = (h / group) * headWidth
+          if let gradQ {
+            BLAS.sgemm(
+              transposeA: false, transposeB: false, m: rows, n: headWidth, k: seen, alpha: half * scale,
+              a: ds + h * rows * seen, lda: seen, b: ck.storage.base + kvOffset, ldb: keyWidth,
+              c: gradQ.storage.base + tile.first * width + h * headWidth, ldc: width)
+          }
+          if let gradK {
+            BLAS.sgemm(
+              transposeA: true, transposeB: false, m: seen, n: headWidth, k: rows, alpha: half * scale,
+              a: ds + h * rows * seen, lda: seen, b: cq.storage.base + tile.first * width + h * headWidth,
+              ldb: width, beta: 1, c: gradK.storage.base + kvOffset, ldc: keyWidth)
+          }
         }
       }
       return [gradQ, gradK, gradV]
     }
   }
+}
 
-  /// Row-wise softmax in place where row t keeps columns 0 … past + t (the rest get 0).
-  static func causalSoftmax(_ values: UnsafeMutablePointer<Float>, rows: Int, columns: Int, past: Int) {
-    for row in 0..<rows {
-      let x = values + row * columns
-      let visible = Swift.min(columns, past + row + 1)
-      var largest = -Float.infinity
-      for column in 0..<visible { largest = Swift.max(largest, x[column]) }
-      var total: Float = 0
-      for column in 0..<visible {
-        let e = fastExp(x[column] - largest)
-        x[column] = e
-        total += e
-      }
-      let inverse = 1 / total
-      for column in 0..<visible { x[column] *= inverse }
-      for column in visible..<columns { x[column] = 0 }
+/// The query-row tiles of one causal attention: tile i covers rows [first, first + rows)
+/// and sees keys 0 ..< past + first + rows; its probabilities for all heads take
+/// heads · rows · keys scalars at `offset` of the kept buffer.
+struct AttentionTiles {
+  struct Tile {
+    let first, rows, keys, offset: Int
+  }
+
+  let all: [Tile]
+  /// Scalars of every tile's block together, and of the largest one.
+  let total: Int
+  let largestBlock: Int
+
+  init(length: Int, past: Int, heads: Int, tileRows: Int) {
+    var tiles: [Tile] = []
+    var offset = 0
+    var largest = 0
+    for first in stride(from: 0, to: length, by: tileRows) {
+      let rows = Swift.min(tileRows, length - first)
+      let keys = past + first + rows
+      tiles.append(Tile(first: first, rows: rows, keys: keys, offset: offset))
+      offset += heads * rows * keys
+      largest = Swift.max(largest, heads * rows * keys)
     }
+    all = tiles
+    total = Swift.max(offset, 1)
+    largestBlock = Swift.max(largest, 1)
   }
 }
 

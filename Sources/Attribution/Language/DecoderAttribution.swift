@@ -10,12 +10,17 @@ public enum DecoderTarget: Sendable, Equatable {
   case contrast(position: Int, token: Int, contrast: Int)
   /// Σ log p(token | earlier) over the (position, token) pairs: a span of generated text.
   case logProbability([(position: Int, token: Int)])
+  /// The logit of the model's own choice at `position` (its largest logit), or that minus
+  /// the logit of `contrast`: resolved to `.logit` / `.contrast` from the explained forward
+  /// pass itself, so that explaining the prediction costs no second forward pass.
+  case predicted(position: Int, contrast: Int?)
 
   public static func == (a: DecoderTarget, b: DecoderTarget) -> Bool {
     switch (a, b) {
     case (.logit(let p, let t), .logit(let q, let u)): p == q && t == u
     case (.contrast(let p, let t, let c), .contrast(let q, let u, let d)): p == q && t == u && c == d
     case (.logProbability(let x), .logProbability(let y)): x.map(\.position) == y.map(\.position) && x.map(\.token) == y.map(\.token)
+    case (.predicted(let p, let c), .predicted(let q, let d)): p == q && c == d
     default: false
     }
   }
@@ -25,13 +30,14 @@ public enum DecoderTarget: Sendable, Equatable {
     switch self {
     case .logit(let position, let token), .contrast(let position, let token, _): [(position, token)]
     case .logProbability(let pairs): pairs
+    case .predicted: []
     }
   }
 
   /// The positions whose logits the target reads.
   var positions: [Int] {
     switch self {
-    case .logit(let position, _), .contrast(let position, _, _): [position]
+    case .logit(let position, _), .contrast(let position, _, _), .predicted(let position, _): [position]
     case .logProbability(let pairs): pairs.map(\.position)
     }
   }
@@ -39,7 +45,7 @@ public enum DecoderTarget: Sendable, Equatable {
 
 /// Relevance of every earlier position for one target.
 public struct DecoderAttribution: Sendable, Equatable {
-  /// The target explained.
+  /// The target explained (`.predicted` resolved to the token chosen).
   public let target: DecoderTarget
   /// Its value f (a logit, a logit difference or a summed log-probability).
   public let value: Float
@@ -103,6 +109,8 @@ public struct DecoderExplainer: Sendable {
     let width = network.config.hiddenSize
     let delta = difference.scalars
     let full = attribute(embedded: embedded, targets: targets, rules: .gradient)
+    // The prediction at the input is explained along the whole path.
+    let targets = full.map(\.attribution.target)
     let base = attribute(embedded: baseline, targets: targets, rules: .gradient)
     var averaged = [[Double]](repeating: [Double](repeating: 0, count: embedded.count), count: targets.count)
     for node in nodes {
@@ -151,9 +159,16 @@ public struct DecoderExplainer: Sendable {
       let total = slice.reduce(0.0) { $0 + Foundation.exp(Double($1 - largest)) }
       return Double(values[row * vocabulary + token] - largest) - Foundation.log(total)
     }
-    return targets.map { target in
+    return targets.map { given in
       var seed = [Float](repeating: 0, count: positions.count * vocabulary)
       var value: Float = 0
+      var target = given
+      if case .predicted(let position, let contrast) = given {
+        let base = row[position]! * vocabulary
+        var best = 0
+        for offset in 1..<vocabulary where values[base + offset] > values[base + best] { best = offset }
+        target = contrast.map { .contrast(position: position, token: best, contrast: $0) } ?? .logit(position: position, token: best)
+      }
       switch target {
       case .logit(let position, let token):
         seed[row[position]! * vocabulary + token] = 1
@@ -176,6 +191,7 @@ public struct DecoderExplainer: Sendable {
           seed[base + token] += 1
           value += Float(logP)
         }
+      case .predicted: preconditionFailure("resolved above")
       }
       leaf.zeroGrad()
       logits.backward(seed: Tensor(shape: logits.shape, scalars: seed))

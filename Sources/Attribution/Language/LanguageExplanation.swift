@@ -122,16 +122,16 @@ extension LanguageModel {
     switch request {
     case .nextToken(let target, let contrast):
       let position = ids.count - 1
-      let logits = withoutGrad { network.logits(embedded: network.embed(ids), lastOnly: true) }.scalars
-      let chosen = target ?? logits.indices.max { logits[$0] < logits[$1] }!
-      for id in [chosen] + (contrast.map { [$0] } ?? []) where id < 0 || id >= config.vocabSize {
+      for id in [target, contrast].compactMap({ $0 }) where id < 0 || id >= config.vocabSize {
         throw ModelError.badInput("token id \(id) is outside the vocabulary of \(config.vocabSize).")
       }
+      // Without a target, the model's choice is read off the explained pass itself.
+      let chosen = target ?? -1
       if let contrast {
-        targets.append(.contrast(position: position, token: chosen, contrast: contrast))
+        targets.append(target == nil ? .predicted(position: position, contrast: contrast) : .contrast(position: position, token: chosen, contrast: contrast))
         meta.append((nil, [position], [chosen], contrast, "logit difference"))
       } else {
-        targets.append(.logit(position: position, token: chosen))
+        targets.append(target == nil ? .predicted(position: position, contrast: nil) : .logit(position: position, token: chosen))
         meta.append((nil, [position], [chosen], nil, "logit"))
       }
     case .generated(_, let only):
@@ -160,8 +160,11 @@ extension LanguageModel {
       ?? explainer.integratedGradients(
         ids: ids, targets: targets, nodes: integratedGradients.nodes, baselineToken: baselineToken)
     func text(_ id: Int) -> String { tokenizer?.displayText(of: id) ?? "#\(id)" }
-    let steps = zip(results, meta).map { result, info in
-      LanguageExplanation.Step(
+    let steps = zip(results, meta).map { result, given in
+      var info = given
+      if case .logit(_, let token) = result.target { info.tokens = [token] }
+      if case .contrast(_, let token, _) = result.target { info.tokens = [token] }
+      return LanguageExplanation.Step(
         generatedIndex: info.index, positions: info.positions, tokens: info.tokens, contrast: info.contrast,
         tokenTexts: info.tokens.map(text), contrastText: info.contrast.map(text), value: result.value, baselineValue: result.baselineValue,
         probabilities: result.probabilities,

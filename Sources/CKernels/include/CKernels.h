@@ -41,6 +41,16 @@ int xai_elementwise_is_vectorized(void);
 /// Tests: run the baseline versions even where AVX2 is present (1), or choose again (0).
 void xai_elementwise_force_portable(int portable);
 
+/// Causal attention's row kernels over a block of `rows` rows of `columns` scores: the rows
+/// of several heads of one tile of query rows, `rows_per_head` rows per head, the tile's
+/// first row seeing `first_visible` keys and each next row one more (up to `columns`).
+/// Softmax in place over the visible columns; the rest are set to 0.
+void xai_causal_softmax(float *scores, size_t rows, size_t columns, size_t rows_per_head, size_t first_visible,
+                        int threads);
+/// ∂S = P ⊙ (∂P − rowsum(∂P ⊙ P)) in place of ∂P over the visible columns (the rest 0).
+void xai_causal_softmax_backward(float *grad, const float *probabilities, size_t rows, size_t columns,
+                                 size_t rows_per_head, size_t first_visible, int threads);
+
 /// Matrix–vector products straight from GGML block-quantised weights (see quantized.c): each
 /// weight is dequantised exactly (as GGML and gguf-py define it) in registers and multiplied
 /// in float32; activations are never quantised. Rows are split over `threads` OpenMP threads
