@@ -99,7 +99,7 @@ struct ExplainCommand: ParsableCommand {
       if case .language(let model) = loaded {
         if words {
           throw ValidationError(
-            "--words merges a classifier's word pieces; a language model's tokens are shown as they are, so leave it out.")
+            "--words merges a text classifier's word pieces into words; a language model's tokens are shown as they are, so leave --words out.")
         }
         try explainLanguage(model)
         return
