@@ -55,9 +55,12 @@ public struct LanguageReport: Sendable {
           "<h3 style=\"font-size:15px;margin:14px 0 6px\">Relevance audit</h3><p class=\"sub\" style=\"margin-bottom:6px\">"
           + "\(escapeHTML(step.quantity)) \(formatNumber(audit.targetLogit)) = Σ tokens \(formatNumber(audit.sumTokens))"
           + " + bias share \(formatNumber(audit.biasShare)) + rules' share \(formatNumber(audit.ruleShare)). "
-          + "Σ h·∂f/∂h at the input of each sublayer (the residual stream), from f down to the tokens; "
-          + "layer.0.attention_norm is the tokens' sum.</p>"
-          + auditTableHTML(audit, valueName: step.quantity)
+          + "Each bar is Σ h·∂f/∂h at the input of a sublayer (the residual stream before each norm), "
+          + "from the tokens' sum on the left to the head and f (grey, dashed line) on the right; "
+          + "a step between bars is relevance the biases or the rules absorbed (down) or created (up) in between.</p>"
+          + auditChartSVG(audit, valueName: step.quantity)
+          + "<details><summary>values by sublayer input</summary>"
+          + auditTableHTML(audit, valueName: step.quantity) + "</details>"
           + "<p class=\"sub\" style=\"margin-top:6px\">\(escapeHTML(LanguageViews.auditMeaning(e.method, quantity: step.quantity)))</p>"
       }
       details += "</details>"

@@ -92,7 +92,7 @@ public struct LanguageViews: Sendable {
         : affine + ", so the rules' share is 0 up to float32 rounding and each row is f minus the biases above it."
     case .attnlrp:
       return
-        "attnlrp differentiates attention's softmax as is and gives each factor of attention's and SwiGLU's products half of the gradient: the rules' share is what that does not conserve (a drop between rows shows where)."
+        "attnlrp differentiates attention's softmax as is and gives each factor of attention's and SwiGLU's products half of the gradient: the rules' share is what that does not conserve (a step between two entries shows where)."
         + logSoftmax("part of")
     default:
       return

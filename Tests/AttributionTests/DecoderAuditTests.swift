@@ -36,7 +36,7 @@ final class DecoderAuditTests: XCTestCase {
         let audit = try XCTUnwrap(result.audit, name)
         let allowed = bound(audit, result, network: network)
         let layers = (0..<network.config.layers).flatMap { ["layer.\($0).attention_norm", "layer.\($0).mlp_norm"] }
-        XCTAssertEqual(audit.entries.map(\.layer), layers + ["head"], name)
+        XCTAssertEqual(audit.entries.map(\.layer), layers + ["final_norm", "head"], name)
         XCTAssertEqual(audit.targetLogit, result.value, name)
         XCTAssertEqual(audit.sumTokens, result.relevance.reduce(0, +), name)
         // The first entry is e, the tokens' relevance summed another way; the head is f
@@ -121,7 +121,7 @@ final class DecoderAuditTests: XCTestCase {
     XCTAssertEqual(audit.ruleShare, result.value - result.relevance.reduce(0, +), accuracy: allowed)
     let sums = audit.entries.map(\.sumRelevance)
     for layer in 0..<network.config.layers {
-      // entries: attention_norm (block input), mlp_norm (after attention), then the next block or the head.
+      // entries: attention_norm (block input), mlp_norm (after attention), then the next block or final_norm.
       let (input, afterAttention, output) = (sums[2 * layer], sums[2 * layer + 1], sums[2 * layer + 2])
       XCTAssertEqual(afterAttention, output, accuracy: allowed, "layer \(layer): the MLP conserves")
       XCTAssertGreaterThan(abs(afterAttention - input), 10 * allowed, "layer \(layer): attention does not")
@@ -130,6 +130,8 @@ final class DecoderAuditTests: XCTestCase {
       ids: ids, targets: [.logit(position: ids.count - 1, token: 17)], rules: rules(.gradxinput), audit: true)[0]
     let plainAudit = try XCTUnwrap(gradient.audit)
     XCTAssertGreaterThan(abs(plainAudit.ruleShare), 100 * bound(plainAudit, gradient, network: network))
+    // AttnLRP holds the final norm's scale constant: final_norm equals the head.
+    XCTAssertEqual(sums[sums.count - 2], sums[sums.count - 1], accuracy: allowed, "the final norm conserves")
   }
 
   func testASpanAuditsItsLogProbabilityWithTheLogSoftmaxInTheRulesShare() throws {
@@ -192,7 +194,7 @@ final class DecoderAuditTests: XCTestCase {
     let lrp = try model.explain(promptIds: prompt, request: .nextToken(target: nil, contrast: nil), method: .lrp, audit: true)
     XCTAssertEqual(lrp.steps[0].tokenTexts, [" Paris"])
     let audit = try XCTUnwrap(lrp.steps[0].audit)
-    XCTAssertEqual(audit.entries.count, 2 * 30 + 1)
+    XCTAssertEqual(audit.entries.count, 2 * 30 + 2)
     XCTAssertEqual(audit.biasShare, 0)
     let magnitude = max(abs(audit.targetLogit), lrp.steps[0].relevance.map(abs).reduce(0, +))
     let allowed = DerivedTolerance.float32Rounding(
@@ -206,5 +208,13 @@ final class DecoderAuditTests: XCTestCase {
       promptIds: prompt, request: .nextToken(target: nil, contrast: nil), method: .attnlrp, audit: true)
     let attnAudit = try XCTUnwrap(attn.steps[0].audit)
     XCTAssertGreaterThan(attnAudit.ruleShare, 0.2 * attnAudit.targetLogit, "AttnLRP keeps 30–75 % of f")
+    // Plain gradients through the final RMSNorm: x/√(mean x² + eps) is scale-invariant up to
+    // eps, so Σ x·∂f/∂x at its input is f·eps/(mean x² + eps) ≈ 1.5e-8·f here: rounding only.
+    let plain = try model.explain(
+      promptIds: prompt, request: .nextToken(target: nil, contrast: nil), method: .gradxinput, audit: true)
+    let plainAudit = try XCTUnwrap(plain.steps[0].audit)
+    let finalNorm = try XCTUnwrap(plainAudit.entries.first { $0.layer == "final_norm" })
+    XCTAssertEqual(plainAudit.entries.last!.sumRelevance, plainAudit.targetLogit, accuracy: allowed)
+    XCTAssertEqual(finalNorm.sumRelevance, 0, accuracy: allowed, "the final norm's plain gradient is orthogonal to x")
   }
 }

@@ -21,7 +21,7 @@ final class LanguageAuditCommandTests: XCTestCase {
     let audit = try XCTUnwrap(step["audit"], file: file, line: line).elements
     let names = audit.compactMap { $0["layer"]?.string }
     XCTAssertEqual(
-      names, (0..<layers).flatMap { ["layer.\($0).attention_norm", "layer.\($0).mlp_norm"] } + ["head"], file: file,
+      names, (0..<layers).flatMap { ["layer.\($0).attention_norm", "layer.\($0).mlp_norm"] } + ["final_norm", "head"], file: file,
       line: line)
     let conservation = try XCTUnwrap(step["conservation"], file: file, line: line)
     let sum = try XCTUnwrap(conservation["sum_relevance"]?.double, file: file, line: line)

@@ -5,8 +5,9 @@ import Models
 // DecoderExplainer runs one forward pass and then one backward pass per target over the
 // same graph. The probe taps the residual stream at the input of every block
 // (`layer.N.attention_norm`, the block's input, N = 0 being the embedding output e), after
-// its attention (`layer.N.mlp_norm`), and the final normalised hidden states at the positions
-// the target reads (`head`), and makes every bias after the embedding (GPT-2's linear biases
+// its attention (`layer.N.mlp_norm`), at the final norm's input (`final_norm`, the last
+// block's output) and the final normalised hidden states at the positions the target reads
+// (`head`), and makes every bias after the embedding (GPT-2's linear biases
 // and LayerNorm β, Qwen2's q/k/v biases, Llama's attention_bias / mlp_bias) a leaf. Taps and
 // bias leaves add up the gradients of every backward pass, so the probe is reset before each
 // target's backward and read right after it: each audit sees its own target only.

@@ -157,7 +157,7 @@ public struct DecoderNetwork: Sendable {
       x = block.down(activated, pass: pass) + x
     }
     cache?.advance(by: length)
-    return finalNorm(x, pass: pass)
+    return finalNorm(pass.observe("final_norm", x), pass: pass)
   }
 
   /// A cache sized for `capacity` positions of this model.
