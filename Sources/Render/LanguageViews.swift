@@ -80,7 +80,7 @@ public struct LanguageViews: Sendable {
     let logProbability = quantity == "log-probability"
     func logSoftmax(_ part: String) -> String {
       logProbability
-        ? " f is a log-probability: the head row is Σ z·∂f/∂z over the logits z, and f minus it (−Σ of each prediction's entropy) is the log-softmax's share, \(part) the rules' share."
+        ? " f is a log-probability: the head entry is Σ z·∂f/∂z over the logits z, and f minus it (−Σ of each prediction's entropy) is the log-softmax's share, \(part) the rules' share."
         : ""
     }
     switch method {
@@ -88,8 +88,8 @@ public struct LanguageViews: Sendable {
       let affine =
         "lrp holds every norm scale, attention probability, activation ratio and SwiGLU gate constant: the network up to the logits is affine in the tokens and biases"
       return logProbability
-        ? affine + ", so each row is the head row minus the biases above it." + logSoftmax("all of")
-        : affine + ", so the rules' share is 0 up to float32 rounding and each row is f minus the biases above it."
+        ? affine + ", so each entry is the head entry minus the biases after it." + logSoftmax("all of")
+        : affine + ", so the rules' share is 0 up to float32 rounding and each entry is f minus the biases after it."
     case .attnlrp:
       return
         "attnlrp differentiates attention's softmax as is and gives each factor of attention's and SwiGLU's products half of the gradient: the rules' share is what that does not conserve (a step between two entries shows where)."
