@@ -56,6 +56,9 @@ public struct DecoderAttribution: Sendable, Equatable {
   public var baselineValue: Float? = nil
   /// p(token | earlier) of each token the target reads, from the same forward pass.
   public var probabilities: [Float] = []
+  /// Σ h·∂f/∂h at every sublayer input and the bias share, from this target's backward
+  /// pass (when audited; DecoderAudit.swift).
+  public var audit: RelevanceAudit? = nil
 
   /// Σ_s R_s against f.
   public var conservation: Conservation {
@@ -130,14 +133,19 @@ public struct DecoderExplainer: Sendable {
     }
   }
 
-  /// Relevance of every position of `ids` for each target, under `rules`.
-  public func attribute(ids: [Int], targets: [DecoderTarget], rules: PropagationRules) -> [DecoderAttribution] {
+  /// Relevance of every position of `ids` for each target, under `rules`; with `audit`,
+  /// each target's relevance audit too.
+  public func attribute(ids: [Int], targets: [DecoderTarget], rules: PropagationRules, audit: Bool = false)
+    -> [DecoderAttribution]
+  {
     let embedded = withoutGrad { network.embed(ids) }
-    return attribute(embedded: embedded, targets: targets, rules: rules).map(\.attribution)
+    return attribute(embedded: embedded, targets: targets, rules: rules, audit: audit).map(\.attribution)
   }
 
   /// The attribution of embedded positions [T, hidden], with ∂f/∂e when asked.
-  func attribute(embedded: Tensor, targets: [DecoderTarget], rules: PropagationRules, keepGradient: Bool = false) -> [(
+  func attribute(
+    embedded: Tensor, targets: [DecoderTarget], rules: PropagationRules, keepGradient: Bool = false, audit: Bool = false
+  ) -> [(
     attribution: DecoderAttribution, gradient: [Float]
   )] {
     let length = embedded.shape[0]
@@ -146,7 +154,8 @@ public struct DecoderExplainer: Sendable {
     precondition(positions.allSatisfy { $0 >= 0 && $0 < length }, "target positions outside the sequence")
     let row = Dictionary(uniqueKeysWithValues: positions.enumerated().map { ($1, $0) })
     let leaf = embedded.requiringGrad()
-    let pass = ForwardPass(rules: rules)
+    let probe = audit ? RelevanceProbe() : nil
+    let pass = ForwardPass(rules: rules, probe: probe)
     let hidden = network.hidden(embedded: leaf, pass: pass)
     let logits = network.projectToVocabulary(hidden.gatherRows(positions), pass: pass)
     let vocabulary = network.config.vocabSize
@@ -194,6 +203,7 @@ public struct DecoderExplainer: Sendable {
       case .predicted: preconditionFailure("resolved above")
       }
       leaf.zeroGrad()
+      probe?.reset()
       logits.backward(seed: Tensor(shape: logits.shape, scalars: seed))
       let gradient = leaf.grad?.scalars ?? [Float](repeating: 0, count: embedded.count)
       let input = embedded.scalars
@@ -202,6 +212,7 @@ public struct DecoderExplainer: Sendable {
       }
       var attribution = DecoderAttribution(target: target, value: value, relevance: relevance)
       attribution.probabilities = target.pairs.map { Float(Foundation.exp(logProbability(row[$0.position]!, $0.token))) }
+      attribution.audit = probe.map { RelevanceAudit(reading: $0, relevance: relevance, value: value) }
       return (attribution, keepGradient ? gradient : [])
     }
   }

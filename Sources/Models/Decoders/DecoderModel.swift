@@ -124,7 +124,9 @@ public struct DecoderNetwork: Sendable {
     let scale = 1 / Float(config.headWidth).squareRoot()
     for (index, block) in blocks.enumerated() {
       let name = "layer.\(index)"
-      let normed = block.attentionNorm(pass.observe("\(name).attention_norm", x), pass: pass)
+      // Tapped where both the norm and the residual read it: the audit sums the whole ∂f/∂x.
+      x = pass.observe("\(name).attention_norm", x)
+      let normed = block.attentionNorm(x, pass: pass)
       var q = block.query(normed, pass: pass)
       var k = block.key(normed, pass: pass)
       let v = block.value(normed, pass: pass)
@@ -137,8 +139,8 @@ public struct DecoderNetwork: Sendable {
       let context = Tensor.causalAttention(
         query: q, key: keys, value: values, heads: config.heads, keyValueHeads: config.keyValueHeads, scale: scale,
         gradient: pass.rules.attention.tensorGradient)
-      x = block.output(context, pass: pass) + x
-      let mlpInput = block.mlpNorm(pass.observe("\(name).mlp_norm", x), pass: pass)
+      x = pass.observe("\(name).mlp_norm", block.output(context, pass: pass) + x)
+      let mlpInput = block.mlpNorm(x, pass: pass)
       let activated: Tensor
       let up = block.up(mlpInput, pass: pass)
       switch config.activation {
@@ -155,7 +157,7 @@ public struct DecoderNetwork: Sendable {
       x = block.down(activated, pass: pass) + x
     }
     cache?.advance(by: length)
-    return finalNorm(x, pass: pass)
+    return finalNorm(pass.observe("final_norm", x), pass: pass)
   }
 
   /// A cache sized for `capacity` positions of this model.
