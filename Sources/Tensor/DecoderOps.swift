@@ -22,38 +22,18 @@ extension Tensor {
     let value = Tensor.uninitialized(shape)
     let normalized = Tensor.uninitialized(shape)
     let scales = Tensor.uninitialized([rows])
-    let (px, pw, py, pn, ps) = (
-      storage.base, weight.storage.base, value.storage.base, normalized.storage.base, scales.storage.base
-    )
-    for row in 0..<rows {
-      let x = px + row * n
-      var squares: Float = 0
-      for i in 0..<n { squares += x[i] * x[i] }
-      let r = 1 / (squares / Float(n) + eps).squareRoot()
-      ps[row] = r
-      for i in 0..<n {
-        let normal = x[i] * r
-        pn[row * n + i] = normal
-        py[row * n + i] = pw[i] * normal
-      }
-    }
+    xai_rms_norm(
+      storage.base, weight.storage.base, value.storage.base, normalized.storage.base, scales.storage.base, rows, n,
+      eps, Int32(BLAS.elementwiseThreads))
     guard let needs = Tensor.gradientNeeds(self, weight) else { return value }
     let w = weight.detach()
     return value.recorded(from: [self, weight]) { g in
-      let (pg, pn, ps) = (g.storage.base, normalized.storage.base, scales.storage.base)
       var gradX: Tensor?
       if needs[0] {
         let dx = Tensor.uninitialized(g.shape)
-        let pd = dx.storage.base
-        for row in 0..<rows {
-          let (gRow, nRow, dRow, r) = (pg + row * n, pn + row * n, pd + row * n, ps[row])
-          var projection: Float = 0
-          if !constantScale {
-            for i in 0..<n { projection += gRow[i] * w.storage.base[i] * nRow[i] }
-            projection /= Float(n)
-          }
-          for i in 0..<n { dRow[i] = r * (gRow[i] * w.storage.base[i] - nRow[i] * projection) }
-        }
+        xai_rms_norm_backward(
+          g.storage.base, w.storage.base, normalized.storage.base, scales.storage.base, dx.storage.base, rows, n,
+          constantScale ? 1 : 0, Int32(BLAS.elementwiseThreads))
         gradX = dx
       }
       let gradW =
@@ -68,13 +48,9 @@ extension Tensor {
     let value = Tensor.uninitialized(shape)
     let recording = Tensor.gradientNeeds(self) != nil
     let saved = recording ? Tensor.uninitialized(shape) : nil
-    let (px, py, pv) = (storage.base, value.storage.base, saved?.storage.base)
-    for i in 0..<count {
-      let x = px[i]
-      let sigma = 1 / (1 + Foundation.exp(-x))
-      py[i] = x * sigma
-      if let pv { pv[i] = constantRatio ? sigma : sigma * (1 + x * (1 - sigma)) }
-    }
+    xai_silu(
+      storage.base, value.storage.base, saved?.storage.base, count, saved == nil ? 0 : (constantRatio ? 1 : 2),
+      Int32(BLAS.elementwiseThreads))
     guard let saved else { return value }
     return value.recorded(from: [self]) { g in [Tensor.product(g, saved)] }
   }
