@@ -102,20 +102,27 @@ extension Tensor {
 
   /// Rotary position embedding of `self` [T, heads·d] (rotate-half pairs), positions
   /// `firstPosition` … `firstPosition + T − 1`, `frequencies` the d/2 inverse
-  /// frequencies; the angle p·f is formed in float32 as Hugging Face forms it.
-  public func rotary(heads: Int, firstPosition: Int, frequencies: [Float]) -> Tensor {
+  /// frequencies; the angle p·f is formed in float32 as Hugging Face forms it. With
+  /// `period`, row t is at position `firstPosition + t mod period` (sequences of `period`
+  /// rows stacked one after another), each row rotated exactly as in its own sequence.
+  public func rotary(heads: Int, firstPosition: Int, frequencies: [Float], period: Int? = nil) -> Tensor {
     precondition(rank == 2 && shape[1] % heads == 0, "rotary of \(shape) over \(heads) heads")
     let (length, width) = (shape[0], shape[1])
     let headWidth = width / heads
     let half = headWidth / 2
     precondition(frequencies.count == half, "\(frequencies.count) frequencies for head width \(headWidth)")
-    let table = Tensor.rotaryTable(length: length, firstPosition: firstPosition, frequencies: frequencies)
+    let period = Swift.max(1, Swift.min(period ?? length, length))
+    let table = Tensor.rotaryTable(length: period, firstPosition: firstPosition, frequencies: frequencies)
     let value = Tensor.uninitialized(shape)
-    Tensor.rotate(storage.base, into: value.storage.base, table: table, length: length, heads: heads, half: half, sign: 1)
+    Tensor.rotate(
+      storage.base, into: value.storage.base, table: table, length: length, period: period, heads: heads, half: half,
+      sign: 1)
     guard Tensor.gradientNeeds(self) != nil else { return value }
     return value.recorded(from: [self]) { g in
       let grad = Tensor.uninitialized(g.shape)
-      Tensor.rotate(g.storage.base, into: grad.storage.base, table: table, length: length, heads: heads, half: half, sign: -1)
+      Tensor.rotate(
+        g.storage.base, into: grad.storage.base, table: table, length: length, period: period, heads: heads,
+        half: half, sign: -1)
       return [grad]
     }
   }
@@ -134,17 +141,19 @@ extension Tensor {
     return table
   }
 
+  /// Rotates `length` rows; row t uses the table's row t mod `period`.
   static func rotate(
     _ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, table: [Float], length: Int,
-    heads: Int, half: Int, sign: Float
+    period: Int, heads: Int, half: Int, sign: Float
   ) {
     let width = heads * half * 2
     for t in 0..<length {
+      let row = t % period
       for h in 0..<heads {
         let base = t * width + h * half * 2
         for i in 0..<half {
-          let cosine = table[(t * half + i) * 2]
-          let sine = sign * table[(t * half + i) * 2 + 1]
+          let cosine = table[(row * half + i) * 2]
+          let sine = sign * table[(row * half + i) * 2 + 1]
           let (x1, x2) = (source[base + i], source[base + half + i])
           target[base + i] = x1 * cosine - x2 * sine
           target[base + half + i] = x2 * cosine + x1 * sine
@@ -223,6 +232,70 @@ extension Tensor {
       }
       return [gradQ, gradK, gradV]
     }
+  }
+
+  /// Causal attention of `query.shape[0] / segmentLength` independent sequences of
+  /// `segmentLength` positions stacked row after row (`query` [S·T, H·d], `key`, `value`
+  /// [S·T, G·d]): each position sees the earlier positions of its own sequence only, and
+  /// each sequence is computed with exactly the products and softmax `causalAttention`
+  /// computes for it alone. No gradient is recorded (a batch of no-grad forwards).
+  public static func segmentedCausalAttention(
+    query: Tensor, key: Tensor, value: Tensor, heads: Int, keyValueHeads: Int, scale: Float, segmentLength: Int
+  ) -> Tensor {
+    precondition(query.rank == 2 && key.rank == 2 && value.shape == key.shape, "causal attention shapes")
+    let (rows, width) = (query.shape[0], query.shape[1])
+    let keyWidth = key.shape[1]
+    precondition(segmentLength > 0 && rows % segmentLength == 0 && key.shape[0] == rows, "segments of \(segmentLength) rows")
+    precondition(heads % keyValueHeads == 0 && width % heads == 0, "\(heads) heads over \(keyValueHeads) groups")
+    let headWidth = width / heads
+    precondition(keyWidth == keyValueHeads * headWidth, "keys \(key.shape) for queries \(query.shape)")
+    let group = heads / keyValueHeads
+    let length = segmentLength
+    let scores = Tensor.uninitialized([length, length])
+    let output = Tensor.uninitialized([rows, width])
+    let (pq, pk, pv) = (query.storage.base, key.storage.base, value.storage.base)
+    let (ps, po) = (scores.storage.base, output.storage.base)
+    for segment in 0..<(rows / length) {
+      let first = segment * length
+      for h in 0..<heads {
+        let kvOffset = first * keyWidth + (h / group) * headWidth
+        BLAS.sgemm(
+          transposeA: false, transposeB: true, m: length, n: length, k: headWidth, alpha: scale,
+          a: pq + first * width + h * headWidth, lda: width, b: pk + kvOffset, ldb: keyWidth, c: ps, ldc: length)
+        causalSoftmax(ps, rows: length, columns: length, past: 0)
+        BLAS.sgemm(
+          transposeA: false, transposeB: false, m: length, n: headWidth, k: length,
+          a: ps, lda: length, b: pv + kvOffset, ldb: keyWidth, c: po + first * width + h * headWidth, ldc: width)
+      }
+    }
+    return output
+  }
+
+  /// Attention probabilities of the last query row over every key, averaged over the heads
+  /// (`query` [T, H·d], `key` [T, G·d], causal, scaled by `scale`): what the last position
+  /// reads from each position.
+  public static func lastRowAttention(
+    query: Tensor, key: Tensor, heads: Int, keyValueHeads: Int, scale: Float
+  ) -> [Float] {
+    let (length, width) = (query.shape[0], query.shape[1])
+    let keyWidth = key.shape[1]
+    let headWidth = width / heads
+    precondition(key.shape[0] == length && keyWidth * heads == keyValueHeads * width, "attention shapes")
+    let group = heads / keyValueHeads
+    var mean = [Double](repeating: 0, count: length)
+    var row = [Float](repeating: 0, count: length)
+    let (pq, pk) = (query.storage.base, key.storage.base)
+    row.withUnsafeMutableBufferPointer { scores in
+      for h in 0..<heads {
+        BLAS.sgemm(
+          transposeA: false, transposeB: true, m: 1, n: length, k: headWidth, alpha: scale,
+          a: pq + (length - 1) * width + h * headWidth, lda: width, b: pk + (h / group) * headWidth, ldb: keyWidth,
+          c: scores.baseAddress!, ldc: length)
+        causalSoftmax(scores.baseAddress!, rows: 1, columns: length, past: length - 1)
+        for t in 0..<length { mean[t] += Double(scores[t]) }
+      }
+    }
+    return mean.map { Float($0 / Double(heads)) }
   }
 
   /// Row-wise softmax in place where row t keeps columns 0 … past + t (the rest get 0).

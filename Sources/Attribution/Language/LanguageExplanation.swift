@@ -122,8 +122,15 @@ extension LanguageModel {
     switch request {
     case .nextToken(let target, let contrast):
       let position = ids.count - 1
-      let logits = withoutGrad { network.logits(embedded: network.embed(ids), lastOnly: true) }.scalars
-      let chosen = target ?? logits.indices.max { logits[$0] < logits[$1] }!
+      // The greedy choice needs a forward pass of its own; a given target does not.
+      let chosen =
+        try target ?? {
+          let logits = withoutGrad { network.logits(embedded: network.embed(ids), lastOnly: true) }.scalars
+          guard logits.allSatisfy(\.isFinite) else {
+            throw ModelError.badInput("the model's logits are not finite numbers (NaN or infinity) for this prompt.")
+          }
+          return logits.indices.max { logits[$0] < logits[$1] }!
+        }()
       for id in [chosen] + (contrast.map { [$0] } ?? []) where id < 0 || id >= config.vocabSize {
         throw ModelError.badInput("token id \(id) is outside the vocabulary of \(config.vocabSize).")
       }
