@@ -45,6 +45,8 @@ struct EvalCommand: ParsableCommand {
 
   @OptionGroup(title: "Graph models") var walks: WalkOptions
 
+  @OptionGroup(title: "Language models") var chatOptions: ChatOptions
+
   @Option(
     name: .long,
     help: ArgumentHelp(
@@ -129,10 +131,12 @@ struct EvalCommand: ParsableCommand {
         throw ModelError.missingFile(path: input)
       }
       let (name, _, loaded) = try modelOptions.load()
+      try chatOptions.check(loaded)
       let workerCount =
         workers ?? min(modelOptions.threads ?? BatchCommand.defaultWorkers, BatchCommand.maximumWorkers)
       let started = Date()
       let summary: FaithfulnessSummary
+      var replacementToken: String?
       switch loaded {
       case .graph(let network):
         (summary, failures) = try evaluateGraphs(network, input: input, workers: workerCount)
@@ -140,14 +144,15 @@ struct EvalCommand: ParsableCommand {
         (summary, failures) = try evaluateImages(model, input: input, workers: workerCount)
       case .text(let model):
         (summary, failures) = try evaluateTexts(model, input: input, workers: workerCount)
-      case .language:
-        throw loaded.wrongKind(path: modelOptions.model ?? name, expected: .textClassifier)
+      case .language(let model):
+        (summary, failures) = try evaluateLanguage(model, input: input, workers: workerCount)
+        replacementToken = terminalSafe(model.tokenizer?.displayText(of: model.neutralToken) ?? "#\(model.neutralToken)")
       }
       let report = FaithfulnessReport(
         modelName: name, dataName: URL(fileURLWithPath: input).lastPathComponent,
         units: loaded.units,
         summary: summary, failedCount: failures, seconds: Date().timeIntervalSince(started),
-        seed: UInt64(seed))
+        seed: UInt64(seed), replacementToken: replacementToken)
       guard !summary.examples.isEmpty else {
         throw ModelError.badInput("\(input): no example could be evaluated.")
       }
@@ -192,6 +197,30 @@ struct EvalCommand: ParsableCommand {
       ImageExplainer(model: model),
       ImageFaithfulness(model: model, methods: methods, baselines: baselines, seed: UInt64(seed)),
       records: { try reader.next() }, path: reader.path, workers: workers, describe: { ($0.text, $0.label) })
+  }
+
+  /// Next-token faithfulness of a language model (methods default to all four it has).
+  func evaluateLanguage(_ model: LanguageModel, input: String, workers: Int) throws -> (FaithfulnessSummary, Int) {
+    let methods = try methodOptions.languageMethods(defaults: PromptExplainer.methods)
+    let chosen = baseline.isEmpty ? BaselineName.allCases : baseline
+    let baselines: [Ranking] = [.random(orders: randomOrders)] + (chosen.contains(.attention) ? [.attention] : [])
+    let reader = try dataOptions.promptReader(input)
+    var contrasts = 0
+    let result = try evaluate(
+      PromptExplainer(model: model, chat: chatOptions.format, integratedGradients: methodOptions.integratedGradients),
+      LanguageFaithfulness(
+        model: model, methods: methods, baselines: baselines, seed: UInt64(seed),
+        integratedGradients: methodOptions.integratedGradients),
+      records: { try reader.next() }, path: reader.path, workers: workers,
+      describe: { record in
+        if record.contrast != nil { contrasts += 1 }
+        return (record, nil)
+      })
+    if contrasts > 0 {
+      printError(
+        "xai: note: \(contrasts) prompt(s) name a contrast; eval explains and tracks the target token alone, so it is not used.")
+    }
+    return result
   }
 
   func evaluateGraphs(_ network: GraphNetwork, input: String, workers: Int) throws -> (
