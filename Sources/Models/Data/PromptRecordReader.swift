@@ -84,14 +84,16 @@ public final class PromptRecordReader {
     }
     guard node.isObject else { return .failure(.badInput("\(source): not a JSON object.")) }
     let known = [promptField, idField, Self.targetField, Self.contrastField]
-    if let unknown = node.keys.first(where: { !known.contains($0) }) {
+    let unknown = node.keys.filter { !known.contains($0) }
+    guard let field = node[promptField], !field.isNull else {
+      let others = unknown.isEmpty ? "" : "; it has \(unknown.prefix(4).map(Self.quoted).joined(separator: ", "))"
+      return .failure(.badInput("\(source): no field '\(promptField)' (the prompt to explain)\(others)."))
+    }
+    if let unknown = unknown.first {
       return .failure(
         .badInput(
-          "\(source): unknown field '\(unknown)'; a prompt record has \(known.map { "'\($0)'" }.joined(separator: ", "))."
+          "\(source): unknown field \(Self.quoted(unknown)); a prompt record has \(known.map { "'\($0)'" }.joined(separator: ", "))."
         ))
-    }
-    guard let field = node[promptField], !field.isNull else {
-      return .failure(.badInput("\(source): no field '\(promptField)' (the prompt to explain)."))
     }
     guard let prompt = field.string else {
       return .failure(.badInput("\(source): '\(promptField)' must be a string; got \(Self.kind(of: field))."))
@@ -119,6 +121,9 @@ public final class PromptRecordReader {
       }
     }
   }
+
+  /// A field name in quotes, cut at 40 characters (a file may hold any key).
+  static func quoted(_ key: String) -> String { "'" + (key.count > 40 ? key.prefix(40) + "…" : key) + "'" }
 
   /// A JSON value's type in words, for messages (its text may be long).
   static func kind(of node: JSONNode) -> String {

@@ -178,9 +178,9 @@ public struct DecoderNetwork: Sendable {
   /// Next-token logits [B, vocab] of B token sequences of one length, in one no-grad pass
   /// over all their positions stacked (each weight block is read once for every row), with
   /// the final norm and the output head applied to each sequence's last position only.
-  /// Row b equals `logits(embedded: embed(sequences[b]), lastOnly: true)` up to the
-  /// summation order of products a library splits differently for more rows (the GGML
-  /// block kernels and the attention products give the same bits).
+  /// Row b equals `logits(embedded: embed(sequences[b]), lastOnly: true)` up to float32
+  /// rounding (products over more rows may sum in another order); the same batch gives the
+  /// same bits every time.
   public func nextTokenLogits(_ sequences: [[Int]]) -> Tensor {
     let length = sequences.first?.count ?? 0
     precondition(
