@@ -46,7 +46,7 @@ public struct FaithfulnessReport: Sendable {
     case .tokens: "replaced by [UNK]"
     case .patches: "set to black"
     case .nodes: "removed"
-    case .promptTokens: "replaced by the end token \(replacementToken.map { "“\($0)”" } ?? "")"
+    case .promptTokens: "replaced by \(replacementToken.map { "“\($0)”" } ?? "the end token")"
     }
   }
 
@@ -287,7 +287,7 @@ public struct FaithfulnessReport: Sendable {
     page.append(
       chart(
         title: "Pruning: squared change of the logits", x: "fraction of \(unitName) removed",
-        y: "Σ (z⁰ − z)²", xs: fractions, series: { [($0.pruningError, false)] }))
+        y: isLanguage ? "Σ over the vocabulary (z⁰ − z)²" : "Σ (z⁰ − z)²", xs: fractions, series: { [($0.pruningError, false)] }))
     page.append(
       chart(
         title: "Most (solid) vs least (dashed) relevant first",
@@ -327,8 +327,18 @@ public struct FaithfulnessReport: Sendable {
       html += "</tr>"
     }
     html +=
-      "</table><p class=\"sub\">Mean ± standard error over the examples. Bold: best per column; ~: within one standard error of the best. AUAC: p(y) as the most relevant \(escapeHTML(unitName)) are restored into an input with all of them \(escapeHTML(replacement)). AUPC and AU-MSE: p(y) and the squared change of the logits as the least |R| are \(escapeHTML(replacement)). ΔA = A(LeRF) − A(MoRF): \(escapeHTML(trackedQuantity)) as \(isLanguage ? "prompt tokens are \(escapeHTML(replacement))" : units == .nodes ? "nodes are removed" : "embeddings are zeroed") least or most relevant first. AOPC: mean drop of p(y) when the top 10…50 % are \(isLanguage ? escapeHTML(replacement) : "deleted") (comprehensiveness) or are all that is kept (sufficiency).\(isLanguage ? " y is the next token at the prompt’s last position (the given target, else the greedy choice); every protocol replaces prompt tokens in place, so that no position shifts; BOS and chat-template tokens are never replaced." : "")</p></section>"
+      "</table><p class=\"sub\">" + (isLanguage ? languageNote : classifierNote) + "</p></section>"
     return html
+  }
+
+  /// The table's note for classifiers (tokens, patches, nodes).
+  var classifierNote: String {
+    "Mean ± standard error over the examples. Bold: best per column; ~: within one standard error of the best. AUAC: p(y) as the most relevant \(escapeHTML(unitName)) are restored into an input with all of them \(escapeHTML(replacement)). AUPC and AU-MSE: p(y) and the squared change of the logits as the least |R| are \(escapeHTML(replacement)). ΔA = A(LeRF) − A(MoRF): target logit as \(units == .nodes ? "nodes are removed" : "embeddings are zeroed") least or most relevant first. AOPC: mean drop of p(y) when the top 10…50 % are deleted (comprehensiveness) or are all that is kept (sufficiency)."
+  }
+
+  /// The table's note for a language model's next-token curves.
+  var languageNote: String {
+    "Mean ± standard error over the examples. Bold: best per column; ~: within one standard error of the best. y is the next token after the prompt (its given target, else the greedy choice), read at the last position. Every protocol removes a prompt token by putting \(replacementToken.map { "the token “\(escapeHTML($0))”" } ?? "the model’s end token") in its place, so that no position shifts; BOS and chat-template tokens are never removed. AUAC: p(y) as the most relevant prompt tokens are restored into a prompt with all of them removed. AUPC and AU-MSE: p(y) and Σ over the vocabulary of (z⁰ − z)² as the least |R| are removed. ΔA = A(LeRF) − A(MoRF): log p(y) as the least or most relevant are removed. AOPC: mean drop of p(y) when the top 10…50 % are removed (comprehensiveness) or are all that is kept (sufficiency)."
   }
 
   /// A colour per ranking: methods from a saturated palette, the baselines in muted

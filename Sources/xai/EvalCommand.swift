@@ -50,6 +50,13 @@ struct EvalCommand: ParsableCommand {
   @Option(
     name: .long,
     help: ArgumentHelp(
+      "Language models: the token that takes a removed prompt token's place (one token's text, or #id; default: the model's end token).",
+      valueName: "token"))
+  var replacement: String?
+
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
       "Baselines next to the methods: random (always included) and attention (text models). Default: both.",
       valueName: "name"))
   var baseline: [BaselineName] = []
@@ -137,6 +144,10 @@ struct EvalCommand: ParsableCommand {
       let started = Date()
       let summary: FaithfulnessSummary
       var replacementToken: String?
+      if replacement != nil, loaded.kind != .languageModel {
+        throw ValidationError(
+          "--replacement chooses how a language model's prompt tokens are removed; \(loaded.architecture) is not a language model.")
+      }
       switch loaded {
       case .graph(let network):
         (summary, failures) = try evaluateGraphs(network, input: input, workers: workerCount)
@@ -146,7 +157,8 @@ struct EvalCommand: ParsableCommand {
         (summary, failures) = try evaluateTexts(model, input: input, workers: workerCount)
       case .language(let model):
         (summary, failures) = try evaluateLanguage(model, input: input, workers: workerCount)
-        replacementToken = terminalSafe(model.tokenizer?.displayText(of: model.neutralToken) ?? "#\(model.neutralToken)")
+        let token = try replacement.map { try model.tokenId($0, what: "--replacement") } ?? model.neutralToken
+        replacementToken = terminalSafe(model.tokenizer?.displayText(of: token) ?? "#\(token)")
       }
       let report = FaithfulnessReport(
         modelName: name, dataName: URL(fileURLWithPath: input).lastPathComponent,
@@ -210,7 +222,8 @@ struct EvalCommand: ParsableCommand {
       PromptExplainer(model: model, chat: chatOptions.format, integratedGradients: methodOptions.integratedGradients),
       LanguageFaithfulness(
         model: model, methods: methods, baselines: baselines, seed: UInt64(seed),
-        integratedGradients: methodOptions.integratedGradients),
+        integratedGradients: methodOptions.integratedGradients,
+        replacement: try replacement.map { try model.tokenId($0, what: "--replacement") }),
       records: { try reader.next() }, path: reader.path, workers: workers,
       describe: { record in
         if record.contrast != nil { contrasts += 1 }

@@ -21,6 +21,8 @@ public struct LanguageFaithfulness: Sendable {
   public let seed: UInt64
   /// Integrated Gradients' path.
   public let integratedGradients: IntegratedGradients
+  /// The token a removed prompt token becomes (default: the model's neutral token).
+  public let replacement: Int
 
   /// Most positions (variants × prompt length) in one batched forward.
   public static let tokensPerBatch = 2048
@@ -28,12 +30,14 @@ public struct LanguageFaithfulness: Sendable {
   public static let variantsPerBatch = 128
 
   /// Evaluates `methods` (lrp, attnlrp, gradxinput, integrated-gradients) and the
-  /// baselines `baselines` (random, attention).
+  /// baselines `baselines` (random, attention); a removed token becomes `replacement`
+  /// (nil: `model.neutralToken`).
   public init(
     model: LanguageModel, methods: [MethodKind], baselines: [Ranking], seed: UInt64,
-    integratedGradients: IntegratedGradients = IntegratedGradients()
+    integratedGradients: IntegratedGradients = IntegratedGradients(), replacement: Int? = nil
   ) {
     self.model = model
+    self.replacement = replacement ?? model.neutralToken
     self.seed = seed
     self.integratedGradients = integratedGradients
     rankings = methods.map { .method($0) } + baselines
@@ -78,7 +82,7 @@ public struct LanguageFaithfulness: Sendable {
         let attention = network.lastPositionAttention(prompt.ids)
         return [units.map { attention[$0] }]
       })
-    let neutral = model.neutralToken
+    let neutral = replacement
     return try PerturbationRun.curves(
       indices: [index], labels: [prompt.target], trueClasses: [tracked], original: [original],
       unitCounts: [units.count], relevance: relevance,
