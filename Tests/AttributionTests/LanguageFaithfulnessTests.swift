@@ -117,8 +117,8 @@ final class LanguageFaithfulnessTests: XCTestCase {
       }
       let logits = model.network.nextTokenLogits(ids).scalars
       for (row, variant) in variants.enumerated() {
-        let readout = LanguageFaithfulness.readout(
-          logits[(row * vocabulary)..<((row + 1) * vocabulary)], original: original, token: target)
+        let readout = try XCTUnwrap(LanguageFaithfulness.readout(
+          logits[(row * vocabulary)..<((row + 1) * vocabulary)], original: original, token: target))
         for (found, key) in [
           (readout.tracked, "log_probability"), (readout.probability, "probability"),
           (readout.squaredChange, "squared_change"),

@@ -109,6 +109,23 @@ final class PromptDataTests: XCTestCase {
     }
   }
 
+  /// SmolLM2's ChatML template with its default system prompt: the units are exactly the
+  /// user's message. Skipped when the model is absent.
+  func testSmolLM2ChatUnitsAreTheUsersMessage() throws {
+    guard FileManager.default.fileExists(atPath: DecoderRealModelTests.modelPath) else {
+      throw XCTSkip("\(DecoderRealModelTests.modelPath) is absent; `make models` downloads it")
+    }
+    let model = try LanguageModel.load(path: DecoderRealModelTests.modelPath)
+    let tokenizer = try XCTUnwrap(model.tokenizer)
+    for prompt in ["The capital of France is", "Monday, Tuesday,\nWednesday"] {
+      let plain = try model.promptTokens(prompt)
+      XCTAssertEqual(plain.units, Array(plain.ids.indices), "SmolLM2 adds no BOS")
+      let chat = try model.promptTokens(prompt, chat: ChatFormat())
+      XCTAssertEqual(chat.units.map { chat.ids[$0] }, plain.ids, prompt)
+      XCTAssertEqual(tokenizer.decode(chat.units.map { chat.ids[$0] }), prompt)
+    }
+  }
+
   func testATargetIsOneTokenOrAnIdInsideTheVocabulary() throws {
     let model = try LanguageModel.load(path: Self.llama)
     XCTAssertEqual(try model.tokenId("#5", what: "the target"), 5)

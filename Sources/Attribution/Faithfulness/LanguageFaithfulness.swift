@@ -61,11 +61,10 @@ public struct LanguageFaithfulness: Sendable {
     }
     let vocabulary = network.config.vocabSize
     let originalLogits = network.nextTokenLogits([prompt.ids]).scalars
-    guard originalLogits.allSatisfy(\.isFinite) else {
+    let tracked = prompt.target ?? originalLogits.indices.max { originalLogits[$0] < originalLogits[$1] }!
+    guard let original = Self.readout(originalLogits[...], original: originalLogits, token: tracked) else {
       throw ModelError.badInput("the model's logits are not finite numbers (NaN or infinity) for this prompt.")
     }
-    let tracked = prompt.target ?? originalLogits.indices.max { originalLogits[$0] < originalLogits[$1] }!
-    let original = Self.readout(originalLogits[...], original: originalLogits, token: tracked)
     let relevance = try PerturbationRun.relevance(
       rankings: rankings, indices: [index], unitCounts: [units.count], seed: seed,
       method: { kind in
@@ -102,31 +101,38 @@ public struct LanguageFaithfulness: Sendable {
         let logits = network.nextTokenLogits(variants)
         let values = logits.scalars
         for row in 0..<variants.count {
-          let slice = values[(row * vocabulary)..<((row + 1) * vocabulary)]
-          guard slice.allSatisfy(\.isFinite) else {
+          guard
+            let readout = Self.readout(
+              values[(row * vocabulary)..<((row + 1) * vocabulary)], original: originalLogits, token: tracked)
+          else {
             throw ModelError.badInput(
               "the model's logits are not finite numbers (NaN or infinity) for a perturbed prompt.")
           }
-          answers.append(Self.readout(slice, original: originalLogits, token: tracked))
+          answers.append(readout)
         }
       }
       return answers
     }[0]
   }
 
-  /// p(y), log p(y) and Σ_c (z⁰_c − z_c)² of one next-token logit vector, in Double.
-  static func readout(_ logits: ArraySlice<Float>, original: [Float], token: Int) -> Readout {
-    let largest = Double(logits.max()!)
+  /// p(y), log p(y) and Σ_c (z⁰_c − z_c)² of one next-token logit vector, in Double; nil
+  /// when a logit is not finite.
+  static func readout(_ logits: ArraySlice<Float>, original: [Float], token: Int) -> Readout? {
+    var largest = -Float.infinity
+    for z in logits {
+      guard z.isFinite else { return nil }
+      largest = max(largest, z)
+    }
     var total = 0.0
     var squared = 0.0
     var offset = logits.startIndex
     for value in original {
       let z = Double(logits[offset])
-      total += Foundation.exp(z - largest)
+      total += Foundation.exp(z - Double(largest))
       squared += (Double(value) - z) * (Double(value) - z)
       offset += 1
     }
-    let logProbability = Double(logits[logits.startIndex + token]) - largest - Foundation.log(total)
+    let logProbability = Double(logits[logits.startIndex + token]) - Double(largest) - Foundation.log(total)
     return Readout(
       probability: Float(Foundation.exp(logProbability)), tracked: Float(logProbability),
       squaredChange: Float(squared))
