@@ -162,7 +162,7 @@ struct BatchCommand: ParsableCommand {
             "A language model's data set gives each prompt's next token in its 'target' field; leave out --target.")
         }
         job = .prompts(
-          try dataOptions.promptReader(input),
+          try dataOptions.promptReader(input, model: model),
           PromptExplainer(
             model: model, chat: chatOptions.format, integratedGradients: methodOptions.integratedGradients),
           try methodOptions.languageMethods())

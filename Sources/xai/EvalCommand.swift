@@ -216,7 +216,7 @@ struct EvalCommand: ParsableCommand {
     let methods = try methodOptions.languageMethods(defaults: PromptExplainer.methods)
     let chosen = baseline.isEmpty ? BaselineName.allCases : baseline
     let baselines: [Ranking] = [.random(orders: randomOrders)] + (chosen.contains(.attention) ? [.attention] : [])
-    let reader = try dataOptions.promptReader(input)
+    let reader = try dataOptions.promptReader(input, model: model)
     var contrasts = 0
     let result = try evaluate(
       PromptExplainer(model: model, chat: chatOptions.format, integratedGradients: methodOptions.integratedGradients),

@@ -379,8 +379,11 @@ extension MethodOptions {
 
 extension DataOptions {
   /// The prompt data set of a language model: JSON Lines with `prompt` (or --text-field)
-  /// and `id` (or --id-field).
-  func promptReader(_ path: String) throws -> PromptRecordReader {
+  /// and `id` (or --id-field); a model without a tokenizer is refused before any record.
+  func promptReader(_ path: String, model: LanguageModel) throws -> PromptRecordReader {
+    guard model.tokenizer != nil else {
+      throw ModelError.badInput("\(model.path): the model has no tokenizer, so it cannot read prompts.")
+    }
     if labelField != "label" {
       throw ValidationError(
         "--label-field does not apply to language models: a prompt record names its next token in 'target'.")
