@@ -156,8 +156,8 @@ struct EvalCommand: ParsableCommand {
       case .text(let model):
         (summary, failures) = try evaluateTexts(model, input: input, workers: workerCount)
       case .language(let model):
-        (summary, failures) = try evaluateLanguage(model, input: input, workers: workerCount)
         let token = try replacement.map { try model.tokenId($0, what: "--replacement") } ?? model.neutralToken
+        (summary, failures) = try evaluateLanguage(model, replacement: token, input: input, workers: workerCount)
         replacementToken = terminalSafe(model.tokenizer?.displayText(of: token) ?? "#\(token)")
       }
       let report = FaithfulnessReport(
@@ -212,7 +212,9 @@ struct EvalCommand: ParsableCommand {
   }
 
   /// Next-token faithfulness of a language model (methods default to all four it has).
-  func evaluateLanguage(_ model: LanguageModel, input: String, workers: Int) throws -> (FaithfulnessSummary, Int) {
+  func evaluateLanguage(_ model: LanguageModel, replacement: Int, input: String, workers: Int) throws -> (
+    FaithfulnessSummary, Int
+  ) {
     let methods = try methodOptions.languageMethods(defaults: PromptExplainer.methods)
     let chosen = baseline.isEmpty ? BaselineName.allCases : baseline
     let baselines: [Ranking] = [.random(orders: randomOrders)] + (chosen.contains(.attention) ? [.attention] : [])
@@ -223,7 +225,7 @@ struct EvalCommand: ParsableCommand {
       LanguageFaithfulness(
         model: model, methods: methods, baselines: baselines, seed: UInt64(seed),
         integratedGradients: methodOptions.integratedGradients,
-        replacement: try replacement.map { try model.tokenId($0, what: "--replacement") }),
+        replacement: replacement),
       records: { try reader.next() }, path: reader.path, workers: workers,
       describe: { record in
         if record.contrast != nil { contrasts += 1 }
