@@ -286,8 +286,8 @@ public struct FaithfulnessReport: Sendable {
         y: "p(y)", xs: fractions, series: { [($0.pruning, false)] }))
     page.append(
       chart(
-        title: "Pruning: squared change of the logits", x: "fraction of \(unitName) removed",
-        y: isLanguage ? "Σ over the vocabulary (z⁰ − z)²" : "Σ (z⁰ − z)²", xs: fractions, series: { [($0.pruningError, false)] }))
+        title: isLanguage ? "Pruning: squared change of the vocabulary's logits" : "Pruning: squared change of the logits",
+        x: "fraction of \(unitName) removed", y: "Σ (z⁰ − z)²", xs: fractions, series: { [($0.pruningError, false)] }))
     page.append(
       chart(
         title: "Most (solid) vs least (dashed) relevant first",
@@ -360,8 +360,6 @@ public struct FaithfulnessReport: Sendable {
     series: (FaithfulnessCurves) -> [(values: [Float], dashed: Bool)]
   ) -> String {
     let legendRows = Double((summary.rows.count + 1) / 2)
-    let (left, right, top, bottom) = (62.0, 16.0, 34.0, 58.0 + legendRows * 16)
-    let (width, height) = (480.0, 250.0 + bottom)
     let lines = summary.rows.map { series($0.meanCurves) }
     let all = lines.flatMap { $0.flatMap(\.values) }.map(Double.init).filter(\.isFinite)
     var low = all.min() ?? 0
@@ -370,19 +368,25 @@ public struct FaithfulnessReport: Sendable {
     let pad = (high - low) * 0.06
     // A quantity that is never negative (p, squared change) keeps its axis at 0.
     (low, high) = ((all.min() ?? 0) >= 0 ? max(0, low - pad) : low - pad, high + pad)
+    let ticks = (0...4).map { low + (high - low) * Double($0) / 4 }
+    let tickLabels = ticks.map { String(format: "%.3g", $0) }
+    // Room for the widest tick label (8.68e+06) between the axis and the axis title.
+    let margin = 62.0
+    let left = max(margin, 26 + 6.4 * Double(tickLabels.map(\.count).max() ?? 0))
+    let (right, top, bottom) = (16.0, 34.0, 58.0 + legendRows * 16)
+    let (width, height) = (480.0, 250.0 + bottom)
     let (x0, x1) = (xs.first ?? 0, xs.last ?? 1)
     func px(_ value: Double) -> Double { left + (value - x0) / max(x1 - x0, 1e-9) * (width - left - right) }
     func py(_ value: Double) -> Double { top + (high - value) / (high - low) * (height - top - bottom) }
     var svg =
       "<figure class=\"chart\"><svg viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" aria-label=\"\(escapeHTML(title))\">"
     svg +=
-      "<text x=\"\(Int(left))\" y=\"18\" font-size=\"14\" font-weight=\"600\">\(escapeHTML(title))</text>"
-    for tick in 0...4 {
-      let value = low + (high - low) * Double(tick) / 4
+      "<text x=\"\(Int(margin))\" y=\"18\" font-size=\"14\" font-weight=\"600\">\(escapeHTML(title))</text>"
+    for (value, label) in zip(ticks, tickLabels) {
       let yy = py(value)
       svg +=
         "<line x1=\"\(f(left))\" x2=\"\(f(width - right))\" y1=\"\(f(yy))\" y2=\"\(f(yy))\" stroke=\"#e5e8ee\"/>"
-        + "<text x=\"\(f(left - 6))\" y=\"\(f(yy + 4))\" font-size=\"11\" text-anchor=\"end\" fill=\"#5b6475\">\(String(format: "%.3g", value))</text>"
+        + "<text x=\"\(f(left - 6))\" y=\"\(f(yy + 4))\" font-size=\"11\" text-anchor=\"end\" fill=\"#5b6475\">\(label)</text>"
     }
     for value in xs {
       svg +=
@@ -404,7 +408,7 @@ public struct FaithfulnessReport: Sendable {
     for (r, row) in summary.rows.enumerated() {
       let column = Double(r % 2)
       let line = Double(r / 2)
-      let lx = left + column * 205
+      let lx = margin + column * 205
       let ly = legendTop + line * 16
       svg +=
         "<line x1=\"\(f(lx))\" x2=\"\(f(lx + 18))\" y1=\"\(f(ly - 4))\" y2=\"\(f(ly - 4))\" stroke=\"\(color(r))\" stroke-width=\"3\"/>"
