@@ -31,11 +31,20 @@ struct EvalCommand: ParsableCommand {
       *, ~ within one standard error of it); --output writes every mean curve and \
       per-example score as JSON, --html a page with the curves.
 
+      Language models read prompts as JSON Lines ({"prompt": "…", "target": " Paris"}) \
+      and track the next token (the target, else the greedy one) at the last \
+      position. Their units are the prompt's own tokens (no BOS, no chat-template \
+      text), and every protocol removes a token by putting the model's end token \
+      (or --replacement) in its place: deleting it would shift every later \
+      position and mix that shift into the curve. MoRF and LeRF track log p(y); the \
+      attention baseline is the last position's row of the last layer.
+
       Examples:
         xai eval --input samples/data/rotten_tomatoes_test.jsonl --method lrp --method attnlrp \\
           --method gradxinput --html reports/eval.html
         xai eval --model graphnet-ba --input samples/data/ba_graphs.jsonl --output ba-eval.json
         xai eval --model vit-digits --input samples/data/digits_test.jsonl --html digits-eval.html
+        xai eval --model smollm2-135m-instruct --input samples/data/next_token_prompts.jsonl
         xai eval --from curves.json --html page.html          # redraw a saved run
       """)
 
@@ -57,7 +66,7 @@ struct EvalCommand: ParsableCommand {
   @Option(
     name: .long,
     help: ArgumentHelp(
-      "Baselines next to the methods: random (always included) and attention (text models). Default: both.",
+      "Baselines next to the methods: random (always included) and attention (transformers). Default: both.",
       valueName: "name"))
   var baseline: [BaselineName] = []
 
