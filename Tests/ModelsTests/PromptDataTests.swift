@@ -107,6 +107,11 @@ final class PromptDataTests: XCTestCase {
         "the units are the user's message, not the template around it")
       XCTAssertEqual(formatted.units, Array(formatted.units.first!...formatted.units.last!), "one run of positions")
     }
+    // A prompt whose text also occurs in the template's tail and in the system message.
+    for prompt in ["assistant", "sat"] {
+      let formatted = try chat.promptTokens(prompt, chat: ChatFormat(system: "the cat sat; assistant"))
+      XCTAssertEqual(tokenizer.decode(formatted.units.map { formatted.ids[$0] }), prompt, prompt)
+    }
   }
 
   /// SmolLM2's ChatML template with its default system prompt: the units are exactly the

@@ -29,9 +29,10 @@ public struct PromptTokens: Sendable, Equatable {
 extension LanguageModel {
   /// `prompt` tokenized as `xai explain` reads it (with `chat`, formatted with the model's
   /// chat template as the user's message), with the positions of its own tokens. The
-  /// user's message is found by tokenizing the template text before and after it alone:
-  /// the positions where those tokens agree with the whole are the template's; a token that
-  /// straddles a boundary counts as the prompt's.
+  /// user's message is found by tokenizing the template text before and after it alone
+  /// (the template rendered with a placeholder for the message): the positions where those
+  /// tokens agree with the whole are the template's; a token that straddles a boundary
+  /// counts as the prompt's.
   public func promptTokens(_ prompt: String, chat: ChatFormat? = nil) throws -> PromptTokens {
     guard let tokenizer else {
       throw ModelError.badInput("\(path): the model has no tokenizer, so it cannot read a prompt.")
@@ -40,13 +41,21 @@ extension LanguageModel {
     var before = ""
     var after = ""
     if let chat {
-      var messages: [ChatMessage] = []
-      if let system = chat.system { messages.append(ChatMessage(role: "system", content: system)) }
-      messages.append(ChatMessage(role: "user", content: prompt))
-      text = try chatPrompt(messages)
-      if !prompt.isEmpty, let range = text.range(of: prompt, options: .backwards) {
-        before = String(text[..<range.lowerBound])
-        after = String(text[range.upperBound...])
+      func rendered(_ content: String) throws -> String {
+        var messages: [ChatMessage] = []
+        if let system = chat.system { messages.append(ChatMessage(role: "system", content: system)) }
+        messages.append(ChatMessage(role: "user", content: content))
+        return try chatPrompt(messages)
+      }
+      text = try rendered(prompt)
+      // The template around the message: rendered with a placeholder in its place (the
+      // prompt's own text could also occur in the template or the system message).
+      let placeholder = "\u{E000}xai-prompt\u{E001}"
+      let marked = try rendered(placeholder)
+      if let range = marked.range(of: placeholder) {
+        let head = String(marked[..<range.lowerBound])
+        let tail = String(marked[range.upperBound...])
+        if head + prompt + tail == text { (before, after) = (head, tail) }
       }
     }
     let ids = tokenizer.encode(text, addSpecialTokens: true)
