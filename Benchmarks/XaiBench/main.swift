@@ -377,6 +377,11 @@ case "load":
     FileHandle.standardError.write("xai-bench: \(error)\n".data(using: .utf8)!)
     exit(65)
   }
+case "decoder":
+  do { try benchDecoder(Array(arguments.dropFirst().prefix { !$0.hasPrefix("--") })) } catch {
+    FileHandle.standardError.write("xai-bench: \(error)\n".data(using: .utf8)!)
+    exit(65)
+  }
 case "bpe":
   do { try benchBPE(arguments.dropFirst().first ?? ".build/models/smollm2-135m-instruct/tokenizer.json") } catch {
     FileHandle.standardError.write("xai-bench: \(error)\n".data(using: .utf8)!)
@@ -384,6 +389,6 @@ case "bpe":
   }
 default:
   FileHandle.standardError.write(
-    "usage: xai-bench gemm|machine|methods [SAMPLE]|walks|load PATH…|bpe [TOKENIZER_JSON] [--threads N]\n".data(using: .utf8)!)
+    "usage: xai-bench gemm|machine|methods [SAMPLE]|walks|load PATH…|bpe [TOKENIZER_JSON]|decoder [GGUF] [LENGTH…] [--threads N]\n".data(using: .utf8)!)
   exit(64)
 }

@@ -61,6 +61,48 @@
       if (mode == 2) saved[i] = cdf + v * gauss * 0.39894228040143268f;                       \
     }                                                                                         \
   }                                                                                           \
+  ATTRIBUTE static void silu_##SUFFIX(                                                        \
+      const float *x, float *y, float *saved, size_t begin, size_t end, int mode) {           \
+    for (size_t i = begin; i < end; i++) {                                                    \
+      float v = x[i];                                                                         \
+      float sigma = 1.0f / (1.0f + fast_exp_##SUFFIX(-v));                                    \
+      y[i] = v * sigma;                                                                       \
+      if (mode == 1) saved[i] = sigma;                                                        \
+      if (mode == 2) saved[i] = sigma * (1.0f + v * (1.0f - sigma));                          \
+    }                                                                                         \
+  }                                                                                           \
+  ATTRIBUTE static void rms_forward_##SUFFIX(                                                 \
+      const float *x, const float *weight, float *y, float *normalized, float *scales,        \
+      size_t width, float eps, size_t begin, size_t end) {                                    \
+    for (size_t r = begin; r < end; r++) {                                                    \
+      const float *row = x + r * width;                                                       \
+      float squares = 0;                                                                      \
+      for (size_t i = 0; i < width; i++) squares += row[i] * row[i];                          \
+      float scale = 1.0f / sqrtf(squares / (float)width + eps);                               \
+      scales[r] = scale;                                                                      \
+      for (size_t i = 0; i < width; i++) {                                                    \
+        float n = row[i] * scale;                                                             \
+        normalized[r * width + i] = n;                                                        \
+        y[r * width + i] = weight[i] * n;                                                     \
+      }                                                                                       \
+    }                                                                                         \
+  }                                                                                           \
+  ATTRIBUTE static void rms_backward_##SUFFIX(                                                \
+      const float *g, const float *weight, const float *normalized, const float *scales,      \
+      float *dx, size_t width, int constantScale, size_t begin, size_t end) {                 \
+    for (size_t r = begin; r < end; r++) {                                                    \
+      const float *gr = g + r * width;                                                        \
+      const float *nr = normalized + r * width;                                               \
+      float projection = 0;                                                                   \
+      if (!constantScale) {                                                                   \
+        for (size_t i = 0; i < width; i++) projection += gr[i] * weight[i] * nr[i];           \
+        projection /= (float)width;                                                           \
+      }                                                                                       \
+      float scale = scales[r];                                                                \
+      for (size_t i = 0; i < width; i++)                                                      \
+        dx[r * width + i] = scale * (gr[i] * weight[i] - nr[i] * projection);                 \
+    }                                                                                         \
+  }                                                                                           \
   ATTRIBUTE static void multiply_##SUFFIX(                                                    \
       const float *a, const float *b, float *out, size_t begin, size_t end) {                 \
     for (size_t i = begin; i < end; i++) out[i] = a[i] * b[i];                                \
@@ -171,6 +213,13 @@ static void run_range(const Job *job, size_t begin, size_t end) {
   case 4:
     XAI_PICK(norm_backward)(job->a, job->b, job->c, job->d, job->out0, job->width, job->flag, begin, end);
     break;
+  case 5: XAI_PICK(silu)(job->a, job->out0, job->out1, begin, end, job->flag); break;
+  case 6:
+    XAI_PICK(rms_forward)(job->a, job->b, job->out0, job->out1, job->out2, job->width, job->eps, begin, end);
+    break;
+  case 7:
+    XAI_PICK(rms_backward)(job->a, job->b, job->c, job->d, job->out0, job->width, job->flag, begin, end);
+    break;
   }
 }
 
@@ -179,7 +228,8 @@ static void run_share(void *data) {
   size_t threads = (size_t)omp_get_num_threads();
   size_t index = (size_t)omp_get_thread_num();
   // Shares of whole 16-element blocks (64 bytes) so that threads never write one cache line.
-  size_t unit = job->kind >= 3 ? 1 : 16;
+  int byRows = job->kind == 3 || job->kind == 4 || job->kind == 6 || job->kind == 7;
+  size_t unit = byRows ? 1 : 16;
   size_t blocks = (job->items + unit - 1) / unit;
   size_t begin = blocks * index / threads * unit;
   size_t end = blocks * (index + 1) / threads * unit;
@@ -222,5 +272,24 @@ void xai_layer_norm_backward(const float *g, const float *gamma, const float *xh
                              int constant_sigma, int threads) {
   Job job = {.kind = 4, .items = rows, .a = g, .b = gamma, .c = xhat, .d = inverse_sigma, .out0 = dx,
              .width = width, .flag = constant_sigma};
+  run(&job, threads, rows * width);
+}
+
+void xai_silu(const float *x, float *y, float *saved, size_t count, int mode, int threads) {
+  Job job = {.kind = 5, .items = count, .a = x, .out0 = y, .out1 = saved, .flag = mode};
+  run(&job, threads, count);
+}
+
+void xai_rms_norm(const float *x, const float *weight, float *y, float *normalized, float *scales, size_t rows,
+                  size_t width, float eps, int threads) {
+  Job job = {.kind = 6, .items = rows, .a = x, .b = weight, .out0 = y, .out1 = normalized, .out2 = scales,
+             .width = width, .eps = eps};
+  run(&job, threads, rows * width);
+}
+
+void xai_rms_norm_backward(const float *g, const float *weight, const float *normalized, const float *scales,
+                           float *dx, size_t rows, size_t width, int constant_scale, int threads) {
+  Job job = {.kind = 7, .items = rows, .a = g, .b = weight, .c = normalized, .d = scales, .out0 = dx,
+             .width = width, .flag = constant_scale};
   run(&job, threads, rows * width);
 }

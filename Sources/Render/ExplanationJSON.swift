@@ -24,21 +24,9 @@ extension TextExplanation {
       balance.append(("baseline_logit", .float(baseline)))
       balance.append(("completeness_residual", .float(completeness)))
     }
-    if let audit {
-      balance.append(("bias_share", .float(audit.biasShare)))
-      balance.append(("rule_share", .float(audit.ruleShare)))
-    }
+    if let audit { balance += audit.jsonShares }
     members.append(("conservation", .object(balance)))
-    if let audit {
-      members.append(
-        (
-          "audit",
-          .array(
-            audit.entries.map {
-              .object([("layer", .string($0.layer)), ("sum_relevance", .float($0.sumRelevance))])
-            })
-        ))
-    }
+    if let audit { members.append(("audit", audit.jsonEntries)) }
     members.append(("truncated", .bool(encoded.truncated)))
     return .object(members)
   }

@@ -35,6 +35,7 @@ public struct LanguageReport: Sendable {
     text += "</div><p class=\"sub\">grey: prompt · beige: generated</p></section>"
     page.append(text)
     if e.steps.count > 1 { page.append(matrix) }
+    if e.steps.count > 1, e.steps.contains(where: { $0.audit != nil }) { page.append(auditSummary) }
     var details = "<section><h2>Heatmaps</h2>"
     for (index, step) in e.steps.enumerated() {
       let open = index == e.steps.count - 1 ? " open" : ""
@@ -48,7 +49,21 @@ public struct LanguageReport: Sendable {
       for (position, relevance) in step.relevance.enumerated() {
         details += "<span class=\"tok\" style=\"\(tokenStyle(relevance, scale: scale))\" title=\"\(escapeHTML(e.tokens[position])): \(formatNumber(relevance))\">\(cellText(e.tokens[position]))</span>"
       }
-      details += "</div></details>"
+      details += "</div>"
+      if let audit = step.audit {
+        details +=
+          "<h3 style=\"font-size:15px;margin:14px 0 6px\">Relevance audit</h3><p class=\"sub\" style=\"margin-bottom:6px\">"
+          + "\(escapeHTML(step.quantity)) \(formatNumber(audit.targetLogit)) = Σ tokens \(formatNumber(audit.sumTokens))"
+          + " + bias share \(formatNumber(audit.biasShare)) + rules' share \(formatNumber(audit.ruleShare)). "
+          + "Each bar is Σ h·∂f/∂h at the input of a sublayer (the residual stream before each norm), "
+          + "from the tokens' sum on the left to the head and f (grey, dashed line) on the right; "
+          + "a step between bars is relevance the biases or the rules absorbed (down) or created (up) in between.</p>"
+          + auditChartSVG(audit, valueName: step.quantity)
+          + "<details><summary>values by sublayer input</summary>"
+          + auditTableHTML(audit, valueName: step.quantity) + "</details>"
+          + "<p class=\"sub\" style=\"margin-top:6px\">\(escapeHTML(LanguageViews.auditMeaning(e.method, quantity: step.quantity)))</p>"
+      }
+      details += "</details>"
     }
     details += "<div class=\"legend\"><span>against</span><span class=\"scale\"></span><span>for</span></div></section>"
     page.append(details)
@@ -57,6 +72,22 @@ public struct LanguageReport: Sendable {
     }
     page.append(Self.script)
     return page.text
+  }
+
+  /// One row per audited step: f and its three parts.
+  var auditSummary: String {
+    var html =
+      "<section><h2>Relevance audit per step</h2><p class=\"sub\">f = Σ tokens + bias share + rules' share; each step's audit by layer is in its heatmap block below.</p>"
+      + "<table class=\"data\"><tr><th>step</th><th>token</th><th>f</th><th>Σ tokens</th><th>bias share</th><th>rules' share</th></tr>"
+    for step in explanation.steps {
+      guard let audit = step.audit else { continue }
+      html +=
+        "<tr><td>\(step.generatedIndex.map { String($0 + 1) } ?? "–")</td><td>\(quoted(step.tokenTexts))</td>"
+        + [audit.targetLogit, audit.sumTokens, audit.biasShare, audit.ruleShare].map {
+          "<td class=\"num\">\(formatNumber($0))</td>"
+        }.joined() + "</tr>"
+    }
+    return html + "</table></section>"
   }
 
   /// Rows generated tokens, columns every position; each row scaled to its own max |R|.

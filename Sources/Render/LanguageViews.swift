@@ -32,6 +32,7 @@ public struct LanguageViews: Sendable {
           + describe(Array(tokens[explanation.promptCount...])))
     }
     if explanation.steps.count > 1 { lines += matrixLines(explanation) }
+    if explanation.steps.count > 1 { lines += auditSummaryLines(explanation) }
     if let step = explanation.steps.last {
       lines.append(heading(step, explanation))
       let units = (0..<step.relevance.count).map { (text: visible(tokens[$0]), relevance: step.relevance[$0]) }
@@ -51,8 +52,73 @@ public struct LanguageViews: Sendable {
           "conservation: Σ R = \(formatNumber(sum)), \(step.quantity) = \(formatNumber(step.value)), residual \(formatNumber(step.value - sum))"
             + (explanation.method == .attnlrp ? " (AttnLRP differentiates the softmax as is: not conservative)" : ""))
       }
+      if let audit = step.audit {
+        lines += heatmap.auditLines(audit, valueName: step.quantity, collapsingRuns: true)
+        lines += wrapped(Self.auditMeaning(explanation.method, quantity: step.quantity), indent: "  ")
+      }
     }
     return lines.joined(separator: "\n") + "\n"
+  }
+
+  /// `text` broken at spaces into lines of at most `width` cells, each starting with `indent`.
+  func wrapped(_ text: String, indent: String) -> [String] {
+    var lines: [String] = []
+    var line = indent
+    for word in text.split(separator: " ") {
+      if line.count > indent.count && displayWidth(line) + 1 + displayWidth(String(word)) > width {
+        lines.append(line)
+        line = indent
+      }
+      line += (line.count > indent.count ? " " : "") + word
+    }
+    if line.count > indent.count { lines.append(line) }
+    return lines
+  }
+
+  /// What the rules' share of an audit is, for `method` and a target of kind `quantity`.
+  static func auditMeaning(_ method: MethodKind, quantity: String) -> String {
+    let logProbability = quantity == "log-probability"
+    func logSoftmax(_ part: String) -> String {
+      logProbability
+        ? " f is a log-probability: the head entry is Σ z·∂f/∂z over the logits z, and f minus it (−Σ of each prediction's entropy) is the log-softmax's share, \(part) the rules' share."
+        : ""
+    }
+    switch method {
+    case .lrp:
+      let affine =
+        "lrp holds every norm scale, attention probability, activation ratio and SwiGLU gate constant: the network up to the logits is affine in the tokens and biases"
+      return logProbability
+        ? affine + ", so each entry is the head entry minus the biases after it." + logSoftmax("all of")
+        : affine + ", so the rules' share is 0 up to float32 rounding and each entry is f minus the biases after it."
+    case .attnlrp:
+      return
+        "attnlrp differentiates attention's softmax as is and gives each factor of attention's and SwiGLU's products half of the gradient: the rules' share is what that does not conserve (a step between two entries shows where)."
+        + logSoftmax("part of")
+    default:
+      return
+        "\(method.rawValue) takes plain gradients through norms, softmax and activations, which do not conserve: the rules' share is what they create or lose."
+        + logSoftmax("part of")
+    }
+  }
+
+  /// With several audited steps: one line per step with f and its three parts.
+  func auditSummaryLines(_ explanation: LanguageExplanation) -> [String] {
+    let audited = explanation.steps.filter { $0.audit != nil }
+    guard !audited.isEmpty else { return [] }
+    func cell(_ text: String, _ width: Int) -> String { text.padding(toLength: width, withPad: " ", startingAt: 0) }
+    var lines = [
+      "audit per step: f = Σ tokens + bias share + rules' share (the last step in full below)",
+      "  " + cell("step", 5) + cell("token", 15) + cell("f", 11) + cell("Σ tokens", 11) + cell("bias share", 12) + "rules' share",
+    ]
+    for step in audited {
+      guard let audit = step.audit else { continue }
+      let index = step.generatedIndex.map { String($0 + 1) } ?? "-"
+      let token = String(visible(step.tokenTexts.joined()).prefix(13))
+      lines.append(
+        "  " + cell(index, 5) + cell("\"" + token + "\"", 15) + cell(formatNumber(audit.targetLogit), 11)
+          + cell(formatNumber(audit.sumTokens), 11) + cell(formatNumber(audit.biasShare), 12) + formatNumber(audit.ruleShare))
+    }
+    return lines
   }
 
   func heading(_ step: LanguageExplanation.Step, _ explanation: LanguageExplanation) -> String {
@@ -116,7 +182,11 @@ public struct LanguageViews: Sendable {
       ("generated_text", .string(explanation.tokens[explanation.promptCount...].joined())),
       ("steps", .array(explanation.steps.map { step in
         let sum = step.relevance.reduce(0, +)
-        return .object([
+        var conservation: [(String, JSONOutput)] = [
+          ("sum_relevance", .float(sum)), ("value", .float(step.value)), ("residual", .float(step.value - sum)),
+        ]
+        if let audit = step.audit { conservation += audit.jsonShares }
+        var members: [(String, JSONOutput)] = [
           ("generated_index", step.generatedIndex.map(JSONOutput.int) ?? .null),
           ("positions", .ints(step.positions)),
           ("token_ids", .ints(step.tokens)),
@@ -127,9 +197,11 @@ public struct LanguageViews: Sendable {
           ("value", .float(step.value)),
           ("probabilities", .floats(step.probabilities)),
           ("relevance", .floats(step.relevance)),
-          ("conservation", .object([("sum_relevance", .float(sum)), ("value", .float(step.value)), ("residual", .float(step.value - sum))])),
+          ("conservation", .object(conservation)),
           ("baseline_value", step.baselineValue.map(JSONOutput.float) ?? .null),
-        ])
+        ]
+        if let audit = step.audit { members.append(("audit", audit.jsonEntries)) }
+        return .object(members)
       })),
       ("source_totals", .floats(explanation.sourceTotals)),
     ])

@@ -137,22 +137,11 @@ public struct SentenceReport: Sendable {
     var html = ""
     for explanation in explanations {
       guard let audit = explanation.audit else { continue }
-      let rows =
-        [("logit", audit.targetLogit)] + audit.entries.reversed().map { ($0.layer, $0.sumRelevance) }
-        + [("bias share", audit.biasShare), ("rules' share", audit.ruleShare)]
-      let scale = max(rows.map { abs($0.1) }.max() ?? 0, 1e-12)
       html +=
-        "<h2>Relevance audit: \(escapeHTML(explanation.method.title))</h2><section><table class=\"data\">"
-        + "<tr><th>sublayer input</th><th>Σ h·∂f/∂h</th><th></th></tr>"
-      for (name, value) in rows {
-        let width = Int((200 * Double(abs(value) / scale)).rounded())
-        let colour = value >= 0 ? "#b92626" : "#3b3b9a"
-        html +=
-          "<tr><td>\(escapeHTML(name))</td><td class=\"num\">\(formatNumber(value))</td>"
-          + "<td><div style=\"width:\(width)px;height:10px;background:\(colour)\" title=\"\(formatNumber(value, digits: 7))\"></div></td></tr>"
-      }
+        "<h2>Relevance audit: \(escapeHTML(explanation.method.title))</h2><section>"
+        + auditTableHTML(audit, valueName: "logit")
       html +=
-        "</table><p class=\"sub\">Σ tokens + bias share + rules' share = logit; the input of layer.0.attention is the tokens' sum. "
+        "<p class=\"sub\">Σ tokens + bias share + rules' share = logit; the input of layer.0.attention is the tokens' sum. "
         + "A drop between two rows is relevance absorbed by the biases or by a rule that is not conservative in between.</p></section>"
     }
     return html

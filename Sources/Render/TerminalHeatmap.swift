@@ -71,28 +71,48 @@ public struct TerminalHeatmap: Sendable {
     return lines.joined(separator: "\n") + "\n"
   }
 
-  /// The audit from the logit down to the tokens, one line per sublayer input with a bar.
-  func auditLines(_ audit: RelevanceAudit) -> [String] {
-    let rows =
-      [("logit", audit.targetLogit)] + audit.entries.reversed().map { ($0.layer, $0.sumRelevance) }
-      + [("bias share", audit.biasShare), ("rules' share", audit.ruleShare)]
-    let scale = rows.map { abs($0.1) }.max() ?? 0
+  /// The audit from f (`valueName`: the logit, a logit difference…) down to the tokens,
+  /// one line per sublayer input with a bar. With `collapsingRuns`, a run of four or more
+  /// sublayer inputs that print the same number shows its first and last row and a line
+  /// saying how many lie between (a conservative deep model is flat for dozens of rows).
+  func auditLines(_ audit: RelevanceAudit, valueName: String = "logit", collapsingRuns: Bool = false) -> [String] {
+    let rows = audit.rows(valueName: valueName)
+    let scale = rows.map { abs($0.1) }.filter(\.isFinite).max() ?? 0
     let nameWidth = rows.map(\.0.count).max() ?? 0
-    var lines = ["audit: Σ h·∂f/∂h at the input of each sublayer, from the logit down to the tokens:"]
-    for (index, (name, value)) in rows.enumerated() {
-      if index == rows.count - 2 { lines.append("") }
-      let bar = auditBar(value, scale: scale)
-      lines.append(
-        "  " + name.padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "  " + bar + "  "
-          + formatNumber(value))
+    var lines = ["audit: Σ h·∂f/∂h at the input of each sublayer, from the \(valueName) down to the tokens:"]
+    func line(_ name: String, _ value: Float) -> String {
+      "  " + name.padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "  " + auditBar(value, scale: scale) + "  "
+        + formatNumber(value)
     }
+    lines.append(line(rows[0].name, rows[0].value))
+    // The sublayer inputs: rows 1 ..< count − 2.
+    var index = 1
+    while index < rows.count - 2 {
+      var end = index + 1
+      while collapsingRuns && end < rows.count - 2 && formatNumber(rows[end].value) == formatNumber(rows[index].value) {
+        end += 1
+      }
+      if end - index >= 4 {
+        lines.append(line(rows[index].name, rows[index].value))
+        lines.append(
+          "  ⋮ \(rows[index + 1].name) … \(rows[end - 2].name): \(end - index - 2) more, all \(formatNumber(rows[index].value))")
+        lines.append(line(rows[end - 1].name, rows[end - 1].value))
+      } else {
+        for row in rows[index..<end] { lines.append(line(row.name, row.value)) }
+      }
+      index = end
+    }
+    lines.append("")
+    for row in rows.suffix(2) { lines.append(line(row.name, row.value)) }
     lines.append(
-      "  (Σ tokens + bias share + rules' share = logit; the first layer's input is the tokens' sum)")
+      "  (Σ tokens + bias share + rules' share = \(valueName); the first layer's input is the tokens' sum)")
     return lines
   }
 
   func auditBar(_ value: Float, scale: Float, width: Int = 24) -> String {
-    let filled = scale > 0 ? Int((Float(width) * abs(value) / scale).rounded()) : 0
+    // A value that is not a finite number (a model whose weights overflow) draws no bar.
+    let fraction = scale > 0 && scale.isFinite && value.isFinite ? min(1, abs(value) / scale) : 0
+    let filled = Int((Float(width) * fraction).rounded())
     let body = String(repeating: "█", count: filled) + String(repeating: " ", count: width - filled)
     guard mode != .plain else { return (value < 0 ? "-" : "+") + body }
     return paint(

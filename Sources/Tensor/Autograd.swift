@@ -126,6 +126,10 @@ public final class GradientTap: @unchecked Sendable {
   /// An empty tap.
   public init() {}
 
+  /// Forgets the gradient received so far (gradients of later backward passes over the
+  /// same graph add up otherwise).
+  public func reset() { gradient = nil }
+
   fileprivate func receive(_ g: Tensor) {
     if var existing = gradient {
       existing.addInPlace(g)

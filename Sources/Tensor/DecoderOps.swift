@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// The operations decoder language models add: RMS normalisation, SiLU, the tanh form of
@@ -21,38 +22,18 @@ extension Tensor {
     let value = Tensor.uninitialized(shape)
     let normalized = Tensor.uninitialized(shape)
     let scales = Tensor.uninitialized([rows])
-    let (px, pw, py, pn, ps) = (
-      storage.base, weight.storage.base, value.storage.base, normalized.storage.base, scales.storage.base
-    )
-    for row in 0..<rows {
-      let x = px + row * n
-      var squares: Float = 0
-      for i in 0..<n { squares += x[i] * x[i] }
-      let r = 1 / (squares / Float(n) + eps).squareRoot()
-      ps[row] = r
-      for i in 0..<n {
-        let normal = x[i] * r
-        pn[row * n + i] = normal
-        py[row * n + i] = pw[i] * normal
-      }
-    }
+    xai_rms_norm(
+      storage.base, weight.storage.base, value.storage.base, normalized.storage.base, scales.storage.base, rows, n,
+      eps, Int32(BLAS.elementwiseThreads))
     guard let needs = Tensor.gradientNeeds(self, weight) else { return value }
     let w = weight.detach()
     return value.recorded(from: [self, weight]) { g in
-      let (pg, pn, ps) = (g.storage.base, normalized.storage.base, scales.storage.base)
       var gradX: Tensor?
       if needs[0] {
         let dx = Tensor.uninitialized(g.shape)
-        let pd = dx.storage.base
-        for row in 0..<rows {
-          let (gRow, nRow, dRow, r) = (pg + row * n, pn + row * n, pd + row * n, ps[row])
-          var projection: Float = 0
-          if !constantScale {
-            for i in 0..<n { projection += gRow[i] * w.storage.base[i] * nRow[i] }
-            projection /= Float(n)
-          }
-          for i in 0..<n { dRow[i] = r * (gRow[i] * w.storage.base[i] - nRow[i] * projection) }
-        }
+        xai_rms_norm_backward(
+          g.storage.base, w.storage.base, normalized.storage.base, scales.storage.base, dx.storage.base, rows, n,
+          constantScale ? 1 : 0, Int32(BLAS.elementwiseThreads))
         gradX = dx
       }
       let gradW =
@@ -67,13 +48,9 @@ extension Tensor {
     let value = Tensor.uninitialized(shape)
     let recording = Tensor.gradientNeeds(self) != nil
     let saved = recording ? Tensor.uninitialized(shape) : nil
-    let (px, py, pv) = (storage.base, value.storage.base, saved?.storage.base)
-    for i in 0..<count {
-      let x = px[i]
-      let sigma = 1 / (1 + Foundation.exp(-x))
-      py[i] = x * sigma
-      if let pv { pv[i] = constantRatio ? sigma : sigma * (1 + x * (1 - sigma)) }
-    }
+    xai_silu(
+      storage.base, value.storage.base, saved?.storage.base, count, saved == nil ? 0 : (constantRatio ? 1 : 2),
+      Int32(BLAS.elementwiseThreads))
     guard let saved else { return value }
     return value.recorded(from: [self]) { g in [Tensor.product(g, saved)] }
   }
@@ -162,9 +139,19 @@ extension Tensor {
     }
   }
 
+  /// Query rows per tile of causal attention: a tile's scores are computed only against the
+  /// keys its last row sees, so the masked half of the score matrix is mostly skipped
+  /// (and not kept for the backward pass) once a sequence spans several tiles.
+  public static let attentionTileRows = 64
+
   /// Causal attention of one sequence: `query` [T, H·d] over `key`, `value` [S, G·d]
   /// (S ≥ T: the last T keys are the queries' own positions, earlier ones a cache), G key/
   /// value heads each shared by H/G query heads. Query t sees keys 0 … S − T + t.
+  ///
+  /// Query rows run in tiles of `attentionTileRows`: tile [r0, r1) multiplies its queries
+  /// with keys 0 ..< S − T + r1 only, the masked softmax of all heads' rows runs as one
+  /// threaded row kernel, and the probabilities are kept tile by tile (about half of
+  /// H·T·S) for the backward pass — not at all when no gradient is needed.
   public static func causalAttention(
     query: Tensor, key: Tensor, value: Tensor, heads: Int, keyValueHeads: Int, scale: Float,
     gradient rule: AttentionGradient = .full
@@ -177,22 +164,18 @@ extension Tensor {
     precondition(keyWidth == keyValueHeads * headWidth && keys >= length, "keys \(key.shape) for queries \(query.shape)")
     let group = heads / keyValueHeads
     let past = keys - length
-    let probabilities = Tensor.uninitialized([heads, length, keys])
+    let tiles = AttentionTiles(length: length, past: past, heads: heads, tileRows: attentionTileRows)
+    let needs = gradientNeeds(query, key, value)
+    // Kept for the backward pass: every tile's probabilities; else one tile's scratch.
+    let probabilities = Tensor.uninitialized([needs == nil ? tiles.largestBlock : tiles.total])
     let output = Tensor.uninitialized([length, width])
     let (pq, pk, pv) = (query.storage.base, key.storage.base, value.storage.base)
-    let (pp, po) = (probabilities.storage.base, output.storage.base)
-    for h in 0..<heads {
-      let kvOffset = (h / group) * headWidth
-      let scores = pp + h * length * keys
-      BLAS.sgemm(
-        transposeA: false, transposeB: true, m: length, n: keys, k: headWidth, alpha: scale,
-        a: pq + h * headWidth, lda: width, b: pk + kvOffset, ldb: keyWidth, c: scores, ldc: keys)
-      causalSoftmax(scores, rows: length, columns: keys, past: past)
-      BLAS.sgemm(
-        transposeA: false, transposeB: false, m: length, n: headWidth, k: keys,
-        a: scores, lda: keys, b: pv + kvOffset, ldb: keyWidth, c: po + h * headWidth, ldc: width)
-    }
-    guard let needs = gradientNeeds(query, key, value) else { return output }
+    let po = output.storage.base
+    let threads = Int32(BLAS.elementwiseThreads)
+    attentionForward(
+      query: pq, key: pk, value: pv, output: po, width: width, keyWidth: keyWidth, heads: heads, group: group,
+      scale: scale, past: past, tiles: tiles, probabilities: probabilities.storage.base, keepsEveryTile: needs != nil)
+    guard let needs else { return output }
     let (cq, ck, cv) = (query.detach(), key.detach(), value.detach())
     return output.recorded(from: [query, key, value]) { g in
       let pg = g.storage.base
@@ -201,72 +184,106 @@ extension Tensor {
       let gradQ = wantScores && needs[0] ? Tensor.zeros(cq.shape) : nil
       let gradK = wantScores && needs[1] ? Tensor.zeros(ck.shape) : nil
       let gradV = needs[2] ? Tensor.zeros(cv.shape) : nil
-      let scratch = wantScores ? Tensor.uninitialized([length, keys]) : nil
-      for h in 0..<heads {
-        let kvOffset = (h / group) * headWidth
-        let p = probabilities.storage.base + h * length * keys
+      let scratch = wantScores ? Tensor.uninitialized([tiles.largestBlock]) : nil
+      for tile in tiles.all {
+        let block = probabilities.storage.base + tile.offset
+        let (rows, seen) = (tile.rows, tile.keys)
+        let gradientRows = pg + tile.first * width
         if let gradV {
-          BLAS.sgemm(
-            transposeA: true, transposeB: false, m: keys, n: headWidth, k: length, alpha: half,
-            a: p, lda: keys, b: pg + h * headWidth, ldb: width, beta: 1, c: gradV.storage.base + kvOffset,
-            ldc: keyWidth)
+          for h in 0..<heads {
+            BLAS.sgemm(
+              transposeA: true, transposeB: false, m: seen, n: headWidth, k: rows, alpha: half,
+              a: block + h * rows * seen, lda: seen, b: gradientRows + h * headWidth, ldb: width, beta: 1,
+              c: gradV.storage.base + (h / group) * headWidth, ldc: keyWidth)
+          }
         }
         guard let scratch else { continue }
         let ds = scratch.storage.base
-        BLAS.sgemm(
-          transposeA: false, transposeB: true, m: length, n: keys, k: headWidth, alpha: half,
-          a: pg + h * headWidth, lda: width, b: cv.storage.base + kvOffset, ldb: keyWidth, c: ds, ldc: keys)
-        softmaxBackwardRows(ds, probabilities: p, rows: length, columns: keys)
-        if let gradQ {
+        for h in 0..<heads {
           BLAS.sgemm(
-            transposeA: false, transposeB: false, m: length, n: headWidth, k: keys, alpha: half * scale,
-            a: ds, lda: keys, b: ck.storage.base + kvOffset, ldb: keyWidth, c: gradQ.storage.base + h * headWidth,
-            ldc: width)
+            transposeA: false, transposeB: true, m: rows, n: seen, k: headWidth, alpha: half,
+            a: gradientRows + h * headWidth, lda: width, b: cv.storage.base + (h / group) * headWidth,
+            ldb: keyWidth, c: ds + h * rows * seen, ldc: seen)
         }
-        if let gradK {
-          BLAS.sgemm(
-            transposeA: true, transposeB: false, m: keys, n: headWidth, k: length, alpha: half * scale,
-            a: ds, lda: keys, b: cq.storage.base + h * headWidth, ldb: width, beta: 1,
-            c: gradK.storage.base + kvOffset, ldc: keyWidth)
+        xai_causal_softmax_backward(ds, block, heads * rows, seen, rows, past + tile.first + 1, threads)
+        for h in 0..<heads {
+          let kvOffset = (h / group) * headWidth
+          if let gradQ {
+            BLAS.sgemm(
+              transposeA: false, transposeB: false, m: rows, n: headWidth, k: seen, alpha: half * scale,
+              a: ds + h * rows * seen, lda: seen, b: ck.storage.base + kvOffset, ldb: keyWidth,
+              c: gradQ.storage.base + tile.first * width + h * headWidth, ldc: width)
+          }
+          if let gradK {
+            BLAS.sgemm(
+              transposeA: true, transposeB: false, m: seen, n: headWidth, k: rows, alpha: half * scale,
+              a: ds + h * rows * seen, lda: seen, b: cq.storage.base + tile.first * width + h * headWidth,
+              ldb: width, beta: 1, c: gradK.storage.base + kvOffset, ldc: keyWidth)
+          }
         }
       }
       return [gradQ, gradK, gradV]
+    }
+  }
+}
+
+extension Tensor {
+  /// Causal attention's forward over raw rows: the queries at `query` (rows of `width`,
+  /// as many as `tiles` cover) over the keys and values at `key`, `value` (rows of
+  /// `keyWidth`, `past` earlier positions first), into `output`; each tile's probabilities
+  /// at its offset of `probabilities` when `keepsEveryTile`, else all at its start.
+  static func attentionForward(
+    query pq: UnsafePointer<Float>, key pk: UnsafePointer<Float>, value pv: UnsafePointer<Float>,
+    output po: UnsafeMutablePointer<Float>, width: Int, keyWidth: Int, heads: Int, group: Int, scale: Float,
+    past: Int, tiles: AttentionTiles, probabilities: UnsafeMutablePointer<Float>, keepsEveryTile: Bool
+  ) {
+    let headWidth = width / heads
+    let threads = Int32(BLAS.elementwiseThreads)
+    for tile in tiles.all {
+      let block = probabilities + (keepsEveryTile ? tile.offset : 0)
+      let (rows, seen) = (tile.rows, tile.keys)
+      for h in 0..<heads {
+        let kvOffset = (h / group) * headWidth
+        BLAS.sgemm(
+          transposeA: false, transposeB: true, m: rows, n: seen, k: headWidth, alpha: scale,
+          a: pq + tile.first * width + h * headWidth, lda: width, b: pk + kvOffset, ldb: keyWidth,
+          c: block + h * rows * seen, ldc: seen)
+      }
+      xai_causal_softmax(block, heads * rows, seen, rows, past + tile.first + 1, threads)
+      for h in 0..<heads {
+        let kvOffset = (h / group) * headWidth
+        BLAS.sgemm(
+          transposeA: false, transposeB: false, m: rows, n: headWidth, k: seen,
+          a: block + h * rows * seen, lda: seen, b: pv + kvOffset, ldb: keyWidth,
+          c: po + tile.first * width + h * headWidth, ldc: width)
+      }
     }
   }
 
   /// Causal attention of `query.shape[0] / segmentLength` independent sequences of
   /// `segmentLength` positions stacked row after row (`query` [S·T, H·d], `key`, `value`
   /// [S·T, G·d]): each position sees the earlier positions of its own sequence only, and
-  /// each sequence is computed with exactly the products and softmax `causalAttention`
-  /// computes for it alone. No gradient is recorded (a batch of no-grad forwards).
+  /// each sequence is computed with the products and softmax `causalAttention` computes
+  /// for it alone. No gradient is recorded (a batch of no-grad forwards).
   public static func segmentedCausalAttention(
     query: Tensor, key: Tensor, value: Tensor, heads: Int, keyValueHeads: Int, scale: Float, segmentLength: Int
   ) -> Tensor {
     precondition(query.rank == 2 && key.rank == 2 && value.shape == key.shape, "causal attention shapes")
     let (rows, width) = (query.shape[0], query.shape[1])
     let keyWidth = key.shape[1]
-    precondition(segmentLength > 0 && rows % segmentLength == 0 && key.shape[0] == rows, "segments of \(segmentLength) rows")
+    precondition(
+      segmentLength > 0 && rows % segmentLength == 0 && key.shape[0] == rows, "segments of \(segmentLength) rows")
     precondition(heads % keyValueHeads == 0 && width % heads == 0, "\(heads) heads over \(keyValueHeads) groups")
-    let headWidth = width / heads
-    precondition(keyWidth == keyValueHeads * headWidth, "keys \(key.shape) for queries \(query.shape)")
-    let group = heads / keyValueHeads
-    let length = segmentLength
-    let scores = Tensor.uninitialized([length, length])
+    precondition(keyWidth == keyValueHeads * (width / heads), "keys \(key.shape) for queries \(query.shape)")
+    let tiles = AttentionTiles(length: segmentLength, past: 0, heads: heads, tileRows: attentionTileRows)
+    let scratch = Tensor.uninitialized([tiles.largestBlock])
     let output = Tensor.uninitialized([rows, width])
-    let (pq, pk, pv) = (query.storage.base, key.storage.base, value.storage.base)
-    let (ps, po) = (scores.storage.base, output.storage.base)
-    for segment in 0..<(rows / length) {
-      let first = segment * length
-      for h in 0..<heads {
-        let kvOffset = first * keyWidth + (h / group) * headWidth
-        BLAS.sgemm(
-          transposeA: false, transposeB: true, m: length, n: length, k: headWidth, alpha: scale,
-          a: pq + first * width + h * headWidth, lda: width, b: pk + kvOffset, ldb: keyWidth, c: ps, ldc: length)
-        causalSoftmax(ps, rows: length, columns: length, past: 0)
-        BLAS.sgemm(
-          transposeA: false, transposeB: false, m: length, n: headWidth, k: length,
-          a: ps, lda: length, b: pv + kvOffset, ldb: keyWidth, c: po + first * width + h * headWidth, ldc: width)
-      }
+    let (pq, pk, pv, po) = (query.storage.base, key.storage.base, value.storage.base, output.storage.base)
+    for first in stride(from: 0, to: rows, by: segmentLength) {
+      attentionForward(
+        query: pq + first * width, key: pk + first * keyWidth, value: pv + first * keyWidth,
+        output: po + first * width, width: width, keyWidth: keyWidth, heads: heads, group: heads / keyValueHeads,
+        scale: scale, past: 0, tiles: tiles, probabilities: scratch.storage.base, keepsEveryTile: false)
     }
     return output
   }
@@ -282,39 +299,51 @@ extension Tensor {
     let headWidth = width / heads
     precondition(key.shape[0] == length && keyWidth * heads == keyValueHeads * width, "attention shapes")
     let group = heads / keyValueHeads
+    let scores = Tensor.uninitialized([heads, length])
+    let (pq, pk, ps) = (query.storage.base, key.storage.base, scores.storage.base)
+    for h in 0..<heads {
+      BLAS.sgemm(
+        transposeA: false, transposeB: true, m: 1, n: length, k: headWidth, alpha: scale,
+        a: pq + (length - 1) * width + h * headWidth, lda: width, b: pk + (h / group) * headWidth, ldb: keyWidth,
+        c: ps + h * length, ldc: length)
+    }
+    // One row per head, each seeing every key.
+    xai_causal_softmax(ps, heads, length, 1, length, 1)
     var mean = [Double](repeating: 0, count: length)
-    var row = [Float](repeating: 0, count: length)
-    let (pq, pk) = (query.storage.base, key.storage.base)
-    row.withUnsafeMutableBufferPointer { scores in
-      for h in 0..<heads {
-        BLAS.sgemm(
-          transposeA: false, transposeB: true, m: 1, n: length, k: headWidth, alpha: scale,
-          a: pq + (length - 1) * width + h * headWidth, lda: width, b: pk + (h / group) * headWidth, ldb: keyWidth,
-          c: scores.baseAddress!, ldc: length)
-        causalSoftmax(scores.baseAddress!, rows: 1, columns: length, past: length - 1)
-        for t in 0..<length { mean[t] += Double(scores[t]) }
-      }
+    for h in 0..<heads {
+      for t in 0..<length { mean[t] += Double(ps[h * length + t]) }
     }
     return mean.map { Float($0 / Double(heads)) }
   }
+}
 
-  /// Row-wise softmax in place where row t keeps columns 0 … past + t (the rest get 0).
-  static func causalSoftmax(_ values: UnsafeMutablePointer<Float>, rows: Int, columns: Int, past: Int) {
-    for row in 0..<rows {
-      let x = values + row * columns
-      let visible = Swift.min(columns, past + row + 1)
-      var largest = -Float.infinity
-      for column in 0..<visible { largest = Swift.max(largest, x[column]) }
-      var total: Float = 0
-      for column in 0..<visible {
-        let e = fastExp(x[column] - largest)
-        x[column] = e
-        total += e
-      }
-      let inverse = 1 / total
-      for column in 0..<visible { x[column] *= inverse }
-      for column in visible..<columns { x[column] = 0 }
+/// The query-row tiles of one causal attention: tile i covers rows [first, first + rows)
+/// and sees keys 0 ..< past + first + rows; its probabilities for all heads take
+/// heads · rows · keys scalars at `offset` of the kept buffer.
+struct AttentionTiles {
+  struct Tile {
+    let first, rows, keys, offset: Int
+  }
+
+  let all: [Tile]
+  /// Scalars of every tile's block together, and of the largest one.
+  let total: Int
+  let largestBlock: Int
+
+  init(length: Int, past: Int, heads: Int, tileRows: Int) {
+    var tiles: [Tile] = []
+    var offset = 0
+    var largest = 0
+    for first in stride(from: 0, to: length, by: tileRows) {
+      let rows = Swift.min(tileRows, length - first)
+      let keys = past + first + rows
+      tiles.append(Tile(first: first, rows: rows, keys: keys, offset: offset))
+      offset += heads * rows * keys
+      largest = Swift.max(largest, heads * rows * keys)
     }
+    all = tiles
+    total = Swift.max(offset, 1)
+    largestBlock = Swift.max(largest, 1)
   }
 }
 

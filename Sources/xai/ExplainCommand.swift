@@ -97,8 +97,9 @@ struct ExplainCommand: ParsableCommand {
         return
       }
       if case .language(let model) = loaded {
-        if words || audit {
-          throw ValidationError("--words and --audit are not available for language models yet.")
+        if words {
+          throw ValidationError(
+            "--words merges a text classifier's word pieces into words; a language model's tokens are shown as they are, so leave --words out.")
         }
         try explainLanguage(model)
         return

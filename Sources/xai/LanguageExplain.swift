@@ -92,7 +92,8 @@ extension ExplainCommand {
     let kind = methodOptions.method.first?.kind ?? .lrp
     let explanation = try model.explain(
       promptIds: ids, request: request, method: kind,
-      integratedGradients: IntegratedGradients(steps: methodOptions.steps, rule: methodOptions.integration))
+      integratedGradients: IntegratedGradients(steps: methodOptions.steps, rule: methodOptions.integration),
+      audit: audit)
     let views = LanguageViews(mode: ColorMode.detect())
     switch output.format {
     case .json: print(views.json(explanation).text)

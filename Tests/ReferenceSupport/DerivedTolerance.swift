@@ -104,3 +104,24 @@ public struct MissingDeviation: Error, CustomStringConvertible {
   public let path: String
   public var description: String { "fixture lacks \(path); run make reference" }
 }
+
+extension DerivedTolerance {
+  /// float32's unit roundoff u = 2⁻²⁴: the largest relative error of one rounding.
+  public static let float32Roundoff = Float(1) / Float(1 << 24)
+
+  /// How far two float32 computations of the same sum of products may lie apart when no
+  /// float64 reference measures it (the decoder audit's identities, which are exact in
+  /// real arithmetic): a dot product of length K rounds to within about √K·u of the
+  /// magnitude of its terms (rounding errors of random sign add like a random walk), a
+  /// backward pass through `stages` sequential sublayers compounds that once per stage,
+  /// and the final sum over `terms` products adds √terms·u. With `magnitude` the largest
+  /// |value| involved, the bound is
+  ///
+  ///     multiple · u · magnitude · (stages · √contraction + √terms)
+  ///
+  /// (`multiple` as for the measured bounds: two bits of slack over the estimate).
+  public static func float32Rounding(magnitude: Float, stages: Int, contraction: Int, terms: Int) -> Float {
+    multiple * float32Roundoff * magnitude
+      * (Float(stages) * Float(contraction).squareRoot() + Float(terms).squareRoot())
+  }
+}

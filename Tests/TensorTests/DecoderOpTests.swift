@@ -149,4 +149,51 @@ final class DecoderOpTests: XCTestCase {
       }
     }
   }
+
+  func testCausalAttentionOverSeveralTilesMatchesTheCompositeAndFiniteDifferences() {
+    // 70 queries over 75 keys: two query tiles (64 + 6 rows) with 5 cached positions, so
+    // the second tile's scores start past the first tile's rows and the masked columns
+    // of each tile are skipped.
+    let (length, keys, heads, groups, d) = (70, 75, 4, 2, 2)
+    XCTAssertGreaterThan(length, Tensor.attentionTileRows)
+    let q = randomTensor([length, heads * d], seed: 21)
+    let k = randomTensor([keys, groups * d], seed: 22)
+    let v = randomTensor([keys, groups * d], seed: 23)
+    let out = Tensor.causalAttention(query: q, key: k, value: v, heads: heads, keyValueHeads: groups, scale: 0.8).scalars
+    for t in [0, 1, 63, 64, 65, 69] {
+      for h in 0..<heads {
+        let g = h / (heads / groups)
+        let visible = keys - length + t + 1
+        let scores = (0..<visible).map { s in
+          (0..<d).reduce(0.0) { $0 + Double(q.scalars[t * heads * d + h * d + $1] * k.scalars[s * groups * d + g * d + $1]) } * 0.8
+        }
+        let top = scores.max()!
+        let weights = scores.map { Foundation.exp($0 - top) }
+        let total = weights.reduce(0, +)
+        for j in 0..<d {
+          let expected = (0..<visible).reduce(0.0) { $0 + weights[$1] / total * Double(v.scalars[$1 * groups * d + g * d + j]) }
+          XCTAssertEqual(Double(out[t * heads * d + h * d + j]), expected, accuracy: 1e-5, "row \(t) head \(h)")
+        }
+      }
+    }
+    assertGradientsMatchFiniteDifferences([q, k, v]) {
+      Tensor.causalAttention(query: $0[0], key: $0[1], value: $0[2], heads: heads, keyValueHeads: groups, scale: 0.8)
+    }
+    // The rules over several tiles: values-only keeps ∂v and drops q and k; the uniform
+    // split hands v half and q, k a quarter of the full gradient.
+    func gradients(_ rule: AttentionGradient) -> [[Float]?] {
+      let (cq, ck, cv) = (q.requiringGrad(), k.requiringGrad(), v.requiringGrad())
+      let y = Tensor.causalAttention(query: cq, key: ck, value: cv, heads: heads, keyValueHeads: groups, scale: 0.8, gradient: rule)
+      (y * randomTensor(y.shape, seed: 24)).sum().backward()
+      return [cq.grad?.scalars, ck.grad?.scalars, cv.grad?.scalars]
+    }
+    let full = gradients(.full)
+    let valuesOnly = gradients(.valuesOnly)
+    let split = gradients(.uniformSplit)
+    XCTAssertNil(valuesOnly[0])
+    assertClose(valuesOnly[2]!, full[2]!)
+    assertClose(split[0]!, full[0]!.map { $0 / 4 })
+    assertClose(split[1]!, full[1]!.map { $0 / 4 })
+    assertClose(split[2]!, full[2]!.map { $0 / 2 })
+  }
 }

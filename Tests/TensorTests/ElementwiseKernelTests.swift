@@ -111,4 +111,54 @@ final class ElementwiseKernelTests: XCTestCase {
     XCTAssertEqual(results.count, 2)
     XCTAssertEqual(results[0], results[1], "one and two threads agree bit for bit")
   }
+
+  func testSiLUAndRMSNormAgainstFloat64AtEverySizePathAndThreadCount() {
+    for (rows, width) in [(1, 7), (3, 33), (120, 576)] {
+      let count = rows * width
+      let x = randomValues(count, seed: UInt64(count), scale: 9)
+      let w = randomValues(width, seed: 99, scale: 2)
+      let g = randomValues(count, seed: 7, scale: 1)
+      var results: [[UInt32]] = []
+      for portable in [0, 1] {
+        xai_elementwise_force_portable(Int32(portable))
+        for threads in [1, 2] {
+          BLAS.threads = threads
+          // SiLU: value and slope.
+          let input = Tensor(shape: [count], scalars: x).requiringGrad()
+          let silu = input.silu()
+          silu.backward(seed: Tensor.ones([count]))
+          for i in 0..<count {
+            let v = Double(x[i])
+            let sigma = 1 / (1 + exp(-v))
+            // exp within a few ulp; the quotient and products a few float32 roundings of |x|.
+            let bound = 8 * Double(Float.ulpOfOne) * (abs(v) + 1)
+            XCTAssertEqual(Double(silu.scalars[i]), v * sigma, accuracy: bound, "silu(\(v))")
+            XCTAssertEqual(Double(input.grad!.scalars[i]), sigma * (1 + v * (1 - sigma)), accuracy: 2 * bound, "silu'(\(v))")
+          }
+          // RMSNorm: value and ∂x of Σ g ⊙ y.
+          let rowsInput = Tensor(shape: [rows, width], scalars: x).requiringGrad()
+          let y = rowsInput.rmsNorm(weight: Tensor(shape: [width], scalars: w), eps: 1e-5)
+          (y * Tensor(shape: [rows, width], scalars: g)).sum().backward()
+          for r in 0..<rows {
+            let row = (0..<width).map { Double(x[r * width + $0]) }
+            let scale = 1 / (row.reduce(0) { $0 + $1 * $1 } / Double(width) + 1e-5).squareRoot()
+            let gw = (0..<width).map { Double(g[r * width + $0]) * Double(w[$0]) }
+            let projection = (0..<width).reduce(0.0) { $0 + gw[$1] * row[$1] * scale } / Double(width)
+            // Sums of `width` float32 terms: √width roundings of the largest term.
+            let bound = 4 * Double(Float.ulpOfOne) * Double(width).squareRoot() * 2 * 9 * scale
+            for i in 0..<width {
+              XCTAssertEqual(Double(y.scalars[r * width + i]), Double(w[i]) * row[i] * scale, accuracy: bound)
+              XCTAssertEqual(
+                Double(rowsInput.grad!.scalars[r * width + i]), scale * (gw[i] - row[i] * scale * projection),
+                accuracy: bound * 4)
+            }
+          }
+          results.append(silu.scalars.map(\.bitPattern) + y.scalars.map(\.bitPattern) + rowsInput.grad!.scalars.map(\.bitPattern))
+        }
+      }
+      // One and two threads agree bit for bit on each path.
+      XCTAssertEqual(results[0], results[1])
+      XCTAssertEqual(results[2], results[3])
+    }
+  }
 }

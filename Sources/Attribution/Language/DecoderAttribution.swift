@@ -10,12 +10,17 @@ public enum DecoderTarget: Sendable, Equatable {
   case contrast(position: Int, token: Int, contrast: Int)
   /// Σ log p(token | earlier) over the (position, token) pairs: a span of generated text.
   case logProbability([(position: Int, token: Int)])
+  /// The logit of the model's own choice at `position` (its largest logit), or that minus
+  /// the logit of `contrast`: resolved to `.logit` / `.contrast` from the explained forward
+  /// pass itself, so that explaining the prediction costs no second forward pass.
+  case predicted(position: Int, contrast: Int?)
 
   public static func == (a: DecoderTarget, b: DecoderTarget) -> Bool {
     switch (a, b) {
     case (.logit(let p, let t), .logit(let q, let u)): p == q && t == u
     case (.contrast(let p, let t, let c), .contrast(let q, let u, let d)): p == q && t == u && c == d
     case (.logProbability(let x), .logProbability(let y)): x.map(\.position) == y.map(\.position) && x.map(\.token) == y.map(\.token)
+    case (.predicted(let p, let c), .predicted(let q, let d)): p == q && c == d
     default: false
     }
   }
@@ -25,13 +30,14 @@ public enum DecoderTarget: Sendable, Equatable {
     switch self {
     case .logit(let position, let token), .contrast(let position, let token, _): [(position, token)]
     case .logProbability(let pairs): pairs
+    case .predicted: []
     }
   }
 
   /// The positions whose logits the target reads.
   var positions: [Int] {
     switch self {
-    case .logit(let position, _), .contrast(let position, _, _): [position]
+    case .logit(let position, _), .contrast(let position, _, _), .predicted(let position, _): [position]
     case .logProbability(let pairs): pairs.map(\.position)
     }
   }
@@ -39,7 +45,7 @@ public enum DecoderTarget: Sendable, Equatable {
 
 /// Relevance of every earlier position for one target.
 public struct DecoderAttribution: Sendable, Equatable {
-  /// The target explained.
+  /// The target explained (`.predicted` resolved to the token chosen).
   public let target: DecoderTarget
   /// Its value f (a logit, a logit difference or a summed log-probability).
   public let value: Float
@@ -50,6 +56,9 @@ public struct DecoderAttribution: Sendable, Equatable {
   public var baselineValue: Float? = nil
   /// p(token | earlier) of each token the target reads, from the same forward pass.
   public var probabilities: [Float] = []
+  /// Σ h·∂f/∂h at every sublayer input and the bias share, from this target's backward
+  /// pass (when audited; DecoderAudit.swift).
+  public var audit: RelevanceAudit? = nil
 
   /// Σ_s R_s against f.
   public var conservation: Conservation {
@@ -103,6 +112,8 @@ public struct DecoderExplainer: Sendable {
     let width = network.config.hiddenSize
     let delta = difference.scalars
     let full = attribute(embedded: embedded, targets: targets, rules: .gradient)
+    // The prediction at the input is explained along the whole path.
+    let targets = full.map(\.attribution.target)
     let base = attribute(embedded: baseline, targets: targets, rules: .gradient)
     var averaged = [[Double]](repeating: [Double](repeating: 0, count: embedded.count), count: targets.count)
     for node in nodes {
@@ -122,14 +133,19 @@ public struct DecoderExplainer: Sendable {
     }
   }
 
-  /// Relevance of every position of `ids` for each target, under `rules`.
-  public func attribute(ids: [Int], targets: [DecoderTarget], rules: PropagationRules) -> [DecoderAttribution] {
+  /// Relevance of every position of `ids` for each target, under `rules`; with `audit`,
+  /// each target's relevance audit too.
+  public func attribute(ids: [Int], targets: [DecoderTarget], rules: PropagationRules, audit: Bool = false)
+    -> [DecoderAttribution]
+  {
     let embedded = withoutGrad { network.embed(ids) }
-    return attribute(embedded: embedded, targets: targets, rules: rules).map(\.attribution)
+    return attribute(embedded: embedded, targets: targets, rules: rules, audit: audit).map(\.attribution)
   }
 
   /// The attribution of embedded positions [T, hidden], with ∂f/∂e when asked.
-  func attribute(embedded: Tensor, targets: [DecoderTarget], rules: PropagationRules, keepGradient: Bool = false) -> [(
+  func attribute(
+    embedded: Tensor, targets: [DecoderTarget], rules: PropagationRules, keepGradient: Bool = false, audit: Bool = false
+  ) -> [(
     attribution: DecoderAttribution, gradient: [Float]
   )] {
     let length = embedded.shape[0]
@@ -138,7 +154,8 @@ public struct DecoderExplainer: Sendable {
     precondition(positions.allSatisfy { $0 >= 0 && $0 < length }, "target positions outside the sequence")
     let row = Dictionary(uniqueKeysWithValues: positions.enumerated().map { ($1, $0) })
     let leaf = embedded.requiringGrad()
-    let pass = ForwardPass(rules: rules)
+    let probe = audit ? RelevanceProbe() : nil
+    let pass = ForwardPass(rules: rules, probe: probe)
     let hidden = network.hidden(embedded: leaf, pass: pass)
     let logits = network.projectToVocabulary(hidden.gatherRows(positions), pass: pass)
     let vocabulary = network.config.vocabSize
@@ -151,9 +168,16 @@ public struct DecoderExplainer: Sendable {
       let total = slice.reduce(0.0) { $0 + Foundation.exp(Double($1 - largest)) }
       return Double(values[row * vocabulary + token] - largest) - Foundation.log(total)
     }
-    return targets.map { target in
+    return targets.map { given in
       var seed = [Float](repeating: 0, count: positions.count * vocabulary)
       var value: Float = 0
+      var target = given
+      if case .predicted(let position, let contrast) = given {
+        let base = row[position]! * vocabulary
+        var best = 0
+        for offset in 1..<vocabulary where values[base + offset] > values[base + best] { best = offset }
+        target = contrast.map { .contrast(position: position, token: best, contrast: $0) } ?? .logit(position: position, token: best)
+      }
       switch target {
       case .logit(let position, let token):
         seed[row[position]! * vocabulary + token] = 1
@@ -176,8 +200,10 @@ public struct DecoderExplainer: Sendable {
           seed[base + token] += 1
           value += Float(logP)
         }
+      case .predicted: preconditionFailure("resolved above")
       }
       leaf.zeroGrad()
+      probe?.reset()
       logits.backward(seed: Tensor(shape: logits.shape, scalars: seed))
       let gradient = leaf.grad?.scalars ?? [Float](repeating: 0, count: embedded.count)
       let input = embedded.scalars
@@ -186,6 +212,7 @@ public struct DecoderExplainer: Sendable {
       }
       var attribution = DecoderAttribution(target: target, value: value, relevance: relevance)
       attribution.probabilities = target.pairs.map { Float(Foundation.exp(logProbability(row[$0.position]!, $0.token))) }
+      attribution.audit = probe.map { RelevanceAudit(reading: $0, relevance: relevance, value: value) }
       return (attribution, keepGradient ? gradient : [])
     }
   }

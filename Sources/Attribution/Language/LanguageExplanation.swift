@@ -39,12 +39,16 @@ public struct LanguageExplanation: Sendable {
     public let relevance: [Float]
     /// What f is, for reports: `logit`, `logit difference`, `log-probability`.
     public let quantity: String
+    /// With `audit`: Σ h·∂f/∂h at every sublayer input and the bias share, from this step's
+    /// own backward pass.
+    public let audit: RelevanceAudit?
 
     public init(
       generatedIndex: Int?, positions: [Int], tokens: [Int], contrast: Int?, tokenTexts: [String],
       contrastText: String?, value: Float, baselineValue: Float? = nil, probabilities: [Float], relevance: [Float],
-      quantity: String
+      quantity: String, audit: RelevanceAudit? = nil
     ) {
+      self.audit = audit
       self.baselineValue = baselineValue
       self.generatedIndex = generatedIndex
       self.positions = positions
@@ -95,10 +99,11 @@ extension LanguageModel {
 
   /// Explains `prompt` (token ids) under `method` (gradxinput, lrp, attnlrp) as `request` asks.
   /// Integrated Gradients runs `integratedGradients.steps` forward and backward passes per
-  /// target, from `baselineToken`'s embedding at every position.
+  /// target, from `baselineToken`'s embedding at every position. With `audit`, every step
+  /// carries its relevance audit (Gradient×Input methods only, as for classifiers).
   public func explain(
     promptIds: [Int], request: LanguageRequest, method: MethodKind,
-    integratedGradients: IntegratedGradients = IntegratedGradients()
+    integratedGradients: IntegratedGradients = IntegratedGradients(), audit: Bool = false
   ) throws -> LanguageExplanation {
     let baselineToken = neutralToken
     let rules = DecoderExplainer.rules(for: method)
@@ -106,6 +111,7 @@ extension LanguageModel {
       throw ModelError.badInput(
         "--method \(method.rawValue) is not available for language models yet; use lrp, attnlrp, gradxinput or integrated-gradients.")
     }
+    if audit && rules == nil { throw AuditUnavailableError(method: method.rawValue) }
     var ids = promptIds
     let stops = Set(config.eosTokenIds)
     switch request {
@@ -122,23 +128,16 @@ extension LanguageModel {
     switch request {
     case .nextToken(let target, let contrast):
       let position = ids.count - 1
-      // The greedy choice needs a forward pass of its own; a given target does not.
-      let chosen =
-        try target ?? {
-          let logits = withoutGrad { network.logits(embedded: network.embed(ids), lastOnly: true) }.scalars
-          guard logits.allSatisfy(\.isFinite) else {
-            throw ModelError.badInput("the model's logits are not finite numbers (NaN or infinity) for this prompt.")
-          }
-          return logits.indices.max { logits[$0] < logits[$1] }!
-        }()
-      for id in [chosen] + (contrast.map { [$0] } ?? []) where id < 0 || id >= config.vocabSize {
+      for id in [target, contrast].compactMap({ $0 }) where id < 0 || id >= config.vocabSize {
         throw ModelError.badInput("token id \(id) is outside the vocabulary of \(config.vocabSize).")
       }
+      // Without a target, the model's choice is read off the explained pass itself.
+      let chosen = target ?? -1
       if let contrast {
-        targets.append(.contrast(position: position, token: chosen, contrast: contrast))
+        targets.append(target == nil ? .predicted(position: position, contrast: contrast) : .contrast(position: position, token: chosen, contrast: contrast))
         meta.append((nil, [position], [chosen], contrast, "logit difference"))
       } else {
-        targets.append(.logit(position: position, token: chosen))
+        targets.append(target == nil ? .predicted(position: position, contrast: nil) : .logit(position: position, token: chosen))
         meta.append((nil, [position], [chosen], nil, "logit"))
       }
     case .generated(_, let only):
@@ -163,16 +162,20 @@ extension LanguageModel {
       meta.append((span.lowerBound, pairs.map(\.position), pairs.map(\.token), nil, "log-probability"))
     }
     let results =
-      rules.map { explainer.attribute(ids: ids, targets: targets, rules: $0) }
+      rules.map { explainer.attribute(ids: ids, targets: targets, rules: $0, audit: audit) }
       ?? explainer.integratedGradients(
         ids: ids, targets: targets, nodes: integratedGradients.nodes, baselineToken: baselineToken)
     func text(_ id: Int) -> String { tokenizer?.displayText(of: id) ?? "#\(id)" }
-    let steps = zip(results, meta).map { result, info in
-      LanguageExplanation.Step(
+    let steps = zip(results, meta).map { result, given in
+      var info = given
+      if case .logit(_, let token) = result.target { info.tokens = [token] }
+      if case .contrast(_, let token, _) = result.target { info.tokens = [token] }
+      return LanguageExplanation.Step(
         generatedIndex: info.index, positions: info.positions, tokens: info.tokens, contrast: info.contrast,
         tokenTexts: info.tokens.map(text), contrastText: info.contrast.map(text), value: result.value, baselineValue: result.baselineValue,
         probabilities: result.probabilities,
-        relevance: Array(result.relevance.prefix((info.positions.max() ?? 0) + 1)), quantity: info.quantity)
+        relevance: Array(result.relevance.prefix((info.positions.max() ?? 0) + 1)), quantity: info.quantity,
+        audit: result.audit)
     }
     let texts = ids.map(text)
     return LanguageExplanation(

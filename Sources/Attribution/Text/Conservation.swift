@@ -29,6 +29,11 @@ public struct RelevanceAudit: Sendable, Equatable {
     public let layer: String
     /// Σ h·∂f/∂h there.
     public let sumRelevance: Float
+
+    public init(layer: String, sumRelevance: Float) {
+      self.layer = layer
+      self.sumRelevance = sumRelevance
+    }
   }
 
   /// Sublayer inputs in forward order (the first is the embedding-block output).
@@ -39,6 +44,13 @@ public struct RelevanceAudit: Sendable, Equatable {
   public let sumTokens: Float
   /// The explained logit.
   public let targetLogit: Float
+
+  public init(entries: [Entry], biasShare: Float, sumTokens: Float, targetLogit: Float) {
+    self.entries = entries
+    self.biasShare = biasShare
+    self.sumTokens = sumTokens
+    self.targetLogit = targetLogit
+  }
 
   /// What neither the tokens nor the biases account for: the share of rules that are
   /// not conservative (0 up to rounding for lrp).

@@ -36,10 +36,28 @@ void xai_layer_norm(const float *x, const float *gamma, const float *beta, float
 void xai_layer_norm_backward(const float *g, const float *gamma, const float *xhat,
                              const float *inverse_sigma, float *dx, size_t rows, size_t width,
                              int constant_sigma, int threads);
+/// SiLU y = x·σ(x); `saved` receives nothing (mode 0), σ(x) (1) or dSiLU/dx (2).
+void xai_silu(const float *x, float *y, float *saved, size_t count, int mode, int threads);
+/// RMS normalisation of `rows` rows: y = w ⊙ x·r, x·r and r = (mean x² + eps)^(−½) kept.
+void xai_rms_norm(const float *x, const float *weight, float *y, float *normalized, float *scales, size_t rows,
+                  size_t width, float eps, int threads);
+/// ∂x of RMS normalisation (r held constant when `constant_scale`).
+void xai_rms_norm_backward(const float *g, const float *weight, const float *normalized, const float *scales,
+                           float *dx, size_t rows, size_t width, int constant_scale, int threads);
 /// Whether the AVX2+FMA versions run on this CPU.
 int xai_elementwise_is_vectorized(void);
 /// Tests: run the baseline versions even where AVX2 is present (1), or choose again (0).
 void xai_elementwise_force_portable(int portable);
+
+/// Causal attention's row kernels over a block of `rows` rows of `columns` scores: the rows
+/// of several heads of one tile of query rows, `rows_per_head` rows per head, the tile's
+/// first row seeing `first_visible` keys and each next row one more (up to `columns`).
+/// Softmax in place over the visible columns; the rest are set to 0.
+void xai_causal_softmax(float *scores, size_t rows, size_t columns, size_t rows_per_head, size_t first_visible,
+                        int threads);
+/// ∂S = P ⊙ (∂P − rowsum(∂P ⊙ P)) in place of ∂P over the visible columns (the rest 0).
+void xai_causal_softmax_backward(float *grad, const float *probabilities, size_t rows, size_t columns,
+                                 size_t rows_per_head, size_t first_visible, int threads);
 
 /// Matrix–vector products straight from GGML block-quantised weights (see quantized.c): each
 /// weight is dequantised exactly (as GGML and gguf-py define it) in registers and multiplied

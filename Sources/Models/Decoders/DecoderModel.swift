@@ -122,7 +122,7 @@ public struct DecoderNetwork: Sendable {
     precondition(first + length <= config.maxPositions, "sequence beyond the model's positions")
     let x = residualStream(input, first: first, cache: cache, pass: pass, segmentLength: nil)
     cache?.advance(by: length)
-    return finalNorm(x, pass: pass)
+    return finalNorm(pass.observe("final_norm", x), pass: pass)
   }
 
   /// The residual stream after the last block. With `segmentLength`, `input` holds
@@ -135,13 +135,16 @@ public struct DecoderNetwork: Sendable {
     let scale = 1 / Float(config.headWidth).squareRoot()
     for (index, block) in blocks.enumerated() {
       let name = "layer.\(index)"
-      let normed = block.attentionNorm(pass.observe("\(name).attention_norm", x), pass: pass)
+      // Tapped where both the norm and the residual read it: the audit sums the whole ∂f/∂x.
+      x = pass.observe("\(name).attention_norm", x)
+      let normed = block.attentionNorm(x, pass: pass)
       var q = block.query(normed, pass: pass)
       var k = block.key(normed, pass: pass)
       let v = block.value(normed, pass: pass)
       if config.family != .gpt2 {
         q = q.rotary(heads: config.heads, firstPosition: first, frequencies: ropeFrequencies, period: segmentLength)
-        k = k.rotary(heads: config.keyValueHeads, firstPosition: first, frequencies: ropeFrequencies, period: segmentLength)
+        k = k.rotary(
+          heads: config.keyValueHeads, firstPosition: first, frequencies: ropeFrequencies, period: segmentLength)
       }
       let context: Tensor
       if let segmentLength {
@@ -155,8 +158,8 @@ public struct DecoderNetwork: Sendable {
           query: q, key: keys, value: values, heads: config.heads, keyValueHeads: config.keyValueHeads, scale: scale,
           gradient: pass.rules.attention.tensorGradient)
       }
-      x = block.output(context, pass: pass) + x
-      let mlpInput = block.mlpNorm(pass.observe("\(name).mlp_norm", x), pass: pass)
+      x = pass.observe("\(name).mlp_norm", block.output(context, pass: pass) + x)
+      let mlpInput = block.mlpNorm(x, pass: pass)
       let activated: Tensor
       let up = block.up(mlpInput, pass: pass)
       switch config.activation {

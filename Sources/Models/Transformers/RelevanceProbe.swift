@@ -8,7 +8,8 @@ public final class RelevanceProbe: @unchecked Sendable {
   private var points: [(name: String, value: Tensor, tap: GradientTap)] = []
   private var biases: [Tensor] = []
 
-  /// An empty probe for one pass over a batch of one.
+  /// An empty probe for one pass over a batch of one (several backward passes over that
+  /// pass are read one at a time with `reset()` before each).
   public init() {}
 
   /// `x` tapped and recorded as the input of the sublayer `name`.
@@ -23,6 +24,13 @@ public final class RelevanceProbe: @unchecked Sendable {
     let leaf = b.requiringGrad()
     biases.append(leaf)
     return leaf
+  }
+
+  /// Clears what an earlier backward pass left at the taps and biases, so that the next
+  /// backward pass over the same forward (another target) is read alone.
+  public func reset() {
+    for point in points { point.tap.reset() }
+    for leaf in biases { leaf.zeroGrad() }
   }
 
   /// After the backward pass: Σ h·∂f/∂h at every recorded sublayer input, in forward order.
