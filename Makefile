@@ -70,7 +70,7 @@ fuzz: setup
 	    image) cp Tests/ModelsTests/Fixtures/images/* samples/data/digits/0-00*.png .build-fuzz/corpus/$$t/ ;; \
 	    graph-jsonl) cp samples/data/ba_graphs.jsonl .build-fuzz/corpus/$$t/ ;; \
 	    sdf) cp samples/data/solubility_test.sdf .build-fuzz/corpus/$$t/ ;; \
-	    records) cp samples/data/rotten_tomatoes_test.jsonl .build-fuzz/corpus/$$t/ ;; \
+	    records) cp samples/data/rotten_tomatoes_test.jsonl samples/data/next_token_prompts.jsonl .build-fuzz/corpus/$$t/ ;; \
 	    saved-output) cp Tests/ModelsTests/Fixtures/batch-output.jsonl reports/eval-ba.json .build-fuzz/corpus/$$t/ ;; \
 	    bpe) for f in gpt2 llama3 qwen2 smollm sentencepiece metaspace; do cp Tests/ModelsTests/Fixtures/bpe/$$f.json .build-fuzz/corpus/$$t/; done; \
 	      head -c 4000 samples/data/rotten_tomatoes_test.jsonl > .build-fuzz/corpus/$$t/reviews.txt ;; \
@@ -122,6 +122,7 @@ reference: venv
 	$(PYTHON) scripts/reference_bpe.py
 	$(PYTHON) scripts/reference_decoders.py
 	$(PYTHON) scripts/reference_decoder_attribution.py
+	$(PYTHON) scripts/reference_lm_faithfulness.py
 
 ## Reference values of the real models `make models` fetches (transformers reading the same GGUF).
 reference-models: venv models

@@ -194,8 +194,23 @@ func run(_ target: FuzzTarget, _ data: Data) {
         }
       }
     }
+    // The same bytes as a language model's prompt data set, each record prepared for the
+    // tiny Llama (tokenized, its target and contrast read as single tokens).
+    if let reader = try? PromptRecordReader(path: scratch.appendingPathComponent("data.jsonl").path) {
+      var count = 0
+      while count < 1000, let read = try? reader.next() {
+        count += 1
+        if case .success(let record) = read.result, let model = fuzzLanguageModel {
+          _ = try? PromptExplainer(model: model).prepare(record)
+        }
+      }
+    }
   }
 }
+
+/// The tiny Llama of the decoder fixtures (byte-level tokenizer with a BOS), for prompt records.
+let fuzzLanguageModel: LanguageModel? = try? LanguageModel.load(
+  path: "Tests/ModelsTests/Fixtures/decoders/llama-gqa.q4_1.gguf")
 
 /// A small GCN with one-hot elements, so that fuzzed graphs run through a forward pass.
 let fuzzGraphModel: GraphNetwork? = {

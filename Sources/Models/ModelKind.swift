@@ -38,7 +38,8 @@ public enum ModelKind: String, Sendable, CaseIterable, Equatable {
   /// What relevance is reported over for this kind of model.
   public var units: UnitKind {
     switch self {
-    case .textClassifier, .languageModel: .tokens
+    case .textClassifier: .tokens
+    case .languageModel: .promptTokens
     case .imageClassifier: .patches
     case .graphNetwork: .nodes
     }
@@ -53,4 +54,7 @@ public enum UnitKind: String, Sendable, CaseIterable, Equatable {
   case patches
   /// Nodes of a graph.
   case nodes
+  /// The tokens of a language model's prompt (special tokens and chat-template text left
+  /// out), for next-token explanations.
+  case promptTokens = "prompt tokens"
 }

@@ -173,6 +173,22 @@ public struct DatasetPass: Sendable {
       }, emit: emit)
   }
 
+  /// Explains the next token of every prompt of `reader` with each of `methods`, through
+  /// `explainer` (the language model, its chat format and Integrated Gradients' path); a
+  /// line is `xai explain --format json`'s object with the index and id in front.
+  public func run(
+    prompts reader: PromptRecordReader, explainer: PromptExplainer, methods: [MethodKind],
+    emit: (ExampleOutcome) throws -> Void
+  ) throws {
+    let views = LanguageViews(mode: .plain, width: 80)
+    try run(
+      explainer, records: { try reader.next() }, path: reader.path, methods: methods, target: .predicted,
+      describe: { ($0, $0.id, nil) },
+      line: { explanation, _, example in
+        (DatasetLine.json(index: example.index, id: example.id, object: views.json(explanation)), nil)
+      }, emit: emit)
+  }
+
   /// Where an example stands in the data set, for its line.
   public struct ExampleContext: Sendable {
     /// Input position.

@@ -38,6 +38,12 @@ public enum DatasetLine {
       members, index: index, id: id, label: label, labels: labels, predicted: predictedClass(outputs))
   }
 
+  /// The line for an explanation object without classes (a language model's next token).
+  public static func json(index: Int, id: String, object: JSONOutput) -> JSONOutput {
+    guard case .object(let members) = object else { preconditionFailure("an object") }
+    return wrap(members, index: index, id: id, label: nil, labels: [], predicted: 0)
+  }
+
   static func wrap(
     _ members: [(String, JSONOutput)], index: Int, id: String, label: GivenLabel?, labels: [String],
     predicted: Int

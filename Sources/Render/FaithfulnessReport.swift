@@ -19,11 +19,15 @@ public struct FaithfulnessReport: Sendable {
   public let seconds: Double
   /// Seed of the random baseline.
   public let seed: UInt64
+  /// A language model's neutral token that replaces a removed prompt token, as a reader
+  /// sees it (nil for other models).
+  public let replacementToken: String?
 
   public init(
     modelName: String, dataName: String, units: UnitKind, summary: FaithfulnessSummary, failedCount: Int,
-    seconds: Double, seed: UInt64
+    seconds: Double, seed: UInt64, replacementToken: String? = nil
   ) {
+    self.replacementToken = replacementToken
     self.modelName = modelName
     self.dataName = dataName
     self.units = units
@@ -42,6 +46,22 @@ public struct FaithfulnessReport: Sendable {
     case .tokens: "replaced by [UNK]"
     case .patches: "set to black"
     case .nodes: "removed"
+    case .promptTokens: "replaced by \(replacementToken.map { "“\($0)”" } ?? "the end token")"
+    }
+  }
+
+  /// Whether the curves are a language model's (next token, log p(y) for MoRF/LeRF).
+  var isLanguage: Bool { units == .promptTokens }
+
+  /// What MoRF and LeRF track, in words.
+  var trackedQuantity: String { isLanguage ? "log p(y)" : "target logit" }
+
+  /// What MoRF and LeRF do to a unit, in words.
+  var morfRemoval: String {
+    switch units {
+    case .nodes: "removing"
+    case .promptTokens: "replacing"
+    case .tokens, .patches: "zeroing"
     }
   }
 
@@ -54,6 +74,11 @@ public struct FaithfulnessReport: Sendable {
   var trackedClass: String {
     let labelled = summary.labelledCount
     let total = summary.examples.count
+    if isLanguage {
+      if labelled == total { return "the given target token" }
+      if labelled == 0 { return "the model's greedy next token (no targets given)" }
+      return "the given target (\(labelled) prompts) or, without one, the greedy next token (\(total - labelled))"
+    }
     if labelled == total { return "the label" }
     if labelled == 0 { return "the model's prediction (no labels)" }
     return "the label (\(labelled) examples) or, without one, the prediction (\(total - labelled))"
@@ -65,14 +90,16 @@ public struct FaithfulnessReport: Sendable {
   public var json: JSONOutput {
     let fractions = JSONOutput.array(Faithfulness.fractions.map { .float(Float($0)) })
     let examples = summary.examples
+    let given = isLanguage ? "target" : "label"
     return .object([
       ("model", .string(modelName)), ("data", .string(dataName)), ("units", .string(units.rawValue)),
+    ] + (isLanguage ? [("replacement_token", replacementToken.map(JSONOutput.string) ?? .null)] : []) + [
       ("examples", .int(examples.count)), ("failed", .int(failedCount)),
       (
         "tracked_class",
         .string(
           summary.labelledCount == examples.count
-            ? "label" : summary.labelledCount == 0 ? "prediction" : "label or prediction")
+            ? given : summary.labelledCount == 0 ? "prediction" : "\(given) or prediction")
       ),
       ("labelled_examples", .int(summary.labelledCount)),
       ("seed", .int(Int(truncatingIfNeeded: seed))), ("seconds", .float(Float(seconds))),
@@ -87,7 +114,7 @@ public struct FaithfulnessReport: Sendable {
           summary.rows.map { row in
             let curves = row.meanCurves
             return .object([
-              ("name", .string(row.ranking.name)), ("display", .string(row.ranking.displayName)),
+              ("name", .string(row.ranking.name)), ("display", .string(row.ranking.displayName(units: units))),
               ("baseline", .bool(row.ranking.isBaseline)),
               ("orders", .int({ if case .random(let orders) = row.ranking { orders } else { 1 } }())),
               (
@@ -188,7 +215,8 @@ public struct FaithfulnessReport: Sendable {
       dataName: terminalSafe(root["data"]?.string ?? "?"),
       units: units,
       summary: FaithfulnessSummary(rows: rows, examples: examples), failedCount: root["failed"]?.int ?? 0,
-      seconds: root["seconds"]?.double ?? 0, seed: UInt64(max(0, root["seed"]?.int ?? 0)))
+      seconds: root["seconds"]?.double ?? 0, seed: UInt64(max(0, root["seed"]?.int ?? 0)),
+      replacementToken: root["replacement_token"]?.string.map { terminalSafe($0) })
   }
 
   // MARK: Terminal
@@ -196,7 +224,7 @@ public struct FaithfulnessReport: Sendable {
   /// The table of methods × scores: arrows give the better direction, `*` marks the best
   /// per column and `~` a value within one standard error of it.
   public func table(color: Bool) -> String {
-    let nameWidth = max(12, summary.rows.map { $0.ranking.displayName.count }.max() ?? 0) + 1
+    let nameWidth = max(12, summary.rows.map { $0.ranking.displayName(units: units).count }.max() ?? 0) + 1
     let columnWidth = 12
     func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
       let gap = String(repeating: " ", count: max(0, width - text.count))
@@ -210,7 +238,7 @@ public struct FaithfulnessReport: Sendable {
       pad("", nameWidth, left: true)
         + Self.metrics.map { pad($0.rawValue + ($0.higherIsBetter ? " ↑" : " ↓"), columnWidth) }.joined())
     for (r, row) in summary.rows.enumerated() {
-      var line = pad(row.ranking.displayName, nameWidth, left: true)
+      var line = pad(row.ranking.displayName(units: units), nameWidth, left: true)
       for metric in Self.metrics {
         let isBest = summary.best(metric) == r
         let mark = isBest ? "*" : summary.isTiedWithBest(r, metric) ? "~" : " "
@@ -222,7 +250,10 @@ public struct FaithfulnessReport: Sendable {
     lines.append(
       "* best per column   ~ within one standard error of the best   ↑/↓ higher/lower is better")
     lines.append(
-      "AUAC: p(y) restoring the most relevant \(unitName) first; AUPC/AU-MSE: pruning the least |R| first; ΔA = A(LeRF) − A(MoRF) of the target logit \(units == .nodes ? "removing" : "zeroing") \(unitName); AOPC over k = 10…50 %."
+      "AUAC: p(y) restoring the most relevant \(unitName) first; AUPC/AU-MSE: pruning the least |R| first; ΔA = A(LeRF) − A(MoRF) of the \(trackedQuantity) \(morfRemoval) \(unitName); AOPC over k = 10…50 %."
+        + (isLanguage
+          ? " y: the next token at the last position; a removed prompt token is \(replacement), so positions stay."
+          : "")
     )
     return lines.joined(separator: "\n")
   }
@@ -255,16 +286,17 @@ public struct FaithfulnessReport: Sendable {
         y: "p(y)", xs: fractions, series: { [($0.pruning, false)] }))
     page.append(
       chart(
-        title: "Pruning: squared change of the logits", x: "fraction of \(unitName) removed",
-        y: "Σ (z⁰ − z)²", xs: fractions, series: { [($0.pruningError, false)] }))
+        title: isLanguage ? "Pruning: squared change of the vocabulary's logits" : "Pruning: squared change of the logits",
+        x: "fraction of \(unitName) removed", y: "Σ (z⁰ − z)²", xs: fractions, series: { [($0.pruningError, false)] }))
     page.append(
       chart(
-        title: "Most (solid) vs least (dashed) relevant first", x: "fraction of \(unitName) zeroed",
-        y: "target logit", xs: fractions,
+        title: "Most (solid) vs least (dashed) relevant first",
+        x: "fraction of \(unitName) \(isLanguage ? "replaced" : units == .nodes ? "removed" : "zeroed")",
+        y: trackedQuantity, xs: fractions,
         series: { [($0.mostRelevantFirst, false), ($0.leastRelevantFirst, true)] }))
     page.append(
       chart(
-        title: "AOPC comprehensiveness: delete the top k", x: "k (fraction of \(unitName))",
+        title: "AOPC comprehensiveness: \(isLanguage ? "replace" : "delete") the top k", x: "k (fraction of \(unitName))",
         y: "p⁰(y) − p(y)",
         xs: aopc, series: { [($0.comprehensiveness, false)] }))
     page.append(
@@ -283,7 +315,7 @@ public struct FaithfulnessReport: Sendable {
     html += "</tr>"
     for (r, row) in summary.rows.enumerated() {
       html +=
-        "<tr><td class=\"name\"><span class=\"swatch\" style=\"background:\(color(r))\"></span>\(escapeHTML(row.ranking.displayName))</td>"
+        "<tr><td class=\"name\"><span class=\"swatch\" style=\"background:\(color(r))\"></span>\(escapeHTML(row.ranking.displayName(units: units)))</td>"
       for metric in Self.metrics {
         let value = String(format: "%.4g", row.mean(metric))
         let error = String(format: "%.2g", row.standardError(metric))
@@ -295,8 +327,18 @@ public struct FaithfulnessReport: Sendable {
       html += "</tr>"
     }
     html +=
-      "</table><p class=\"sub\">Mean ± standard error over the examples. Bold: best per column; ~: within one standard error of the best. AUAC: p(y) as the most relevant \(escapeHTML(unitName)) are restored into an input with all of them \(escapeHTML(replacement)). AUPC and AU-MSE: p(y) and the squared change of the logits as the least |R| are \(escapeHTML(replacement)). ΔA = A(LeRF) − A(MoRF): target logit as \(units == .nodes ? "nodes are removed" : "embeddings are zeroed") least or most relevant first. AOPC: mean drop of p(y) when the top 10…50 % are deleted (comprehensiveness) or are all that is kept (sufficiency).</p></section>"
+      "</table><p class=\"sub\">" + (isLanguage ? languageNote : classifierNote) + "</p></section>"
     return html
+  }
+
+  /// The table's note for classifiers (tokens, patches, nodes).
+  var classifierNote: String {
+    "Mean ± standard error over the examples. Bold: best per column; ~: within one standard error of the best. AUAC: p(y) as the most relevant \(escapeHTML(unitName)) are restored into an input with all of them \(escapeHTML(replacement)). AUPC and AU-MSE: p(y) and the squared change of the logits as the least |R| are \(escapeHTML(replacement)). ΔA = A(LeRF) − A(MoRF): target logit as \(units == .nodes ? "nodes are removed" : "embeddings are zeroed") least or most relevant first. AOPC: mean drop of p(y) when the top 10…50 % are deleted (comprehensiveness) or are all that is kept (sufficiency)."
+  }
+
+  /// The table's note for a language model's next-token curves.
+  var languageNote: String {
+    "Mean ± standard error over the examples. Bold: best per column; ~: within one standard error of the best. y is the next token after the prompt (its given target, else the greedy choice), read at the last position. Every protocol removes a prompt token by putting \(replacementToken.map { "the token “\(escapeHTML($0))”" } ?? "the model’s end token") in its place, so that no position shifts; BOS and chat-template tokens are never removed. AUAC: p(y) as the most relevant prompt tokens are restored into a prompt with all of them removed. AUPC and AU-MSE: p(y) and Σ over the vocabulary of (z⁰ − z)² as the least |R| are removed. ΔA = A(LeRF) − A(MoRF): log p(y) as the least or most relevant are removed. AOPC: mean drop of p(y) when the top 10…50 % are removed (comprehensiveness) or are all that is kept (sufficiency)."
   }
 
   /// A colour per ranking: methods from a saturated palette, the baselines in muted
@@ -318,8 +360,6 @@ public struct FaithfulnessReport: Sendable {
     series: (FaithfulnessCurves) -> [(values: [Float], dashed: Bool)]
   ) -> String {
     let legendRows = Double((summary.rows.count + 1) / 2)
-    let (left, right, top, bottom) = (62.0, 16.0, 34.0, 58.0 + legendRows * 16)
-    let (width, height) = (480.0, 250.0 + bottom)
     let lines = summary.rows.map { series($0.meanCurves) }
     let all = lines.flatMap { $0.flatMap(\.values) }.map(Double.init).filter(\.isFinite)
     var low = all.min() ?? 0
@@ -328,19 +368,25 @@ public struct FaithfulnessReport: Sendable {
     let pad = (high - low) * 0.06
     // A quantity that is never negative (p, squared change) keeps its axis at 0.
     (low, high) = ((all.min() ?? 0) >= 0 ? max(0, low - pad) : low - pad, high + pad)
+    let ticks = (0...4).map { low + (high - low) * Double($0) / 4 }
+    let tickLabels = ticks.map { String(format: "%.3g", $0) }
+    // Room for the widest tick label (8.68e+06) between the axis and the axis title.
+    let margin = 62.0
+    let left = max(margin, 26 + 6.4 * Double(tickLabels.map(\.count).max() ?? 0))
+    let (right, top, bottom) = (16.0, 34.0, 58.0 + legendRows * 16)
+    let (width, height) = (480.0, 250.0 + bottom)
     let (x0, x1) = (xs.first ?? 0, xs.last ?? 1)
     func px(_ value: Double) -> Double { left + (value - x0) / max(x1 - x0, 1e-9) * (width - left - right) }
     func py(_ value: Double) -> Double { top + (high - value) / (high - low) * (height - top - bottom) }
     var svg =
       "<figure class=\"chart\"><svg viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" aria-label=\"\(escapeHTML(title))\">"
     svg +=
-      "<text x=\"\(Int(left))\" y=\"18\" font-size=\"14\" font-weight=\"600\">\(escapeHTML(title))</text>"
-    for tick in 0...4 {
-      let value = low + (high - low) * Double(tick) / 4
+      "<text x=\"\(Int(margin))\" y=\"18\" font-size=\"14\" font-weight=\"600\">\(escapeHTML(title))</text>"
+    for (value, label) in zip(ticks, tickLabels) {
       let yy = py(value)
       svg +=
         "<line x1=\"\(f(left))\" x2=\"\(f(width - right))\" y1=\"\(f(yy))\" y2=\"\(f(yy))\" stroke=\"#e5e8ee\"/>"
-        + "<text x=\"\(f(left - 6))\" y=\"\(f(yy + 4))\" font-size=\"11\" text-anchor=\"end\" fill=\"#5b6475\">\(String(format: "%.3g", value))</text>"
+        + "<text x=\"\(f(left - 6))\" y=\"\(f(yy + 4))\" font-size=\"11\" text-anchor=\"end\" fill=\"#5b6475\">\(label)</text>"
     }
     for value in xs {
       svg +=
@@ -362,11 +408,11 @@ public struct FaithfulnessReport: Sendable {
     for (r, row) in summary.rows.enumerated() {
       let column = Double(r % 2)
       let line = Double(r / 2)
-      let lx = left + column * 205
+      let lx = margin + column * 205
       let ly = legendTop + line * 16
       svg +=
         "<line x1=\"\(f(lx))\" x2=\"\(f(lx + 18))\" y1=\"\(f(ly - 4))\" y2=\"\(f(ly - 4))\" stroke=\"\(color(r))\" stroke-width=\"3\"/>"
-        + "<text x=\"\(f(lx + 24))\" y=\"\(f(ly))\" font-size=\"11\">\(escapeHTML(row.ranking.displayName))</text>"
+        + "<text x=\"\(f(lx + 24))\" y=\"\(f(ly))\" font-size=\"11\">\(escapeHTML(row.ranking.displayName(units: units)))</text>"
     }
     return svg + "</svg></figure>"
   }

@@ -79,20 +79,27 @@ extension Tensor {
 
   /// Rotary position embedding of `self` [T, heads·d] (rotate-half pairs), positions
   /// `firstPosition` … `firstPosition + T − 1`, `frequencies` the d/2 inverse
-  /// frequencies; the angle p·f is formed in float32 as Hugging Face forms it.
-  public func rotary(heads: Int, firstPosition: Int, frequencies: [Float]) -> Tensor {
+  /// frequencies; the angle p·f is formed in float32 as Hugging Face forms it. With
+  /// `period`, row t is at position `firstPosition + t mod period` (sequences of `period`
+  /// rows stacked one after another), each row rotated exactly as in its own sequence.
+  public func rotary(heads: Int, firstPosition: Int, frequencies: [Float], period: Int? = nil) -> Tensor {
     precondition(rank == 2 && shape[1] % heads == 0, "rotary of \(shape) over \(heads) heads")
     let (length, width) = (shape[0], shape[1])
     let headWidth = width / heads
     let half = headWidth / 2
     precondition(frequencies.count == half, "\(frequencies.count) frequencies for head width \(headWidth)")
-    let table = Tensor.rotaryTable(length: length, firstPosition: firstPosition, frequencies: frequencies)
+    let period = Swift.max(1, Swift.min(period ?? length, length))
+    let table = Tensor.rotaryTable(length: period, firstPosition: firstPosition, frequencies: frequencies)
     let value = Tensor.uninitialized(shape)
-    Tensor.rotate(storage.base, into: value.storage.base, table: table, length: length, heads: heads, half: half, sign: 1)
+    Tensor.rotate(
+      storage.base, into: value.storage.base, table: table, length: length, period: period, heads: heads, half: half,
+      sign: 1)
     guard Tensor.gradientNeeds(self) != nil else { return value }
     return value.recorded(from: [self]) { g in
       let grad = Tensor.uninitialized(g.shape)
-      Tensor.rotate(g.storage.base, into: grad.storage.base, table: table, length: length, heads: heads, half: half, sign: -1)
+      Tensor.rotate(
+        g.storage.base, into: grad.storage.base, table: table, length: length, period: period, heads: heads,
+        half: half, sign: -1)
       return [grad]
     }
   }
@@ -111,17 +118,19 @@ extension Tensor {
     return table
   }
 
+  /// Rotates `length` rows; row t uses the table's row t mod `period`.
   static func rotate(
     _ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, table: [Float], length: Int,
-    heads: Int, half: Int, sign: Float
+    period: Int, heads: Int, half: Int, sign: Float
   ) {
     let width = heads * half * 2
     for t in 0..<length {
+      let row = t % period
       for h in 0..<heads {
         let base = t * width + h * half * 2
         for i in 0..<half {
-          let cosine = table[(t * half + i) * 2]
-          let sine = sign * table[(t * half + i) * 2 + 1]
+          let cosine = table[(row * half + i) * 2]
+          let sine = sign * table[(row * half + i) * 2 + 1]
           let (x1, x2) = (source[base + i], source[base + half + i])
           target[base + i] = x1 * cosine - x2 * sine
           target[base + half + i] = x2 * cosine + x1 * sine
@@ -163,25 +172,9 @@ extension Tensor {
     let (pq, pk, pv) = (query.storage.base, key.storage.base, value.storage.base)
     let po = output.storage.base
     let threads = Int32(BLAS.elementwiseThreads)
-    for tile in tiles.all {
-      let block = probabilities.storage.base + (needs == nil ? 0 : tile.offset)
-      let (rows, seen) = (tile.rows, tile.keys)
-      for h in 0..<heads {
-        let kvOffset = (h / group) * headWidth
-        BLAS.sgemm(
-          transposeA: false, transposeB: true, m: rows, n: seen, k: headWidth, alpha: scale,
-          a: pq + tile.first * width + h * headWidth, lda: width, b: pk + kvOffset, ldb: keyWidth,
-          c: block + h * rows * seen, ldc: seen)
-      }
-      xai_causal_softmax(block, heads * rows, seen, rows, past + tile.first + 1, threads)
-      for h in 0..<heads {
-        let kvOffset = (h / group) * headWidth
-        BLAS.sgemm(
-          transposeA: false, transposeB: false, m: rows, n: headWidth, k: seen,
-          a: block + h * rows * seen, lda: seen, b: pv + kvOffset, ldb: keyWidth,
-          c: po + tile.first * width + h * headWidth, ldc: width)
-      }
-    }
+    attentionForward(
+      query: pq, key: pk, value: pv, output: po, width: width, keyWidth: keyWidth, heads: heads, group: group,
+      scale: scale, past: past, tiles: tiles, probabilities: probabilities.storage.base, keepsEveryTile: needs != nil)
     guard let needs else { return output }
     let (cq, ck, cv) = (query.detach(), key.detach(), value.detach())
     return output.recorded(from: [query, key, value]) { g in
@@ -231,6 +224,96 @@ extension Tensor {
       }
       return [gradQ, gradK, gradV]
     }
+  }
+}
+
+extension Tensor {
+  /// Causal attention's forward over raw rows: the queries at `query` (rows of `width`,
+  /// as many as `tiles` cover) over the keys and values at `key`, `value` (rows of
+  /// `keyWidth`, `past` earlier positions first), into `output`; each tile's probabilities
+  /// at its offset of `probabilities` when `keepsEveryTile`, else all at its start.
+  static func attentionForward(
+    query pq: UnsafePointer<Float>, key pk: UnsafePointer<Float>, value pv: UnsafePointer<Float>,
+    output po: UnsafeMutablePointer<Float>, width: Int, keyWidth: Int, heads: Int, group: Int, scale: Float,
+    past: Int, tiles: AttentionTiles, probabilities: UnsafeMutablePointer<Float>, keepsEveryTile: Bool
+  ) {
+    let headWidth = width / heads
+    let threads = Int32(BLAS.elementwiseThreads)
+    for tile in tiles.all {
+      let block = probabilities + (keepsEveryTile ? tile.offset : 0)
+      let (rows, seen) = (tile.rows, tile.keys)
+      for h in 0..<heads {
+        let kvOffset = (h / group) * headWidth
+        BLAS.sgemm(
+          transposeA: false, transposeB: true, m: rows, n: seen, k: headWidth, alpha: scale,
+          a: pq + tile.first * width + h * headWidth, lda: width, b: pk + kvOffset, ldb: keyWidth,
+          c: block + h * rows * seen, ldc: seen)
+      }
+      xai_causal_softmax(block, heads * rows, seen, rows, past + tile.first + 1, threads)
+      for h in 0..<heads {
+        let kvOffset = (h / group) * headWidth
+        BLAS.sgemm(
+          transposeA: false, transposeB: false, m: rows, n: headWidth, k: seen,
+          a: block + h * rows * seen, lda: seen, b: pv + kvOffset, ldb: keyWidth,
+          c: po + tile.first * width + h * headWidth, ldc: width)
+      }
+    }
+  }
+
+  /// Causal attention of `query.shape[0] / segmentLength` independent sequences of
+  /// `segmentLength` positions stacked row after row (`query` [S·T, H·d], `key`, `value`
+  /// [S·T, G·d]): each position sees the earlier positions of its own sequence only, and
+  /// each sequence is computed with the products and softmax `causalAttention` computes
+  /// for it alone. No gradient is recorded (a batch of no-grad forwards).
+  public static func segmentedCausalAttention(
+    query: Tensor, key: Tensor, value: Tensor, heads: Int, keyValueHeads: Int, scale: Float, segmentLength: Int
+  ) -> Tensor {
+    precondition(query.rank == 2 && key.rank == 2 && value.shape == key.shape, "causal attention shapes")
+    let (rows, width) = (query.shape[0], query.shape[1])
+    let keyWidth = key.shape[1]
+    precondition(
+      segmentLength > 0 && rows % segmentLength == 0 && key.shape[0] == rows, "segments of \(segmentLength) rows")
+    precondition(heads % keyValueHeads == 0 && width % heads == 0, "\(heads) heads over \(keyValueHeads) groups")
+    precondition(keyWidth == keyValueHeads * (width / heads), "keys \(key.shape) for queries \(query.shape)")
+    let tiles = AttentionTiles(length: segmentLength, past: 0, heads: heads, tileRows: attentionTileRows)
+    let scratch = Tensor.uninitialized([tiles.largestBlock])
+    let output = Tensor.uninitialized([rows, width])
+    let (pq, pk, pv, po) = (query.storage.base, key.storage.base, value.storage.base, output.storage.base)
+    for first in stride(from: 0, to: rows, by: segmentLength) {
+      attentionForward(
+        query: pq + first * width, key: pk + first * keyWidth, value: pv + first * keyWidth,
+        output: po + first * width, width: width, keyWidth: keyWidth, heads: heads, group: heads / keyValueHeads,
+        scale: scale, past: 0, tiles: tiles, probabilities: scratch.storage.base, keepsEveryTile: false)
+    }
+    return output
+  }
+
+  /// Attention probabilities of the last query row over every key, averaged over the heads
+  /// (`query` [T, H·d], `key` [T, G·d], causal, scaled by `scale`): what the last position
+  /// reads from each position.
+  public static func lastRowAttention(
+    query: Tensor, key: Tensor, heads: Int, keyValueHeads: Int, scale: Float
+  ) -> [Float] {
+    let (length, width) = (query.shape[0], query.shape[1])
+    let keyWidth = key.shape[1]
+    let headWidth = width / heads
+    precondition(key.shape[0] == length && keyWidth * heads == keyValueHeads * width, "attention shapes")
+    let group = heads / keyValueHeads
+    let scores = Tensor.uninitialized([heads, length])
+    let (pq, pk, ps) = (query.storage.base, key.storage.base, scores.storage.base)
+    for h in 0..<heads {
+      BLAS.sgemm(
+        transposeA: false, transposeB: true, m: 1, n: length, k: headWidth, alpha: scale,
+        a: pq + (length - 1) * width + h * headWidth, lda: width, b: pk + (h / group) * headWidth, ldb: keyWidth,
+        c: ps + h * length, ldc: length)
+    }
+    // One row per head, each seeing every key.
+    xai_causal_softmax(ps, heads, length, 1, length, 1)
+    var mean = [Double](repeating: 0, count: length)
+    for h in 0..<heads {
+      for t in 0..<length { mean[t] += Double(ps[h * length + t]) }
+    }
+    return mean.map { Float($0 / Double(heads)) }
   }
 }
 

@@ -10,7 +10,7 @@ import Tensor
 struct BatchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "batch",
-    abstract: "Explain every example of a data set (texts or graphs) into a JSON Lines file.",
+    abstract: "Explain every example of a data set (texts, images, graphs or prompts) into a JSON Lines file.",
     discussion: """
       Reads the data set as a stream (JSON Lines or CSV with a header for text models; \
       JSON Lines or SDF for graph models), explains each example with every --method \
@@ -32,6 +32,15 @@ struct BatchCommand: ParsableCommand {
           --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT --quiet
         xai batch --model graphnet-ba --input samples/data/ba_graphs.jsonl --output walks.jsonl
         xai batch --model vit-digits --input samples/data/digits_test.jsonl --output digits.jsonl
+        xai batch --model smollm2-135m-instruct --input samples/data/next_token_prompts.jsonl \
+          --method lrp --method attnlrp --output next.jsonl
+
+      Language models read JSON Lines of {"prompt": "…", "target": " Paris", \
+      "contrast": "…", "id": …} (target and contrast optional: one token's text, or \
+      #id; without a target the model's greedy next token is explained) and write, per \
+      prompt and method, the object of 'xai explain --format json' for the next token. \
+      Each prompt is explained alone; --chat (and --system) put every prompt into the \
+      model's chat template.
       """)
 
   @OptionGroup var modelOptions: ModelOptions
@@ -40,6 +49,8 @@ struct BatchCommand: ParsableCommand {
   @OptionGroup var dataOptions: DataOptions
 
   @OptionGroup(title: "Graph models") var walks: WalkOptions
+
+  @OptionGroup(title: "Language models") var chatOptions: ChatOptions
 
   @Option(name: [.short, .long], help: "The JSON Lines file to write.")
   var output: String
@@ -118,6 +129,7 @@ struct BatchCommand: ParsableCommand {
         throw ModelError.missingFile(path: input)
       }
       let (name, _, loaded) = try modelOptions.load()
+      try chatOptions.check(loaded)
       let workerCount = workers ?? min(modelOptions.threads ?? Self.defaultWorkers, Self.maximumWorkers)
       // The model and methods first, then the outputs: a resumed file is checked against
       // them before anything in it (or in --errors) is cut.
@@ -141,8 +153,19 @@ struct BatchCommand: ParsableCommand {
         job = .images(model, try methodOptions.methods())
       case .text(let model):
         job = .texts(model, try methodOptions.methods())
-      case .language:
-        throw loaded.wrongKind(path: modelOptions.model ?? name, expected: .textClassifier)
+      case .language(let model):
+        if report != nil {
+          throw ValidationError("--report draws text data sets; language-model outputs have no page yet.")
+        }
+        if targetOption.target != nil {
+          throw ValidationError(
+            "A language model's data set gives each prompt's next token in its 'target' field; leave out --target.")
+        }
+        job = .prompts(
+          try dataOptions.promptReader(input, model: model),
+          PromptExplainer(
+            model: model, chat: chatOptions.format, integratedGradients: methodOptions.integratedGradients),
+          try methodOptions.languageMethods())
       }
       BLAS.threads = DatasetPass.blasThreadsPerProduct
       let outputFile = try AppendOnlyLines.inspect(output, keep: resume, kind: .results)
@@ -200,6 +223,8 @@ struct BatchCommand: ParsableCommand {
         try pass.run(
           texts: DataRecordReader(path: input, fields: dataOptions.fields), model: model, methods: methods,
           target: targetOption.classTarget, emit: record)
+      case .prompts(let reader, let explainer, let methods):
+        try pass.run(prompts: reader, explainer: explainer, methods: methods, emit: record)
       }
       progress.finish()
       failedRows = tally.errors
@@ -280,6 +305,7 @@ private enum Job {
   case texts(TextModel, [any AttributionMethod])
   case images(ImageModel, [any AttributionMethod])
   case graphs(GraphNetwork, GraphMethodKind)
+  case prompts(PromptRecordReader, PromptExplainer, [MethodKind])
 
   /// The model name its lines carry.
   func modelName(graphName: String) -> String {
@@ -287,6 +313,7 @@ private enum Job {
     case .texts(let model, _): model.name
     case .images(let model, _): model.name
     case .graphs: graphName
+    case .prompts(_, let explainer, _): explainer.model.name
     }
   }
 
@@ -295,6 +322,7 @@ private enum Job {
     switch self {
     case .texts(_, let methods), .images(_, let methods): methods.map(\.name)
     case .graphs(_, let method): [method.rawValue]
+    case .prompts(_, _, let methods): methods.map(\.rawValue)
     }
   }
 }

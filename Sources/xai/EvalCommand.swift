@@ -31,11 +31,20 @@ struct EvalCommand: ParsableCommand {
       *, ~ within one standard error of it); --output writes every mean curve and \
       per-example score as JSON, --html a page with the curves.
 
+      Language models read prompts as JSON Lines ({"prompt": "…", "target": " Paris"}) \
+      and track the next token (the target, else the greedy one) at the last \
+      position. Their units are the prompt's own tokens (no BOS, no chat-template \
+      text), and every protocol removes a token by putting the model's end token \
+      (or --replacement) in its place: deleting it would shift every later \
+      position and mix that shift into the curve. MoRF and LeRF track log p(y); the \
+      attention baseline is the last position's row of the last layer.
+
       Examples:
         xai eval --input samples/data/rotten_tomatoes_test.jsonl --method lrp --method attnlrp \\
           --method gradxinput --html reports/eval.html
         xai eval --model graphnet-ba --input samples/data/ba_graphs.jsonl --output ba-eval.json
         xai eval --model vit-digits --input samples/data/digits_test.jsonl --html digits-eval.html
+        xai eval --model smollm2-135m-instruct --input samples/data/next_token_prompts.jsonl
         xai eval --from curves.json --html page.html          # redraw a saved run
       """)
 
@@ -45,10 +54,19 @@ struct EvalCommand: ParsableCommand {
 
   @OptionGroup(title: "Graph models") var walks: WalkOptions
 
+  @OptionGroup(title: "Language models") var chatOptions: ChatOptions
+
   @Option(
     name: .long,
     help: ArgumentHelp(
-      "Baselines next to the methods: random (always included) and attention (text models). Default: both.",
+      "Language models: the token that takes a removed prompt token's place (one token's text, or #id; default: the model's end token).",
+      valueName: "token"))
+  var replacement: String?
+
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "Baselines next to the methods: random (always included) and attention (transformers). Default: both.",
       valueName: "name"))
   var baseline: [BaselineName] = []
 
@@ -129,10 +147,16 @@ struct EvalCommand: ParsableCommand {
         throw ModelError.missingFile(path: input)
       }
       let (name, _, loaded) = try modelOptions.load()
+      try chatOptions.check(loaded)
       let workerCount =
         workers ?? min(modelOptions.threads ?? BatchCommand.defaultWorkers, BatchCommand.maximumWorkers)
       let started = Date()
       let summary: FaithfulnessSummary
+      var replacementToken: String?
+      if replacement != nil, loaded.kind != .languageModel {
+        throw ValidationError(
+          "--replacement chooses how a language model's prompt tokens are removed; \(loaded.architecture) is not a language model.")
+      }
       switch loaded {
       case .graph(let network):
         (summary, failures) = try evaluateGraphs(network, input: input, workers: workerCount)
@@ -140,14 +164,16 @@ struct EvalCommand: ParsableCommand {
         (summary, failures) = try evaluateImages(model, input: input, workers: workerCount)
       case .text(let model):
         (summary, failures) = try evaluateTexts(model, input: input, workers: workerCount)
-      case .language:
-        throw loaded.wrongKind(path: modelOptions.model ?? name, expected: .textClassifier)
+      case .language(let model):
+        let token = try replacement.map { try model.tokenId($0, what: "--replacement") } ?? model.neutralToken
+        (summary, failures) = try evaluateLanguage(model, replacement: token, input: input, workers: workerCount)
+        replacementToken = terminalSafe(model.tokenizer?.displayText(of: token) ?? "#\(token)")
       }
       let report = FaithfulnessReport(
         modelName: name, dataName: URL(fileURLWithPath: input).lastPathComponent,
         units: loaded.units,
         summary: summary, failedCount: failures, seconds: Date().timeIntervalSince(started),
-        seed: UInt64(seed))
+        seed: UInt64(seed), replacementToken: replacementToken)
       guard !summary.examples.isEmpty else {
         throw ModelError.badInput("\(input): no example could be evaluated.")
       }
@@ -192,6 +218,33 @@ struct EvalCommand: ParsableCommand {
       ImageExplainer(model: model),
       ImageFaithfulness(model: model, methods: methods, baselines: baselines, seed: UInt64(seed)),
       records: { try reader.next() }, path: reader.path, workers: workers, describe: { ($0.text, $0.label) })
+  }
+
+  /// Next-token faithfulness of a language model (methods default to all four it has).
+  func evaluateLanguage(_ model: LanguageModel, replacement: Int, input: String, workers: Int) throws -> (
+    FaithfulnessSummary, Int
+  ) {
+    let methods = try methodOptions.languageMethods(defaults: PromptExplainer.methods)
+    let chosen = baseline.isEmpty ? BaselineName.allCases : baseline
+    let baselines: [Ranking] = [.random(orders: randomOrders)] + (chosen.contains(.attention) ? [.attention] : [])
+    let reader = try dataOptions.promptReader(input, model: model)
+    var contrasts = 0
+    let result = try evaluate(
+      PromptExplainer(model: model, chat: chatOptions.format, integratedGradients: methodOptions.integratedGradients),
+      LanguageFaithfulness(
+        model: model, methods: methods, baselines: baselines, seed: UInt64(seed),
+        integratedGradients: methodOptions.integratedGradients,
+        replacement: replacement),
+      records: { try reader.next() }, path: reader.path, workers: workers,
+      describe: { record in
+        if record.contrast != nil { contrasts += 1 }
+        return (record, nil)
+      })
+    if contrasts > 0 {
+      printError(
+        "xai: note: \(contrasts) prompt(s) name a contrast; eval explains and tracks the target token alone, so it is not used.")
+    }
+    return result
   }
 
   func evaluateGraphs(_ network: GraphNetwork, input: String, workers: Int) throws -> (

@@ -64,27 +64,12 @@ extension ExplainCommand {
   /// `xai explain` with a language model: the next token, a contrast, or generated text.
   func explainLanguage(_ model: LanguageModel) throws {
     guard let text else { throw ValidationError("Give a prompt to explain.") }
-    guard let tokenizer = model.tokenizer else {
+    guard model.tokenizer != nil else {
       throw ModelError.badInput("\(model.path): the model has no tokenizer, so it cannot read a prompt.")
     }
     if text == "-" { throw ValidationError("A language model explains one prompt; give it as an argument.") }
-    var prompt = text
-    if language.chat {
-      var messages: [ChatMessage] = []
-      if let system = language.system { messages.append(ChatMessage(role: "system", content: system)) }
-      messages.append(ChatMessage(role: "user", content: text))
-      prompt = try model.chatPrompt(messages)
-    }
-    let ids = tokenizer.encode(prompt, addSpecialTokens: true)
-    func tokenId(_ given: String, option: String) throws -> Int {
-      if given.hasPrefix("#"), let id = Int(given.dropFirst()) { return id }
-      let pieces = tokenizer.encode(given, addSpecialTokens: false)
-      guard pieces.count == 1 else {
-        throw ModelError.badInput(
-          "\(option) '\(given)' is \(pieces.count) tokens (\(pieces.map { tokenizer.displayText(of: $0) }.map { "\"\($0)\"" }.joined(separator: ", "))); give one token (mind the leading space), or #id.")
-      }
-      return pieces[0]
-    }
+    let ids = try model.promptTokens(text, chat: language.chat ? ChatFormat(system: language.system) : nil).ids
+    func tokenId(_ given: String, option: String) throws -> Int { try model.tokenId(given, what: option) }
     let target: Int? = try targetOption.target.map { target in
       switch target {
       case .predicted: return nil

@@ -323,3 +323,71 @@ extension ShardSpec: ExpressibleByArgument {
   /// `--shard I/N`.
   public init?(argument: String) { self.init(argument) }
 }
+
+/// `--chat`, `--system`: data-set commands' prompts in a language model's chat template.
+struct ChatOptions: ParsableArguments {
+  @Flag(
+    name: .long,
+    help: "Language models: put each prompt into the model's chat template as the user's message.")
+  var chat = false
+
+  @Option(name: .long, help: "Language models: the system message for --chat.")
+  var system: String?
+
+  func validate() throws {
+    if system != nil && !chat { throw ValidationError("--system is part of --chat; add --chat.") }
+  }
+
+  /// The chat format asked for, nil without --chat.
+  var format: ChatFormat? { chat ? ChatFormat(system: system) : nil }
+
+  /// Refuses --chat for a model that is not a language model or has no chat template.
+  func check(_ loaded: LoadedModel) throws {
+    guard chat else { return }
+    guard case .language(let model) = loaded else {
+      throw ValidationError("--chat formats prompts for a language model; \(loaded.architecture) is not one.")
+    }
+    // A model without a template xai renders is refused once, before any prompt.
+    _ = try model.chatPrompt([ChatMessage(role: "user", content: "")])
+  }
+}
+
+extension MethodOptions {
+  /// The language-model methods asked for (default lrp); --detach and methods a decoder
+  /// does not have are refused.
+  func languageMethods(defaults: [MethodKind] = [.lrp]) throws -> [MethodKind] {
+    if method.contains(.gnnLRP) {
+      throw ValidationError("gnn-lrp explains graph models; give lrp, attnlrp, gradxinput or integrated-gradients.")
+    }
+    if detach != nil {
+      throw ValidationError("--detach chooses rules for text classifiers; a language model's methods have fixed rules.")
+    }
+    let kinds = method.isEmpty ? defaults : method.compactMap(\.kind)
+    if let other = kinds.first(where: { !PromptExplainer.methods.contains($0) }) {
+      throw ValidationError(
+        "--method \(other.rawValue) is not available for language models; use lrp, attnlrp, gradxinput or integrated-gradients."
+      )
+    }
+    var unique: [MethodKind] = []
+    for kind in kinds where !unique.contains(kind) { unique.append(kind) }
+    return unique
+  }
+
+  /// Integrated Gradients' path as --steps and --integration give it.
+  var integratedGradients: IntegratedGradients { IntegratedGradients(steps: steps, rule: integration) }
+}
+
+extension DataOptions {
+  /// The prompt data set of a language model: JSON Lines with `prompt` (or --text-field)
+  /// and `id` (or --id-field); a model without a tokenizer is refused before any record.
+  func promptReader(_ path: String, model: LanguageModel) throws -> PromptRecordReader {
+    guard model.tokenizer != nil else {
+      throw ModelError.badInput("\(model.path): the model has no tokenizer, so it cannot read prompts.")
+    }
+    if labelField != "label" {
+      throw ValidationError(
+        "--label-field does not apply to language models: a prompt record names its next token in 'target'.")
+    }
+    return try PromptRecordReader(path: path, promptField: textField == "text" ? "prompt" : textField, idField: idField)
+  }
+}

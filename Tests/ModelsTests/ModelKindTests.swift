@@ -14,7 +14,7 @@ final class ModelKindTests: XCTestCase {
     for type in ["gpt2", "llama", "qwen2"] { XCTAssertEqual(ModelKind(modelType: type), .languageModel) }
     XCTAssertNil(ModelKind(modelType: "gpt7"))
     XCTAssertEqual(ModelKind.knownModelTypes.compactMap(ModelKind.init(modelType:)).count, 8)
-    XCTAssertEqual(ModelKind.allCases.map(\.units), [.tokens, .patches, .nodes, .tokens])
+    XCTAssertEqual(ModelKind.allCases.map(\.units), [.tokens, .patches, .nodes, .promptTokens])
   }
 
   func testTheZooLoadsEachShippedModelAsTheKindItsConfigurationNames() throws {

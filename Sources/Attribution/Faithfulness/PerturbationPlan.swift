@@ -96,22 +96,55 @@ public struct PerturbationPlan: Sendable {
   /// The curves, given the logits of the unperturbed input and of each perturbation
   /// (in layout order), tracking class `trueClass`.
   public func curves(original: [Float], logits: [[Float]], trueClass: Int) -> FaithfulnessCurves {
-    precondition(logits.count == perturbations.count, "one logit vector per perturbation")
+    curves(
+      original: Readout(logits: original, original: original, trueClass: trueClass),
+      readouts: logits.map { Readout(logits: $0, original: original, trueClass: trueClass) })
+  }
+
+  /// The curves, given what the unperturbed input and each perturbation (in layout order)
+  /// read out.
+  public func curves(original: Readout, readouts: [Readout]) -> FaithfulnessCurves {
+    precondition(readouts.count == perturbations.count, "one readout per perturbation")
     let points = Faithfulness.fractions.count
     let aopcPoints = Faithfulness.aopcFractions.count
-    func slice(_ start: Int, _ count: Int) -> ArraySlice<[Float]> { logits[start..<(start + count)] }
-    let fullProbability = softmax(original)[trueClass]
-    let probability = { (z: [Float]) in softmax(z)[trueClass] }
+    func slice(_ start: Int, _ count: Int) -> ArraySlice<Readout> { readouts[start..<(start + count)] }
+    let fullProbability = original.probability
     return FaithfulnessCurves(
-      activation: slice(0, points).map(probability),
-      pruning: slice(points, points).map(probability),
-      pruningError: slice(points, points).map { z in
-        zip(original, z).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
-      },
-      mostRelevantFirst: slice(2 * points, points).map { $0[trueClass] },
-      leastRelevantFirst: slice(3 * points, points).map { $0[trueClass] },
-      comprehensiveness: slice(4 * points, aopcPoints).map { fullProbability - probability($0) },
-      sufficiency: slice(4 * points + aopcPoints, aopcPoints).map { fullProbability - probability($0) })
+      activation: slice(0, points).map(\.probability),
+      pruning: slice(points, points).map(\.probability),
+      pruningError: slice(points, points).map(\.squaredChange),
+      mostRelevantFirst: slice(2 * points, points).map(\.tracked),
+      leastRelevantFirst: slice(3 * points, points).map(\.tracked),
+      comprehensiveness: slice(4 * points, aopcPoints).map { fullProbability - $0.probability },
+      sufficiency: slice(4 * points + aopcPoints, aopcPoints).map { fullProbability - $0.probability })
+  }
+}
+
+/// What the curves read from the model's output on one (perturbed) input: p(y), the
+/// quantity MoRF and LeRF track (a classifier's target logit z_y; a language model's
+/// log p(y), since its logits move together under a shift that the softmax ignores), and
+/// Σ_c (z⁰_c − z_c)², the squared change of every output from the unperturbed input's.
+public struct Readout: Sendable, Equatable {
+  /// p(y).
+  public var probability: Float
+  /// z_y, or log p(y) for a language model.
+  public var tracked: Float
+  /// Σ_c (z⁰_c − z_c)² over every output c.
+  public var squaredChange: Float
+
+  /// A readout from its values.
+  public init(probability: Float, tracked: Float, squaredChange: Float) {
+    self.probability = probability
+    self.tracked = tracked
+    self.squaredChange = squaredChange
+  }
+
+  /// A classifier's readout of `logits` for class `trueClass`, against the unperturbed
+  /// input's `original` logits.
+  public init(logits: [Float], original: [Float], trueClass: Int) {
+    probability = softmax(logits)[trueClass]
+    tracked = logits[trueClass]
+    squaredChange = zip(original, logits).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
   }
 }
 

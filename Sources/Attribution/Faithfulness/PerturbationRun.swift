@@ -32,27 +32,50 @@ enum PerturbationRun {
     indices: [Int], labels: [Int?], trueClasses: [Int], original: [[Float]], unitCounts: [Int],
     relevance: [[[[Float]]]], logits: ([(example: Int, perturbation: Perturbation)]) throws -> [[Float]]
   ) throws -> [ExampleFaithfulness] {
+    try curves(
+      indices: indices, labels: labels, trueClasses: trueClasses,
+      original: indices.indices.map {
+        Readout(logits: original[$0], original: original[$0], trueClass: trueClasses[$0])
+      }, unitCounts: unitCounts, relevance: relevance
+    ) { requests in
+      try zip(requests, logits(requests)).map { request, values in
+        Readout(logits: values, original: original[request.example], trueClass: trueClasses[request.example])
+      }
+    }
+  }
+
+  /// The curves of every example under every ranking from readouts: `readouts` evaluates a
+  /// list of (example, perturbation) requests, each distinct one (after `canonical`, which
+  /// maps perturbations that change the input alike to one) asked for once; the
+  /// unperturbed input reads `original`.
+  static func curves(
+    indices: [Int], labels: [Int?], trueClasses: [Int], original: [Readout], unitCounts: [Int],
+    relevance: [[[[Float]]]], canonical: (Perturbation) -> Perturbation = { $0 },
+    readouts: ([(example: Int, perturbation: Perturbation)]) throws -> [Readout]
+  ) throws -> [ExampleFaithfulness] {
     var requests: [(example: Int, perturbation: Perturbation)] = []
     var slots: [[Perturbation: Int]] = Array(repeating: [:], count: indices.count)
     let plans = relevance.map { rankings in rankings.map { orders in orders.map(PerturbationPlan.init) } }
     for e in indices.indices {
       for plan in plans[e].flatMap({ $0 }) {
-        for perturbation in plan.perturbations where !perturbation.isIdentity && slots[e][perturbation] == nil
-        {
+        for perturbation in plan.perturbations.map(canonical)
+        where !perturbation.isIdentity && slots[e][perturbation] == nil {
           slots[e][perturbation] = requests.count
           requests.append((e, perturbation))
         }
       }
     }
-    let answers = try logits(requests)
+    let answers = try readouts(requests)
+    precondition(answers.count == requests.count, "one readout per request")
     return indices.indices.map { e in
       let curves = plans[e].map { orders in
         FaithfulnessCurves.mean(
           orders.map { plan in
             plan.curves(
               original: original[e],
-              logits: plan.perturbations.map { $0.isIdentity ? original[e] : answers[slots[e][$0]!] },
-              trueClass: trueClasses[e])
+              readouts: plan.perturbations.map(canonical).map {
+                $0.isIdentity ? original[e] : answers[slots[e][$0]!]
+              })
           })!
       }
       return ExampleFaithfulness(

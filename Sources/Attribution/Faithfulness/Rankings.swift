@@ -49,6 +49,13 @@ public enum Ranking: Sendable, Hashable {
     }
   }
 
+  /// How a reader sees it for a model whose units are `units` (a language model's
+  /// attention baseline reads the last position's row, not [CLS]'s).
+  public func displayName(units: UnitKind) -> String {
+    if case .attention = self, units == .promptTokens { return "Attention (last position, last layer)" }
+    return displayName
+  }
+
   /// Whether this is a baseline rather than an explanation method.
   public var isBaseline: Bool {
     switch self {

@@ -120,6 +120,17 @@ public struct DecoderNetwork: Sendable {
     let length = input.shape[0]
     let first = cache?.count ?? 0
     precondition(first + length <= config.maxPositions, "sequence beyond the model's positions")
+    let x = residualStream(input, first: first, cache: cache, pass: pass, segmentLength: nil)
+    cache?.advance(by: length)
+    return finalNorm(pass.observe("final_norm", x), pass: pass)
+  }
+
+  /// The residual stream after the last block. With `segmentLength`, `input` holds
+  /// sequences of that many positions stacked row after row, each run as if alone (its own
+  /// positions from 0, attention within itself; no cache, no gradient).
+  func residualStream(
+    _ input: Tensor, first: Int, cache: KeyValueCache?, pass: ForwardPass, segmentLength: Int?
+  ) -> Tensor {
     var x = input
     let scale = 1 / Float(config.headWidth).squareRoot()
     for (index, block) in blocks.enumerated() {
@@ -131,14 +142,22 @@ public struct DecoderNetwork: Sendable {
       var k = block.key(normed, pass: pass)
       let v = block.value(normed, pass: pass)
       if config.family != .gpt2 {
-        q = q.rotary(heads: config.heads, firstPosition: first, frequencies: ropeFrequencies)
-        k = k.rotary(heads: config.keyValueHeads, firstPosition: first, frequencies: ropeFrequencies)
+        q = q.rotary(heads: config.heads, firstPosition: first, frequencies: ropeFrequencies, period: segmentLength)
+        k = k.rotary(
+          heads: config.keyValueHeads, firstPosition: first, frequencies: ropeFrequencies, period: segmentLength)
       }
-      var (keys, values) = (k, v)
-      if let cache { (keys, values) = cache.append(layer: index, key: k, value: v) }
-      let context = Tensor.causalAttention(
-        query: q, key: keys, value: values, heads: config.heads, keyValueHeads: config.keyValueHeads, scale: scale,
-        gradient: pass.rules.attention.tensorGradient)
+      let context: Tensor
+      if let segmentLength {
+        context = Tensor.segmentedCausalAttention(
+          query: q, key: k, value: v, heads: config.heads, keyValueHeads: config.keyValueHeads, scale: scale,
+          segmentLength: segmentLength)
+      } else {
+        var (keys, values) = (k, v)
+        if let cache { (keys, values) = cache.append(layer: index, key: k, value: v) }
+        context = Tensor.causalAttention(
+          query: q, key: keys, value: values, heads: config.heads, keyValueHeads: config.keyValueHeads, scale: scale,
+          gradient: pass.rules.attention.tensorGradient)
+      }
       x = pass.observe("\(name).mlp_norm", block.output(context, pass: pass) + x)
       let mlpInput = block.mlpNorm(x, pass: pass)
       let activated: Tensor
@@ -156,8 +175,55 @@ public struct DecoderNetwork: Sendable {
       }
       x = block.down(activated, pass: pass) + x
     }
-    cache?.advance(by: length)
-    return finalNorm(pass.observe("final_norm", x), pass: pass)
+    return x
+  }
+
+  /// Next-token logits [B, vocab] of B token sequences of one length, in one no-grad pass
+  /// over all their positions stacked (each weight block is read once for every row), with
+  /// the final norm and the output head applied to each sequence's last position only.
+  /// Row b equals `logits(embedded: embed(sequences[b]), lastOnly: true)` up to float32
+  /// rounding (products over more rows may sum in another order); the same batch gives the
+  /// same bits every time.
+  public func nextTokenLogits(_ sequences: [[Int]]) -> Tensor {
+    let length = sequences.first?.count ?? 0
+    precondition(
+      length > 0 && length <= config.maxPositions && sequences.allSatisfy { $0.count == length },
+      "sequences of one length within the model's positions")
+    return withoutGrad {
+      var x = embedding.rows(sequences.flatMap { $0 })
+      if let positions {
+        let rows = Array(repeating: Array(0..<length), count: sequences.count).flatMap { $0 }
+        x = x + positions.gatherRows(rows)
+      }
+      let stream = residualStream(x, first: 0, cache: nil, pass: .plain, segmentLength: length)
+      let last = stream.gatherRows(sequences.indices.map { $0 * length + length - 1 })
+      return head.apply(finalNorm(last, pass: .plain), bias: nil)
+    }
+  }
+
+  /// The last layer's attention from the last position of `ids` to every position,
+  /// averaged over the heads [T] (no gradient): the attention baseline of a faithfulness
+  /// evaluation.
+  public func lastPositionAttention(_ ids: [Int]) -> [Float] {
+    precondition(!ids.isEmpty && ids.count <= config.maxPositions, "a sequence within the model's positions")
+    return withoutGrad {
+      var x = embed(ids)
+      let upToLast = DecoderNetwork(
+        config: config, embedding: embedding, positions: positions, blocks: Array(blocks.dropLast()),
+        finalNorm: finalNorm, head: head, ropeFrequencies: ropeFrequencies)
+      x = upToLast.residualStream(x, first: 0, cache: nil, pass: .plain, segmentLength: nil)
+      let block = blocks[blocks.count - 1]
+      let normed = block.attentionNorm(x, pass: .plain)
+      var q = block.query(normed, pass: .plain)
+      var k = block.key(normed, pass: .plain)
+      if config.family != .gpt2 {
+        q = q.rotary(heads: config.heads, firstPosition: 0, frequencies: ropeFrequencies)
+        k = k.rotary(heads: config.keyValueHeads, firstPosition: 0, frequencies: ropeFrequencies)
+      }
+      return Tensor.lastRowAttention(
+        query: q, key: k, heads: config.heads, keyValueHeads: config.keyValueHeads,
+        scale: 1 / Float(config.headWidth).squareRoot())
+    }
   }
 
   /// A cache sized for `capacity` positions of this model.
