@@ -60,3 +60,33 @@ func assertClose(
     return
   }
 }
+
+/// The tape's gradients of L = Σ w⊙f(inputs) against central differences along a few
+/// random directions u (all inputs moved at once): ∇L·u ≈ (L(x + hu) − L(x − hu)) / 2h.
+/// For inputs too large to difference scalar by scalar.
+func assertDirectionalDerivativesMatch(
+  _ inputs: [Tensor], directions: Int = 4, step: Float = 1e-2, tolerance: Double = 2e-2, seed: UInt64 = 7,
+  file: StaticString = #filePath, line: UInt = #line, _ function: ([Tensor]) -> Tensor
+) {
+  var generator = SeededGenerator(seed: seed)
+  let probe = withoutGrad { function(inputs) }
+  let weights = Tensor.uniform(probe.shape, low: -1, high: 1, using: &generator)
+  func loss(_ values: [Tensor]) -> Double {
+    let output = withoutGrad { function(values) }
+    return zip(output.scalars, weights.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+  }
+  let leaves = inputs.map { $0.requiringGrad() }
+  (function(leaves) * weights).sum().backward()
+  let gradients = leaves.map { $0.grad?.scalars ?? [Float](repeating: 0, count: $0.count) }
+  for direction in 0..<directions {
+    let moves = inputs.map { Tensor.uniform($0.shape, low: -1, high: 1, using: &generator) }
+    let analytic = zip(gradients, moves).reduce(0.0) { total, pair in
+      total + zip(pair.0, pair.1.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+    }
+    let plus = zip(inputs, moves).map { input, move in withoutGrad { input + move * step } }
+    let minus = zip(inputs, moves).map { input, move in withoutGrad { input - move * step } }
+    let numeric = (loss(plus) - loss(minus)) / (2 * Double(step))
+    XCTAssertEqual(
+      numeric, analytic, accuracy: tolerance * max(1, abs(analytic)), "direction \(direction)", file: file, line: line)
+  }
+}
