@@ -78,15 +78,17 @@ final class DecoderAuditTests: XCTestCase {
         XCTAssertNotEqual(
           audits[0].entries.map(\.sumRelevance), audits[1].entries.map(\.sumRelevance), "\(name) \(kind)")
         for (index, target) in targets.enumerated() {
-          let alone = try XCTUnwrap(explainer.attribute(ids: ids, targets: [target], rules: rules(kind), audit: true)[0].audit)
-          let scale = max(1, alone.entries.map { abs($0.sumRelevance) }.max() ?? 0)
+          let single = explainer.attribute(ids: ids, targets: [target], rules: rules(kind), audit: true)[0]
+          let alone = try XCTUnwrap(single.audit)
+          // Alone, the last block runs fewer rows and the head gathers one: other GEMM
+          // shapes, so the two agree to float32 rounding of the audit's magnitude and depth.
+          let allowed = bound(alone, single, network: network)
           XCTAssertEqual(alone.entries.map(\.layer), audits[index].entries.map(\.layer))
           for (a, b) in zip(alone.entries, audits[index].entries) {
-            XCTAssertEqual(a.sumRelevance, b.sumRelevance, accuracy: 1e-6 * scale, "\(name) \(kind) \(index) \(a.layer)")
+            XCTAssertEqual(a.sumRelevance, b.sumRelevance, accuracy: allowed, "\(name) \(kind) \(index) \(a.layer)")
           }
-          XCTAssertEqual(alone.biasShare, audits[index].biasShare, accuracy: 1e-6 * scale, "\(name) \(kind) \(index)")
-          // The logits of 1 and of 3 gathered rows come from different GEMM shapes: equal to rounding.
-          XCTAssertEqual(alone.targetLogit, audits[index].targetLogit, accuracy: 1e-6 * scale, "\(name) \(kind) \(index)")
+          XCTAssertEqual(alone.biasShare, audits[index].biasShare, accuracy: allowed, "\(name) \(kind) \(index)")
+          XCTAssertEqual(alone.targetLogit, audits[index].targetLogit, accuracy: allowed, "\(name) \(kind) \(index)")
         }
       }
     }

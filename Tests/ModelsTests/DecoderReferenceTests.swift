@@ -86,6 +86,31 @@ final class DecoderReferenceTests: XCTestCase {
     }
   }
 
+  func testLastRowsEqualTheFullPassesLastRowsWithAndWithoutACache() throws {
+    for name in ["gpt2", "llama-gqa", "qwen2", "llama-gqa.q4_1.gguf"] {
+      let model = try LanguageModel.load(path: Self.folder.appendingPathComponent(name).path)
+      let ids = Array(try Self.cases()[0]["input_ids"]!.ints.prefix(12)).map { $0 % model.config.vocabSize }
+      let network = model.network
+      let full = withoutGrad { network.hidden(embedded: network.embed(ids)) }
+      let scale = full.scalars.map(abs).max()!
+      for kept in [1, 3, 12] {
+        let last = withoutGrad { network.hidden(embedded: network.embed(ids), lastRows: kept) }
+        XCTAssertEqual(last.shape, [kept, model.config.hiddenSize])
+        let expected = Array(full.scalars.suffix(kept * model.config.hiddenSize))
+        XCTAssertLessThanOrEqual(maxAbsoluteDifference(last.scalars, expected), 1e-5 * scale, "\(name) last \(kept)")
+      }
+      // After a cached prompt of 5, a chunk of 7 keeping its last 2 rows.
+      let cache = network.makeCache(capacity: ids.count)
+      let chunk = withoutGrad {
+        _ = network.hidden(embedded: network.embed(Array(ids[0..<5])), cache: cache)
+        return network.hidden(embedded: network.embed(Array(ids[5...]), firstPosition: 5), cache: cache, lastRows: 2)
+      }
+      XCTAssertEqual(cache.count, 12)
+      let expected = Array(full.scalars.suffix(2 * model.config.hiddenSize))
+      XCTAssertLessThanOrEqual(maxAbsoluteDifference(chunk.scalars, expected), 1e-5 * scale, "\(name) cached")
+    }
+  }
+
   func testSamplingIsReproducibleAndHonoursTopK() throws {
     let model = try LanguageModel.load(path: Self.folder.appendingPathComponent("qwen2").path)
     let prompt = [0, 26, 59, 48]

@@ -150,14 +150,17 @@ public struct DecoderExplainer: Sendable {
   )] {
     let length = embedded.shape[0]
     precondition(length > 0 && length <= network.config.maxPositions, "sequence of \(length) tokens")
+    guard !targets.isEmpty else { return [] }
     let positions = Array(Set(targets.flatMap(\.positions))).sorted()
     precondition(positions.allSatisfy { $0 >= 0 && $0 < length }, "target positions outside the sequence")
     let row = Dictionary(uniqueKeysWithValues: positions.enumerated().map { ($1, $0) })
     let leaf = embedded.requiringGrad()
     let probe = audit ? RelevanceProbe() : nil
     let pass = ForwardPass(rules: rules, probe: probe)
-    let hidden = network.hidden(embedded: leaf, pass: pass)
-    let logits = network.projectToVocabulary(hidden.gatherRows(positions), pass: pass)
+    // Only the rows from the first position read on leave the last block.
+    let kept = length - positions[0]
+    let hidden = network.hidden(embedded: leaf, pass: pass, lastRows: kept)
+    let logits = network.projectToVocabulary(hidden.gatherRows(positions.map { $0 - positions[0] }), pass: pass)
     let vocabulary = network.config.vocabSize
     let values = logits.scalars
     let width = network.config.hiddenSize

@@ -105,9 +105,8 @@ public struct DecoderNetwork: Sendable {
   public func logits(
     embedded x: Tensor, cache: KeyValueCache? = nil, pass: ForwardPass = .plain, lastOnly: Bool = false
   ) -> Tensor {
-    let hidden = self.hidden(embedded: x, cache: cache, pass: pass)
-    let last = lastOnly && hidden.shape[0] > 1 ? hidden.slice(axis: 0, (hidden.shape[0] - 1)..<hidden.shape[0]) : hidden
-    return head.apply(pass.observe("head", last), bias: nil)
+    let hidden = self.hidden(embedded: x, cache: cache, pass: pass, lastRows: lastOnly ? 1 : nil)
+    return head.apply(pass.observe("head", hidden), bias: nil)
   }
 
   /// Logits [T, vocab] of final hidden states [T, hidden] (the output head).
@@ -115,12 +114,18 @@ public struct DecoderNetwork: Sendable {
     head.apply(pass.observe("head", hidden), bias: nil)
   }
 
-  /// The final normalised hidden states [T, hidden].
-  public func hidden(embedded input: Tensor, cache: KeyValueCache? = nil, pass: ForwardPass = .plain) -> Tensor {
+  /// The final normalised hidden states [T, hidden]; with `lastRows` n, those of the last n
+  /// positions only [n, hidden]: the last block then computes its queries, attention output
+  /// and MLP for those rows alone (every position's keys and values are still computed
+  /// and cached) — the same values, for less work.
+  public func hidden(
+    embedded input: Tensor, cache: KeyValueCache? = nil, pass: ForwardPass = .plain, lastRows: Int? = nil
+  ) -> Tensor {
     let length = input.shape[0]
     let first = cache?.count ?? 0
     precondition(first + length <= config.maxPositions, "sequence beyond the model's positions")
-    let x = residualStream(input, first: first, cache: cache, pass: pass, segmentLength: nil)
+    precondition(lastRows.map { $0 >= 1 && $0 <= length } ?? true, "last \(lastRows ?? 0) of \(length) rows")
+    let x = residualStream(input, first: first, cache: cache, pass: pass, segmentLength: nil, lastRows: lastRows)
     cache?.advance(by: length)
     return finalNorm(pass.observe("final_norm", x), pass: pass)
   }
@@ -128,21 +133,32 @@ public struct DecoderNetwork: Sendable {
   /// The residual stream after the last block. With `segmentLength`, `input` holds
   /// sequences of that many positions stacked row after row, each run as if alone (its own
   /// positions from 0, attention within itself; no cache, no gradient).
+  /// With `lastRows` n (not with segments), the last block runs the rows after its keys and
+  /// values for the last n positions only, and the stream returned has n rows.
   func residualStream(
-    _ input: Tensor, first: Int, cache: KeyValueCache?, pass: ForwardPass, segmentLength: Int?
+    _ input: Tensor, first: Int, cache: KeyValueCache?, pass: ForwardPass, segmentLength: Int?, lastRows: Int? = nil
   ) -> Tensor {
     var x = input
     let scale = 1 / Float(config.headWidth).squareRoot()
+    let length = input.shape[0]
     for (index, block) in blocks.enumerated() {
       let name = "layer.\(index)"
       // Tapped where both the norm and the residual read it: the audit sums the whole ∂f/∂x.
       x = pass.observe("\(name).attention_norm", x)
       let normed = block.attentionNorm(x, pass: pass)
-      var q = block.query(normed, pass: pass)
+      // The last block's rows past its keys and values: only those of the kept positions.
+      var queryFirst = 0
+      if index == blocks.count - 1, segmentLength == nil, let lastRows, lastRows < length {
+        queryFirst = length - lastRows
+      }
+      let queryRows = queryFirst == 0 ? normed : normed.slice(axis: 0, queryFirst..<length)
+      var q = block.query(queryRows, pass: pass)
       var k = block.key(normed, pass: pass)
       let v = block.value(normed, pass: pass)
+      if queryFirst > 0 { x = x.slice(axis: 0, queryFirst..<length) }
       if config.family != .gpt2 {
-        q = q.rotary(heads: config.heads, firstPosition: first, frequencies: ropeFrequencies, period: segmentLength)
+        q = q.rotary(
+          heads: config.heads, firstPosition: first + queryFirst, frequencies: ropeFrequencies, period: segmentLength)
         k = k.rotary(
           heads: config.keyValueHeads, firstPosition: first, frequencies: ropeFrequencies, period: segmentLength)
       }
