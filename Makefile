@@ -183,6 +183,9 @@ reports: build
 	if [ -f models/smollm2-135m-instruct.gguf ]; then \
 	  .build/release/xai explain --model smollm2-135m-instruct --method attnlrp --chat --generate 24 \
 	    --html reports/generation.html "What is the capital of France?" > /dev/null; \
+	  .build/release/xai eval --model smollm2-135m-instruct --input samples/data/next_token_prompts.jsonl \
+	    --method lrp --method attnlrp --method gradxinput --quiet \
+	    --output reports/eval-lm.json --html reports/eval-lm.html; \
 	fi
 
 ## A one-node Slurm cluster on this machine runs `xai batch` shards as an array job (root; installs slurm-wlm, munge).
