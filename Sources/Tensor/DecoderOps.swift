@@ -144,6 +144,12 @@ extension Tensor {
   /// (and not kept for the backward pass) once a sequence spans several tiles.
   public static let attentionTileRows = 64
 
+  /// Most probabilities (scalars) one causal attention keeps for its backward pass; beyond
+  /// it (long sequences: 2 M scalars are ~700 positions of 9 heads), the backward pass
+  /// recomputes each tile's probabilities from the queries and keys — the same products and
+  /// kernel, so the same bits — and memory stays linear in the sequence length.
+  nonisolated(unsafe) public static var attentionKeptScalars = 2 << 20
+
   /// Causal attention of one sequence: `query` [T, H·d] over `key`, `value` [S, G·d]
   /// (S ≥ T: the last T keys are the queries' own positions, earlier ones a cache), G key/
   /// value heads each shared by H/G query heads. Query t sees keys 0 … S − T + t.
@@ -167,14 +173,15 @@ extension Tensor {
     let tiles = AttentionTiles(length: length, past: past, heads: heads, tileRows: attentionTileRows)
     let needs = gradientNeeds(query, key, value)
     // Kept for the backward pass: every tile's probabilities; else one tile's scratch.
-    let probabilities = Tensor.uninitialized([needs == nil ? tiles.largestBlock : tiles.total])
+    let keeps = needs != nil && tiles.total <= attentionKeptScalars
+    let probabilities = Tensor.uninitialized([keeps ? tiles.total : tiles.largestBlock])
     let output = Tensor.uninitialized([length, width])
     let (pq, pk, pv) = (query.storage.base, key.storage.base, value.storage.base)
     let po = output.storage.base
     let threads = Int32(BLAS.elementwiseThreads)
     attentionForward(
       query: pq, key: pk, value: pv, output: po, width: width, keyWidth: keyWidth, heads: heads, group: group,
-      scale: scale, past: past, tiles: tiles, probabilities: probabilities.storage.base, keepsEveryTile: needs != nil)
+      scale: scale, past: past, tiles: tiles, probabilities: probabilities.storage.base, keepsEveryTile: keeps)
     guard let needs else { return output }
     let (cq, ck, cv) = (query.detach(), key.detach(), value.detach())
     return output.recorded(from: [query, key, value]) { g in
@@ -186,8 +193,16 @@ extension Tensor {
       let gradV = needs[2] ? Tensor.zeros(cv.shape) : nil
       let scratch = wantScores ? Tensor.uninitialized([tiles.largestBlock]) : nil
       for tile in tiles.all {
-        let block = probabilities.storage.base + tile.offset
         let (rows, seen) = (tile.rows, tile.keys)
+        let block: UnsafeMutablePointer<Float>
+        if keeps {
+          block = probabilities.storage.base + tile.offset
+        } else {
+          block = probabilities.storage.base
+          tileProbabilities(
+            tile, query: cq.storage.base, key: ck.storage.base, into: block, width: width, keyWidth: keyWidth,
+            heads: heads, group: group, scale: scale, past: past)
+        }
         let gradientRows = pg + tile.first * width
         if let gradV {
           for h in 0..<heads {
@@ -228,6 +243,23 @@ extension Tensor {
 }
 
 extension Tensor {
+  /// The probabilities of every head for the query rows of `tile` into `block`
+  /// ([heads, rows, keys] of the tile): the scaled scores, then the masked softmax.
+  static func tileProbabilities(
+    _ tile: AttentionTiles.Tile, query pq: UnsafePointer<Float>, key pk: UnsafePointer<Float>,
+    into block: UnsafeMutablePointer<Float>, width: Int, keyWidth: Int, heads: Int, group: Int, scale: Float, past: Int
+  ) {
+    let headWidth = width / heads
+    let (rows, seen) = (tile.rows, tile.keys)
+    for h in 0..<heads {
+      BLAS.sgemm(
+        transposeA: false, transposeB: true, m: rows, n: seen, k: headWidth, alpha: scale,
+        a: pq + tile.first * width + h * headWidth, lda: width, b: pk + (h / group) * headWidth, ldb: keyWidth,
+        c: block + h * rows * seen, ldc: seen)
+    }
+    xai_causal_softmax(block, heads * rows, seen, rows, past + tile.first + 1, Int32(BLAS.elementwiseThreads))
+  }
+
   /// Causal attention's forward over raw rows: the queries at `query` (rows of `width`,
   /// as many as `tiles` cover) over the keys and values at `key`, `value` (rows of
   /// `keyWidth`, `past` earlier positions first), into `output`; each tile's probabilities
@@ -238,18 +270,12 @@ extension Tensor {
     past: Int, tiles: AttentionTiles, probabilities: UnsafeMutablePointer<Float>, keepsEveryTile: Bool
   ) {
     let headWidth = width / heads
-    let threads = Int32(BLAS.elementwiseThreads)
     for tile in tiles.all {
       let block = probabilities + (keepsEveryTile ? tile.offset : 0)
       let (rows, seen) = (tile.rows, tile.keys)
-      for h in 0..<heads {
-        let kvOffset = (h / group) * headWidth
-        BLAS.sgemm(
-          transposeA: false, transposeB: true, m: rows, n: seen, k: headWidth, alpha: scale,
-          a: pq + tile.first * width + h * headWidth, lda: width, b: pk + kvOffset, ldb: keyWidth,
-          c: block + h * rows * seen, ldc: seen)
-      }
-      xai_causal_softmax(block, heads * rows, seen, rows, past + tile.first + 1, threads)
+      tileProbabilities(
+        tile, query: pq, key: pk, into: block, width: width, keyWidth: keyWidth, heads: heads, group: group,
+        scale: scale, past: past)
       for h in 0..<heads {
         let kvOffset = (h / group) * headWidth
         BLAS.sgemm(

@@ -195,5 +195,16 @@ final class DecoderOpTests: XCTestCase {
     assertClose(split[0]!, full[0]!.map { $0 / 4 })
     assertClose(split[1]!, full[1]!.map { $0 / 4 })
     assertClose(split[2]!, full[2]!.map { $0 / 2 })
+    // Past the kept-probability budget the backward recomputes each tile's probabilities:
+    // the same products and kernel, so the same gradients to the bit.
+    let budget = Tensor.attentionKeptScalars
+    Tensor.attentionKeptScalars = 0
+    defer { Tensor.attentionKeptScalars = budget }
+    for (rule, kept) in [(AttentionGradient.full, full), (.valuesOnly, valuesOnly), (.uniformSplit, split)] {
+      let recomputed = gradients(rule)
+      for input in 0..<3 {
+        XCTAssertEqual(recomputed[input]?.map(\.bitPattern), kept[input]?.map(\.bitPattern), "\(rule) input \(input)")
+      }
+    }
   }
 }
