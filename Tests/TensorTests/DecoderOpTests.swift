@@ -103,20 +103,31 @@ final class DecoderOpTests: XCTestCase {
     let q = randomTensor([length, heads * d], seed: 11)
     let k = randomTensor([keys, groups * d], seed: 12)
     let v = randomTensor([keys, groups * d], seed: 13)
-    let out = Tensor.causalAttention(query: q, key: k, value: v, heads: heads, keyValueHeads: groups, scale: 0.5).scalars
-    for t in 0..<length {
+    assertMatchesComposite(q, k, v, heads: heads, groups: groups, scale: 0.5, rows: Array(0..<length))
+  }
+
+  /// Causal attention's rows `rows` against softmax(q·kᵀ·scale)·v written out in float64.
+  func assertMatchesComposite(
+    _ q: Tensor, _ k: Tensor, _ v: Tensor, heads: Int, groups: Int, scale: Float, rows: [Int],
+    file: StaticString = #filePath, line: UInt = #line
+  ) {
+    let (length, keys, d) = (q.shape[0], k.shape[0], q.shape[1] / heads)
+    let out = Tensor.causalAttention(query: q, key: k, value: v, heads: heads, keyValueHeads: groups, scale: scale).scalars
+    for t in rows {
       for h in 0..<heads {
         let g = h / (heads / groups)
         let visible = keys - length + t + 1
         let scores = (0..<visible).map { s in
-          (0..<d).reduce(0.0) { $0 + Double(q.scalars[t * heads * d + h * d + $1] * k.scalars[s * groups * d + g * d + $1]) } * 0.5
+          (0..<d).reduce(0.0) { $0 + Double(q.scalars[t * heads * d + h * d + $1] * k.scalars[s * groups * d + g * d + $1]) }
+            * Double(scale)
         }
         let top = scores.max()!
         let weights = scores.map { Foundation.exp($0 - top) }
         let total = weights.reduce(0, +)
         for j in 0..<d {
           let expected = (0..<visible).reduce(0.0) { $0 + weights[$1] / total * Double(v.scalars[$1 * groups * d + g * d + j]) }
-          XCTAssertEqual(Double(out[t * heads * d + h * d + j]), expected, accuracy: 1e-5)
+          XCTAssertEqual(
+            Double(out[t * heads * d + h * d + j]), expected, accuracy: 1e-5, "row \(t) head \(h)", file: file, line: line)
         }
       }
     }
@@ -159,23 +170,7 @@ final class DecoderOpTests: XCTestCase {
     let q = randomTensor([length, heads * d], seed: 21)
     let k = randomTensor([keys, groups * d], seed: 22)
     let v = randomTensor([keys, groups * d], seed: 23)
-    let out = Tensor.causalAttention(query: q, key: k, value: v, heads: heads, keyValueHeads: groups, scale: 0.8).scalars
-    for t in [0, 1, 63, 64, 65, 69] {
-      for h in 0..<heads {
-        let g = h / (heads / groups)
-        let visible = keys - length + t + 1
-        let scores = (0..<visible).map { s in
-          (0..<d).reduce(0.0) { $0 + Double(q.scalars[t * heads * d + h * d + $1] * k.scalars[s * groups * d + g * d + $1]) } * 0.8
-        }
-        let top = scores.max()!
-        let weights = scores.map { Foundation.exp($0 - top) }
-        let total = weights.reduce(0, +)
-        for j in 0..<d {
-          let expected = (0..<visible).reduce(0.0) { $0 + weights[$1] / total * Double(v.scalars[$1 * groups * d + g * d + j]) }
-          XCTAssertEqual(Double(out[t * heads * d + h * d + j]), expected, accuracy: 1e-5, "row \(t) head \(h)")
-        }
-      }
-    }
+    assertMatchesComposite(q, k, v, heads: heads, groups: groups, scale: 0.8, rows: [0, 1, 63, 64, 65, 69])
     assertDirectionalDerivativesMatch([q, k, v], directions: 6) {
       Tensor.causalAttention(query: $0[0], key: $0[1], value: $0[2], heads: heads, keyValueHeads: groups, scale: 0.8)
     }

@@ -5,17 +5,10 @@ import XCTest
 /// central finite differences, input by input, scalar by scalar.
 func assertGradientsMatchFiniteDifferences(
   _ inputs: [Tensor], step: Float = 1e-2, tolerance: Float = 2e-2, seed: UInt64 = 7,
-  file: StaticString = #filePath, line: UInt = #line, _ function: ([Tensor]) -> Tensor
+  file: StaticString = #filePath, line: UInt = #line, _ function: @escaping ([Tensor]) -> Tensor
 ) {
   var generator = SeededGenerator(seed: seed)
-  let probe = withoutGrad { function(inputs) }
-  let weights = Tensor.uniform(probe.shape, low: -1, high: 1, using: &generator)
-  func loss(_ values: [Tensor]) -> Double {
-    let output = withoutGrad { function(values) }
-    return zip(output.scalars, weights.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-  }
-  let leaves = inputs.map { $0.requiringGrad() }
-  (function(leaves) * weights).sum().backward()
+  let (loss, leaves) = weightedLoss(inputs, using: &generator, function)
   for (position, leaf) in leaves.enumerated() {
     guard let analytic = leaf.grad?.scalars else {
       XCTFail("input \(position) received no gradient", file: file, line: line)
@@ -66,17 +59,10 @@ func assertClose(
 /// For inputs too large to difference scalar by scalar.
 func assertDirectionalDerivativesMatch(
   _ inputs: [Tensor], directions: Int = 4, step: Float = 1e-2, tolerance: Double = 2e-2, seed: UInt64 = 7,
-  file: StaticString = #filePath, line: UInt = #line, _ function: ([Tensor]) -> Tensor
+  file: StaticString = #filePath, line: UInt = #line, _ function: @escaping ([Tensor]) -> Tensor
 ) {
   var generator = SeededGenerator(seed: seed)
-  let probe = withoutGrad { function(inputs) }
-  let weights = Tensor.uniform(probe.shape, low: -1, high: 1, using: &generator)
-  func loss(_ values: [Tensor]) -> Double {
-    let output = withoutGrad { function(values) }
-    return zip(output.scalars, weights.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-  }
-  let leaves = inputs.map { $0.requiringGrad() }
-  (function(leaves) * weights).sum().backward()
+  let (loss, leaves) = weightedLoss(inputs, using: &generator, function)
   let gradients = leaves.map { $0.grad?.scalars ?? [Float](repeating: 0, count: $0.count) }
   for direction in 0..<directions {
     let moves = inputs.map { Tensor.uniform($0.shape, low: -1, high: 1, using: &generator) }
@@ -89,4 +75,20 @@ func assertDirectionalDerivativesMatch(
     XCTAssertEqual(
       numeric, analytic, accuracy: tolerance * max(1, abs(analytic)), "direction \(direction)", file: file, line: line)
   }
+}
+
+/// L = Σ w⊙f(inputs) with random fixed weights w: L as a function of the inputs (no tape),
+/// and the inputs as leaves after one backward pass of L (their gradients filled in).
+private func weightedLoss(
+  _ inputs: [Tensor], using generator: inout SeededGenerator, _ function: @escaping ([Tensor]) -> Tensor
+) -> (loss: ([Tensor]) -> Double, leaves: [Tensor]) {
+  let probe = withoutGrad { function(inputs) }
+  let weights = Tensor.uniform(probe.shape, low: -1, high: 1, using: &generator)
+  let loss = { (values: [Tensor]) -> Double in
+    let output = withoutGrad { function(values) }
+    return zip(output.scalars, weights.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+  }
+  let leaves = inputs.map { $0.requiringGrad() }
+  (function(leaves) * weights).sum().backward()
+  return (loss, leaves)
 }

@@ -81,30 +81,13 @@ public final class DataRecordReader {
         index: nextIndex, line: record.line,
         result: record.fields.flatMap { row in makeCSVRecord(row, line: record.line) })
     }
-    while let bytes = try lines.nextLine() {
-      guard bytes.contains(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }) else { continue }
-      defer { nextIndex += 1 }
-      let line = lines.lineNumber
-      guard let text = String(validating: bytes, as: UTF8.self) else {
-        return RecordRead(
-          index: nextIndex, line: line,
-          result: .failure(.badInput("\(lines.path) line \(line) is not valid UTF-8.")))
-      }
-      return RecordRead(index: nextIndex, line: line, result: jsonRecord(text, line: line))
-    }
-    return nil
+    guard let (line, value) = try lines.nextJSONLine() else { return nil }
+    defer { nextIndex += 1 }
+    return RecordRead(index: nextIndex, line: line, result: value.flatMap { jsonRecord($0, line: line) })
   }
 
-  private func jsonRecord(_ text: String, line: Int) -> Result<DataRecord, ModelError> {
+  private func jsonRecord(_ node: JSONNode, line: Int) -> Result<DataRecord, ModelError> {
     let source = "\(lines.path) line \(line)"
-    let node: JSONNode
-    do {
-      node = try JSONDocument.parse(text, source: source).rootNode
-    } catch let error as ModelError {
-      return .failure(error)
-    } catch {
-      return .failure(.badInput("\(source): \(error)"))
-    }
     guard node.isObject else { return .failure(.badInput("\(source): not a JSON object.")) }
     guard let value = node[fields.text]?.string else {
       return .failure(.badInput("\(source): no string field '\(fields.text)'."))

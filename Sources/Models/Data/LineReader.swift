@@ -97,4 +97,26 @@ public final class LineReader {
     }
     return last == UInt8(ascii: "\n") ? count : count + 1
   }
+
+  /// The next line that is not blank, read as one JSON value: its line number and the
+  /// value, or the sentence naming the file and line it could not be read from (not
+  /// UTF-8, not JSON); nil at the end of the file.
+  public func nextJSONLine() throws -> (line: Int, value: Result<JSONNode, ModelError>)? {
+    while let bytes = try nextLine() {
+      guard bytes.contains(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }) else { continue }
+      let line = lineNumber
+      let source = "\(path) line \(line)"
+      guard let text = String(validating: bytes, as: UTF8.self) else {
+        return (line, .failure(.badInput("\(source) is not valid UTF-8.")))
+      }
+      do {
+        return (line, .success(try JSONDocument.parse(text, source: source).rootNode))
+      } catch let error as ModelError {
+        return (line, .failure(error))
+      } catch {
+        return (line, .failure(.badInput("\(source): \(error)")))
+      }
+    }
+    return nil
+  }
 }

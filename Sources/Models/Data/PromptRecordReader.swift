@@ -59,29 +59,13 @@ public final class PromptRecordReader {
 
   /// The next record (or the failure to read it), or nil at the end of the file.
   public func next() throws -> RecordRead<PromptRecord>? {
-    while let bytes = try lines.nextLine() {
-      guard bytes.contains(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }) else { continue }
-      defer { nextIndex += 1 }
-      let line = lines.lineNumber
-      guard let text = String(validating: bytes, as: UTF8.self) else {
-        return RecordRead(
-          index: nextIndex, line: line, result: .failure(.badInput("\(lines.path) line \(line) is not valid UTF-8.")))
-      }
-      return RecordRead(index: nextIndex, line: line, result: record(text, line: line))
-    }
-    return nil
+    guard let (line, value) = try lines.nextJSONLine() else { return nil }
+    defer { nextIndex += 1 }
+    return RecordRead(index: nextIndex, line: line, result: value.flatMap { record($0, line: line) })
   }
 
-  private func record(_ text: String, line: Int) -> Result<PromptRecord, ModelError> {
+  private func record(_ node: JSONNode, line: Int) -> Result<PromptRecord, ModelError> {
     let source = "\(lines.path) line \(line)"
-    let node: JSONNode
-    do {
-      node = try JSONDocument.parse(text, source: source).rootNode
-    } catch let error as ModelError {
-      return .failure(error)
-    } catch {
-      return .failure(.badInput("\(source): \(error)"))
-    }
     guard node.isObject else { return .failure(.badInput("\(source): not a JSON object.")) }
     let known = [promptField, idField, Self.targetField, Self.contrastField]
     let unknown = node.keys.filter { !known.contains($0) }
