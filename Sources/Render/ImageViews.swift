@@ -67,6 +67,7 @@ public struct ImageViews: Sendable {
     lines += conservationLines(
       explanation.conservation, method: explanation.method, summed: "Σ R ([CLS] + patches)",
       extra: "; Σ pixels = \(formatNumber(explanation.sumPixels))")
+    if let perturbation = explanation.perturbation { lines.append("cost: \(perturbation.sentence)") }
     return lines.joined(separator: "\n") + "\n"
   }
 
@@ -158,7 +159,7 @@ public struct ImageViews: Sendable {
         .array((0..<size).map { .floats(Array(explanation.pixelRelevance[($0 * size)..<(($0 + 1) * size)])) })
       ),
       ("conservation", .object(conservation)),
-    ])
+    ] + (explanation.perturbation.map { [("perturbation", $0.json)] } ?? []))
   }
 
   // MARK: HTML
@@ -182,7 +183,7 @@ public struct ImageViews: Sendable {
       )
       for explanation in methods {
         page.append(
-          "<tr><th>\(escapeHTML(explanation.method.title))</th><td>\(svg(explanation, layer: .image))</td><td>\(svg(explanation, layer: .overlay))</td><td>\(svg(explanation, layer: .pixels))</td><td>\(svg(explanation, layer: .patches))</td><td class=\"num\">\(formatNumber(explanation.conservation.sumRelevance)) / \(formatNumber(explanation.conservation.targetLogit))</td></tr>"
+          "<tr><th>\(escapeHTML(explanation.method.title))</th><td>\(svg(explanation, layer: .image))</td><td>\(svg(explanation, layer: .overlay))</td><td>\(svg(explanation, layer: .pixels))</td><td>\(svg(explanation, layer: .patches))</td><td class=\"num\">\(formatNumber(explanation.conservation.sumRelevance)) / \(formatNumber(explanation.conservation.targetLogit))\(explanation.perturbation.map { "<br><span class=\"sub\">\(groupedDigits($0.evaluations)) evaluations</span>" } ?? "")</td></tr>"
         )
       }
       page.append("</table>")
