@@ -163,7 +163,7 @@ public struct PerturbationAttribution: AttributionMethod {
     let backend = EmbeddingRowBackend(
       network: network, embeddings: input.embeddings, baseline: baseline, lengths: lengths, layouts: layouts)
     let results = try CoalitionRun.run(
-      inputs: lengths.count, targets: targets, labels: network.labels, units: layouts.map(\.count),
+      inputs: lengths.count, targets: targets, labels: network.labels,
       backend: backend, runner: runner, variant: { EmbeddingRowBackend.Variant(input: $0, present: $1) },
       plan: { i in
         try CoalitionPlan.make(

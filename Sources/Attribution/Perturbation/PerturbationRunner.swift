@@ -104,33 +104,34 @@ struct CoalitionRun {
     let scheme: PerturbationScheme
   }
 
-  /// Evaluates the unperturbed inputs first (their logits pick each target), then every
-  /// coalition of every plan. `variant(i, coalition)` names input i with the units outside
-  /// `coalition` removed; `plan(i)` is input i's plan.
+  /// Evaluates every coalition of every input's plan in one runner pass (the plans depend
+  /// on the units and settings only), then picks each target from the unperturbed input's
+  /// logits (coalition 0) and attributes. `variant(i, coalition)` names input i with the
+  /// units outside `coalition` removed; `plan(i)` is input i's plan.
   static func run<Backend: PerturbationBackend>(
-    inputs: Int, targets: [ClassTarget], labels: [String], units: [Int], backend: Backend,
+    inputs: Int, targets: [ClassTarget], labels: [String], backend: Backend,
     runner: PerturbationRunner, variant: (Int, Coalition) -> Backend.Variant,
     plan: (Int) throws -> CoalitionPlan
   ) throws -> [(target: Int, result: Result)] {
-    let full = (0..<inputs).map { variant($0, Coalition(units: units[$0], full: true)) }
-    let original = try runner.logits(of: full, backend: backend).logits
-    let classes = try (0..<inputs).map { try targets[$0].index(labels: labels, logits: original[$0]) }
+    // A class that does not exist is refused before anything runs.
+    for target in targets where target != .predicted { _ = try target.index(labels: labels, logits: []) }
     let plans = try (0..<inputs).map(plan)
-    // The input itself (coalition 0) is already known.
     var requests: [Backend.Variant] = []
     var starts: [Int] = []
     for (i, plan) in plans.enumerated() {
       starts.append(requests.count)
-      requests += plan.coalitions.dropFirst().map { variant(i, $0) }
+      requests += plan.coalitions.map { variant(i, $0) }
     }
     let answers = try runner.logits(of: requests, backend: backend).logits
-    return (0..<inputs).map { i in
-      let logits = [original[i]] + answers[starts[i]..<(starts[i] + plans[i].coalitions.count - 1)]
-      let phi = plans[i].attribute(logits.map { Double($0[classes[i]]) })
+    return try (0..<inputs).map { i in
+      let logits = answers[starts[i]..<(starts[i] + plans[i].coalitions.count)]
+      let original = logits[starts[i] + CoalitionSet.full]
+      let target = try targets[i].index(labels: labels, logits: original)
+      let phi = plans[i].attribute(logits.map { Double($0[target]) })
       return (
-        classes[i],
+        target,
         Result(
-          logits: original[i], baselineLogits: logits[CoalitionSet.empty], phi: phi,
+          logits: original, baselineLogits: logits[starts[i] + CoalitionSet.empty], phi: phi,
           evaluations: plans[i].coalitions.count, scheme: plans[i].scheme)
       )
     }

@@ -1,0 +1,210 @@
+"""Writes Tests/AttributionTests/Fixtures/perturbation.json: Captum 0.9's perturbation methods
+(Occlusion, FeatureAblation, ShapleyValues, Lime) on the same models, inputs and baselines
+as xai's `--method occlusion | feature-ablation | shapley | kernel-shap | lime`.
+
+Text classifiers (tiny-distilbert, the sample minilm-rt-sentiment): the model is the explicit
+torch forward of reference_attribution.py (checked there against transformers). Captum's
+forward takes the rows of the embedding-block output e at the units (every token but [CLS]
+and [SEP]) and puts them back into the sequence, so Captum perturbs exactly the rows xai
+perturbs; the baseline is the embedding-block output of the same sequence with every unit
+token replaced by [PAD] (positions kept), xai's text baseline (also Integrated Gradients').
+Units are tokens, or words (a word's pieces form one feature through `feature_mask`).
+
+  occlusion         Occlusion, sliding window (w, D), strides (s, D)
+  feature-ablation  FeatureAblation with one feature per unit
+  shapley           ShapleyValues (every permutation: exact), at most 7 units
+  lime              Lime with Captum's default kernel (exp(−d²/2), d the cosine distance of the
+                    flattened unit rows) and default surrogate SkLearnLasso(alpha=0.01) fitted to
+                    a tight tolerance, given the coalitions xai draws: xai's generator
+                    (SplitMix64, seeded from --seed and the method) is replayed below and its
+                    draws fed to Captum through `perturb_func`; the draws are stored too.
+
+Expected values are computed in float64 (Captum runs the float64 model; Lime's own fit casts
+its data to float32, as Captum does); the same computation in float32 gives each case's
+`float32_deviation` (max |float32 − float64| over the unit relevances). Run through
+`make reference`.
+"""
+
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from captum._utils.models.linear_model import SkLearnLasso
+from captum.attr import FeatureAblation, Lime, Occlusion, ShapleyValues
+from transformers import BertTokenizer, DistilBertForSequenceClassification
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reference_attribution import Reference, tiny_model  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "Tests" / "AttributionTests" / "Fixtures" / "perturbation.json"
+SAMPLE = ROOT / "samples" / "models" / "minilm-rt-sentiment"
+
+TEXT_MODELS = {
+    "tiny-distilbert": ["the movie was not good", "great film!", "it was loved, not boring"],
+    "minilm-rt-sentiment": ["Not bad at all.", "Wonderfully acted, poorly written.", "The plot drags."],
+}
+OCCLUSIONS = [(3, 1), (2, 2), (1, 1)]  # (window, stride)
+LIME_SAMPLES = 50  # Captum's default n_samples
+LIME_SEEDS = [0, 7]
+# Exact Shapley values are compared up to 7 units on the tiny model; on the sample model
+# Captum's ShapleyValues (n! orders × n evaluations in float64) is kept to 6.
+EXACT_LIMIT = {"tiny-distilbert": 7, "minilm-rt-sentiment": 6}
+MASK64 = (1 << 64) - 1
+
+
+class XaiRandom:
+    """xai's PerturbationRandom (Sources/Attribution/Perturbation/Coalition.swift): SplitMix64
+    seeded by seed·0x9E3779B97F4A7C15 xor FNV-1a(stream)."""
+
+    def __init__(self, seed, stream):
+        h = 0xCBF29CE484222325
+        for byte in stream.encode():
+            h = ((h ^ byte) * 0x100000001B3) & MASK64
+        self.state = ((seed * 0x9E3779B97F4A7C15) & MASK64) ^ h
+
+    def next(self):
+        self.state = (self.state + 0x9E3779B97F4A7C15) & MASK64
+        z = self.state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+        return z ^ (z >> 31)
+
+    def coin(self):
+        return self.next() >> 63 == 1
+
+
+def lime_masks(units, samples, seed):
+    """The coalitions xai's lime draws: per sample, a fair coin per unit (1 = taken from the input)."""
+    random = XaiRandom(seed, "lime")
+    return [[1 if random.coin() else 0 for _ in range(units)] for _ in range(samples)]
+
+
+def word_groups(pieces, special):
+    """WordPieceTokenizer.wordRanges: a '##' piece joins the word before it (never a special token)."""
+    groups = []
+    for i, piece in enumerate(pieces):
+        if piece.startswith("##") and not special[i] and groups and not special[groups[-1][0]]:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return [g for g in groups if not special[g[0]]]
+
+
+def deviation(a, b):
+    return float(np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)).max())
+
+
+def text_case(ref, ids, pad_id, special, groups, target, exact_limit):
+    """Every Captum method on one sentence with the model `ref` (its dtype), units = `groups`."""
+    ids_t = torch.tensor([ids])
+    mask = torch.ones_like(ids_t)
+    with torch.no_grad():
+        e = ref.embed(ids_t)
+        b = ref.embed(torch.where(torch.tensor([special]), ids_t, torch.full_like(ids_t, pad_id)))
+        logits = ref.logits(e, mask, set())[0]
+        baseline_logits = ref.logits(b, mask, set())[0]
+    if target is None:
+        target = int(logits.argmax())
+    rows = [p for g in groups for p in g]  # unit rows in unit order
+    d = e.shape[-1]
+    x, base = e[:, rows], b[:, rows]
+    feature = torch.tensor([u for u, g in enumerate(groups) for _ in g])[None, :, None].expand(1, len(rows), d).contiguous()
+
+    def forward(units):
+        full = e.expand(units.shape[0], -1, -1).clone()
+        full[:, rows] = units
+        return ref.logits(full, mask.expand(units.shape[0], -1), set())
+
+    def per_unit(attribution):
+        first = [sum(len(g) for g in groups[:u]) for u in range(len(groups))]
+        return attribution[0, first, 0].tolist()
+
+    out = {"target": target, "logits": logits.tolist(), "target_logit": logits[target].item(),
+           "baseline_logit": baseline_logits[target].item(), "cases": {}}
+    with torch.no_grad():
+        single = all(len(g) == 1 for g in groups)
+        if single:  # Occlusion windows run over rows; with words a window would cut a word
+            for window, stride in OCCLUSIONS:
+                if window > len(rows):
+                    continue
+                attr = Occlusion(forward).attribute(
+                    x, sliding_window_shapes=(window, d), strides=(stride, d), baselines=base, target=target,
+                    perturbations_per_eval=16)
+                out["cases"][f"occlusion@{window},{stride}"] = per_unit(attr)
+        attr = FeatureAblation(forward).attribute(x, baselines=base, target=target, feature_mask=feature,
+                                                  perturbations_per_eval=16)
+        out["cases"]["feature-ablation"] = per_unit(attr)
+        if len(groups) <= exact_limit:
+            attr = ShapleyValues(forward).attribute(x, baselines=base, target=target, feature_mask=feature,
+                                                    perturbations_per_eval=64)
+            out["cases"]["shapley"] = per_unit(attr)
+        for seed in LIME_SEEDS:
+            masks = lime_masks(len(groups), LIME_SAMPLES, seed)
+
+            def perturb(original_inp, **kwargs):
+                for m in masks:
+                    yield torch.tensor([m])
+
+            lime = Lime(forward, interpretable_model=SkLearnLasso(alpha=0.01, tol=1e-10, max_iter=20_000),
+                        perturb_func=perturb)
+            coefficients = lime.attribute(x, baselines=base, target=target, feature_mask=feature,
+                                          n_samples=LIME_SAMPLES, return_input_shape=False)
+            out["cases"][f"lime@{seed}"] = coefficients[0].tolist()
+            out[f"lime_masks@{seed}"] = masks
+    return out
+
+
+def text_models():
+    payload = {}
+    for name, sentences in TEXT_MODELS.items():
+        if name == SAMPLE.name:
+            model = DistilBertForSequenceClassification.from_pretrained(str(SAMPLE)).float().eval()
+            tokenizer = BertTokenizer(str(SAMPLE / "vocab.txt"), do_lower_case=True)
+        else:
+            model, tokenizer = tiny_model(name, DistilBertForSequenceClassification)
+        refs = {dtype: Reference(model, dtype) for dtype in (torch.float64, torch.float32)}
+        payload[name] = []
+        for text in sentences:
+            ids = tokenizer(text)["input_ids"]
+            pieces = tokenizer.convert_ids_to_tokens(ids)
+            special = [i in (tokenizer.cls_token_id, tokenizer.sep_token_id) for i in ids]
+            entry = {"text": text, "ids": ids, "units": {}}
+            units = {"tokens": [[i] for i in range(len(ids)) if not special[i]],
+                     "words": word_groups(pieces, special)}
+            for kind, groups in units.items():
+                if kind == "words" and groups == units["tokens"]:
+                    continue
+                expected = text_case(refs[torch.float64], ids, tokenizer.pad_token_id, special, groups, None,
+                                     EXACT_LIMIT[name])
+                float32 = text_case(refs[torch.float32], ids, tokenizer.pad_token_id, special, groups,
+                                    expected["target"], EXACT_LIMIT[name])
+                expected["float32_deviation"] = {
+                    key: deviation(float32["cases"][key], values) for key, values in expected["cases"].items()}
+                for key in ("target_logit", "baseline_logit"):
+                    expected["float32_deviation"][key] = deviation(float32[key], expected[key])
+                for seed in LIME_SEEDS:
+                    assert float32[f"lime_masks@{seed}"] == expected[f"lime_masks@{seed}"]
+                entry["units"][kind] = {"groups": groups, **expected}
+            payload[name].append(entry)
+            print(f"{name}: {text!r}: {len(units['tokens'])} tokens, {len(units['words'])} words", flush=True)
+    return payload
+
+
+def main():
+    torch.set_num_threads(2)
+    # Captum hands the fit float32 data, on which the duality gap stalls near 1e-7 of the
+    # targets' scale: the coefficients are then as exact as float32 makes them.
+    warnings.filterwarnings("ignore", message="Objective did not converge")
+    payload = {"captum": __import__("captum").__version__, "text": text_models()}
+    with open(OUT, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, ensure_ascii=False, indent=1)
+        handle.write("\n")
+    print(f"wrote {OUT.relative_to(ROOT)} ({OUT.stat().st_size // 1024} KB)")
+
+
+if __name__ == "__main__":
+    main()
