@@ -113,4 +113,88 @@ final class PerturbationReferenceTests: XCTestCase {
   func testSampleModelPerturbationMatchesCaptum() throws {
     try assertTextModel("minilm-rt-sentiment")
   }
+
+  /// Occlusion (three window/stride pairs, in patches) and feature ablation of vit-digits
+  /// against Captum on the pixels, the black image as baseline.
+  func testImagePatchPerturbationMatchesCaptum() throws {
+    let model = try ImageModel.load(path: AttributionFixtures.modelPath("vit-digits"))
+    let images = try XCTUnwrap(try Self.fixture()["images"]).elements
+    XCTAssertEqual(images.count, 2)
+    var margin = Margin()
+    for entry in images {
+      let name = try XCTUnwrap(entry["image"]?.string)
+      let file = AttributionFixtures.repository.appendingPathComponent("samples/data/\(name)").path
+      let image = try model.prepare(file: file)
+      let cases = try XCTUnwrap(entry["cases"])
+      XCTAssertEqual(cases.keys.count, 4)
+      for key in cases.keys {
+        let settings: PerturbationSettings
+        let kind: MethodKind
+        if key.hasPrefix("occlusion@") {
+          let numbers = key.dropFirst("occlusion@".count).split(separator: ",").compactMap { Int($0) }
+          (kind, settings) = (.occlusion, PerturbationSettings(window: numbers[0], stride: numbers[1]))
+        } else {
+          (kind, settings) = (.featureAblation, PerturbationSettings())
+        }
+        let explanation = try model.explain(
+          [image], method: PerturbationAttribution(kind: kind, settings: settings), targets: [.predicted])[0]
+        XCTAssertEqual(explanation.targetIndex, entry["target"]?.int, "\(name) target")
+        XCTAssertEqual(explanation.perturbation?.units, "patches")
+        compare(
+          explanation.patchRelevance, try XCTUnwrap(cases[key]?.numericArray()?.values), floor: Self.floor,
+          deviation: try FixtureDeviation.of(entry, key), what: "vit-digits \(key) \(name)", margin: &margin)
+      }
+    }
+    print("reference margin: perturbation vit-digits, tightest of \(margin.count): \(margin.worst.line)")
+  }
+
+  /// Occlusion, feature ablation and (up to 7 nodes) exact Shapley values and KernelSHAP
+  /// over every coalition, on the sample GraphNet and GCN, against Captum on a node mask.
+  func testGraphNodePerturbationMatchesCaptum() throws {
+    let graphs = try XCTUnwrap(try Self.fixture()["graphs"]).elements
+    XCTAssertEqual(graphs.count, 4)
+    var margin = Margin()
+    var shapleyCases = 0
+    for entry in graphs {
+      let name = try XCTUnwrap(entry["model"]?.string)
+      let index = try XCTUnwrap(entry["index"]?.int)
+      let network = try GraphNetwork.load(
+        path: AttributionFixtures.repository.appendingPathComponent("samples/models/\(name)/model.json").path)
+      let data = name == "graphnet-ba" ? "ba_graphs.jsonl" : "solubility_test.sdf"
+      let graph = try GraphFile.read(AttributionFixtures.repository.appendingPathComponent("samples/data/\(data)").path)[index]
+      let input = try network.prepare(graph)
+      let cases = try XCTUnwrap(entry["cases"])
+      for key in cases.keys {
+        var runs: [(MethodKind, PerturbationSettings)] = []
+        if key.hasPrefix("occlusion@") {
+          let numbers = key.dropFirst("occlusion@".count).split(separator: ",").compactMap { Int($0) }
+          runs = [(.occlusion, PerturbationSettings(window: numbers[0], stride: numbers[1]))]
+        } else if key == "shapley" {
+          shapleyCases += 1
+          runs = [(.shapley, PerturbationSettings()), (.kernelShap, PerturbationSettings(samples: 1 << 20))]
+        } else {
+          runs = [(.featureAblation, PerturbationSettings())]
+        }
+        for (kind, settings) in runs {
+          let nodes = try GraphPerturbation(kind: kind, settings: settings)
+            .explain(network: network, input: input, target: .predicted)
+          XCTAssertEqual(nodes.target, entry["target"]?.int, "\(name) graph \(index) target")
+          compare(
+            nodes.relevance, try XCTUnwrap(cases[key]?.numericArray()?.values), floor: Self.floor,
+            deviation: try FixtureDeviation.of(entry, key), what: "\(name) graph \(index) \(kind.rawValue) \(key)",
+            margin: &margin)
+          let baseline = DerivedTolerance(
+            absoluteFloor: 1e-4, deviation: try FixtureDeviation.of(entry, "baseline_logit"))
+          if let failure = baseline.failure(
+            [try XCTUnwrap(nodes.conservation.baselineLogit)], [Float(try XCTUnwrap(entry["baseline_logit"]?.double))],
+            what: "\(name) graph \(index) baseline output")
+          {
+            XCTFail(failure)
+          }
+        }
+      }
+    }
+    XCTAssertGreaterThan(shapleyCases, 0, "no graph small enough for exact Shapley values")
+    print("reference margin: perturbation graphs, tightest of \(margin.count): \(margin.worst.line)")
+  }
 }
