@@ -112,6 +112,9 @@ struct ExplainCommand: ParsableCommand {
           throw ValidationError(
             "--words merges a text classifier's word pieces into words; a language model's tokens are shown as they are, so leave --words out.")
         }
+        if perturbation.units == .words {
+          throw ValidationError("--units words groups a text classifier's word pieces; a language model's units are its tokens.")
+        }
         try explainLanguage(model)
         return
       }

@@ -21,21 +21,46 @@ final class PerturbationReferenceTests: XCTestCase {
   private struct Margin {
     var worst: (used: Float, line: String) = (0, "")
     var count = 0
+    /// max |xai − reference| / max |reference| per method.
+    var relative: [String: Float] = [:]
     mutating func note(_ used: Float, _ line: String) {
       count += 1
       if used >= worst.used { worst = (used, line) }
     }
+    var agreement: String {
+      relative.keys.sorted().map { "\($0) \(String(format: "%.2g", Double(relative[$0]!)))" }.joined(separator: ", ")
+    }
   }
 
   private func compare(
-    _ actual: [Float], _ expected: [Float], floor: Float, deviation: Float, what: String, margin: inout Margin
+    _ actual: [Float], _ expected: [Float], floor: Float, deviation: Float, what: String, method: String,
+    margin: inout Margin
   ) {
     let bound = DerivedTolerance(floor: floor, deviation: deviation)
     if let failure = bound.failure(actual, expected, what: what) { XCTFail(failure) }
     let scale = expected.map(abs).max() ?? 0
     let worst = zip(actual, expected).map { abs($0 - $1) }.max() ?? 0
     margin.note(worst / bound.allowed(scale: scale), "\(what): " + bound.margin(actual, expected))
+    margin.relative[method] = max(margin.relative[method] ?? 0, scale > 0 ? worst / scale : worst)
   }
+
+  /// Captum's ShapleyValues itself: it sums its 5,040 orders in float32 whatever the model's
+  /// dtype, so its own distance from the float64 value (`captum_float32_accumulation`) is
+  /// added to the bound.
+  private func checkCaptumShapley(_ actual: [Float], _ reference: JSONNode, what: String) throws {
+    let captum = try XCTUnwrap(reference["captum"]?["shapley"]?.numericArray()?.values, "\(what): no ShapleyValues")
+    let accumulation = Float(try XCTUnwrap(reference["captum_float32_accumulation"]?["shapley"]?.double))
+    let bound = DerivedTolerance(floor: Self.floor, deviation: try FixtureDeviation.of(reference, "shapley-float64"))
+    let scale = captum.map(abs).max() ?? 0
+    let worst = zip(actual, captum).map { abs($0 - $1) }.max() ?? .infinity
+    XCTAssertLessThanOrEqual(
+      worst, bound.allowed(scale: scale) + accumulation,
+      "\(what): \(worst) from Captum's ShapleyValues (its float32 accumulation \(accumulation))")
+    captumShapley.append((worst / scale, what))
+  }
+
+  /// max |xai − ShapleyValues| / max |φ| per case, for the log.
+  private var captumShapley: [(Float, String)] = []
 
   private func assertTextModel(_ name: String) throws {
     let model = try TextModel.load(path: AttributionFixtures.modelPath(name))
@@ -63,7 +88,7 @@ final class PerturbationReferenceTests: XCTestCase {
           let deviation = try FixtureDeviation.of(reference, key)
           compare(
             explanation.perturbation!.unitRelevance, expected, floor: floor, deviation: deviation,
-            what: "\(name) \(key) (\(grouping)) '\(text)'", margin: &margin)
+            what: "\(name) \(key) (\(grouping)) '\(text)'", method: explanation.method.name, margin: &margin)
           compared.insert(key.split(separator: "@").first.map(String.init) ?? key)
         }
         for key in cases.keys where key.hasPrefix("occlusion@") {
@@ -72,14 +97,15 @@ final class PerturbationReferenceTests: XCTestCase {
         }
         let ablation = try run(.featureAblation, PerturbationSettings())
         try check("feature-ablation", ablation)
-        if cases["shapley"] != nil {
+        if cases["shapley-float64"] != nil {
           let exact = try run(.shapley, PerturbationSettings())
-          try check("shapley", exact)
+          try check("shapley-float64", exact)
+          try checkCaptumShapley(exact.perturbation!.unitRelevance, reference, what: "\(name) (\(grouping)) '\(text)'")
           XCTAssertEqual(exact.perturbation?.evaluations, 1 << groups.count)
           // KernelSHAP over every coalition is the exact Shapley value too.
           let kernel = try run(.kernelShap, PerturbationSettings(samples: (1 << groups.count) - 2))
           XCTAssertEqual(kernel.perturbation?.scheme, .allCoalitions)
-          try check("shapley", kernel)
+          try check("shapley-float64", kernel)
           // Both report the baseline logit Captum's model gives.
           let baseline = try XCTUnwrap(reference["baseline_logit"]?.double)
           let bound = DerivedTolerance(
@@ -102,8 +128,13 @@ final class PerturbationReferenceTests: XCTestCase {
         }
       }
     }
-    XCTAssertEqual(compared, ["occlusion", "feature-ablation", "shapley", "lime"], "\(name): methods compared")
+    XCTAssertEqual(
+      compared, ["occlusion", "feature-ablation", "shapley-float64", "lime"], "\(name): methods compared")
     print("reference margin: perturbation \(name), tightest of \(margin.count): \(margin.worst.line)")
+    print("reference agreement: perturbation \(name), max |xai − reference| / max |φ|: \(margin.agreement)")
+    if let worst = captumShapley.max(by: { $0.0 < $1.0 }) {
+      print("reference margin: perturbation \(name), ShapleyValues (Captum) at most \(worst.0) of max|φ| (\(worst.1))")
+    }
   }
 
   func testTinyDistilBertPerturbationMatchesCaptum() throws {
@@ -142,10 +173,12 @@ final class PerturbationReferenceTests: XCTestCase {
         XCTAssertEqual(explanation.perturbation?.units, "patches")
         compare(
           explanation.patchRelevance, try XCTUnwrap(cases[key]?.numericArray()?.values), floor: Self.floor,
-          deviation: try FixtureDeviation.of(entry, key), what: "vit-digits \(key) \(name)", margin: &margin)
+          deviation: try FixtureDeviation.of(entry, key), what: "vit-digits \(key) \(name)", method: kind.rawValue,
+          margin: &margin)
       }
     }
     print("reference margin: perturbation vit-digits, tightest of \(margin.count): \(margin.worst.line)")
+    print("reference agreement: perturbation vit-digits, max |xai − reference| / max |φ|: \(margin.agreement)")
   }
 
   /// Occlusion, feature ablation and (up to 7 nodes) exact Shapley values and KernelSHAP
@@ -169,7 +202,7 @@ final class PerturbationReferenceTests: XCTestCase {
         if key.hasPrefix("occlusion@") {
           let numbers = key.dropFirst("occlusion@".count).split(separator: ",").compactMap { Int($0) }
           runs = [(.occlusion, PerturbationSettings(window: numbers[0], stride: numbers[1]))]
-        } else if key == "shapley" {
+        } else if key == "shapley-float64" {
           shapleyCases += 1
           runs = [(.shapley, PerturbationSettings()), (.kernelShap, PerturbationSettings(samples: 1 << 20))]
         } else {
@@ -179,10 +212,13 @@ final class PerturbationReferenceTests: XCTestCase {
           let nodes = try GraphPerturbation(kind: kind, settings: settings)
             .explain(network: network, input: input, target: .predicted)
           XCTAssertEqual(nodes.target, entry["target"]?.int, "\(name) graph \(index) target")
+          if key == "shapley-float64" {
+            try checkCaptumShapley(nodes.relevance, entry, what: "\(name) graph \(index) \(kind.rawValue)")
+          }
           compare(
             nodes.relevance, try XCTUnwrap(cases[key]?.numericArray()?.values), floor: Self.floor,
             deviation: try FixtureDeviation.of(entry, key), what: "\(name) graph \(index) \(kind.rawValue) \(key)",
-            margin: &margin)
+            method: kind.rawValue, margin: &margin)
           let baseline = DerivedTolerance(
             absoluteFloor: 1e-4, deviation: try FixtureDeviation.of(entry, "baseline_logit"))
           if let failure = baseline.failure(
@@ -196,5 +232,9 @@ final class PerturbationReferenceTests: XCTestCase {
     }
     XCTAssertGreaterThan(shapleyCases, 0, "no graph small enough for exact Shapley values")
     print("reference margin: perturbation graphs, tightest of \(margin.count): \(margin.worst.line)")
+    print("reference agreement: perturbation graphs, max |xai − reference| / max |φ|: \(margin.agreement)")
+    if let worst = captumShapley.max(by: { $0.0 < $1.0 }) {
+      print("reference margin: perturbation graphs, ShapleyValues (Captum) at most \(worst.0) of max|φ| (\(worst.1))")
+    }
   }
 }
