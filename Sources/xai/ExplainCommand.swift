@@ -162,7 +162,9 @@ struct ExplainCommand: ParsableCommand {
               throw ModelError.badInput("standard input line \(number) is not valid UTF-8.")
             }
             try explain(line, line: number)
-          } catch let error as ModelError {
+          } catch let error as InputFailure & CustomStringConvertible {
+            // A text that cannot be explained (ModelError) or whose units a perturbation
+            // setting does not fit (PerturbationLimitError): this line fails, the next is read.
             printError("xai: line \(number): \(error.description)")
             if output.format == .json {
               print(JSONOutput.object([("line", .int(number)), ("error", .string(error.description))]).text)

@@ -44,7 +44,8 @@ struct GraphCommand: ParsableCommand {
     if perturbation.units != .tokens {
       throw ValidationError("--units applies to texts; a graph's units are its nodes.")
     }
-    try perturbation.check(methods: [method.perturbationKind ?? .gradxinput])
+    try perturbation.check(
+      methods: method.perturbationKind.map { [$0] } ?? [], shown: method.defaultValueDescription)
   }
 
   func run() throws {

@@ -245,9 +245,10 @@ struct PerturbationOptions: ParsableArguments {
     PerturbationSettings(window: window, stride: stride, samples: samples, seed: UInt64(seed), units: units)
   }
 
-  /// Refuses an option that none of `methods` reads.
-  func check(methods kinds: [MethodKind]) throws {
-    let names = kinds.map(\.rawValue).joined(separator: ", ")
+  /// Refuses an option that none of `methods` reads (`shown`: the methods as the user named
+  /// them, when they are not all text methods).
+  func check(methods kinds: [MethodKind], shown: String? = nil) throws {
+    let names = shown ?? kinds.map(\.rawValue).joined(separator: ", ")
     if (window != nil || stride != nil) && !kinds.contains(.occlusion) {
       throw ValidationError("--window and --stride apply to --method occlusion, not to \(names).")
     }
