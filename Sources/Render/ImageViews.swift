@@ -169,7 +169,7 @@ public struct ImageViews: Sendable {
   public func page(_ explanations: [[ImageExplanation]], title: String) -> String {
     var page = HTMLPage(title: title)
     page.footer =
-      "Made by xai. Red supports the target class, blue speaks against it, white is zero; patch maps are scaled to their largest |R|, pixel maps to the 99th percentile of |R|. Pixel relevance is carried from the patch embeddings through the linear patch projection; over the image, red or blue with opacity growing with |R| (nothing below a tenth of the scale)."
+      "Made by xai. Red supports the target class, blue speaks against it, white is zero; patch maps are scaled to their largest |R|, pixel maps to the 99th percentile of |R|. Pixel relevance is carried from the patch embeddings through the linear patch projection (perturbation methods read no gradient: each pixel shows its patch's value); over the image, red or blue with opacity growing with |R| (nothing below a tenth of the scale)."
     page.append("<h1>\(escapeHTML(title))</h1>")
     for methods in explanations {
       guard let first = methods.first else { continue }
