@@ -144,4 +144,32 @@ final class PerturbationCommandTests: XCTestCase {
     XCTAssertEqual(line["method"]?.string, "kernel-shap")
     XCTAssertNotNil(line["conservation"]?["completeness_residual"]?.double)
   }
+
+  func testLanguageModelsExplainTheNextTokenByPerturbation() throws {
+    let llama = GenerateCommandTests.llama
+    let result = try runXai(["explain", "--model", llama, "--method", "shapley", "--format", "json", "the cat sat"])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    let step = try XCTUnwrap(try json(result)["steps"]?.elements.first)
+    let units = try XCTUnwrap(step["perturbation"]?["unit_positions"]?.count)
+    XCTAssertEqual(step["perturbation"]?["evaluations"]?.int, 1 << units)
+    let sum = try XCTUnwrap(step["relevance"]?.numericArray()?.values).reduce(0, +)
+    let value = try XCTUnwrap(step["value"]?.double)
+    let baseline = try XCTUnwrap(step["baseline_value"]?.double)
+    XCTAssertEqual(Double(sum), value - baseline, accuracy: 1e-4 * max(1, abs(value) + abs(baseline)), "efficiency")
+    for (options, sentence) in [
+      (["--method", "occlusion", "--generate", "3"], "Perturbation methods explain a language model's next token"),
+      (["--method", "lime", "--audit"], "--audit sums"),
+      (["--method", "lime", "--units", "words"], "a language model's units are its tokens"),
+    ] {
+      let refused = try runXai(["explain", "--model", llama] + options + ["the cat sat"])
+      XCTAssertEqual(refused.status, 64, "\(options): \(refused.stderr)")
+      XCTAssertTrue(refused.stderr.contains(sentence), "\(options): \(refused.stderr)")
+    }
+    let scratch = try ScratchFolder(prefix: "lm-perturbation")
+    defer { scratch.remove() }
+    let page = scratch.file("lm.html")
+    let html = try runXai(["explain", "--model", llama, "--method", "feature-ablation", "--html", page, "the cat sat"])
+    XCTAssertEqual(html.status, 0, html.stderr)
+    XCTAssertTrue(try String(contentsOfFile: page, encoding: .utf8).contains("model evaluations"))
+  }
 }
