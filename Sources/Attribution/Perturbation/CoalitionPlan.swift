@@ -86,9 +86,16 @@ struct CoalitionPlan {
   ) throws -> CoalitionPlan {
     let n = layout.count
     guard n > 0 else { throw PerturbationLimitError("This input has no units to perturb.") }
+    for (name, value) in [("window", settings.window), ("stride", settings.stride), ("samples", settings.samples)] {
+      if let value, value < 1 { throw PerturbationLimitError("--\(name) must be at least 1; got \(value).") }
+    }
+    if let samples = settings.samples, samples > PerturbationSettings.largestSamples {
+      throw PerturbationLimitError(
+        "--samples must be at most \(PerturbationSettings.largestSamples); got \(samples).")
+    }
     switch kind {
     case .occlusion: return try occlusion(layout: layout, settings: settings)
-    case .featureAblation: return ablation(units: n)
+    case .featureAblation: return try ablation(units: n)
     case .shapley:
       guard let samples = settings.samples else { return try exactShapley(units: n) }
       return try sampledShapley(units: n, orders: samples, seed: settings.seed)
@@ -130,6 +137,9 @@ struct CoalitionPlan {
       )
     }
     let n = layout.count
+    let rowCount = grid ? (layout.shape[0] - window + stride - 1) / stride + 1 : 1
+    let columnCount = (layout.shape[grid ? 1 : 0] - window + stride - 1) / stride + 1
+    try checkEvaluations(rowCount * columnCount + 2, what: "Occlusion")
     var set = CoalitionSet(units: n)
     var windows: [(slot: Int, units: [Int])] = []
     let rowStarts = grid ? windowStarts(length: layout.shape[0], window: window, stride: stride) : [0]
@@ -163,7 +173,8 @@ struct CoalitionPlan {
     }
   }
 
-  static func ablation(units n: Int) -> CoalitionPlan {
+  static func ablation(units n: Int) throws -> CoalitionPlan {
+    try checkEvaluations(n + 2, what: "Feature ablation")
     var set = CoalitionSet(units: n)
     let slots = (0..<n).map { unit -> Int in
       var coalition = Coalition(units: n, full: true)
@@ -214,7 +225,7 @@ struct CoalitionPlan {
   static func checkEvaluations(_ count: Int, what: String) throws {
     guard count <= PerturbationSettings.largestEvaluations else {
       throw PerturbationLimitError(
-        "\(what) would take \(count) model evaluations for this input, more than xai's limit of \(PerturbationSettings.largestEvaluations); give fewer --samples."
+        "\(what) would take \(count) model evaluations for this input, more than xai's limit of \(PerturbationSettings.largestEvaluations)\(what.contains("samples") ? "; give fewer --samples" : "")."
       )
     }
   }
