@@ -182,4 +182,54 @@ final class PerturbationTests: XCTestCase {
     XCTAssertEqual(explanation.relevance[0], 0)
     XCTAssertEqual(outcome.evaluations, 1 << 6)
   }
+
+  /// The row backend the faithfulness protocols can share: a removed unit's rows from the
+  /// baseline, zeroed, or left out, evaluated in one batch, equal the body run on rows
+  /// assembled by hand.
+  func testRowBackendReplacesZeroesAndDeletesUnits() throws {
+    let model = try ImageModel.load(path: AttributionFixtures.modelPath("vit-digits"))
+    let image = try model.prepare(
+      file: AttributionFixtures.repository.appendingPathComponent("samples/data/digits/3-0045.png").path)
+    let batch = model.embedded([image], baselines: [model.blackImage])
+    let (positions, width) = (batch.embeddings.shape[1], batch.embeddings.shape[2])
+    let layout = UnitLayout(groups: (1..<positions).map { [$0] }, shape: [8, 8])
+    let backend = EmbeddingRowBackend(
+      network: model.body, embeddings: batch.embeddings, baseline: batch.baseline, lengths: [positions],
+      layouts: [layout])
+    var present = Coalition(units: layout.count, full: true)
+    for unit in [0, 5, 63] { present.remove(unit) }
+    let removal: [EmbeddingRowBackend.Removal] = [.baseline, .zero, .deletion]
+    let variants = removal.map { EmbeddingRowBackend.Variant(input: 0, present: present, removal: $0) }
+    let (logits, evaluations) = try PerturbationRunner().logits(of: variants + variants, backend: backend)
+    XCTAssertEqual(evaluations, 3)
+    let x = batch.embeddings.scalars
+    let b = batch.baseline!.scalars
+    for (index, kind) in removal.enumerated() {
+      var rows: [Float] = []
+      for position in 0..<positions {
+        let range = (position * width)..<((position + 1) * width)
+        guard [1, 6, 64].contains(position) else {
+          rows += x[range]
+          continue
+        }
+        switch kind {
+        case .baseline: rows += b[range]
+        case .zero: rows += repeatElement(0, count: width)
+        case .deletion: break
+        }
+      }
+      let length = rows.count / width
+      let expected = withoutGrad {
+        model.body.logits(
+          embeddings: Tensor(shape: [1, length, width], scalars: rows), keep: KeepMask(lengths: [length]))
+      }.scalars
+      XCTAssertEqual(backend.length(of: variants[index]), length)
+      let scale = expected.map(abs).max() ?? 0
+      // Batches of three against a batch of one: float32 rounding of the products only.
+      XCTAssertLessThanOrEqual(
+        zip(logits[index], expected).map { abs($0 - $1) }.max() ?? 0,
+        DerivedTolerance.float32Rounding(magnitude: scale, stages: 8, contraction: width, terms: 1), "\(kind)")
+      XCTAssertEqual(logits[index], logits[index + 3], "a repeated request shares the evaluation")
+    }
+  }
 }
