@@ -123,6 +123,7 @@ reference: venv
 	$(PYTHON) scripts/reference_decoders.py
 	$(PYTHON) scripts/reference_decoder_attribution.py
 	$(PYTHON) scripts/reference_lm_faithfulness.py
+	$(PYTHON) scripts/reference_perturbation.py
 
 ## Reference values of the real models `make models` fetches (transformers reading the same GGUF).
 reference-models: venv models

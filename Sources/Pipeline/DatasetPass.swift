@@ -189,6 +189,27 @@ public struct DatasetPass: Sendable {
       }, emit: emit)
   }
 
+  /// Explains every graph of `reader` with a perturbation method over its nodes; a graph's
+  /// id is its index.
+  public func run(
+    graphs reader: GraphRecordReader, name: String, network: GraphNetwork, perturbation: GraphPerturbation,
+    target: ClassTarget, emit: (ExampleOutcome) throws -> Void
+  ) throws {
+    let labels = network.labels
+    try run(
+      GraphPerturbationExplainer(network: network), records: { try reader.next() }, path: reader.path,
+      methods: [perturbation], target: target,
+      describe: { ($0.graph, "\($0.index)", $0.graph.label.map { "\($0)" }) },
+      line: { nodes, graph, example in
+        (
+          DatasetLine.json(
+            index: example.index, id: example.id, label: example.label,
+            object: NodeRelevanceView(modelName: name, graph: graph, labels: labels, explanation: nodes).json,
+            labels: labels, outputs: nodes.outputs), nil
+        )
+      }, emit: emit)
+  }
+
   /// Where an example stands in the data set, for its line.
   public struct ExampleContext: Sendable {
     /// Input position.

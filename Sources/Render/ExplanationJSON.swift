@@ -27,6 +27,7 @@ extension TextExplanation {
     if let audit { balance += audit.jsonShares }
     members.append(("conservation", .object(balance)))
     if let audit { members.append(("audit", audit.jsonEntries)) }
+    if let perturbation { members.append(("perturbation", perturbation.json)) }
     members.append(("truncated", .bool(encoded.truncated)))
     return .object(members)
   }

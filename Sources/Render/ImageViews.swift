@@ -67,6 +67,7 @@ public struct ImageViews: Sendable {
     lines += conservationLines(
       explanation.conservation, method: explanation.method, summed: "Σ R ([CLS] + patches)",
       extra: "; Σ pixels = \(formatNumber(explanation.sumPixels))")
+    if let perturbation = explanation.perturbation { lines.append("cost: \(perturbation.sentence)") }
     return lines.joined(separator: "\n") + "\n"
   }
 
@@ -158,7 +159,7 @@ public struct ImageViews: Sendable {
         .array((0..<size).map { .floats(Array(explanation.pixelRelevance[($0 * size)..<(($0 + 1) * size)])) })
       ),
       ("conservation", .object(conservation)),
-    ])
+    ] + (explanation.perturbation.map { [("perturbation", $0.json)] } ?? []))
   }
 
   // MARK: HTML
@@ -168,7 +169,7 @@ public struct ImageViews: Sendable {
   public func page(_ explanations: [[ImageExplanation]], title: String) -> String {
     var page = HTMLPage(title: title)
     page.footer =
-      "Made by xai. Red supports the target class, blue speaks against it, white is zero; patch maps are scaled to their largest |R|, pixel maps to the 99th percentile of |R|. Pixel relevance is carried from the patch embeddings through the linear patch projection; over the image, red or blue with opacity growing with |R| (nothing below a tenth of the scale)."
+      "Made by xai. Red supports the target class, blue speaks against it, white is zero; patch maps are scaled to their largest |R|, pixel maps to the 99th percentile of |R|. Pixel relevance is carried from the patch embeddings through the linear patch projection (perturbation methods read no gradient: each pixel shows its patch's value); over the image, red or blue with opacity growing with |R| (nothing below a tenth of the scale)."
     page.append("<h1>\(escapeHTML(title))</h1>")
     for methods in explanations {
       guard let first = methods.first else { continue }
@@ -182,7 +183,7 @@ public struct ImageViews: Sendable {
       )
       for explanation in methods {
         page.append(
-          "<tr><th>\(escapeHTML(explanation.method.title))</th><td>\(svg(explanation, layer: .image))</td><td>\(svg(explanation, layer: .overlay))</td><td>\(svg(explanation, layer: .pixels))</td><td>\(svg(explanation, layer: .patches))</td><td class=\"num\">\(formatNumber(explanation.conservation.sumRelevance)) / \(formatNumber(explanation.conservation.targetLogit))</td></tr>"
+          "<tr><th>\(escapeHTML(explanation.method.title))</th><td>\(svg(explanation, layer: .image))</td><td>\(svg(explanation, layer: .overlay))</td><td>\(svg(explanation, layer: .pixels))</td><td>\(svg(explanation, layer: .patches))</td><td class=\"num\">\(formatNumber(explanation.conservation.sumRelevance)) / \(formatNumber(explanation.conservation.targetLogit))\(explanation.perturbation.map { "<br><span class=\"sub\">\(groupedDigits($0.evaluations)) evaluations</span>" } ?? "")</td></tr>"
         )
       }
       page.append("</table>")

@@ -50,6 +50,13 @@ public struct LanguageReport: Sendable {
         details += "<span class=\"tok\" style=\"\(tokenStyle(relevance, scale: scale))\" title=\"\(escapeHTML(e.tokens[position])): \(formatNumber(relevance))\">\(cellText(e.tokens[position]))</span>"
       }
       details += "</div>"
+      if let perturbation = step.perturbation, let baseline = step.baselineValue {
+        let summary = MethodSummary(kind: e.method, detached: [])
+        details +=
+          "<p class=\"sub\">\(summary.completenessName): \(escapeHTML(step.quantity)) − baseline = \(formatNumber(step.value - baseline)), "
+          + "residual \(formatNumber(step.value - baseline - sum)) (baseline: the end token at every perturbed position) · "
+          + "\(escapeHTML(perturbation.sentence))</p>"
+      }
       if let audit = step.audit {
         details +=
           "<h3 style=\"font-size:15px;margin:14px 0 6px\">Relevance audit</h3><p class=\"sub\" style=\"margin-bottom:6px\">"

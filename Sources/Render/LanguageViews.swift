@@ -41,9 +41,13 @@ public struct LanguageViews: Sendable {
       lines.append(heatmap.legend(scale: scale))
       let sum = step.relevance.reduce(0, +)
       if let baseline = step.baselineValue {
+        let summary = MethodSummary(kind: explanation.method, detached: [])
         lines.append(
-          "completeness: Σ R = \(formatNumber(sum)), \(step.quantity) − baseline = \(formatNumber(step.value)) − \(formatNumber(baseline)) = \(formatNumber(step.value - baseline)), residual \(formatNumber(step.value - baseline - sum)) (baseline: the end token at every position)")
-        if abs(step.value - baseline - sum) > 0.1 * max(abs(step.value - baseline), 1e-6) {
+          "\(summary.completenessName): Σ R = \(formatNumber(sum)), \(step.quantity) − baseline = \(formatNumber(step.value)) − \(formatNumber(baseline)) = \(formatNumber(step.value - baseline)), residual \(formatNumber(step.value - baseline - sum)) (baseline: the end token at every \(step.perturbation == nil ? "position" : "perturbed position"))")
+        if let perturbation = step.perturbation {
+          lines.append(summary.residualMeaning)
+          lines.append("cost: \(perturbation.sentence)")
+        } else if abs(step.value - baseline - sum) > 0.1 * max(abs(step.value - baseline), 1e-6) {
           lines.append(
             "warning: the path integral has not converged (residual above 10 % of the change); raise --steps and compare.")
         }
@@ -201,6 +205,7 @@ public struct LanguageViews: Sendable {
           ("baseline_value", step.baselineValue.map(JSONOutput.float) ?? .null),
         ]
         if let audit = step.audit { members.append(("audit", audit.jsonEntries)) }
+        if let perturbation = step.perturbation { members.append(("perturbation", perturbation.json)) }
         return .object(members)
       })),
       ("source_totals", .floats(explanation.sourceTotals)),

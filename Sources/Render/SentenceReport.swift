@@ -114,7 +114,8 @@ public struct SentenceReport: Sendable {
   var conservationTable: String {
     var html =
       "<section><table class=\"data\"><tr><th>method</th><th>Σ R</th><th>target logit</th><th>residual</th>"
-      + "<th>f(x) − f(baseline)</th><th>completeness residual</th><th>what the residual is</th></tr>"
+      + "<th>f(x) − f(baseline)</th><th>completeness / efficiency residual</th><th>model evaluations</th>"
+      + "<th>what the residual is</th></tr>"
     for explanation in explanations {
       let c = explanation.conservation
       html += "<tr><td>\(escapeHTML(explanation.method.title))</td>"
@@ -126,6 +127,12 @@ public struct SentenceReport: Sendable {
           "<td class=\"num\">\(formatNumber(c.targetLogit - baseline))</td><td class=\"num\">\(formatNumber(completeness))</td>"
       } else {
         html += "<td>–</td><td>–</td>"
+      }
+      if let perturbation = explanation.perturbation {
+        html +=
+          "<td class=\"num\" title=\"\(escapeHTML(perturbation.sentence))\">\(groupedDigits(perturbation.evaluations))</td>"
+      } else {
+        html += "<td>–</td>"
       }
       html += "<td class=\"sub\">\(escapeHTML(explanation.method.residualMeaning))</td></tr>"
     }

@@ -67,6 +67,7 @@ public struct TerminalHeatmap: Sendable {
     lines += heatmapLines(units, scale: scale)
     lines.append(legend(scale: scale))
     lines += conservationLines(explanation.conservation, method: explanation.method)
+    if let perturbation = explanation.perturbation { lines.append("cost: \(perturbation.sentence)") }
     if let audit = explanation.audit { lines += auditLines(audit) }
     return lines.joined(separator: "\n") + "\n"
   }
@@ -185,7 +186,7 @@ func conservationLines(
   ]
   if let baseline = c.baselineLogit, let completeness = c.completenessResidual {
     lines.append(
-      "completeness: f(x) − f(baseline) = \(formatNumber(c.targetLogit - baseline)), residual = \(formatNumber(completeness))"
+      "\(method.completenessName): f(x) − f(baseline) = \(formatNumber(c.targetLogit - baseline)), residual = \(formatNumber(completeness))"
     )
   }
   lines.append(method.residualMeaning)

@@ -51,6 +51,7 @@ struct BatchCommand: ParsableCommand {
   @OptionGroup(title: "Graph models") var walks: WalkOptions
 
   @OptionGroup(title: "Language models") var chatOptions: ChatOptions
+  @OptionGroup(title: "Perturbation methods") var perturbation: PerturbationOptions
 
   @Option(name: [.short, .long], help: "The JSON Lines file to write.")
   var output: String
@@ -111,6 +112,7 @@ struct BatchCommand: ParsableCommand {
         throw ValidationError("\(path) already holds results; add --resume to continue it, or remove it.")
       }
     }
+    try perturbation.check(methods: methodOptions.method.isEmpty ? [.lrp] : methodOptions.method.compactMap(\.kind))
     let files = [dataOptions.input, output, errors, report].compactMap { $0 }.filter { $0 != "-" }
     let resolved = files.map { URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path }
     if Set(resolved).count < resolved.count {
@@ -139,20 +141,23 @@ struct BatchCommand: ParsableCommand {
         if report != nil {
           throw ValidationError("--report draws text data sets; graph outputs have no page yet.")
         }
-        let method: GraphMethodKind
-        let asked = methodOptions.method.map(\.graphMethod)
-        guard asked.count <= 1, let chosen = asked.first ?? .gnnLRP else {
-          throw ValidationError("A graph model takes --method gnn-lrp or gradxinput (one of them).")
+        if methodOptions.method.count == 1, let kind = methodOptions.method[0].kind, kind.isPerturbation {
+          job = .graphPerturbation(network, GraphPerturbation(kind: kind, settings: perturbation.settings))
+        } else {
+          let asked = methodOptions.method.map(\.graphMethod)
+          guard asked.count <= 1, let chosen = asked.first ?? .gnnLRP else {
+            throw ValidationError(
+              "A graph model takes one --method: gnn-lrp, gradxinput, or a perturbation method (occlusion, feature-ablation, shapley, kernel-shap, lime).")
+          }
+          job = .graphs(network, chosen)
         }
-        method = chosen
-        job = .graphs(network, method)
       case .image(let model):
         if report != nil {
           throw ValidationError("--report draws text data sets; image outputs have no page yet.")
         }
-        job = .images(model, try methodOptions.methods())
+        job = .images(model, try methodOptions.methods(perturbation: perturbation.settings))
       case .text(let model):
-        job = .texts(model, try methodOptions.methods())
+        job = .texts(model, try methodOptions.methods(perturbation: perturbation.settings))
       case .language(let model):
         if report != nil {
           throw ValidationError("--report draws text data sets; language-model outputs have no page yet.")
@@ -213,6 +218,10 @@ struct BatchCommand: ParsableCommand {
         try pass.run(
           graphs: GraphRecordReader(path: input), name: name, network: network, method: method,
           walks: walks.relevantWalks(), target: targetOption.classTarget, emit: record)
+      case .graphPerturbation(let network, let method):
+        try pass.run(
+          graphs: GraphRecordReader(path: input), name: name, network: network, perturbation: method,
+          target: targetOption.classTarget, emit: record)
       case .images(let model, let methods):
         var fields = dataOptions.fields
         if fields.text == "text" { fields.text = "image" }
@@ -306,6 +315,7 @@ private enum Job {
   case images(ImageModel, [any AttributionMethod])
   case graphs(GraphNetwork, GraphMethodKind)
   case prompts(PromptRecordReader, PromptExplainer, [MethodKind])
+  case graphPerturbation(GraphNetwork, GraphPerturbation)
 
   /// The model name its lines carry.
   func modelName(graphName: String) -> String {
@@ -314,6 +324,7 @@ private enum Job {
     case .images(let model, _): model.name
     case .graphs: graphName
     case .prompts(_, let explainer, _): explainer.model.name
+    case .graphs, .graphPerturbation: graphName
     }
   }
 
@@ -323,6 +334,7 @@ private enum Job {
     case .texts(_, let methods), .images(_, let methods): methods.map(\.name)
     case .graphs(_, let method): [method.rawValue]
     case .prompts(_, _, let methods): methods.map(\.rawValue)
+    case .graphPerturbation(_, let method): [method.kind.rawValue]
     }
   }
 }

@@ -41,7 +41,7 @@ enum ExitStatus {
       default: nil
       }
     case is WalkLimitError: badData
-    case is MissingOperationError, is AuditUnavailableError, is GammaError: usage
+    case is MissingOperationError, is AuditUnavailableError, is GammaError, is PerturbationLimitError: usage
     default: nil
     }
   }

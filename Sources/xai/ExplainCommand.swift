@@ -41,6 +41,8 @@ struct ExplainCommand: ParsableCommand {
 
   @OptionGroup var images: ImageOptions
 
+  @OptionGroup(title: "Perturbation methods") var perturbation: PerturbationOptions
+
   @OptionGroup(title: "Language models") var language: LanguageOptions
 
   @Argument(help: "The text to explain, or - to read one text per line from standard input.")
@@ -57,6 +59,15 @@ struct ExplainCommand: ParsableCommand {
     if !images.files.isEmpty && (words || audit) {
       throw ValidationError("--words and --audit apply to texts, not to images.")
     }
+    if !images.files.isEmpty && perturbation.units != .tokens {
+      throw ValidationError("--units words applies to texts; an image's units are its patches.")
+    }
+    try perturbation.check(methods: methodOptions.method.isEmpty ? [.lrp] : methodOptions.method.compactMap(\.kind))
+  }
+
+  /// The one method asked for, with the perturbation settings.
+  func chosenMethod() throws -> any AttributionMethod {
+    try methodOptions.methods(perturbation: perturbation.settings)[0]
   }
 
   /// `--image`: each image with the image model, terminal panels or JSON, and a page.
@@ -65,7 +76,7 @@ struct ExplainCommand: ParsableCommand {
       throw ValidationError("\(name) is an image model; give images with --image FILE.")
     }
     let model = try modelOptions.imageModel(loaded, name: name)
-    let method = try methodOptions.methods()[0]
+    let method = try chosenMethod()
     let (prepared, failure) = prepareImages(images.files, model: model)
     let results = try explainImages(
       prepared, model: model, methods: [method], target: targetOption.classTarget,
@@ -101,6 +112,9 @@ struct ExplainCommand: ParsableCommand {
           throw ValidationError(
             "--words merges a text classifier's word pieces into words; a language model's tokens are shown as they are, so leave --words out.")
         }
+        if perturbation.units == .words {
+          throw ValidationError("--units words groups a text classifier's word pieces; a language model's units are its tokens.")
+        }
         try explainLanguage(model)
         return
       }
@@ -119,8 +133,8 @@ struct ExplainCommand: ParsableCommand {
       guard case .text(let model) = loaded else {
         throw loaded.wrongKind(path: path, expected: .textClassifier)
       }
-      let method = try methodOptions.methods()[0]
-      let heatmap = TerminalHeatmap(mode: ColorMode.detect(), mergeWords: words)
+      let method = try chosenMethod()
+      let heatmap = TerminalHeatmap(mode: ColorMode.detect(), mergeWords: words || method.unitGrouping == .words)
       var last: TextExplanation?
       func explain(_ text: String, line: Int?) throws {
         let explanation = try model.explain(
@@ -148,7 +162,9 @@ struct ExplainCommand: ParsableCommand {
               throw ModelError.badInput("standard input line \(number) is not valid UTF-8.")
             }
             try explain(line, line: number)
-          } catch let error as ModelError {
+          } catch let error as InputFailure & CustomStringConvertible {
+            // A text that cannot be explained (ModelError) or whose units a perturbation
+            // setting does not fit (PerturbationLimitError): this line fails, the next is read.
             printError("xai: line \(number): \(error.description)")
             if output.format == .json {
               print(JSONOutput.object([("line", .int(number)), ("error", .string(error.description))]).text)

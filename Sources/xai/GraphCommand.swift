@@ -25,16 +25,27 @@ struct GraphCommand: ParsableCommand {
   @OptionGroup var graphOptions: GraphOptions
   @OptionGroup var targetOption: TargetOption
 
-  @Option(name: .long, help: "gnn-lrp (walks) or gradxinput (node Gradient×Input).")
-  var method: GraphMethodKind = .gnnLRP
+  @Option(
+    name: .long,
+    help:
+      "gnn-lrp (walks), gradxinput (node Gradient×Input), or a perturbation method over the nodes: occlusion, feature-ablation, shapley, kernel-shap, lime."
+  )
+  var method: GraphMethodChoice = .graph(.gnnLRP)
 
   @OptionGroup var output: OutputOptions
 
+  @OptionGroup(title: "Perturbation methods") var perturbation: PerturbationOptions
+
   func validate() throws {
     if graphOptions.graph == nil { throw ValidationError("Give a graph file with --graph FILE.") }
-    if output.html != nil && method != .gnnLRP {
+    if output.html != nil && method != .graph(.gnnLRP) {
       throw ValidationError("--html draws relevant walks; use it with --method gnn-lrp.")
     }
+    if perturbation.units != .tokens {
+      throw ValidationError("--units applies to texts; a graph's units are its nodes.")
+    }
+    try perturbation.check(
+      methods: method.perturbationKind.map { [$0] } ?? [], shown: method.defaultValueDescription)
   }
 
   func run() throws {
@@ -43,7 +54,8 @@ struct GraphCommand: ParsableCommand {
         try checkWritable(html, inputs: [graphOptions.graph, modelOptions.inputPath])
       }
       let result = try explainGraph(
-        model: modelOptions, options: graphOptions, method: method, target: targetOption.classTarget)
+        model: modelOptions, options: graphOptions, method: method, target: targetOption.classTarget,
+        perturbation: perturbation.settings)
       switch result {
       case .nodes(let view):
         switch output.format {

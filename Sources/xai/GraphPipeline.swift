@@ -5,6 +5,40 @@ import Render
 
 extension GraphMethodKind: ExpressibleByArgument {}
 
+/// `xai graph --method`: GNN-LRP walks, node Gradient×Input, or a perturbation method over
+/// the nodes.
+enum GraphMethodChoice: ExpressibleByArgument, Equatable {
+  case graph(GraphMethodKind)
+  case perturbation(MethodKind)
+
+  init?(argument: String) {
+    if let kind = GraphMethodKind(name: argument) {
+      self = .graph(kind)
+    } else if let kind = MethodKind(name: argument), kind.isPerturbation {
+      self = .perturbation(kind)
+    } else {
+      return nil
+    }
+  }
+
+  static var allValueStrings: [String] {
+    GraphMethodKind.allCases.map(\.rawValue) + MethodKind.perturbationMethods.map(\.rawValue)
+  }
+
+  var defaultValueDescription: String {
+    switch self {
+    case .graph(let kind): kind.rawValue
+    case .perturbation(let kind): kind.rawValue
+    }
+  }
+
+  /// The method kind for the perturbation options' checks.
+  var perturbationKind: MethodKind? {
+    if case .perturbation(let kind) = self { return kind }
+    return nil
+  }
+}
+
 /// A graph explanation as the views take it.
 enum GraphResult {
   /// Relevant walks.
@@ -16,11 +50,19 @@ enum GraphResult {
 /// The one graph pipeline of `xai graph` and `xai report --graph`: load the model,
 /// read the graph, prepare it once (adjacency and features), explain with `method`.
 func explainGraph(
-  model: ModelOptions, options: GraphOptions, method: GraphMethodKind, target: ClassTarget
+  model: ModelOptions, options: GraphOptions, method: GraphMethodChoice, target: ClassTarget,
+  perturbation: PerturbationSettings = PerturbationSettings()
 ) throws -> GraphResult {
   switch method {
-  case .gnnLRP: .walks(try explainGraphWalks(model: model, options: options, target: target))
-  case .gradxinput:
+  case .graph(.gnnLRP): .walks(try explainGraphWalks(model: model, options: options, target: target))
+  case .perturbation(let kind):
+    .nodes(
+      try withPreparedGraph(model: model, options: options) { name, network, graph, input in
+        let relevance = try GraphPerturbation(kind: kind, settings: perturbation)
+          .explain(network: network, input: input, target: target)
+        return NodeRelevanceView(modelName: name, graph: graph, labels: network.labels, explanation: relevance)
+      })
+  case .graph(.gradxinput):
     .nodes(
       try withPreparedGraph(model: model, options: options) { name, network, graph, input in
         let relevance = try NodeGradientTimesInput().explain(network: network, input: input, target: target)

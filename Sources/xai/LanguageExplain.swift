@@ -90,10 +90,24 @@ extension ExplainCommand {
       request = .nextToken(target: target, contrast: contrast)
     }
     let kind = methodOptions.method.first?.kind ?? .lrp
-    let explanation = try model.explain(
-      promptIds: ids, request: request, method: kind,
-      integratedGradients: IntegratedGradients(steps: methodOptions.steps, rule: methodOptions.integration),
-      audit: audit)
+    let explanation: LanguageExplanation
+    if kind.isPerturbation {
+      guard case .nextToken(let target, let contrast) = request else {
+        throw ValidationError(
+          "Perturbation methods explain a language model's next token (with --target, --contrast); --generate, --span and --tokens are for lrp, attnlrp, gradxinput and integrated-gradients.")
+      }
+      if audit {
+        throw ValidationError(
+          "--audit sums h·∂f/∂h in a backward pass, which only Gradient×Input methods (lrp, attnlrp, gradxinput) have; \(kind.rawValue) runs none.")
+      }
+      explanation = try model.explainByPerturbation(
+        promptIds: ids, target: target, contrast: contrast, method: kind, settings: perturbation.settings)
+    } else {
+      explanation = try model.explain(
+        promptIds: ids, request: request, method: kind,
+        integratedGradients: IntegratedGradients(steps: methodOptions.steps, rule: methodOptions.integration),
+        audit: audit)
+    }
     let views = LanguageViews(mode: ColorMode.detect())
     switch output.format {
     case .json: print(views.json(explanation).text)

@@ -12,6 +12,8 @@ extension MethodKind: ExpressibleByArgument {
 
 extension IntegratedGradients.Rule: ExpressibleByArgument {}
 
+extension UnitGrouping: ExpressibleByArgument {}
+
 extension ClassTarget: ExpressibleByArgument {
   public init?(argument: String) {
     guard !argument.isEmpty else { return nil }
@@ -182,15 +184,81 @@ struct MethodOptions: ParsableArguments {
     }
   }
 
-  /// The text methods asked for, or `defaults` (gradxinput when only `--detach` is given).
-  func methods(defaults: [MethodKind] = [.lrp]) throws -> [any AttributionMethod] {
+  /// The text methods asked for, or `defaults` (gradxinput when only `--detach` is given);
+  /// perturbation methods take `perturbation`.
+  func methods(defaults: [MethodKind] = [.lrp], perturbation: PerturbationSettings = PerturbationSettings())
+    throws -> [any AttributionMethod]
+  {
     if method.contains(.gnnLRP) {
       throw ValidationError("gnn-lrp explains graph models; give a text method for a text model.")
     }
     let chosen = method.compactMap(\.kind)
     let kinds = chosen.isEmpty ? (detach == nil ? defaults : [.gradxinput]) : chosen
     return kinds.map {
-      $0.method(detaching: detach?.operations ?? [], steps: steps, integration: integration)
+      $0.method(
+        detaching: detach?.operations ?? [], steps: steps, integration: integration, perturbation: perturbation)
+    }
+  }
+}
+
+/// `--window`, `--stride`, `--samples`, `--seed`, `--units`: how perturbation methods
+/// (occlusion, feature-ablation, shapley, kernel-shap, lime) perturb.
+struct PerturbationOptions: ParsableArguments {
+  @Option(
+    name: .long, parsing: .unconditional,
+    help: ArgumentHelp(
+      "Occlusion: units per window (default 3; images: 2, a 2×2 square of patches).", valueName: "N"))
+  var window: Int?
+
+  @Option(
+    name: .long, parsing: .unconditional,
+    help: ArgumentHelp("Occlusion: units the window moves per step (default 1).", valueName: "N"))
+  var stride: Int?
+
+  @Option(
+    name: .long, parsing: .unconditional,
+    help: ArgumentHelp(
+      "shapley: random orders (default: exact over every coalition, up to \(PerturbationSettings.exactShapleyLimit) units); kernel-shap: coalitions (default \(PerturbationSettings.kernelShapSamples)); lime: coalitions (default \(PerturbationSettings.limeSamples)).",
+      valueName: "N"))
+  var samples: Int?
+
+  @Option(
+    name: .long, parsing: .unconditional,
+    help: "Perturbation methods: the seed of every random draw (same seed and input, same result).")
+  var seed: Int = 0
+
+  @Option(name: .long, help: "Texts, perturbation methods: tokens (default) or words as the units.")
+  var units: UnitGrouping = .tokens
+
+  func validate() throws {
+    if let window, window < 1 { throw ValidationError("--window must be at least 1; got \(window).") }
+    if let stride, stride < 1 { throw ValidationError("--stride must be at least 1; got \(stride).") }
+    if let samples, samples < 1 || samples > PerturbationSettings.largestSamples {
+      throw ValidationError(
+        "--samples must be between 1 and \(PerturbationSettings.largestSamples); got \(samples).")
+    }
+    if seed < 0 { throw ValidationError("--seed must be ≥ 0; got \(seed).") }
+  }
+
+  /// The settings given.
+  var settings: PerturbationSettings {
+    PerturbationSettings(window: window, stride: stride, samples: samples, seed: UInt64(seed), units: units)
+  }
+
+  /// Refuses an option that none of `methods` reads (`shown`: the methods as the user named
+  /// them, when they are not all text methods).
+  func check(methods kinds: [MethodKind], shown: String? = nil) throws {
+    let names = shown ?? kinds.map(\.rawValue).joined(separator: ", ")
+    if (window != nil || stride != nil) && !kinds.contains(.occlusion) {
+      throw ValidationError("--window and --stride apply to --method occlusion, not to \(names).")
+    }
+    if samples != nil && !kinds.contains(where: { [.shapley, .kernelShap, .lime].contains($0) }) {
+      throw ValidationError("--samples applies to --method shapley, kernel-shap and lime, not to \(names).")
+    }
+    if units != .tokens && !kinds.contains(where: \.isPerturbation) {
+      throw ValidationError(
+        "--units applies to perturbation methods (occlusion, feature-ablation, shapley, kernel-shap, lime), not to \(names); --words shows a gradient method's relevance by word."
+      )
     }
   }
 }

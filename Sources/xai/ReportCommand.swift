@@ -42,6 +42,8 @@ struct ReportCommand: ParsableCommand {
 
   @OptionGroup var images: ImageOptions
 
+  @OptionGroup(title: "Perturbation methods") var perturbation: PerturbationOptions
+
   @Argument(help: "The text to explain.")
   var text: String?
 
@@ -57,6 +59,14 @@ struct ReportCommand: ParsableCommand {
     }
     if graphOptions.graph != nil && !methodOptions.method.isEmpty {
       throw ValidationError("--method chooses text methods; a graph report shows GNN-LRP walks.")
+    }
+    if !methodOptions.method.isEmpty {
+      try perturbation.check(methods: methodOptions.method.compactMap(\.kind))
+    } else if perturbation.window != nil || perturbation.stride != nil || perturbation.samples != nil
+      || perturbation.units != .tokens
+    {
+      throw ValidationError(
+        "--window, --stride, --samples and --units apply to perturbation methods; name them with --method.")
     }
   }
 
@@ -83,7 +93,8 @@ struct ReportCommand: ParsableCommand {
       }
       if !images.files.isEmpty {
         let model = try modelOptions.loadImageModel()
-        let methods = try methodOptions.methods(defaults: [.lrp, .attnlrp, .gradxinput, .integratedGradients])
+        let methods = try methodOptions.methods(
+          defaults: [.lrp, .attnlrp, .gradxinput, .integratedGradients], perturbation: perturbation.settings)
         let (prepared, failure) = prepareImages(images.files, model: model)
         let results = try explainImages(
           prepared, model: model, methods: methods, target: targetOption.classTarget,
@@ -97,7 +108,8 @@ struct ReportCommand: ParsableCommand {
         return
       }
       let model = try modelOptions.loadTextModel()
-      let methods = try methodOptions.methods(defaults: [.lrp, .gradxinput, .integratedGradients])
+      let methods = try methodOptions.methods(
+        defaults: [.lrp, .gradxinput, .integratedGradients], perturbation: perturbation.settings)
       let target = targetOption.classTarget
       if let input = dataOptions.input {
         let reader = try DataRecordReader(path: input, fields: dataOptions.fields)

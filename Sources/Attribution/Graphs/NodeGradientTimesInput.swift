@@ -11,6 +11,31 @@ public struct NodeRelevance: Sendable {
   public let target: Int
   /// One relevance per node.
   public let relevance: [Float]
+  /// The method's name (`gradxinput`, or a perturbation method).
+  public let method: String
+  /// Perturbation methods: the outputs with every node removed.
+  public let baselineOutputs: [Float]?
+  /// Perturbation methods: the nodes, their relevance and the evaluations used.
+  public let perturbation: PerturbationOutcome?
+
+  public init(
+    outputs: [Float], target: Int, relevance: [Float], method: String = GraphMethodKind.gradxinput.rawValue,
+    baselineOutputs: [Float]? = nil, perturbation: PerturbationOutcome? = nil
+  ) {
+    self.outputs = outputs
+    self.target = target
+    self.relevance = relevance
+    self.method = method
+    self.baselineOutputs = baselineOutputs
+    self.perturbation = perturbation
+  }
+
+  /// Σ R against the target output, and against f(x) − f(all nodes removed) for
+  /// perturbation methods.
+  public var conservation: Conservation {
+    Conservation(
+      sumRelevance: relevance.reduce(0, +), targetLogit: outputs[target], baselineLogit: baselineOutputs?[target])
+  }
 }
 
 /// Node-level Gradient×Input from one forward and one backward pass.

@@ -91,7 +91,7 @@ public struct DecoderExplainer: Sendable {
         attention: .uniformSplit, layerNorm: .constantSigma, gelu: .constantPhi, tanh: .constantRatio)
       rules.gatedProduct = .uniformSplit
       return rules
-    case .gradient, .integratedGradients:
+    case .gradient, .integratedGradients, .occlusion, .featureAblation, .shapley, .kernelShap, .lime:
       return nil
     }
   }

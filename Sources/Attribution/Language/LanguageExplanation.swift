@@ -31,7 +31,8 @@ public struct LanguageExplanation: Sendable {
     public let contrastText: String?
     /// f: a logit, a logit difference or a summed log-probability.
     public let value: Float
-    /// For Integrated Gradients: f at the zero-embedding baseline.
+    /// For Integrated Gradients and perturbation methods: f at the baseline (the end token's
+    /// embedding at every position).
     public let baselineValue: Float?
     /// p(token | earlier) of each explained token (the model's softmax).
     public let probabilities: [Float]
@@ -42,13 +43,16 @@ public struct LanguageExplanation: Sendable {
     /// With `audit`: Σ h·∂f/∂h at every sublayer input and the bias share, from this step's
     /// own backward pass.
     public let audit: RelevanceAudit?
+    /// Perturbation methods: the units, their relevance and the evaluations used.
+    public let perturbation: PerturbationOutcome?
 
     public init(
       generatedIndex: Int?, positions: [Int], tokens: [Int], contrast: Int?, tokenTexts: [String],
       contrastText: String?, value: Float, baselineValue: Float? = nil, probabilities: [Float], relevance: [Float],
-      quantity: String, audit: RelevanceAudit? = nil
+      quantity: String, audit: RelevanceAudit? = nil, perturbation: PerturbationOutcome? = nil
     ) {
       self.audit = audit
+      self.perturbation = perturbation
       self.baselineValue = baselineValue
       self.generatedIndex = generatedIndex
       self.positions = positions

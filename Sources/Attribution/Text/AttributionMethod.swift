@@ -16,6 +16,8 @@ public protocol AttributionMethod: Sendable {
   var needsBaseline: Bool { get }
   /// Forward rows one input costs (1; a path method: its points on the path).
   var rowsPerInput: Int { get }
+  /// How a text's word pieces form the units a perturbation method removes.
+  var unitGrouping: UnitGrouping { get }
   /// Operations whose rule this method asks for explicitly but `present` lacks
   /// (a method that means "every rule the network has" asks for none).
   func missingOperations(in present: Set<RuleOperation>) -> [RuleOperation]
@@ -29,6 +31,8 @@ extension AttributionMethod {
   public var name: String { kind.rawValue }
 
   public var rowsPerInput: Int { 1 }
+
+  public var unitGrouping: UnitGrouping { .tokens }
 
   public func missingOperations(in present: Set<RuleOperation>) -> [RuleOperation] {
     rules.modified.subtracting(present).sorted()
@@ -48,11 +52,15 @@ public struct AttributionInput: Sendable {
   /// Whether each result should carry the gradient at the embeddings (to carry
   /// relevance further back, to pixels, through the linear front end).
   public let keepsGradient: Bool
+  /// For perturbation methods: the units of each row (nil: every real position).
+  public let units: [UnitLayout]?
+  /// What the units are called in outputs (`tokens`, `words`, `patches`).
+  public let unitName: String
 
   /// A batch of embeddings with its mask and, for path methods, its baseline.
   public init(
     embeddings: Tensor, keep: KeepMask, baseline: Tensor? = nil, probe: RelevanceProbe? = nil,
-    keepsGradient: Bool = false
+    keepsGradient: Bool = false, units: [UnitLayout]? = nil, unitName: String = "positions"
   ) {
     precondition(
       embeddings.rank == 3 && embeddings.shape[0] == keep.batchSize && embeddings.shape[1] == keep.length)
@@ -63,6 +71,9 @@ public struct AttributionInput: Sendable {
     self.baseline = baseline
     self.probe = probe
     self.keepsGradient = keepsGradient
+    precondition(units == nil || units!.count == keep.batchSize, "one unit layout per row")
+    self.units = units
+    self.unitName = unitName
   }
 }
 
@@ -79,16 +90,20 @@ public struct PositionAttribution: Sendable {
   /// When the input asked for it: the gradient the relevance was computed from, at
   /// each real position [length × D] (Integrated Gradients: averaged over the path).
   public let gradient: [Float]?
+  /// For perturbation methods: the units, their relevance and the evaluations used.
+  public let perturbation: PerturbationOutcome?
 
   /// One row's result (a method outside this module builds its own).
   public init(
-    relevance: [Float], logits: [Float], target: Int, baselineLogit: Float?, gradient: [Float]? = nil
+    relevance: [Float], logits: [Float], target: Int, baselineLogit: Float?, gradient: [Float]? = nil,
+    perturbation: PerturbationOutcome? = nil
   ) {
     self.relevance = relevance
     self.logits = logits
     self.target = target
     self.baselineLogit = baselineLogit
     self.gradient = gradient
+    self.perturbation = perturbation
   }
 }
 

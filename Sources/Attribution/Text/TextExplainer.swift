@@ -85,6 +85,21 @@ extension TextModel {
     return try explain(encoded: [prepare(text)], method: method, targets: [target], audit: true)[0]
   }
 
+  /// The units a perturbation method removes from `text`: every token but `[CLS]` and
+  /// `[SEP]` (those the baseline keeps), alone or with the other pieces of its word.
+  public static func units(of text: EncodedText, grouping: UnitGrouping) -> UnitLayout {
+    let tokens = text.tokens
+    let special = { (position: Int) in tokens[position].word == nil }
+    switch grouping {
+    case .tokens:
+      return UnitLayout(groups: tokens.indices.filter { !special($0) }.map { [$0] })
+    case .words:
+      return UnitLayout(
+        groups: WordPieceTokenizer.wordRanges(tokens.map(\.piece), isSpecial: special)
+          .filter { !special($0.lowerBound) }.map(Array.init))
+    }
+  }
+
   /// `text` tokenized and checked for this model: not empty, ids inside the vocabulary.
   public func prepare(_ text: String) throws -> EncodedText {
     guard !text.unicodeScalars.allSatisfy({ $0.properties.isWhitespace }) else {
@@ -107,7 +122,9 @@ extension TextModel {
     let batch = embedded(texts, withBaseline: method.needsBaseline)
     let probe = audit ? RelevanceProbe() : nil
     let input = AttributionInput(
-      embeddings: batch.embeddings, keep: batch.keep, baseline: batch.baseline, probe: probe)
+      embeddings: batch.embeddings, keep: batch.keep, baseline: batch.baseline, probe: probe,
+      units: texts.map { Self.units(of: $0, grouping: method.unitGrouping) },
+      unitName: method.unitGrouping.rawValue)
     let rows = try method.attribute(network: network.body, input: input, targets: targets)
     for row in rows where !(row.logits + row.relevance + [row.baselineLogit ?? 0]).allSatisfy(\.isFinite) {
       throw ModelError.badInput(
@@ -134,7 +151,7 @@ extension TextModel {
         modelName: name, method: summary, encoded: encoded, targetIndex: row.target,
         targetLabel: labels[row.target], labels: labels, logits: row.logits,
         probabilities: softmax(row.logits), relevance: row.relevance, conservation: conservation,
-        audit: audits[index])
+        audit: audits[index], perturbation: row.perturbation)
     }
   }
 }

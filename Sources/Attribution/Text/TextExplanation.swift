@@ -32,7 +32,22 @@ public struct MethodSummary: Sendable, Equatable {
       "Saliency is a gradient norm, not a share of the logit: it is not meant to sum to it."
     case .integratedGradients:
       "Integrated Gradients sums to f(x) − f(baseline) (completeness); the completeness residual is the error of the path integral."
+    case .occlusion:
+      "Occlusion is not conservative: each unit gets the mean drop of the logit over the windows that cover it, so neither sum is meant to match."
+    case .featureAblation:
+      "Feature ablation is not conservative: each unit gets the drop of the logit when it alone is replaced by the baseline, so neither sum is meant to match."
+    case .shapley:
+      "Shapley values sum to f(x) − f(baseline) (efficiency), exactly and for every sampled order; the efficiency residual is rounding."
+    case .kernelShap:
+      "KernelSHAP's fit is constrained to sum to f(x) − f(baseline) (efficiency); the efficiency residual is rounding."
+    case .lime:
+      "LIME's coefficients are a Lasso surrogate's slopes, not shares of the logit: neither sum is meant to match."
     }
+  }
+
+  /// What f(x) − f(baseline) − Σ R is called: efficiency for Shapley values, else completeness.
+  public var completenessName: String {
+    kind == .shapley || kind == .kernelShap ? "efficiency" : "completeness"
   }
 
   /// `lrp`, `gradxinput`, or `gradxinput + detach layernorm,gelu` for detachments chosen one by one.
@@ -66,6 +81,8 @@ public struct TextExplanation: Sendable {
   public let conservation: Conservation
   /// Σ h·∂f/∂h per sublayer and the bias share, when asked for.
   public let audit: RelevanceAudit?
+  /// Perturbation methods: the units, their relevance and the evaluations used.
+  public let perturbation: PerturbationOutcome?
 
   /// The original text.
   public var text: String { encoded.text }

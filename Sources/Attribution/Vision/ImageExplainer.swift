@@ -38,6 +38,8 @@ public struct ImageExplanation: Sendable {
   public let pixelRelevance: [Float]
   /// Σ R over [CLS] and the patches against the target logit.
   public let conservation: Conservation
+  /// Perturbation methods: the patches, their relevance and the evaluations used.
+  public let perturbation: PerturbationOutcome?
 
   /// Label of the explained class.
   public var targetLabel: String { labels[targetIndex] }
@@ -56,6 +58,7 @@ extension MethodKind {
     case .gradient: .gradientNorm
     case .integratedGradients: .differenceTimesGradient
     case .lrp, .attnlrp, .gradxinput: .inputTimesGradient
+    case .occlusion, .featureAblation, .shapley, .kernelShap, .lime: .patchValue
     }
   }
 }
@@ -68,6 +71,9 @@ enum PixelRule {
   case differenceTimesGradient
   /// ‖g‖₂ over channels.
   case gradientNorm
+  /// No gradient: every pixel carries its patch's relevance (as Captum reports a
+  /// perturbation method with one feature per patch).
+  case patchValue
 }
 
 /// Image classifiers as an `Explainer`: patches are the units, the black image's pixels
@@ -137,8 +143,11 @@ extension ImageModel {
     guard missing.isEmpty else { throw MissingOperationError(method: method.name, operations: missing) }
     let baselines = method.needsBaseline ? images.map { baselineValues(for: $0, kind: baseline) } : nil
     let batch = embedded(images, baselines: baselines)
+    let side = config.patchesPerSide
+    let grid = UnitLayout(groups: (1...config.patchCount).map { [$0] }, shape: [side, side])
     let input = AttributionInput(
-      embeddings: batch.embeddings, keep: batch.keep, baseline: batch.baseline, keepsGradient: true)
+      embeddings: batch.embeddings, keep: batch.keep, baseline: batch.baseline, keepsGradient: true,
+      units: Array(repeating: grid, count: images.count), unitName: "patches")
     let rows = try method.attribute(network: body, input: input, targets: targets)
     let summary = MethodSummary(
       kind: method.kind, detached: method.rules.detached.filter(body.ruleOperations.contains))
@@ -149,10 +158,13 @@ extension ImageModel {
           "\(path): the model's logits or relevance are not finite numbers (NaN or infinity) for \(image.source); its weights overflow float32."
         )
       }
-      let pixels = pixelRelevance(
-        gradient: row.gradient!, pixels: image.pixelValues,
-        baseline: baselines?[index] ?? [],
-        rule: method.kind.pixelRule)
+      let pixels =
+        method.kind.pixelRule == .patchValue
+        ? patchPixels(Array(row.relevance.dropFirst()))
+        : pixelRelevance(
+          gradient: row.gradient!, pixels: image.pixelValues,
+          baseline: baselines?[index] ?? [],
+          rule: method.kind.pixelRule)
       return ImageExplanation(
         modelName: name, method: summary, source: image.source, shown: image.shown, targetIndex: row.target,
         labels: labels, logits: row.logits, probabilities: softmax(row.logits),
@@ -160,8 +172,19 @@ extension ImageModel {
         patchesPerSide: config.patchesPerSide, pixelRelevance: pixels,
         conservation: Conservation(
           sumRelevance: row.relevance.reduce(0, +), targetLogit: row.logits[row.target],
-          baselineLogit: row.baselineLogit))
+          baselineLogit: row.baselineLogit),
+        perturbation: row.perturbation)
     }
+  }
+
+  /// Every pixel of a patch given the patch's relevance [H·W].
+  func patchPixels(_ patches: [Float]) -> [Float] {
+    let (p, side, size) = (config.patchSize, config.patchesPerSide, config.imageSize)
+    var relevance = [Float](repeating: 0, count: size * size)
+    for y in 0..<(side * p) {
+      for x in 0..<(side * p) { relevance[y * size + x] = patches[(y / p) * side + x / p] }
+    }
+    return relevance
   }
 
   /// Relevance per pixel [H·W] from the gradient at the embeddings [(N + 1)·D] of one
@@ -187,6 +210,7 @@ extension ImageModel {
             case .inputTimesGradient: total += x * g
             case .differenceTimesGradient: total += (x - baseline[channel * size * size + pixel]) * g
             case .gradientNorm: total += g * g
+            case .patchValue: break
             }
           }
           relevance[pixel] = rule == .gradientNorm ? total.squareRoot() : total

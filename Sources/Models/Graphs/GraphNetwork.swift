@@ -256,6 +256,38 @@ public struct GraphNetwork: Sendable {
   public func outputs(_ input: GraphInput) -> [Float] {
     withoutGrad { outputs(h0: self.input(input.features), adjacency: input.adjacency) }.scalars
   }
+
+  /// Class outputs of several graphs in one no-grad pass over their disjoint union (each
+  /// graph's mean over its own nodes); the same function as `outputs(_:)` graph by graph.
+  public func outputs(batch inputs: [GraphInput]) throws -> [[Float]] {
+    guard inputs.count > 1 else { return inputs.map(outputs) }
+    var edges: [(Int, Int)] = []
+    var owner: [Int] = []
+    var total = 0
+    for (index, input) in inputs.enumerated() {
+      for edge in input.graph.edges { edges.append((edge.u + total, edge.v + total)) }
+      owner += repeatElement(index, count: input.graph.nodeCount)
+      total += input.graph.nodeCount
+    }
+    let union = try Graph(nodeCount: total, edges: edges)
+    let width = inputs[0].features.shape[1]
+    var features = [Float]()
+    features.reserveCapacity(total * width)
+    for input in inputs { features += input.features.scalars }
+    let adjacency = NormalizedAdjacency(union, normalization: normalization)
+    return withoutGrad {
+      var h = input(Tensor(shape: [total, width], scalars: features))
+      for weight in layerWeights { h = adjacency.aggregate(Tensor.matmul(h, weight)).relu() }
+      var projected = Tensor.matmul(h, outputWeight)
+      if finalReLU { projected = projected.relu() }
+      let sums = projected.scatterAddRows(into: inputs.count, at: owner).scalars
+      let classes = outputWeight.shape[1]
+      let bias = outputBias?.scalars ?? [Float](repeating: 0, count: classes)
+      return inputs.enumerated().map { index, input in
+        (0..<classes).map { sums[index * classes + $0] * (1 / Float(input.graph.nodeCount)) + bias[$0] }
+      }
+    }
+  }
 }
 
 /// A graph as one network reads it: the normalised adjacency and the input features,

@@ -1,0 +1,74 @@
+// Perturbation methods read the model's outputs on inputs whose units (tokens, words,
+// patches, nodes) are replaced by a baseline. A coalition S is the set of units taken
+// from the input; every other unit comes from the baseline; v(S) is the target logit
+// there, v(N) = f(x) and v(∅) = f(baseline).
+//   occlusion         φ_i = mean over the windows W ∋ i of v(N) − v(N \ W)
+//   feature-ablation  φ_i = v(N) − v(N \ {i})
+//   shapley           φ_i = Σ_{S ⊆ N\{i}} |S|!(n−|S|−1)!/n! · (v(S ∪ {i}) − v(S))   (exact),
+//                     or the mean over random orders of the marginal v(prefix ∪ {i}) − v(prefix)
+//   kernel-shap       argmin Σ_z π(z)(v(z) − v(∅) − z·φ)² subject to Σφ = v(N) − v(∅)
+//   lime              Lasso (α = 0.01) of v(z) on z with weights exp(−d²/2), d the cosine
+//                     distance between the input's and the perturbed input's unit rows
+// Shapley and KernelSHAP are efficient: Σ φ = f(x) − f(baseline).
+
+/// How a text's units are formed.
+public enum UnitGrouping: String, Sendable, CaseIterable, Hashable {
+  /// Every word piece (except `[CLS]`, `[SEP]`) is a unit.
+  case tokens
+  /// The word pieces of one word form one unit (`WordPieceTokenizer.wordRanges`).
+  case words
+}
+
+/// The settings of a perturbation method, as the command line gives them.
+public struct PerturbationSettings: Sendable, Equatable, Hashable {
+  /// Occlusion: units per window side (default: 3 in a sequence, 2 patches on a grid).
+  public var window: Int?
+  /// Occlusion: units the window moves per step (default 1).
+  public var stride: Int?
+  /// Shapley: random orders (absent: exact); KernelSHAP and LIME: coalitions drawn.
+  public var samples: Int?
+  /// Seeds every random draw (same seed and input, same draws, whatever the batching).
+  public var seed: UInt64
+  /// Texts: tokens or words.
+  public var units: UnitGrouping
+
+  /// Settings as given (nil: the method's default).
+  public init(
+    window: Int? = nil, stride: Int? = nil, samples: Int? = nil, seed: UInt64 = 0, units: UnitGrouping = .tokens
+  ) {
+    self.window = window
+    self.stride = stride
+    self.samples = samples
+    self.seed = seed
+    self.units = units
+  }
+
+  /// Default window in a sequence of units (tokens, words, nodes).
+  public static let sequenceWindow = 3
+  /// Default window side on a grid of patches.
+  public static let gridWindow = 2
+  /// Most units exact Shapley values enumerate (2¹⁶ = 65,536 coalitions).
+  public static let exactShapleyLimit = 16
+  /// KernelSHAP's coalitions when `samples` is not given.
+  public static let kernelShapSamples = 512
+  /// LIME's coalitions when `samples` is not given (Captum's default).
+  public static let limeSamples = 50
+  /// LIME's Lasso penalty α (Captum's default surrogate, `SkLearnLasso(alpha=0.01)`).
+  public static let limeAlpha = 0.01
+  /// LIME's kernel width w in exp(−d²/(2w²)) (Captum's default).
+  public static let limeKernelWidth = 1.0
+  /// Most samples a method takes.
+  public static let largestSamples = 1 << 20
+  /// Most windows or units a method evaluates for one input.
+  public static let largestEvaluations = 1 << 20
+}
+
+/// A perturbation setting that cannot work for this input: a window larger than the
+/// input, more units than exact Shapley values enumerate. One sentence names the limit.
+public struct PerturbationLimitError: Error, Equatable, CustomStringConvertible, InputFailure {
+  /// The sentence.
+  public let message: String
+
+  public init(_ message: String) { self.message = message }
+  public var description: String { message }
+}
