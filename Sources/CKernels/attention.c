@@ -2,7 +2,8 @@
 // backward, for every head of a tile of query rows at once. Rows are split over the
 // OpenMP team the products already use; each row is computed by the same arithmetic
 // whatever the split, so results do not depend on the thread count. AVX2+FMA and
-// baseline x86-64 versions, chosen at run time (the elementwise kernels' choice).
+// baseline x86-64 versions, chosen at run time (the elementwise kernels' choice); the
+// vector exp is xai_fast_exp (shared.h) eight lanes at a time.
 #include "CKernels.h"
 #include "shared.h"
 
@@ -16,28 +17,6 @@
 
 /// Below this many scalars a call runs on the calling thread alone.
 #define XAI_ATTENTION_PARALLEL_MINIMUM 16384
-
-/// exp(x) to float32 rounding (the polynomial of elementwise.c and Tensor's fastExp).
-static inline float exp_base(float x) {
-  float clamped = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-  float shifted = clamped * 1.44269504f + 12582912.0f;
-  float n = shifted - 12582912.0f;
-  float r = clamped - n * 0.693359375f + n * 2.1219444e-4f;
-  float p = 1.0f / 5040;
-  p = p * r + 1.0f / 720;
-  p = p * r + 1.0f / 120;
-  p = p * r + 1.0f / 24;
-  p = p * r + 1.0f / 6;
-  p = p * r + 0.5f;
-  p = p * r + 1;
-  p = p * r + 1;
-  int32_t bits;
-  memcpy(&bits, &shifted, 4);
-  int32_t scaleBits = (bits - 0x4B400000 + 127) << 23;
-  float scale;
-  memcpy(&scale, &scaleBits, 4);
-  return x != x ? x : p * scale;
-}
 
 /// Columns row `row` of a block sees: the causal mask of a tile whose first row sees
 /// `first_visible` keys (rows repeat per head every `rows_per_head`).
@@ -55,7 +34,7 @@ static void softmax_rows_base(float *scores, size_t columns, size_t rows_per_hea
     for (size_t c = 0; c < visible; c++) largest = x[c] > largest ? x[c] : largest;
     float total = 0;
     for (size_t c = 0; c < visible; c++) {
-      x[c] = exp_base(x[c] - largest);
+      x[c] = xai_fast_exp(x[c] - largest);
       total += x[c];
     }
     float inverse = 1 / total;
@@ -134,7 +113,7 @@ AVX2 static void softmax_rows_avx2(float *scores, size_t columns, size_t rows_pe
     }
     float total = sum8(t);
     for (size_t c = body; c < visible; c++) {
-      x[c] = exp_base(x[c] - largest);
+      x[c] = xai_fast_exp(x[c] - largest);
       total += x[c];
     }
     __m256 inverse = _mm256_set1_ps(1 / total);

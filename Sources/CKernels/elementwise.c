@@ -21,26 +21,6 @@
 // ---- the kernels' bodies, instantiated per instruction set ------------------------------
 
 #define XAI_BODIES(SUFFIX, ATTRIBUTE)                                                          \
-  ATTRIBUTE static inline float fast_exp_##SUFFIX(float x) {                                  \
-    float clamped = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);                            \
-    float shifted = clamped * 1.44269504f + 12582912.0f;                                      \
-    float n = shifted - 12582912.0f;                                                          \
-    float r = clamped - n * 0.693359375f + n * 2.1219444e-4f;                                 \
-    float p = 1.0f / 5040;                                                                    \
-    p = p * r + 1.0f / 720;                                                                   \
-    p = p * r + 1.0f / 120;                                                                   \
-    p = p * r + 1.0f / 24;                                                                    \
-    p = p * r + 1.0f / 6;                                                                     \
-    p = p * r + 0.5f;                                                                         \
-    p = p * r + 1;                                                                            \
-    p = p * r + 1;                                                                            \
-    int32_t bits;                                                                             \
-    memcpy(&bits, &shifted, 4);                                                               \
-    int32_t scaleBits = (bits - 0x4B400000 + 127) << 23;                                      \
-    float scale;                                                                              \
-    memcpy(&scale, &scaleBits, 4);                                                            \
-    return p * scale;                                                                         \
-  }                                                                                           \
   ATTRIBUTE static void gelu_##SUFFIX(                                                        \
       const float *x, float *y, float *saved, size_t begin, size_t end, int mode) {           \
     for (size_t i = begin; i < end; i++) {                                                    \
@@ -52,7 +32,7 @@
       p = p * t + 1.421413741f;                                                               \
       p = p * t - 0.284496736f;                                                               \
       p = p * t + 0.254829592f;                                                               \
-      float gauss = fast_exp_##SUFFIX(-a * a);                                                \
+      float gauss = xai_fast_exp(-a * a);                                                \
       float erfAbs = 1.0f - p * t * gauss;                                                    \
       float erfValue = v < 0 ? -erfAbs : erfAbs;                                              \
       float cdf = 0.5f * (1.0f + erfValue);                                                   \
@@ -65,7 +45,7 @@
       const float *x, float *y, float *saved, size_t begin, size_t end, int mode) {           \
     for (size_t i = begin; i < end; i++) {                                                    \
       float v = x[i];                                                                         \
-      float sigma = 1.0f / (1.0f + fast_exp_##SUFFIX(-v));                                    \
+      float sigma = 1.0f / (1.0f + xai_fast_exp(-v));                                    \
       y[i] = v * sigma;                                                                       \
       if (mode == 1) saved[i] = sigma;                                                        \
       if (mode == 2) saved[i] = sigma * (1.0f + v * (1.0f - sigma));                          \
