@@ -3,18 +3,19 @@ import Foundation
 import Models
 import Tensor
 
-/// `xai-bench decoder [GGUF] [LENGTH…]`: where one next-token explanation of a decoder spends
-/// its time: the plain forward (logits of the last position only), the forward that records
-/// the graph under CP-LRP's rules, and the backward from one logit; then the whole
+/// `xai-bench decoder [GGUF] [LENGTH…] [--method lrp|attnlrp]`: where one next-token
+/// explanation of a decoder spends its time: the plain forward (logits of the last position
+/// only), the forward that records the graph under the method's rules (CP-LRP unless
+/// `--method attnlrp`), and the backward from one logit; then the whole
 /// `DecoderExplainer.attribute` call. Median of 7 after a warm-up, per prompt length; with
 /// the process's CPU time beside the wall time (on one thread, a measure that other work on
 /// the machine disturbs less).
-func benchDecoder(_ arguments: [String]) throws {
+func benchDecoder(_ arguments: [String], method: MethodKind = .lrp) throws {
   let path = arguments.first { $0.hasSuffix(".gguf") } ?? "models/smollm2-135m-instruct.gguf"
   let lengths = arguments.compactMap { Int($0) }
   let model = try LanguageModel.load(path: path)
   let network = model.network
-  let rules = DecoderExplainer.rules(for: .lrp)!
+  let rules = DecoderExplainer.rules(for: method)!
   print("decoder \(path), \(BLAS.threads) threads")
   for length in lengths.isEmpty ? [64, 256] : lengths {
     let ids = (0..<length).map { 100 + ($0 * 7919) % 20_000 }

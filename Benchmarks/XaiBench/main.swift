@@ -37,6 +37,18 @@ let gemmShapes: [(Int, Int, Int, Bool, Bool, String)] = [
   (32, 3072, 768, false, false, "base ∂x of FFN down"),
   (1024, 3072, 768, false, true, "base FFN up, IG-32"),
   (1024, 768, 3072, false, true, "base FFN down, IG-32"),
+  (64, 576, 576, false, true, "SmolLM2 q/out, 64 tok"),
+  (64, 192, 576, false, true, "SmolLM2 k/v, 64 tok"),
+  (64, 960, 576, false, true, "SmolLM2 q+k+v stacked, 64 tok"),
+  (64, 1536, 576, false, true, "SmolLM2 gate/up, 64 tok"),
+  (64, 3072, 576, false, true, "SmolLM2 gate+up stacked, 64 tok"),
+  (64, 576, 1536, false, true, "SmolLM2 down, 64 tok"),
+  (64, 576, 576, false, false, "SmolLM2 ∂x of q/out"),
+  (64, 576, 192, false, false, "SmolLM2 ∂x of k/v"),
+  (64, 576, 960, false, false, "SmolLM2 ∂x of q+k+v stacked"),
+  (64, 576, 1536, false, false, "SmolLM2 ∂x of gate/up"),
+  (64, 576, 3072, false, false, "SmolLM2 ∂x of gate+up stacked"),
+  (64, 1536, 576, false, false, "SmolLM2 ∂x of down"),
   (14, 14, 32, false, true, "attention scores, 1 head"),
   (14, 32, 14, false, false, "attention P·V, 1 head"),
 ]
@@ -378,7 +390,14 @@ case "load":
     exit(65)
   }
 case "decoder":
-  do { try benchDecoder(Array(arguments.dropFirst().prefix { !$0.hasPrefix("--") })) } catch {
+  let method: MethodKind? =
+    arguments.firstIndex(of: "--method").map { arguments.index(after: $0) < arguments.endIndex ? arguments[arguments.index(after: $0)] : "" }
+    .map { $0 == "attnlrp" ? .attnlrp : $0 == "lrp" ? .lrp : nil } ?? .lrp
+  guard let method else {
+    FileHandle.standardError.write("xai-bench: decoder --method takes lrp or attnlrp\n".data(using: .utf8)!)
+    exit(64)
+  }
+  do { try benchDecoder(Array(arguments.dropFirst().prefix { !$0.hasPrefix("--") }), method: method) } catch {
     FileHandle.standardError.write("xai-bench: \(error)\n".data(using: .utf8)!)
     exit(65)
   }
@@ -389,6 +408,6 @@ case "bpe":
   }
 default:
   FileHandle.standardError.write(
-    "usage: xai-bench gemm|machine|methods [SAMPLE]|walks|load PATH…|bpe [TOKENIZER_JSON]|decoder [GGUF] [LENGTH…] [--threads N]\n".data(using: .utf8)!)
+    "usage: xai-bench gemm|machine|methods [SAMPLE]|walks|load PATH…|bpe [TOKENIZER_JSON]|decoder [GGUF] [LENGTH…] [--threads N] [--method lrp|attnlrp]\n".data(using: .utf8)!)
   exit(64)
 }

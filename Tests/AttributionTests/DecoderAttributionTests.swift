@@ -1,6 +1,7 @@
 import Attribution
 import Foundation
 import Models
+import ReferenceSupport
 import Tensor
 import XCTest
 
@@ -82,19 +83,20 @@ final class DecoderAttributionTests: XCTestCase {
       let together = explainer.attribute(ids: ids, targets: targets, rules: rules)
       for (index, target) in targets.enumerated() {
         let alone = explainer.attribute(ids: ids, targets: [target], rules: rules)[0]
-        XCTAssertEqual(alone.value, together[index].value, accuracy: 1e-6)
-        assertClose(alone.relevance, together[index].relevance, tolerance: 1e-6)
+        // The two passes run products of other shapes (one target reads only the last
+        // rows of the last block), so they agree to float32 rounding through the depth
+        // of the network, not bit for bit.
+        let magnitude = max(abs(together[index].value), together[index].relevance.map(abs).reduce(0, +))
+        let bound = DerivedTolerance.float32Rounding(
+          magnitude: magnitude, stages: 2 * network.config.layers + 1, contraction: network.config.intermediateSize,
+          terms: ids.count * network.config.hiddenSize)
+        XCTAssertEqual(alone.value, together[index].value, accuracy: bound, "\(kind) target \(index)")
+        for (a, b) in zip(alone.relevance, together[index].relevance) where abs(a - b) > bound {
+          XCTFail("\(kind) target \(index): \(a) vs \(b), bound \(bound)")
+          break
+        }
       }
       XCTAssertTrue(together[0].relevance[5...].allSatisfy { $0 == 0 }, "\(kind): position 4 sees nothing after it")
     }
-  }
-}
-
-private func assertClose(_ a: [Float], _ b: [Float], tolerance: Float, file: StaticString = #filePath, line: UInt = #line) {
-  XCTAssertEqual(a.count, b.count, file: file, line: line)
-  let scale = max(1, b.map(abs).max() ?? 0)
-  for (x, y) in zip(a, b) where abs(x - y) > tolerance * scale {
-    XCTFail("\(x) vs \(y)", file: file, line: line)
-    return
   }
 }
