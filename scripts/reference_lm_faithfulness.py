@@ -9,7 +9,9 @@ of ids (position 0 the BOS id, never removed), the tracked token y (the greedy n
 the unperturbed prompt), and for several sets of removed positions: log p(y) and p(y) at the
 last position, and sum_c (z0_c - z_c)^2 over the vocabulary (z0: the unperturbed logits). The
 values written are float32's; `float32_deviation` is the largest difference from the float64
-run (Tests/ReferenceSupport/DerivedTolerance.swift reads it as the others do). Single-threaded
+run. `last_attention` is eval's attention baseline: the last layer's attention probabilities
+from the last position of the unperturbed prompt to every position, averaged over the heads
+(eager attention), with its own `last_attention_deviation` (Tests/ReferenceSupport/DerivedTolerance.swift reads it as the others do). Single-threaded
 torch. Run through `make reference`.
 """
 
@@ -35,6 +37,8 @@ def readouts(model, neutral, dtype):
         def last_logits(ids):
             return model(torch.tensor([ids])).logits[0, -1].to(torch.float64)
 
+        output = model(torch.tensor([PROMPT]), output_attentions=True)
+        attention = output.attentions[-1][0, :, -1, :].to(torch.float64).mean(dim=0)
         original = last_logits(PROMPT)
         target = int(original.argmax())
         rows = []
@@ -49,7 +53,7 @@ def readouts(model, neutral, dtype):
                 "probability": float(log_p.exp()),
                 "squared_change": float(((original - logits) ** 2).sum()),
             })
-    return target, rows
+    return target, rows, attention
 
 
 def main():
@@ -59,8 +63,9 @@ def main():
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float64).eval()
         eos = model.config.eos_token_id
         neutral = eos[0] if isinstance(eos, list) else eos
-        target64, exact = readouts(model, neutral, torch.float64)
-        target32, single = readouts(model, neutral, torch.float32)
+        model.config._attn_implementation = "eager"
+        target64, exact, attention64 = readouts(model, neutral, torch.float64)
+        target32, single, attention32 = readouts(model, neutral, torch.float32)
         assert target64 == target32, name
         deviation = max(
             abs(a[key] - b[key]) for a, b in zip(exact, single)
@@ -70,6 +75,8 @@ def main():
         cases.append({
             "model": name, "prompt": PROMPT, "neutral": neutral, "target": target32,
             "variants": rounded, "float32_deviation": float(f"{deviation:.3g}"),
+            "last_attention": [float(f"{value:.7g}") for value in attention32.tolist()],
+            "last_attention_deviation": float(f"{float((attention64 - attention32).abs().max()):.3g}"),
         })
     OUT.parent.mkdir(parents=True, exist_ok=True)
     lines = []

@@ -315,22 +315,22 @@ extension Tensor {
   }
 
   /// Attention probabilities of the last query row over every key, averaged over the heads
-  /// (`query` [T, H·d], `key` [T, G·d], causal, scaled by `scale`): what the last position
-  /// reads from each position.
+  /// (`query` [n, H·d] whose last row is the sequence's last position, `key` [T, G·d] of
+  /// every position, scaled by `scale`): what the last position reads from each position.
   public static func lastRowAttention(
     query: Tensor, key: Tensor, heads: Int, keyValueHeads: Int, scale: Float
   ) -> [Float] {
-    let (length, width) = (query.shape[0], query.shape[1])
-    let keyWidth = key.shape[1]
+    let (rows, width) = (query.shape[0], query.shape[1])
+    let (length, keyWidth) = (key.shape[0], key.shape[1])
     let headWidth = width / heads
-    precondition(key.shape[0] == length && keyWidth * heads == keyValueHeads * width, "attention shapes")
+    precondition(rows >= 1 && length >= 1 && keyWidth * heads == keyValueHeads * width, "attention shapes")
     let group = heads / keyValueHeads
     let scores = Tensor.uninitialized([heads, length])
     let (pq, pk, ps) = (query.storage.base, key.storage.base, scores.storage.base)
     for h in 0..<heads {
       BLAS.sgemm(
         transposeA: false, transposeB: true, m: 1, n: length, k: headWidth, alpha: scale,
-        a: pq + (length - 1) * width + h * headWidth, lda: width, b: pk + (h / group) * headWidth, ldb: keyWidth,
+        a: pq + (rows - 1) * width + h * headWidth, lda: width, b: pk + (h / group) * headWidth, ldb: keyWidth,
         c: ps + h * length, ldc: length)
     }
     // One row per head, each seeing every key.

@@ -131,6 +131,23 @@ final class LanguageFaithfulnessTests: XCTestCase {
     }
   }
 
+  /// Eval's attention baseline against transformers' eager attention probabilities (the
+  /// last layer, from the last position, averaged over the heads; same fixture).
+  func testLastPositionAttentionMatchesPyTorch() throws {
+    let fixture = try JSONDocument.read(
+      AttributionFixtures.here.appendingPathComponent("Fixtures/decoders/lm-faithfulness.json").path
+    ).rootNode
+    for item in fixture["cases"]!.elements {
+      let name = item["model"]!.string!
+      let model = try LanguageModel.load(path: Self.decoders.appendingPathComponent(name).path)
+      let expected = try XCTUnwrap(item["last_attention"]?.elements.compactMap { $0.double.map(Float.init) })
+      let tolerance = DerivedTolerance(floor: 1e-6, deviation: Float(item["last_attention_deviation"]!.double!))
+      let found = model.network.lastPositionAttention(item["prompt"]!.elements.compactMap(\.int))
+      XCTAssertEqual(found.count, expected.count, name)
+      XCTAssertNil(tolerance.failure(found, expected, what: "\(name) last-position attention"))
+    }
+  }
+
   func testTheRandomBaselineRepeatsWithItsSeedAndChangesWithAnother() throws {
     let model = Self.llama
     let prompt = try prepared(model, "the dog and the cat sat on a mat")

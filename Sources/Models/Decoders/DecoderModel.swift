@@ -135,8 +135,11 @@ public struct DecoderNetwork: Sendable {
   /// positions from 0, attention within itself; no cache, no gradient).
   /// With `lastRows` n (not with segments), the last block runs the rows after its keys and
   /// values for the last n positions only, and the stream returned has n rows.
+  /// `lastBlockQueryKey` receives the last block's queries and every position's keys (after
+  /// RoPE, with the cache's) just before its attention.
   func residualStream(
-    _ input: Tensor, first: Int, cache: KeyValueCache?, pass: ForwardPass, segmentLength: Int?, lastRows: Int? = nil
+    _ input: Tensor, first: Int, cache: KeyValueCache?, pass: ForwardPass, segmentLength: Int?, lastRows: Int? = nil,
+    lastBlockQueryKey: ((_ query: Tensor, _ key: Tensor) -> Void)? = nil
   ) -> Tensor {
     var x = input
     let scale = 1 / Float(config.headWidth).squareRoot()
@@ -170,6 +173,7 @@ public struct DecoderNetwork: Sendable {
       } else {
         var (keys, values) = (k, v)
         if let cache { (keys, values) = cache.append(layer: index, key: k, value: v) }
+        if index == blocks.count - 1 { lastBlockQueryKey?(q, keys) }
         context = Tensor.causalAttention(
           query: q, key: keys, value: values, heads: config.heads, keyValueHeads: config.keyValueHeads, scale: scale,
           gradient: pass.rules.attention.tensorGradient)
@@ -223,21 +227,12 @@ public struct DecoderNetwork: Sendable {
   public func lastPositionAttention(_ ids: [Int]) -> [Float] {
     precondition(!ids.isEmpty && ids.count <= config.maxPositions, "a sequence within the model's positions")
     return withoutGrad {
-      var x = embed(ids)
-      let upToLast = DecoderNetwork(
-        config: config, embedding: embedding, positions: positions, blocks: Array(blocks.dropLast()),
-        finalNorm: finalNorm, head: head, ropeFrequencies: ropeFrequencies)
-      x = upToLast.residualStream(x, first: 0, cache: nil, pass: .plain, segmentLength: nil)
-      let block = blocks[blocks.count - 1]
-      let normed = block.attentionNorm(x, pass: .plain)
-      var q = block.query(normed, pass: .plain)
-      var k = block.key(normed, pass: .plain)
-      if config.family != .gpt2 {
-        q = q.rotary(heads: config.heads, firstPosition: 0, frequencies: ropeFrequencies)
-        k = k.rotary(heads: config.keyValueHeads, firstPosition: 0, frequencies: ropeFrequencies)
-      }
+      var captured: (query: Tensor, key: Tensor)?
+      _ = residualStream(
+        embed(ids), first: 0, cache: nil, pass: .plain, segmentLength: nil, lastRows: 1,
+        lastBlockQueryKey: { captured = ($0, $1) })
       return Tensor.lastRowAttention(
-        query: q, key: k, heads: config.heads, keyValueHeads: config.keyValueHeads,
+        query: captured!.query, key: captured!.key, heads: config.heads, keyValueHeads: config.keyValueHeads,
         scale: 1 / Float(config.headWidth).squareRoot())
     }
   }
