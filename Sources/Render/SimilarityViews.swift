@@ -37,10 +37,10 @@ public struct SimilarityViews: Sendable {
     let heatmap = TerminalHeatmap(mode: mode, width: width - 3)
     var lines: [String] = []
     let normalised = e.normalizes ? "the model normalises its embeddings" : "the model does not normalise its embeddings"
-    lines.append(
+    lines += wrap(
       "\(terminalSafe(e.modelName)) · BiLRP with \(e.method.displayName) · cosine \(formatNumber(Float(e.cosine))) · dot \(formatNumber(Float(e.dot))) (\(normalised))"
     )
-    lines.append("explained: the \(Self.scoreName(e)) \(formatNumber(Float(e.scoreValue))); R_ij = Σ_m R_i^m(A)·R_j^m(B)")
+    lines += wrap("explained: the \(Self.scoreName(e)) \(formatNumber(Float(e.scoreValue))); R_ij = Σ_m R_i^m(A)·R_j^m(B)")
     for (name, side, truncated) in [("A", e.a, e.a.encoded.truncated), ("B", e.b, e.b.encoded.truncated)] {
       if truncated { lines.append("(text \(name) was cut to its first \(side.tokens.count) tokens)") }
     }
@@ -59,7 +59,7 @@ public struct SimilarityViews: Sendable {
       for pair in strongest {
         let left = Self.cut(e.a.tokens[pair.i], 18)
         let padding = String(repeating: " ", count: max(0, labelWidth - displayWidth(left)))
-        let value = String(format: "%+.4g", pair.value)
+        let value = String(format: "%+9.4g", pair.value)
         let mark = mode == .plain ? value : heatmap.paint(" \(value) ", background: RGB.diverging(Float(pair.value), scale: scale))
         lines.append("  \(mark)  \(padding)\(left) ↔ \(Self.cut(e.b.tokens[pair.j], 18))   (\(pair.i), \(pair.j))")
       }
@@ -76,10 +76,11 @@ public struct SimilarityViews: Sendable {
     let labels = e.a.tokens.map { Self.cut($0, 12) }
     let labelWidth = labels.map(displayWidth).max() ?? 0
     let perChunk = max(4, (width - labelWidth - 2) / 3)
-    var lines = [
+    var lines = wrap(
       "matrix R (rows: A, columns: B, numbered below; "
-        + (mode == .plain ? "sign and tenths of max |R| = \(formatNumber(scale)), · below 0.05):" : "colour scale ±\(formatNumber(scale))):")
-    ]
+        + (mode == .plain
+          ? "sign and tenths of max |R| = \(formatNumber(scale)), X the largest, · below 0.05):"
+          : "colour scale ±\(formatNumber(scale))):"))
     var start = 0
     while start < columns {
       let end = min(columns, start + perChunk)
@@ -117,11 +118,11 @@ public struct SimilarityViews: Sendable {
 
   /// Σ R against the score, the residual and what it is; the low-rank line.
   func conservationLines(_ e: SimilarityExplanation) -> [String] {
-    var lines = [
-      "conservation: Σ R_ij = \(formatNumber(Float(e.sumRelevance))), \(Self.scoreName(e)) = \(formatNumber(Float(e.scoreValue))), residual = \(formatNumber(Float(e.residual))) ([CLS]/[SEP] pairs hold \(formatNumber(Float(e.specialShare))) of Σ R)",
-      e.residualMeaning,
-    ]
-    if let low = e.lowRank { lines.append(Self.lowRankSentence(low, score: e.score)) }
+    var lines = wrap(
+      "conservation: Σ R_ij = \(formatNumber(Float(e.sumRelevance))), \(Self.scoreName(e)) = \(formatNumber(Float(e.scoreValue))), residual = \(formatNumber(Float(e.residual))) ([CLS]/[SEP] pairs hold \(formatNumber(Float(e.specialShare))) of Σ R)"
+    )
+    lines += wrap(e.residualMeaning)
+    if let low = e.lowRank { lines += wrap(Self.lowRankSentence(low, score: e.score)) }
     return lines
   }
 
@@ -131,6 +132,23 @@ public struct SimilarityViews: Sendable {
       "rank \(low.rank): the \(low.rank) principal directions carry cosine \(formatNumber(Float(low.carriedCosine))); truncation error at the encoder output \(formatPercent(low.encoderOutputError)) of max |R|"
     if let exact = low.exactError { text += ", of the explained matrix \(formatPercent(exact)) (measured against the full computation)" }
     return text + "."
+  }
+
+  /// `text` cut into lines of at most `width` cells at spaces (continuation lines indented).
+  func wrap(_ text: String) -> [String] {
+    var lines: [String] = []
+    var line = ""
+    for word in text.split(separator: " ", omittingEmptySubsequences: false) {
+      let candidate = line.isEmpty ? String(word) : line + " " + word
+      if displayWidth(candidate) > width && !line.isEmpty {
+        lines.append(line)
+        line = "  " + word
+      } else {
+        line = candidate
+      }
+    }
+    if !line.isEmpty { lines.append(line) }
+    return lines
   }
 
   /// The JSON object (docs/json-output.md, `xai similarity`).

@@ -195,10 +195,11 @@ public struct SimilarityDatasetPage: Sendable {
     let methods = Set(rows.map(\.method)).sorted().joined(separator: ", ")
     let scores = rows.map(\.score)
     let mean = scores.isEmpty ? 0 : scores.reduce(0, +) / Double(scores.count)
+    let pairCount = Set(rows.map(\.index)).count
     page.append(
-      "<p class=\"sub\">\(rows.count) pair\(rows.count == 1 ? "" : "s") · method \(escapeHTML(methods)) · mean score \(formatNumber(Float(mean)))</p>")
+      "<p class=\"sub\">\(pairCount) pair\(pairCount == 1 ? "" : "s") · method\(methods.contains(",") ? "s" : "") \(escapeHTML(methods)) · \(rows.count) explanation\(rows.count == 1 ? "" : "s") · mean score \(formatNumber(Float(mean)))</p>")
     var table =
-      "<section><table class=\"data\"><tr><th>#</th><th>id</th><th>score</th><th>Σ R</th><th>A</th><th>B</th><th>strongest token pairs</th></tr>\n"
+      "<section><table class=\"data\"><tr><th>#</th><th>id</th><th>method</th><th>score</th><th>Σ R</th><th>A</th><th>B</th><th>strongest token pairs</th></tr>\n"
     let sorted = rows.sorted { $0.score != $1.score ? $0.score > $1.score : ($0.index, $0.method) < ($1.index, $1.method) }
     for row in sorted {
       let scale = row.pairs.map { abs($0.2) }.max() ?? 0
@@ -206,7 +207,7 @@ public struct SimilarityDatasetPage: Sendable {
         "<span class=\"tok\" style=\"\(tokenStyle(Float(r), scale: Float(scale)))\" title=\"\(formatNumber(Float(r)))\">\(escapeHTML(a)) ↔ \(escapeHTML(b))</span>"
       }.joined(separator: " ")
       table +=
-        "<tr><td class=\"num\">\(row.index)</td><td>\(escapeHTML(row.id))</td><td class=\"num\">\(formatNumber(Float(row.score)))</td><td class=\"num\">\(formatNumber(Float(row.sumRelevance)))</td><td>\(escapeHTML(row.a))</td><td>\(escapeHTML(row.b))</td><td>\(pairs)</td></tr>\n"
+        "<tr><td class=\"num\">\(row.index)</td><td>\(escapeHTML(row.id))</td><td>\(escapeHTML(row.method))</td><td class=\"num\">\(formatNumber(Float(row.score)))</td><td class=\"num\">\(formatNumber(Float(row.sumRelevance)))</td><td>\(escapeHTML(row.a))</td><td>\(escapeHTML(row.b))</td><td>\(pairs)</td></tr>\n"
     }
     table += "</table></section>"
     page.append(table)
