@@ -1,11 +1,14 @@
 import Attribution
 import Foundation
 import Models
+import Tensor
 
 /// B16: BiLRP of one pair of ~20-token texts on all-MiniLM-L6-v2, in process (the model
 /// loaded once): the automatic computation (forward mode) and the backward rows (384 rows
 /// per text, the computation PyTorch runs), each the median of `runs`, every run printed.
 func benchSimilarity(_ folder: String, runs: Int = 7) throws {
+  // As `xai similarity` runs it: one pair cannot pay back oneDNN's just-in-time kernels.
+  if ProcessInfo.processInfo.environment["XAI_GEMM"] == nil && !BLAS.openBLASIsGeneric { BLAS.backend = .openBLAS }
   let explainer = SimilarityExplainer(encoder: try SentenceEncoder(TextModel.load(path: folder)))
   let (a, b) = (SimilarityBenchTexts.a, SimilarityBenchTexts.b)
   for (name, computation) in [("forward", SimilarityComputation.automatic), ("backward", .backward)] {

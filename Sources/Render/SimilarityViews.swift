@@ -79,7 +79,7 @@ public struct SimilarityViews: Sendable {
     var lines = wrap(
       "matrix R (rows: A, columns: B, numbered below; "
         + (mode == .plain
-          ? "sign and tenths of max |R| = \(formatNumber(scale)), X the largest, · below 0.05):"
+          ? "sign and tenths of max |R| = \(formatNumber(scale)), X the largest, · below a twentieth of it):"
           : "colour scale ±\(formatNumber(scale))):"))
     var start = 0
     while start < columns {

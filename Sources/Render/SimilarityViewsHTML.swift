@@ -113,9 +113,9 @@ public struct SimilarityPage: Sendable {
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" aria-label=\"relevance matrix\">"
     let fontSize = cell >= 16 ? 12 : 10
     for (j, token) in e.b.tokens.enumerated() {
-      let x = labelWidth + (Double(j) + 0.5) * cell + 4
+      let x = labelWidth + (Double(j) + 0.5) * cell + 3
       svg +=
-        "<text transform=\"translate(\(String(format: "%.1f", x)),\(String(format: "%.1f", headerHeight - 6))) rotate(-55)\" font-size=\"\(fontSize)\" font-family=\"ui-monospace, Menlo, monospace\">\(escapeHTML(token))</text>"
+        "<text transform=\"translate(\(String(format: "%.1f", x)),\(String(format: "%.1f", headerHeight - 6))) rotate(-65)\" font-size=\"\(fontSize)\" font-family=\"ui-monospace, Menlo, monospace\">\(escapeHTML(token))</text>"
     }
     for (i, token) in e.a.tokens.enumerated() {
       let y = headerHeight + (Double(i) + 0.5) * cell + 4
@@ -131,6 +131,7 @@ public struct SimilarityPage: Sendable {
     svg += "<text x=\"\(String(format: "%.1f", labelWidth))\" y=\"\(String(format: "%.1f", legendY + 10))\" font-size=\"12\" fill=\"#5b6475\">rows: A · columns: B · scale ±\(formatNumber(scale))</text>"
     svg += "</svg>"
     return svg
+      + "<div class=\"legend\">−\(formatNumber(scale)) <span class=\"scale\"></span> +\(formatNumber(scale)) (blue lowers the similarity, red raises it)</div>"
   }
 }
 
