@@ -12,14 +12,6 @@ public struct TextPair: Sendable, Equatable {
   public let a: String
   /// Text B.
   public let b: String
-
-  public init(index: Int, line: Int, id: String, a: String, b: String) {
-    self.index = index
-    self.line = line
-    self.id = id
-    self.a = a
-    self.b = b
-  }
 }
 
 /// Streams a data set of text pairs: JSON Lines, one object per line with the strings `a`

@@ -263,26 +263,21 @@ extension SelfAttention {
         guard needScores else { return }
         // t_S = s·(t_q Kᵀ + Q t_kᵀ): the first term as one product over every direction's
         // rows, the second as (t_k Qᵀ) transposed block by block.
-        tq.withUnsafeBufferPointer { pq in
-          k.withUnsafeBufferPointer { pk in
-            scores.withUnsafeMutableBufferPointer { ps in
-              BLAS.sgemm(
-                transposeA: false, transposeB: true, m: n * length, n: length, k: headWidth, alpha: half * scale,
-                a: pq.baseAddress! + column, lda: width, b: pk.baseAddress! + column, ldb: width,
-                c: ps.baseAddress!, ldc: length)
+        // rows·columnsᵀ over head h's columns, for every direction's rows: [N·T, T].
+        func headProduct(_ rows: [Float], _ columns: [Float], into result: inout [Float]) {
+          rows.withUnsafeBufferPointer { pr in
+            columns.withUnsafeBufferPointer { pc in
+              result.withUnsafeMutableBufferPointer { ps in
+                BLAS.sgemm(
+                  transposeA: false, transposeB: true, m: n * length, n: length, k: headWidth, alpha: half * scale,
+                  a: pr.baseAddress! + column, lda: width, b: pc.baseAddress! + column, ldb: width,
+                  c: ps.baseAddress!, ldc: length)
+              }
             }
           }
         }
-        tk.withUnsafeBufferPointer { pk in
-          q.withUnsafeBufferPointer { pq in
-            swapped.withUnsafeMutableBufferPointer { ps in
-              BLAS.sgemm(
-                transposeA: false, transposeB: true, m: n * length, n: length, k: headWidth, alpha: half * scale,
-                a: pk.baseAddress! + column, lda: width, b: pq.baseAddress! + column, ldb: width,
-                c: ps.baseAddress!, ldc: length)
-            }
-          }
-        }
+        headProduct(tq, k, into: &scores)
+        headProduct(tk, q, into: &swapped)
         // t_P = P ⊙ (t_S − rowsum(P ⊙ t_S)), in place of t_S.
         for d in 0..<n {
           let block = d * length * length
