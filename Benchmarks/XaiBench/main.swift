@@ -401,6 +401,11 @@ case "decoder":
     FileHandle.standardError.write("xai-bench: \(error)\n".data(using: .utf8)!)
     exit(65)
   }
+case "similarity":
+  do { try benchSimilarity(arguments.dropFirst().first(where: { !$0.hasPrefix("--") && Int($0) == nil }) ?? "models/all-minilm-l6-v2") } catch {
+    FileHandle.standardError.write("xai-bench: \(error)\n".data(using: .utf8)!)
+    exit(65)
+  }
 case "bpe":
   do { try benchBPE(arguments.dropFirst().first ?? ".build/models/smollm2-135m-instruct/tokenizer.json") } catch {
     FileHandle.standardError.write("xai-bench: \(error)\n".data(using: .utf8)!)
@@ -408,6 +413,6 @@ case "bpe":
   }
 default:
   FileHandle.standardError.write(
-    "usage: xai-bench gemm|machine|methods [SAMPLE]|walks|load PATH…|bpe [TOKENIZER_JSON]|decoder [GGUF] [LENGTH…] [--threads N] [--method lrp|attnlrp]\n".data(using: .utf8)!)
+    "usage: xai-bench gemm|machine|methods [SAMPLE]|walks|load PATH…|bpe [TOKENIZER_JSON]|similarity [MINILM_FOLDER]|decoder [GGUF] [LENGTH…] [--threads N] [--method lrp|attnlrp]\n".data(using: .utf8)!)
   exit(64)
 }

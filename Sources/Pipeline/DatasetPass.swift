@@ -189,6 +189,21 @@ public struct DatasetPass: Sendable {
       }, emit: emit)
   }
 
+  /// Explains the similarity of every pair of `reader` with each of `methods` (BiLRP); a
+  /// line is `xai similarity --format json`'s object with the index and id in front.
+  public func run(
+    pairs reader: PairRecordReader, explainer: PairExplainer, methods: [MethodKind], pairsShown: Int = 8,
+    emit: (ExampleOutcome) throws -> Void
+  ) throws {
+    let views = SimilarityViews(mode: .plain, width: 80, pairs: pairsShown)
+    try run(
+      explainer, records: { try reader.next() }, path: reader.path, methods: methods, target: .predicted,
+      describe: { ($0, $0.id, nil) },
+      line: { explanation, _, example in
+        (DatasetLine.json(index: example.index, id: example.id, object: views.json(explanation)), nil)
+      }, emit: emit)
+  }
+
   /// Explains every graph of `reader` with a perturbation method over its nodes; a graph's
   /// id is its index.
   public func run(

@@ -53,6 +53,8 @@ struct BatchCommand: ParsableCommand {
   @OptionGroup(title: "Language models") var chatOptions: ChatOptions
   @OptionGroup(title: "Perturbation methods") var perturbation: PerturbationOptions
 
+  @OptionGroup(title: "Sentence encoders") var pairOptions: PairOptions
+
   @Option(name: [.short, .long], help: "The JSON Lines file to write.")
   var output: String
 
@@ -156,7 +158,17 @@ struct BatchCommand: ParsableCommand {
           throw ValidationError("--report draws text data sets; image outputs have no page yet.")
         }
         job = .images(model, try methodOptions.methods(perturbation: perturbation.settings))
+      case .text(let model) where !model.network.hasClassifier:
+        let explainer = SimilarityExplainer(encoder: try SentenceEncoder(model))
+        try explainer.check(rank: pairOptions.rank)
+        job = .pairs(
+          try PairRecordReader(path: input, idField: dataOptions.fields.id),
+          PairExplainer(similarity: explainer, score: pairOptions.explain ?? .cosine, rank: pairOptions.rank),
+          try pairOptions.methods(methodOptions.method))
       case .text(let model):
+        if pairOptions.isUsed {
+          throw ValidationError("--rank and --explain apply to sentence encoders; \(model.name) is a classifier.")
+        }
         job = .texts(model, try methodOptions.methods(perturbation: perturbation.settings))
       case .language(let model):
         if report != nil {
@@ -234,12 +246,19 @@ struct BatchCommand: ParsableCommand {
           target: targetOption.classTarget, emit: record)
       case .prompts(let reader, let explainer, let methods):
         try pass.run(prompts: reader, explainer: explainer, methods: methods, emit: record)
+      case .pairs(let reader, let explainer, let methods):
+        try pass.run(pairs: reader, explainer: explainer, methods: methods, emit: record)
       }
       progress.finish()
       failedRows = tally.errors
       if !quiet { printError("xai: " + tally.summary(seconds: progress.elapsed, output: output)) }
       if let warning = tally.unknownLabelWarning { printError("xai: warning: \(warning)") }
-      if let report {
+      if let report, case .pairs = job {
+        let rows = try SimilarityDatasetRow.read(output)
+        let title = "\(name): similarity of the pairs of \(URL(fileURLWithPath: input).lastPathComponent)"
+        try writeReport(SimilarityDatasetPage(title: title, rows: rows).html, to: report)
+        if !quiet { printError("xai: wrote \(report)") }
+      } else if let report {
         let rows = try BatchLineReader.rows(output)
         let title =
           "\(name) on \(URL(fileURLWithPath: input).lastPathComponent) (\(Set(rows.map(\.index)).count) examples)"
@@ -316,6 +335,7 @@ private enum Job {
   case graphs(GraphNetwork, GraphMethodKind)
   case prompts(PromptRecordReader, PromptExplainer, [MethodKind])
   case graphPerturbation(GraphNetwork, GraphPerturbation)
+  case pairs(PairRecordReader, PairExplainer, [MethodKind])
 
   /// The model name its lines carry.
   func modelName(graphName: String) -> String {
@@ -325,6 +345,7 @@ private enum Job {
     case .graphs: graphName
     case .prompts(_, let explainer, _): explainer.model.name
     case .graphs, .graphPerturbation: graphName
+    case .pairs(_, let explainer, _): explainer.similarity.encoder.name
     }
   }
 
@@ -335,6 +356,34 @@ private enum Job {
     case .graphs(_, let method): [method.rawValue]
     case .prompts(_, _, let methods): methods.map(\.rawValue)
     case .graphPerturbation(_, let method): [method.kind.rawValue]
+    case .pairs(_, _, let methods): methods.map(\.rawValue)
     }
+  }
+}
+
+/// `--rank`, `--explain`: BiLRP settings of a data set of pairs (sentence encoders).
+struct PairOptions: ParsableArguments {
+  @Option(
+    name: .long, parsing: .unconditional,
+    help: "Sentence encoders: explain in the K principal directions of each pair (see 'xai similarity').")
+  var rank: Int?
+
+  @Option(name: .long, help: "Sentence encoders: what the matrix explains, cosine (default) or dot.")
+  var explain: SimilarityScore?
+
+  func validate() throws {
+    if let rank, rank < 1 { throw ValidationError("--rank must be at least 1; got \(rank).") }
+  }
+
+  /// Whether an option of this group was given.
+  var isUsed: Bool { rank != nil || explain != nil }
+
+  /// The methods asked for (default lrp), each of which must have a BiLRP form.
+  func methods(_ names: [MethodName]) throws -> [MethodKind] {
+    let kinds = names.isEmpty ? [MethodKind.lrp] : names.compactMap(\.kind)
+    if kinds.count < names.count || kinds.contains(where: { !SimilarityExplainer.methods.contains($0) }) {
+      throw ValidationError("A sentence encoder's pairs take --method lrp, attnlrp or gradxinput (BiLRP).")
+    }
+    return kinds
   }
 }

@@ -41,7 +41,8 @@ enum ExitStatus {
       default: nil
       }
     case is WalkLimitError: badData
-    case is MissingOperationError, is AuditUnavailableError, is GammaError, is PerturbationLimitError: usage
+    case is MissingOperationError, is AuditUnavailableError, is GammaError, is PerturbationLimitError, is SimilaritySettingError:
+      usage
     default: nil
     }
   }

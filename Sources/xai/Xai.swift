@@ -15,7 +15,7 @@ struct Xai: ParsableCommand {
     version: XaiVersion.string,
     subcommands: [
       ExplainCommand.self, GraphCommand.self, ReportCommand.self, BatchCommand.self, MergeCommand.self,
-      EvalCommand.self, GenerateCommand.self,
+      EvalCommand.self, GenerateCommand.self, SimilarityCommand.self,
       ModelsCommand.self,
     ])
 

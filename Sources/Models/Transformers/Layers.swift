@@ -121,6 +121,9 @@ protocol TransformerBlock: Sendable {
   /// The attention of the first position ([CLS]) over every position, averaged over
   /// heads, [batch][length].
   func firstPositionAttention(_ x: Tensor, keep: KeepMask) -> [[Float]]
+  /// Pushes directions of the block input `x` (one unpadded sequence) to directions of its
+  /// output under `rules` (forward mode; TangentPass.swift).
+  func pushTangents(_ t: inout TangentRows, at x: Tensor, rules: PropagationRules)
 }
 
 extension TransformerBlock {
