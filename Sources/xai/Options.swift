@@ -201,9 +201,10 @@ struct MethodOptions: ParsableArguments {
   }
 }
 
-/// `--window`, `--stride`, `--samples`, `--seed`, `--units`: how perturbation methods
-/// (occlusion, feature-ablation, shapley, kernel-shap, lime) perturb.
-struct PerturbationOptions: ParsableArguments {
+/// `--window`, `--stride`, `--samples`, `--units`: how perturbation methods (occlusion,
+/// feature-ablation, shapley, kernel-shap, lime) perturb; `xai eval` takes these with its
+/// own `--seed`, which seeds the random baseline and the methods' draws alike.
+struct PerturbationShapeOptions: ParsableArguments {
   @Option(
     name: .long, parsing: .unconditional,
     help: ArgumentHelp(
@@ -222,11 +223,6 @@ struct PerturbationOptions: ParsableArguments {
       valueName: "N"))
   var samples: Int?
 
-  @Option(
-    name: .long, parsing: .unconditional,
-    help: "Perturbation methods: the seed of every random draw (same seed and input, same result).")
-  var seed: Int = 0
-
   @Option(name: .long, help: "Texts, perturbation methods: tokens (default) or words as the units.")
   var units: UnitGrouping = .tokens
 
@@ -237,12 +233,14 @@ struct PerturbationOptions: ParsableArguments {
       throw ValidationError(
         "--samples must be between 1 and \(PerturbationSettings.largestSamples); got \(samples).")
     }
-    if seed < 0 { throw ValidationError("--seed must be ≥ 0; got \(seed).") }
   }
 
-  /// The settings given.
-  var settings: PerturbationSettings {
-    PerturbationSettings(window: window, stride: stride, samples: samples, seed: UInt64(seed), units: units)
+  /// Whether any option was given.
+  var isUsed: Bool { window != nil || stride != nil || samples != nil || units != .tokens }
+
+  /// The settings given, with `seed`.
+  func settings(seed: UInt64) -> PerturbationSettings {
+    PerturbationSettings(window: window, stride: stride, samples: samples, seed: seed, units: units)
   }
 
   /// Refuses an option that none of `methods` reads (`shown`: the methods as the user named
@@ -260,6 +258,33 @@ struct PerturbationOptions: ParsableArguments {
         "--units applies to perturbation methods (occlusion, feature-ablation, shapley, kernel-shap, lime), not to \(names); --words shows a gradient method's relevance by word."
       )
     }
+  }
+}
+
+/// The perturbation options and `--seed`, for the commands that have no seed of their own.
+struct PerturbationOptions: ParsableArguments {
+  @OptionGroup var shape: PerturbationShapeOptions
+
+  @Option(
+    name: .long, parsing: .unconditional,
+    help: "Perturbation methods: the seed of every random draw (same seed and input, same result).")
+  var seed: Int = 0
+
+  func validate() throws {
+    if seed < 0 { throw ValidationError("--seed must be ≥ 0; got \(seed).") }
+  }
+
+  var window: Int? { shape.window }
+  var stride: Int? { shape.stride }
+  var samples: Int? { shape.samples }
+  var units: UnitGrouping { shape.units }
+
+  /// The settings given.
+  var settings: PerturbationSettings { shape.settings(seed: UInt64(seed)) }
+
+  /// Refuses an option that none of `methods` reads.
+  func check(methods kinds: [MethodKind], shown: String? = nil) throws {
+    try shape.check(methods: kinds, shown: shown)
   }
 }
 
@@ -425,15 +450,16 @@ extension MethodOptions {
   /// does not have are refused.
   func languageMethods(defaults: [MethodKind] = [.lrp]) throws -> [MethodKind] {
     if method.contains(.gnnLRP) {
-      throw ValidationError("gnn-lrp explains graph models; give lrp, attnlrp, gradxinput or integrated-gradients.")
+      throw ValidationError(
+        "gnn-lrp explains graph models; give lrp, attnlrp, gradxinput, integrated-gradients or a perturbation method.")
     }
     if detach != nil {
       throw ValidationError("--detach chooses rules for text classifiers; a language model's methods have fixed rules.")
     }
     let kinds = method.isEmpty ? defaults : method.compactMap(\.kind)
-    if let other = kinds.first(where: { !PromptExplainer.methods.contains($0) }) {
+    if let other = kinds.first(where: { !PromptExplainer.allMethods.contains($0) }) {
       throw ValidationError(
-        "--method \(other.rawValue) is not available for language models; use lrp, attnlrp, gradxinput or integrated-gradients."
+        "--method \(other.rawValue) is not available for language models; use lrp, attnlrp, gradxinput, integrated-gradients, occlusion, feature-ablation, shapley, kernel-shap or lime."
       )
     }
     var unique: [MethodKind] = []
