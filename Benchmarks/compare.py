@@ -138,6 +138,35 @@ def main():
           f"(weights {30522 * 768 * 4 / 1e6 + 6 * (4 * 768 * 768 + 2 * 768 * 3072) * 4 / 1e6:.0f} MB)")
     print(f"B8 achieved GFLOP/s in B1: {xai.get('B8_gflops', 0):.1f} "
           "(compare with the raw cblas_sgemm line of xai-bench gemm)")
+    perturbation_rows()
+
+
+PERTURBATION_SENTENCES = ".build/bench-perturbation.json"
+
+
+def perturbation_rows():
+    """B16-B18: occlusion, exact Shapley values and KernelSHAP on the sample model against
+    Captum 0.9 (Benchmarks/perturbation_bench.py), the same sentences, units and baseline,
+    the same thread count; Captum at its default (one perturbed input per forward) and with
+    64 per forward. Seconds per sentence; the ratio is Captum's time over xai's."""
+    subprocess.run([sys.executable, "Benchmarks/perturbation_bench.py", "--write-sentences",
+                    PERTURBATION_SENTENCES], check=True)
+    xai = measurements([".build/release/xai-bench", "perturbation", SAMPLE, PERTURBATION_SENTENCES,
+                        "--threads", THREADS])
+    captum = measurements([sys.executable, "Benchmarks/perturbation_bench.py", "--threads", THREADS,
+                           "--sample", SAMPLE, "--sentences", PERTURBATION_SENTENCES])
+    print(f"{'id (per sentence)':<44} {'xai ms':>9} {'Captum ms':>10} {'b64 ms':>9} {'speed-up':>9} {'vs b64':>7}")
+    for label, key in [("B16 occlusion, window 3 (8 sentences)", "B16_occlusion_w3"),
+                       ("B17 exact Shapley, 6 units (4 sentences)", "B17_shapley_exact"),
+                       ("B18 KernelSHAP, 512 samples (8 sentences)", "B18_kernel_shap_512")]:
+        if key in xai and key in captum:
+            mine, theirs, batched = xai[key], captum[key], captum.get(f"{key}_b64", float("nan"))
+            print(f"{label:<44} {mine * 1e3:9.2f} {theirs * 1e3:10.1f} {batched * 1e3:9.1f} "
+                  f"{theirs / mine:8.1f}× {batched / mine:6.1f}×   "
+                  f"({xai.get(key + '_evaluations', 0):.0f} evaluations, {xai.get(key + '_units', 0):.1f} units)")
+    if "B17_shapley_exact_10_units" in xai:
+        print(f"{'B17 exact Shapley, 10 units, xai alone':<44} {xai['B17_shapley_exact_10_units'] * 1e3:9.2f}"
+              f"   (Captum's ShapleyValues would run 10·10! = 36,288,000 forward evaluations)")
 
 
 if __name__ == "__main__":

@@ -219,9 +219,9 @@ struct PerturbationShapeOptions: ParsableArguments {
   @Option(
     name: .long, parsing: .unconditional,
     help: ArgumentHelp(
-      "shapley: random orders (default: exact over every coalition, up to \(PerturbationSettings.exactShapleyLimit) units); kernel-shap: coalitions (default \(PerturbationSettings.kernelShapSamples)); lime: coalitions (default \(PerturbationSettings.limeSamples)).",
-      valueName: "N"))
-  var samples: Int?
+      "shapley: random orders (default: exact over every coalition, up to \(PerturbationSettings.exactShapleyLimit) units); kernel-shap: coalitions (default \(PerturbationSettings.kernelShapSamples)); lime: coalitions (default \(PerturbationSettings.limeSamples)). One number for all three, or per method: shapley=8,kernel-shap=256 (a number first sets the others).",
+      valueName: "N|method=N,…"))
+  var samples: SampleCounts?
 
   @Option(name: .long, help: "Texts, perturbation methods: tokens (default) or words as the units.")
   var units: UnitGrouping = .tokens
@@ -229,9 +229,9 @@ struct PerturbationShapeOptions: ParsableArguments {
   func validate() throws {
     if let window, window < 1 { throw ValidationError("--window must be at least 1; got \(window).") }
     if let stride, stride < 1 { throw ValidationError("--stride must be at least 1; got \(stride).") }
-    if let samples, samples < 1 || samples > PerturbationSettings.largestSamples {
+    if let bad = samples?.values.first(where: { $0 < 1 || $0 > PerturbationSettings.largestSamples }) {
       throw ValidationError(
-        "--samples must be between 1 and \(PerturbationSettings.largestSamples); got \(samples).")
+        "--samples must be between 1 and \(PerturbationSettings.largestSamples); got \(bad).")
     }
   }
 
@@ -240,7 +240,9 @@ struct PerturbationShapeOptions: ParsableArguments {
 
   /// The settings given, with `seed`.
   func settings(seed: UInt64) -> PerturbationSettings {
-    PerturbationSettings(window: window, stride: stride, samples: samples, seed: seed, units: units)
+    PerturbationSettings(
+      window: window, stride: stride, samples: samples?.all, methodSamples: samples?.perMethod ?? [:], seed: seed,
+      units: units)
   }
 
   /// Refuses an option that none of `methods` reads (`shown`: the methods as the user named
@@ -250,8 +252,11 @@ struct PerturbationShapeOptions: ParsableArguments {
     if (window != nil || stride != nil) && !kinds.contains(.occlusion) {
       throw ValidationError("--window and --stride apply to --method occlusion, not to \(names).")
     }
-    if samples != nil && !kinds.contains(where: { [.shapley, .kernelShap, .lime].contains($0) }) {
+    if samples != nil && !kinds.contains(where: { SampleCounts.methods.contains($0) }) {
       throw ValidationError("--samples applies to --method shapley, kernel-shap and lime, not to \(names).")
+    }
+    if let named = samples?.perMethod.keys.sorted(by: { $0.rawValue < $1.rawValue }).first(where: { !kinds.contains($0) }) {
+      throw ValidationError("--samples gives \(named.rawValue) its samples, but the methods are \(names).")
     }
     if units != .tokens && !kinds.contains(where: \.isPerturbation) {
       throw ValidationError(
@@ -259,6 +264,39 @@ struct PerturbationShapeOptions: ParsableArguments {
       )
     }
   }
+}
+
+/// `--samples N`, or per method `shapley=8,kernel-shap=256` (a plain number first is the
+/// count of the methods not named).
+struct SampleCounts: ExpressibleByArgument, Equatable {
+  /// The methods that take samples.
+  static let methods: [MethodKind] = [.shapley, .kernelShap, .lime]
+
+  /// The count of every method not named.
+  var all: Int?
+  /// Counts by method.
+  var perMethod: [MethodKind: Int] = [:]
+
+  init?(argument: String) {
+    let parts = argument.split(separator: ",", omittingEmptySubsequences: false).map {
+      $0.trimmingCharacters(in: .whitespaces)
+    }
+    for (index, part) in parts.enumerated() {
+      let pair = part.split(separator: "=", maxSplits: 1).map(String.init)
+      if pair.count == 1 {
+        guard index == 0, let value = Int(pair[0]) else { return nil }
+        all = value
+      } else {
+        guard let kind = MethodKind(name: pair[0]), Self.methods.contains(kind), perMethod[kind] == nil,
+          let value = Int(pair[1])
+        else { return nil }
+        perMethod[kind] = value
+      }
+    }
+  }
+
+  /// Every count given.
+  var values: [Int] { (all.map { [$0] } ?? []) + perMethod.values.sorted() }
 }
 
 /// The perturbation options and `--seed`, for the commands that have no seed of their own.
@@ -276,7 +314,7 @@ struct PerturbationOptions: ParsableArguments {
 
   var window: Int? { shape.window }
   var stride: Int? { shape.stride }
-  var samples: Int? { shape.samples }
+  var samples: SampleCounts? { shape.samples }
   var units: UnitGrouping { shape.units }
 
   /// The settings given.

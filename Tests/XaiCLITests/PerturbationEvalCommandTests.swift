@@ -81,6 +81,27 @@ final class PerturbationEvalCommandTests: XCTestCase {
     XCTAssertEqual(try String(contentsOfFile: again, encoding: .utf8), html)
   }
 
+  func testSamplesMayBeGivenPerMethod() throws {
+    let result = try runXai([
+      "eval", "--model", tinyDistilBert, "--input", sentences, "--method", "shapley", "--method", "lime",
+      "--samples", "3,lime=7", "--output", scratch.file("samples.json"), "--quiet",
+    ])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    let byName = try rankings(scratch.file("samples.json"))
+    let n = try units(scratch.file("samples.json"))
+    XCTAssertLessThanOrEqual(try XCTUnwrap(evaluations(byName["shapley"])), mean(n.map { 3 * ($0 - 1) + 2 }))
+    XCTAssertLessThanOrEqual(try XCTUnwrap(evaluations(byName["lime"])), 7 + 2)
+    for (samples, method, expected) in [("8,kernel-shap=20", "kernel-shap", 20), ("6", "lime", 6), ("lime=5", "lime", 5)] {
+      let explained = try runXai([
+        "explain", "--model", tinyDistilBert, "--method", method, "--samples", samples, "--format", "json",
+        "the movie was not good",
+      ])
+      XCTAssertEqual(explained.status, 0, explained.stderr)
+      let root = try JSONDocument.parse(explained.stdout, source: "stdout").rootNode
+      XCTAssertEqual(root["perturbation"]?["samples"]?.int, expected, "\(method) with --samples \(samples)")
+    }
+  }
+
   func testEvalWithPerturbationMethodsIsTheSameForAnyWorkerCountButItsTimes() throws {
     func run(_ workers: String) throws -> String {
       let output = scratch.file("w\(workers).json")
@@ -152,6 +173,9 @@ final class PerturbationEvalCommandTests: XCTestCase {
       (["--method", "lrp", "--window", "2"], "--window and --stride apply to --method occlusion"),
       (["--samples", "4"], "name them with --method"),
       (["--method", "occlusion", "--window", "2", "--stride", "3"], "--stride 3 is larger than --window 2"),
+      (["--method", "shapley", "--samples", "kernel-shap=4"], "gives kernel-shap its samples, but the methods are shapley"),
+      (["--method", "occlusion", "--samples", "occlusion=4"], "--samples"),
+      (["--method", "lime", "--samples", "4,lime=0"], "--samples must be between 1 and"),
     ] as [([String], String)] {
       let result = try runXai(["eval", "--model", tinyDistilBert, "--input", sentences] + arguments)
       XCTAssertEqual(result.status, 64, "\(arguments): \(result.stderr)")
@@ -200,6 +224,34 @@ final class PerturbationEvalCommandTests: XCTestCase {
       XCTAssertEqual(refused.status, 64, "\(arguments): \(refused.stderr)")
       XCTAssertTrue(refused.stderr.contains(sentence), "\(arguments): \(refused.stderr)")
     }
+  }
+
+  func testBatchAndReportOfImagesTakeThePerturbationMethods() throws {
+    let digit = checkout.appendingPathComponent("samples/data/digits/3-0045.png").path
+    let images = try scratch.write("{\"image\": \"\(digit)\", \"label\": \"3\"}\n", to: "images.jsonl")
+    let output = scratch.file("images.jsonl.out")
+    let batch = try runXai([
+      "batch", "--model", "vit-digits", "--input", images, "--method", "occlusion", "--window", "4", "--stride", "4",
+      "--output", output, "--quiet",
+    ])
+    XCTAssertEqual(batch.status, 0, batch.stderr)
+    let line = try JSONDocument.parse(
+      try String(contentsOfFile: output, encoding: .utf8).trimmingCharacters(in: .newlines), source: "line"
+    ).rootNode
+    XCTAssertEqual(line["perturbation"]?["evaluations"]?.int, 6)
+    XCTAssertEqual(line["perturbation"]?["units"]?.string, "patches")
+    let page = scratch.file("digit.html")
+    let report = try runXai([
+      "report", "--model", "vit-digits", "--image", digit, "--method", "lime", "--method", "lrp", "--samples", "8",
+      "-o", page,
+    ])
+    XCTAssertEqual(report.status, 0, report.stderr)
+    XCTAssertTrue(try String(contentsOfFile: page, encoding: .utf8).contains("10 evaluations</span>"), "8 samples, the image and the black image")
+    let words = try runXai([
+      "batch", "--model", "vit-digits", "--input", images, "--method", "lime", "--units", "words", "--output",
+      scratch.file("words.jsonl"),
+    ])
+    XCTAssertEqual(words.status, 64, words.stderr)
   }
 
   func testBatchOfPromptsWritesExplainsObjectForAPerturbationMethod() throws {

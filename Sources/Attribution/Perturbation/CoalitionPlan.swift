@@ -82,8 +82,9 @@ struct CoalitionPlan {
   /// The plan of `kind` with `settings` on units laid out as `layout` (`geometry`: LIME's
   /// distances). Throws `PerturbationLimitError` when the settings cannot work here.
   static func make(
-    kind: MethodKind, settings: PerturbationSettings, layout: UnitLayout, geometry: UnitGeometry?
+    kind: MethodKind, settings given: PerturbationSettings, layout: UnitLayout, geometry: UnitGeometry?
   ) throws -> CoalitionPlan {
+    let settings = given.resolved(for: kind)
     try check(kind: kind, settings: settings, layout: layout)
     let n = layout.count
     switch kind {
@@ -107,7 +108,8 @@ struct CoalitionPlan {
   /// Throws the `PerturbationLimitError` that `make` would throw for `kind` with
   /// `settings` on `layout`, without drawing or enumerating a coalition (a data-set
   /// evaluation checks every input before it runs one).
-  static func check(kind: MethodKind, settings: PerturbationSettings, layout: UnitLayout) throws {
+  static func check(kind: MethodKind, settings given: PerturbationSettings, layout: UnitLayout) throws {
+    let settings = given.resolved(for: kind)
     let n = layout.count
     guard n > 0 else { throw PerturbationLimitError("This input has no units to perturb.") }
     for (name, value) in [("window", settings.window), ("stride", settings.stride), ("samples", settings.samples)] {
