@@ -22,10 +22,7 @@ public struct GraphReport: Sendable {
   }
 
   /// `3:C` for molecules, `3` otherwise.
-  public func nodeName(_ node: Int) -> String {
-    if let labels = graph.nodeLabels { return "\(node):\(labels[node])" }
-    return "\(node)"
-  }
+  public func nodeName(_ node: Int) -> String { graphNodeName(graph, node) }
 
   /// The `xai graph --format json` object (docs/json-output.md, "xai graph").
   public var json: JSONOutput {
@@ -138,14 +135,7 @@ extension GraphReport {
     }
     page.append(table + "</table></section>")
     page.append("<h2>Node relevance</h2>")
-    var nodes = "<section><table class=\"data\"><tr><th>node</th><th>Σ R of walks starting here</th></tr>"
-    let ranked = e.nodeRelevance.indices.sorted { abs(e.nodeRelevance[$0]) > abs(e.nodeRelevance[$1]) }
-    for node in ranked.prefix(30) {
-      nodes +=
-        "<tr><td>\(escapeHTML(nodeName(node)))</td><td class=\"num \(e.nodeRelevance[node] >= 0 ? "pos" : "neg")\">"
-        + "\(formatNumber(e.nodeRelevance[node]))</td></tr>"
-    }
-    page.append(nodes + "</table></section>")
+    page.append(nodeTable(e.nodeRelevance, heading: "Σ R of walks starting here", nodeName: nodeName))
     return page.text
   }
 
@@ -193,6 +183,24 @@ extension GraphReport {
     }
     return d
   }
+}
+
+/// The 30 nodes of largest |R| as a table section, largest first.
+func nodeTable(_ relevance: [Float], heading: String, nodeName: (Int) -> String) -> String {
+  var nodes = "<section><table class=\"data\"><tr><th>node</th><th>\(escapeHTML(heading))</th></tr>"
+  let ranked = relevance.indices.sorted { abs(relevance[$0]) > abs(relevance[$1]) }
+  for node in ranked.prefix(30) {
+    nodes +=
+      "<tr><td>\(escapeHTML(nodeName(node)))</td><td class=\"num \(relevance[node] >= 0 ? "pos" : "neg")\">"
+      + "\(formatNumber(relevance[node]))</td></tr>"
+  }
+  return nodes + "</table></section>"
+}
+
+/// `3:C` for molecules, `3` otherwise.
+func graphNodeName(_ graph: Graph, _ node: Int) -> String {
+  if let labels = graph.nodeLabels { return "\(node):\(labels[node])" }
+  return "\(node)"
 }
 
 /// A graph drawn as SVG: its edges, `overlay` (given every node's point) above them, and

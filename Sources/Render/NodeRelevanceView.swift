@@ -67,10 +67,7 @@ public struct NodeRelevanceView: Sendable {
 
 extension NodeRelevanceView {
   /// `3:C` for molecules, `3` otherwise.
-  func nodeName(_ node: Int) -> String {
-    if let labels = graph.nodeLabels { return "\(node):\(labels[node])" }
-    return "\(node)"
-  }
+  func nodeName(_ node: Int) -> String { graphNodeName(graph, node) }
 
   /// What the method is called on the page.
   var methodName: String {
@@ -114,14 +111,7 @@ extension NodeRelevanceView {
       "<section>\(graphDrawing(graph, nodeRelevance: e.relevance, nodeName: nodeName, what: "graph with node relevance"))</section>"
     )
     page.append("<div class=\"legend\"><span>nodes: relevance for the explained class (blue − … red +)</span></div>")
-    var nodes = "<section><table class=\"data\"><tr><th>node</th><th>relevance</th></tr>"
-    let ranked = e.relevance.indices.sorted { abs(e.relevance[$0]) > abs(e.relevance[$1]) }
-    for node in ranked.prefix(30) {
-      nodes +=
-        "<tr><td>\(escapeHTML(nodeName(node)))</td><td class=\"num \(e.relevance[node] >= 0 ? "pos" : "neg")\">"
-        + "\(formatNumber(e.relevance[node]))</td></tr>"
-    }
-    page.append(nodes + "</table></section>")
+    page.append(nodeTable(e.relevance, heading: "relevance", nodeName: nodeName))
     return page.text
   }
 }

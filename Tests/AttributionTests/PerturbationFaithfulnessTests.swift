@@ -83,12 +83,7 @@ final class PerturbationFaithfulnessTests: XCTestCase {
   }
 
   func testGraphPerturbationMethodsRankNodesAndTheirCurvesEqualTheNetworkOnEachRemoval() throws {
-    let network = try GraphNetwork.load(
-      path: AttributionFixtures.repository.appendingPathComponent("samples/models/graphnet-ba").path)
-    let reader = try GraphRecordReader(
-      path: AttributionFixtures.repository.appendingPathComponent("samples/data/ba_graphs.jsonl").path)
-    let graph = try XCTUnwrap(reader.next()).result.get().graph
-    let input = try network.prepare(graph)
+    let (network, graph, input) = try FaithfulnessTests.firstSampleGraph()
     let n = graph.nodeCount
     let methods = [
       GraphPerturbation(kind: .featureAblation), GraphPerturbation(kind: .shapley, settings: PerturbationSettings(samples: 4)),
