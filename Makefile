@@ -185,11 +185,12 @@ reports: build
 	# 46 forward passes per sentence, so the run is dominated by them (two random orders
 	# instead of five keep it shorter; the random baseline's mean over 500 sentences hardly
 	# moves). Sampled methods get budgets of a similar order as the others: 4 Shapley orders
-	# (about 4 × 24 evaluations per sentence), 64 coalitions for KernelSHAP and LIME.
+	# (about 4 × 26 evaluations per sentence), 64 coalitions for KernelSHAP and LIME; occlusion
+	# windows of 2 tokens (the shortest sentence has 2, and a wider window is refused).
 	.build/release/xai eval --input samples/data/rotten_tomatoes_test.jsonl --method lrp --method attnlrp \
 	  --method gradxinput --method gradient --method integrated-gradients \
 	  --method occlusion --method feature-ablation --method shapley --method kernel-shap --method lime \
-	  --samples shapley=4,kernel-shap=64,lime=64 --random-orders 2 \
+	  --window 2 --samples shapley=4,kernel-shap=64,lime=64 --random-orders 2 \
 	  --output reports/eval.json --html reports/eval.html
 	# The language-model page needs SmolLM2 (make models); it is skipped without it.
 	if [ -f models/smollm2-135m-instruct.gguf ]; then \

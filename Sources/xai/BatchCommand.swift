@@ -327,7 +327,6 @@ private enum Job {
     switch self {
     case .texts(let model, _): model.name
     case .images(let model, _): model.name
-    case .graphs: graphName
     case .prompts(_, let explainer, _): explainer.model.name
     case .graphs, .graphPerturbation: graphName
     }
