@@ -139,32 +139,62 @@ def main():
     print(f"B8 achieved GFLOP/s in B1: {xai.get('B8_gflops', 0):.1f} "
           "(compare with the raw cblas_sgemm line of xai-bench gemm)")
     similarity_row()
+    perturbation_rows()
 
 
 MINILM = "models/all-minilm-l6-v2"
-# The pair of xai-bench's B16 (Benchmarks/XaiBench/SimilarityBench.swift).
+# The pair of xai-bench's B19 (Benchmarks/XaiBench/SimilarityBench.swift).
 SIMILARITY_A = ("The quarterly report shows that revenue grew by twelve percent despite rising costs in "
                 "the second half.")
 SIMILARITY_B = "Despite higher expenses later in the year, the company's sales increased by about twelve percent."
 
 
 def similarity_row():
-    """B16: BiLRP (lrp) of one pair of ~20-token texts on all-MiniLM-L6-v2 (after `make models`),
+    """B19: BiLRP (lrp) of one pair of ~20-token texts on all-MiniLM-L6-v2 (after `make models`),
     xai in process against scripts/reference_bilrp.py's PyTorch BiLRP (384 identical rows per text,
     one backward pass), same threads, each run printed (the machine is shared)."""
     if not os.path.exists(os.path.join(MINILM, "model.safetensors")):
-        print("B16 BiLRP similarity: skipped (make models fetches all-MiniLM-L6-v2)")
+        print("B19 BiLRP similarity: skipped (make models fetches all-MiniLM-L6-v2)")
         return
     xai = measurements([".build/release/xai-bench", "similarity", MINILM, "--threads", THREADS])
     sys.path.insert(0, "scripts")
     import reference_bilrp
     times, tokens_a, tokens_b = reference_bilrp.bench(MINILM, SIMILARITY_A, SIMILARITY_B, int(THREADS), repeats=5)
     torch_median = sorted(times)[len(times) // 2]
-    for label, key in [("forward mode", "B16_similarity_forward"), ("backward rows", "B16_similarity_backward")]:
-        print(f"{'B16 BiLRP pair ' + str(tokens_a) + '+' + str(tokens_b) + ' tok, xai ' + label:<40} "
+    for label, key in [("forward mode", "B19_similarity_forward"), ("backward rows", "B19_similarity_backward")]:
+        print(f"{'B19 BiLRP pair ' + str(tokens_a) + '+' + str(tokens_b) + ' tok, xai ' + label:<40} "
               f"{xai[key] * 1e3:10.1f} {torch_median * 1e3:11.1f} {xai[key] / torch_median:12.3f}"
               f"   (PyTorch {torch_median / xai[key]:.1f}× slower)")
     print(f"   PyTorch runs (s): {', '.join(f'{t:.2f}' for t in times)}")
+
+
+
+PERTURBATION_SENTENCES = ".build/bench-perturbation.json"
+
+
+def perturbation_rows():
+    """B16-B18: occlusion, exact Shapley values and KernelSHAP on the sample model against
+    Captum 0.9 (Benchmarks/perturbation_bench.py), the same sentences, units and baseline,
+    the same thread count; Captum at its default (one perturbed input per forward) and with
+    64 per forward. Seconds per sentence; the ratio is Captum's time over xai's."""
+    subprocess.run([sys.executable, "Benchmarks/perturbation_bench.py", "--write-sentences",
+                    PERTURBATION_SENTENCES], check=True)
+    xai = measurements([".build/release/xai-bench", "perturbation", SAMPLE, PERTURBATION_SENTENCES,
+                        "--threads", THREADS])
+    captum = measurements([sys.executable, "Benchmarks/perturbation_bench.py", "--threads", THREADS,
+                           "--sample", SAMPLE, "--sentences", PERTURBATION_SENTENCES])
+    print(f"{'id (per sentence)':<44} {'xai ms':>9} {'Captum ms':>10} {'b64 ms':>9} {'speed-up':>9} {'vs b64':>7}")
+    for label, key in [("B16 occlusion, window 3 (8 sentences)", "B16_occlusion_w3"),
+                       ("B17 exact Shapley, 6 units (4 sentences)", "B17_shapley_exact"),
+                       ("B18 KernelSHAP, 512 samples (8 sentences)", "B18_kernel_shap_512")]:
+        if key in xai and key in captum:
+            mine, theirs, batched = xai[key], captum[key], captum.get(f"{key}_b64", float("nan"))
+            print(f"{label:<44} {mine * 1e3:9.2f} {theirs * 1e3:10.1f} {batched * 1e3:9.1f} "
+                  f"{theirs / mine:8.1f}× {batched / mine:6.1f}×   "
+                  f"({xai.get(key + '_evaluations', 0):.0f} evaluations, {xai.get(key + '_units', 0):.1f} units)")
+    if "B17_shapley_exact_10_units" in xai:
+        print(f"{'B17 exact Shapley, 10 units, xai alone':<44} {xai['B17_shapley_exact_10_units'] * 1e3:9.2f}"
+              f"   (Captum's ShapleyValues would run 10·10! = 36,288,000 forward evaluations)")
 
 
 if __name__ == "__main__":

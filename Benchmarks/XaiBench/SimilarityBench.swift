@@ -3,7 +3,7 @@ import Foundation
 import Models
 import Tensor
 
-/// B16: BiLRP of one pair of ~20-token texts on all-MiniLM-L6-v2, in process (the model
+/// B19: BiLRP of one pair of ~20-token texts on all-MiniLM-L6-v2, in process (the model
 /// loaded once): the automatic computation (forward mode) and the backward rows (384 rows
 /// per text, the computation PyTorch runs), each the median of `runs`, every run printed.
 func benchSimilarity(_ folder: String, runs: Int = 7) throws {
@@ -19,13 +19,13 @@ func benchSimilarity(_ folder: String, runs: Int = 7) throws {
       _ = try explainer.explain(a, b, method: .lrp, computation: computation)
       times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
     }
-    print("B16_similarity_\(name) \(times.sorted()[times.count / 2])")
-    print("B16_similarity_\(name)_runs \(times.map { String(format: "%.4f", $0) }.joined(separator: ","))")
-    print("B16_tokens \(first.a.tokens.count + first.b.tokens.count)")
+    print("B19_similarity_\(name) \(times.sorted()[times.count / 2])")
+    print("B19_similarity_\(name)_runs \(times.map { String(format: "%.4f", $0) }.joined(separator: ","))")
+    print("B19_tokens \(first.a.tokens.count + first.b.tokens.count)")
   }
 }
 
-/// The pair of B16 (20 and 21 tokens with [CLS] and [SEP]); Benchmarks/compare.py gives
+/// The pair of B19 (20 and 21 tokens with [CLS] and [SEP]); Benchmarks/compare.py gives
 /// PyTorch the same texts.
 enum SimilarityBenchTexts {
   static let a = "The quarterly report shows that revenue grew by twelve percent despite rising costs in the second half."

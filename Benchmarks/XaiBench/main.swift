@@ -377,6 +377,16 @@ case "methods":
     FileHandle.standardError.write("xai-bench: \(error)\n".data(using: .utf8)!)
     exit(65)
   }
+case "perturbation":
+  do {
+    let paths = arguments.dropFirst().filter { !$0.hasPrefix("--") && Int($0) == nil }
+    try benchPerturbation(
+      samplePath: paths.first ?? "samples/models/minilm-rt-sentiment",
+      sentencesPath: paths.dropFirst().first ?? ".build/bench-perturbation.json")
+  } catch {
+    FileHandle.standardError.write("xai-bench: \(error)\n".data(using: .utf8)!)
+    exit(65)
+  }
 case "walks":
   do { try benchWalks() } catch {
     FileHandle.standardError.write("xai-bench: \(error)\n".data(using: .utf8)!)
@@ -413,6 +423,6 @@ case "bpe":
   }
 default:
   FileHandle.standardError.write(
-    "usage: xai-bench gemm|machine|methods [SAMPLE]|walks|load PATH…|bpe [TOKENIZER_JSON]|similarity [MINILM_FOLDER]|decoder [GGUF] [LENGTH…] [--threads N] [--method lrp|attnlrp]\n".data(using: .utf8)!)
+    "usage: xai-bench gemm|machine|methods [SAMPLE]|perturbation [SAMPLE] [SENTENCES_JSON]|walks|load PATH…|bpe [TOKENIZER_JSON]|similarity [MINILM_FOLDER]|decoder [GGUF] [LENGTH…] [--threads N] [--method lrp|attnlrp]\n".data(using: .utf8)!)
   exit(64)
 }

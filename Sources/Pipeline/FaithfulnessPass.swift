@@ -4,8 +4,10 @@ import Models
 
 /// The one evaluation pass of `xai eval` for every kind of model: records are read (an
 /// unreadable one stops the pass, or is reported and counted), prepared by the model's
-/// explainer (an input without units fails alone), grouped by size, evaluated on the
-/// worker pool (an `InputFailure` in a group is retried input by input) and summarised.
+/// explainer (an input without units fails alone) and checked against the perturbation
+/// methods' settings (one that cannot work there stops the pass), grouped by size,
+/// evaluated on the worker pool (an `InputFailure` in a group is retried input by input)
+/// and summarised.
 public struct FaithfulnessPass: Sendable {
   /// Worker threads.
   public let workers: Int
@@ -67,6 +69,15 @@ public struct FaithfulnessPass: Sendable {
       } catch let error as ModelError {
         report("\(path) line \(record.line): \(error.description)")
         failed += 1
+        continue
+      }
+      // A perturbation setting that cannot work on this example (more units than exact
+      // Shapley values take, a window larger than the input) stops the run before any
+      // example is evaluated: every method must score the same examples.
+      do {
+        try evaluator.check(examples[examples.count - 1].input)
+      } catch let error as PerturbationLimitError {
+        throw PerturbationLimitError("\(path) line \(record.line): \(error.message)")
       }
     }
     // Groups of similar size, so that their batches carry little padding.

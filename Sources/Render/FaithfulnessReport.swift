@@ -117,6 +117,7 @@ public struct FaithfulnessReport: Sendable {
               ("name", .string(row.ranking.name)), ("display", .string(row.ranking.displayName(units: units))),
               ("baseline", .bool(row.ranking.isBaseline)),
               ("orders", .int({ if case .random(let orders) = row.ranking { orders } else { 1 } }())),
+              ("cost", row.cost.map(Self.costJSON) ?? .null),
               (
                 "curves",
                 .object([
@@ -194,6 +195,14 @@ public struct FaithfulnessReport: Sendable {
         guard values.count == indices.count else { throw fail("\(name) lacks per-example \(metric.key)") }
         perExample[metric] = values
       }
+      var cost: MethodCost?
+      if let node = node["cost"], !node.isNull {
+        guard let forward = node["model_evaluations"]?.double, let backward = node["backward_passes"]?.double,
+          let milliseconds = node["ms_per_explanation"]?.double,
+          try finite([forward, backward, milliseconds], "\(name)'s cost").allSatisfy({ $0 >= 0 })
+        else { throw fail("\(name)'s cost is malformed") }
+        cost = MethodCost(forward: forward, backward: backward, milliseconds: milliseconds)
+      }
       return FaithfulnessSummary.Row(
         ranking: ranking,
         meanCurves: FaithfulnessCurves(
@@ -203,7 +212,7 @@ public struct FaithfulnessReport: Sendable {
           leastRelevantFirst: try curve("least_relevant_first"),
           comprehensiveness: try curve("comprehensiveness"), sufficiency: try curve("sufficiency")
         ),
-        perExample: perExample)
+        perExample: perExample, cost: cost)
     }
     let examples = indices.indices.map {
       ExampleFaithfulness(
@@ -234,9 +243,11 @@ public struct FaithfulnessReport: Sendable {
     lines.append(
       "Faithfulness of \(terminalSafe(modelName)) on \(terminalSafe(dataName)): \(summary.examples.count) examples"
         + (failedCount > 0 ? " (\(failedCount) failed)" : "") + ", curves track \(trackedClass)")
+    let passesWidth = max(14, (summary.rows.map { Self.passesText($0.cost).count }.max() ?? 0) + 2)
     lines.append(
       pad("", nameWidth, left: true)
-        + Self.metrics.map { pad($0.rawValue + ($0.higherIsBetter ? " ↑" : " ↓"), columnWidth) }.joined())
+        + Self.metrics.map { pad($0.rawValue + ($0.higherIsBetter ? " ↑" : " ↓"), columnWidth) }.joined()
+        + pad("model passes", passesWidth) + pad("ms", 10))
     for (r, row) in summary.rows.enumerated() {
       var line = pad(row.ranking.displayName(units: units), nameWidth, left: true)
       for metric in Self.metrics {
@@ -245,10 +256,14 @@ public struct FaithfulnessReport: Sendable {
         let cell = pad(String(format: "%.4g", row.mean(metric)) + mark, columnWidth)
         line += color && isBest ? "\u{1B}[1m" + cell + "\u{1B}[0m" : cell
       }
+      line += pad(Self.passesText(row.cost), passesWidth) + pad(Self.millisecondsText(row.cost), 10)
       lines.append(line)
     }
     lines.append(
       "* best per column   ~ within one standard error of the best   ↑/↓ higher/lower is better")
+    lines.append(
+      "model passes: forward evaluations (fwd) and backward passes (bwd) per explanation; ms: wall time per explanation on this machine (machine-dependent)."
+    )
     lines.append(
       "AUAC: p(y) restoring the most relevant \(unitName) first; AUPC/AU-MSE: pruning the least |R| first; ΔA = A(LeRF) − A(MoRF) of the \(trackedQuantity) \(morfRemoval) \(unitName); AOPC over k = 10…50 %."
         + (isLanguage
@@ -271,6 +286,7 @@ public struct FaithfulnessReport: Sendable {
         + (failedCount > 0 ? " (\(failedCount) failed)" : "")
         + "; curves track \(escapeHTML(trackedClass)); \(String(format: "%.1f", seconds)) s.</p>")
     page.append(tableHTML)
+    page.append(costSection)
     let fractions = Faithfulness.fractions
     let aopc = Faithfulness.aopcFractions
     let unitName = escapeHTML(self.unitName)
@@ -308,11 +324,11 @@ public struct FaithfulnessReport: Sendable {
   }
 
   var tableHTML: String {
-    var html = "<section><table class=\"data\"><tr><th>method</th>"
+    var html = "<section><table class=\"data wide\"><tr><th>method</th>"
     for metric in Self.metrics {
       html += "<th>\(escapeHTML(metric.rawValue)) \(metric.higherIsBetter ? "↑" : "↓")</th>"
     }
-    html += "</tr>"
+    html += "<th>passes</th><th>ms</th></tr>"
     for (r, row) in summary.rows.enumerated() {
       html +=
         "<tr><td class=\"name\"><span class=\"swatch\" style=\"background:\(color(r))\"></span>\(escapeHTML(row.ranking.displayName(units: units)))</td>"
@@ -324,11 +340,44 @@ public struct FaithfulnessReport: Sendable {
         html +=
           "<td class=\"num\(isBest ? " best" : "")\">\(isBest ? "<b>\(value)</b>" : value)\(tied ? " ~" : "")<br><span class=\"se\">± \(error)</span></td>"
       }
-      html += "</tr>"
+      // Forward evaluations, and under them the backward passes, so the column stays narrow.
+      let passes = Self.passesText(row.cost).components(separatedBy: " + ")
+      html +=
+        "<td class=\"num\">\(escapeHTML(passes[0]))\(passes.count > 1 ? "<br><span class=\"se\">+ \(escapeHTML(passes[1]))</span>" : "")</td><td class=\"num\">\(escapeHTML(Self.millisecondsText(row.cost)))</td></tr>"
     }
     html +=
-      "</table><p class=\"sub\">" + (isLanguage ? languageNote : classifierNote) + "</p></section>"
+      "</table><p class=\"sub\">" + (isLanguage ? languageNote : classifierNote) + escapeHTML(Self.costNote)
+      + "</p></section>"
     return html
+  }
+
+  /// The cost note under the table.
+  static let costNote =
+    " Model passes: forward evaluations (fwd) and backward passes (bwd) of the model per explanation, the mean over the examples (exact counts; a perturbation method's distinct perturbed inputs, the input and its baseline included). ms: wall time of the explanation phase per example on the machine that ran this evaluation, so machine-dependent (it is not part of what two runs must share)."
+
+  /// A row's model passes per explanation: `1 fwd + 1 bwd`, `96.4 fwd`, `–` for none.
+  static func passesText(_ cost: MethodCost?) -> String {
+    guard let cost else { return "n/a" }
+    func count(_ value: Double) -> String {
+      let rounded = Float(value)
+      return rounded == rounded.rounded() ? groupedDigits(Int(rounded)) : String(format: "%.1f", Double(rounded))
+    }
+    if cost.forward == 0 && cost.backward == 0 { return "–" }
+    return count(cost.forward) + " fwd" + (cost.backward > 0 ? " + \(count(cost.backward)) bwd" : "")
+  }
+
+  /// A row's milliseconds per explanation, three significant digits.
+  static func millisecondsText(_ cost: MethodCost?) -> String {
+    guard let cost else { return "n/a" }
+    return formatMilliseconds(Double(Float(cost.milliseconds)))
+  }
+
+  /// The `cost` object of a ranking in the JSON output.
+  static func costJSON(_ cost: MethodCost) -> JSONOutput {
+    .object([
+      ("model_evaluations", .float(Float(cost.forward))), ("backward_passes", .float(Float(cost.backward))),
+      ("ms_per_explanation", .float(Float(cost.milliseconds))),
+    ])
   }
 
   /// The table's note for classifiers (tokens, patches, nodes).

@@ -22,10 +22,7 @@ public struct GraphReport: Sendable {
   }
 
   /// `3:C` for molecules, `3` otherwise.
-  public func nodeName(_ node: Int) -> String {
-    if let labels = graph.nodeLabels { return "\(node):\(labels[node])" }
-    return "\(node)"
-  }
+  public func nodeName(_ node: Int) -> String { graphNodeName(graph, node) }
 
   /// The `xai graph --format json` object (docs/json-output.md, "xai graph").
   public var json: JSONOutput {
@@ -138,61 +135,29 @@ extension GraphReport {
     }
     page.append(table + "</table></section>")
     page.append("<h2>Node relevance</h2>")
-    var nodes = "<section><table class=\"data\"><tr><th>node</th><th>Σ R of walks starting here</th></tr>"
-    let ranked = e.nodeRelevance.indices.sorted { abs(e.nodeRelevance[$0]) > abs(e.nodeRelevance[$1]) }
-    for node in ranked.prefix(30) {
-      nodes +=
-        "<tr><td>\(escapeHTML(nodeName(node)))</td><td class=\"num \(e.nodeRelevance[node] >= 0 ? "pos" : "neg")\">"
-        + "\(formatNumber(e.nodeRelevance[node]))</td></tr>"
-    }
-    page.append(nodes + "</table></section>")
+    page.append(nodeTable(e.nodeRelevance, heading: "Σ R of walks starting here", nodeName: nodeName))
     return page.text
   }
 
   /// The drawing: edges, the top walks as smooth curves, nodes coloured by relevance.
   var svg: String {
-    let (width, height, margin) = (720.0, 520.0, 36.0)
-    let unit = GraphLayout.positions(for: graph)
-    let scale = min(width, height) - 2 * margin
-    let originX = (width - scale) / 2
-    let points = unit.map { (originX + $0.x * scale, margin + $0.y * scale) }
     let e = explanation
-    var svg =
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"100%\" role=\"img\" aria-label=\"graph with relevant walks\">"
-    svg += "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>"
-    svg += "<g stroke=\"#c3c8d2\" stroke-width=\"1.2\">"
-    for edge in graph.edges {
-      let (a, b) = (points[edge.u], points[edge.v])
-      svg += "<line x1=\"\(f(a.0))\" y1=\"\(f(a.1))\" x2=\"\(f(b.0))\" y2=\"\(f(b.1))\"/>"
-    }
-    svg += "</g><g fill=\"none\" stroke-linecap=\"round\" stroke-linejoin=\"round\">"
-    let largest = e.walks.map { abs($0.relevance) }.max() ?? 0
-    for (rank, walk) in e.walks.enumerated().reversed() {
-      let strength = largest > 0 ? Double(abs(walk.relevance) / largest) : 0
-      let colour = walk.relevance >= 0 ? "#c0392b" : "#2e4db3"
-      let offset = (Double(rank % 5) - 2) * 2.2
-      svg +=
-        "<path class=\"walk\" d=\"\(walkPath(walk.nodes, points: points, offset: offset))\" stroke=\"\(colour)\" "
-        + "stroke-width=\(quoted(f(1 + 6 * strength))) stroke-opacity=\(quoted(f(0.3 + 0.6 * strength)))>"
-        + "<title>\(escapeHTML(walk.nodes.map(nodeName).joined(separator: " → "))): R = \(formatNumber(walk.relevance, digits: 7))</title></path>"
-    }
-    svg += "</g>"
-    let nodeScale = e.nodeRelevance.map(abs).max() ?? 0
-    let radius = graph.nodeCount > 200 ? 4.0 : (graph.nodeCount > 60 ? 7.0 : 11.0)
-    for node in 0..<graph.nodeCount {
-      let point = points[node]
-      let fill = RGB.diverging(e.nodeRelevance[node], scale: nodeScale)
-      svg +=
-        "<g><circle cx=\"\(f(point.0))\" cy=\"\(f(point.1))\" r=\"\(f(radius))\" fill=\"\(fill.hex)\" stroke=\"#4a5160\" stroke-width=\"1\"/>"
-      if radius >= 7 {
-        let label = graph.nodeLabels?[node] ?? "\(node)"
+    return graphDrawing(
+      graph, nodeRelevance: e.nodeRelevance, nodeName: nodeName, what: "graph with relevant walks"
+    ) { points in
+      var svg = "<g fill=\"none\" stroke-linecap=\"round\" stroke-linejoin=\"round\">"
+      let largest = e.walks.map { abs($0.relevance) }.max() ?? 0
+      for (rank, walk) in e.walks.enumerated().reversed() {
+        let strength = largest > 0 ? Double(abs(walk.relevance) / largest) : 0
+        let colour = walk.relevance >= 0 ? "#c0392b" : "#2e4db3"
+        let offset = (Double(rank % 5) - 2) * 2.2
         svg +=
-          "<text x=\"\(f(point.0))\" y=\"\(f(point.1 + 3.5))\" text-anchor=\"middle\" font-size=\"\(radius >= 11 ? 10 : 8)\" fill=\"\(fill.contrastingText.hex)\">\(escapeHTML(label))</text>"
+          "<path class=\"walk\" d=\"\(walkPath(walk.nodes, points: points, offset: offset))\" stroke=\"\(colour)\" "
+          + "stroke-width=\(quoted(f(1 + 6 * strength))) stroke-opacity=\(quoted(f(0.3 + 0.6 * strength)))>"
+          + "<title>\(escapeHTML(walk.nodes.map(nodeName).joined(separator: " → "))): R = \(formatNumber(walk.relevance, digits: 7))</title></path>"
       }
-      svg +=
-        "<title>\(escapeHTML(nodeName(node))): node relevance \(formatNumber(e.nodeRelevance[node], digits: 7))</title></g>"
+      return svg + "</g>"
     }
-    return svg + "</svg>"
   }
 
   /// A smooth curve through the walk's nodes (a loop where the walk stays put).
@@ -218,6 +183,63 @@ extension GraphReport {
     }
     return d
   }
+}
+
+/// The 30 nodes of largest |R| as a table section, largest first.
+func nodeTable(_ relevance: [Float], heading: String, nodeName: (Int) -> String) -> String {
+  var nodes = "<section><table class=\"data\"><tr><th>node</th><th>\(escapeHTML(heading))</th></tr>"
+  let ranked = relevance.indices.sorted { abs(relevance[$0]) > abs(relevance[$1]) }
+  for node in ranked.prefix(30) {
+    nodes +=
+      "<tr><td>\(escapeHTML(nodeName(node)))</td><td class=\"num \(relevance[node] >= 0 ? "pos" : "neg")\">"
+      + "\(formatNumber(relevance[node]))</td></tr>"
+  }
+  return nodes + "</table></section>"
+}
+
+/// `3:C` for molecules, `3` otherwise.
+func graphNodeName(_ graph: Graph, _ node: Int) -> String {
+  if let labels = graph.nodeLabels { return "\(node):\(labels[node])" }
+  return "\(node)"
+}
+
+/// A graph drawn as SVG: its edges, `overlay` (given every node's point) above them, and
+/// the nodes coloured by `nodeRelevance` (blue − … red +), each with its name and value
+/// in a hover title; `what` is the drawing's accessible label.
+func graphDrawing(
+  _ graph: Graph, nodeRelevance: [Float], nodeName: (Int) -> String, what: String,
+  overlay: ([(Double, Double)]) -> String = { _ in "" }
+) -> String {
+  let (width, height, margin) = (720.0, 520.0, 36.0)
+  let unit = GraphLayout.positions(for: graph)
+  let scale = min(width, height) - 2 * margin
+  let originX = (width - scale) / 2
+  let points = unit.map { (originX + $0.x * scale, margin + $0.y * scale) }
+  var svg =
+    "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"100%\" role=\"img\" aria-label=\"\(escapeHTML(what))\">"
+  svg += "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>"
+  svg += "<g stroke=\"#c3c8d2\" stroke-width=\"1.2\">"
+  for edge in graph.edges {
+    let (a, b) = (points[edge.u], points[edge.v])
+    svg += "<line x1=\"\(f(a.0))\" y1=\"\(f(a.1))\" x2=\"\(f(b.0))\" y2=\"\(f(b.1))\"/>"
+  }
+  svg += "</g>" + overlay(points)
+  let nodeScale = nodeRelevance.map(abs).max() ?? 0
+  let radius = graph.nodeCount > 200 ? 4.0 : (graph.nodeCount > 60 ? 7.0 : 11.0)
+  for node in 0..<graph.nodeCount {
+    let point = points[node]
+    let fill = RGB.diverging(nodeRelevance[node], scale: nodeScale)
+    svg +=
+      "<g><circle cx=\"\(f(point.0))\" cy=\"\(f(point.1))\" r=\"\(f(radius))\" fill=\"\(fill.hex)\" stroke=\"#4a5160\" stroke-width=\"1\"/>"
+    if radius >= 7 {
+      let label = graph.nodeLabels?[node] ?? "\(node)"
+      svg +=
+        "<text x=\"\(f(point.0))\" y=\"\(f(point.1 + 3.5))\" text-anchor=\"middle\" font-size=\"\(radius >= 11 ? 10 : 8)\" fill=\"\(fill.contrastingText.hex)\">\(escapeHTML(label))</text>"
+    }
+    svg +=
+      "<title>\(escapeHTML(nodeName(node))): node relevance \(formatNumber(nodeRelevance[node], digits: 7))</title></g>"
+  }
+  return svg + "</svg>"
 }
 
 private func f(_ value: Double) -> String { String(format: "%.1f", value) }

@@ -138,6 +138,10 @@ struct BatchCommand: ParsableCommand {
       // The model and methods first, then the outputs: a resumed file is checked against
       // them before anything in it (or in --errors) is cut.
       let job: Job
+      if perturbation.units != .tokens, loaded.kind != .textClassifier {
+        throw ValidationError(
+          "--units words groups a text classifier's word pieces; \(loaded.architecture) has no words to group.")
+      }
       switch loaded {
       case .graph(let network):
         if report != nil {
@@ -181,7 +185,8 @@ struct BatchCommand: ParsableCommand {
         job = .prompts(
           try dataOptions.promptReader(input, model: model),
           PromptExplainer(
-            model: model, chat: chatOptions.format, integratedGradients: methodOptions.integratedGradients),
+            model: model, chat: chatOptions.format, integratedGradients: methodOptions.integratedGradients,
+            perturbation: perturbation.settings),
           try methodOptions.languageMethods())
       }
       BLAS.threads = DatasetPass.blasThreadsPerProduct
@@ -342,7 +347,6 @@ private enum Job {
     switch self {
     case .texts(let model, _): model.name
     case .images(let model, _): model.name
-    case .graphs: graphName
     case .prompts(_, let explainer, _): explainer.model.name
     case .graphs, .graphPerturbation: graphName
     case .pairs(_, let explainer, _): explainer.similarity.encoder.name

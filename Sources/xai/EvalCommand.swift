@@ -31,6 +31,17 @@ struct EvalCommand: ParsableCommand {
       *, ~ within one standard error of it); --output writes every mean curve and \
       per-example score as JSON, --html a page with the curves.
 
+      Every method is timed: the table, JSON and page give each one's model \
+      evaluations per explanation (forward passes, and backward passes for gradient \
+      methods; exact) and its milliseconds per explanation on this machine, and the \
+      page draws each score against that time with the faithful-for-its-cost \
+      frontier. The perturbation methods (occlusion, feature-ablation, shapley, \
+      kernel-shap, lime) take --window, --stride, --samples and --units as in \
+      'xai explain'; --seed seeds their draws and the random baseline. A setting that \
+      cannot work on some example (exact Shapley values beyond \
+      \(PerturbationSettings.exactShapleyLimit) units, a window larger than the input) \
+      stops the run before anything is evaluated (exit 64).
+
       Language models read prompts as JSON Lines ({"prompt": "…", "target": " Paris"}) \
       and track the next token (the target, else the greedy one) at the last \
       position. Their units are the prompt's own tokens (no BOS, no chat-template \
@@ -45,6 +56,8 @@ struct EvalCommand: ParsableCommand {
         xai eval --model graphnet-ba --input samples/data/ba_graphs.jsonl --output ba-eval.json
         xai eval --model vit-digits --input samples/data/digits_test.jsonl --html digits-eval.html
         xai eval --model smollm2-135m-instruct --input samples/data/next_token_prompts.jsonl
+        xai eval --input samples/data/rotten_tomatoes_test.jsonl --method lrp --method occlusion \\
+          --method shapley --method kernel-shap --samples 16 --html cost.html
         xai eval --from curves.json --html page.html          # redraw a saved run
       """)
 
@@ -73,8 +86,12 @@ struct EvalCommand: ParsableCommand {
   @Option(name: .long, parsing: .unconditional, help: "Random baseline: orders averaged per example.")
   var randomOrders: Int = 5
 
-  @Option(name: .long, parsing: .unconditional, help: "Random baseline: the seed (same seed, same orders).")
+  @Option(
+    name: .long, parsing: .unconditional,
+    help: "Random baseline and perturbation methods: the seed (same seed, same orders and draws).")
   var seed: Int = 0
+
+  @OptionGroup(title: "Perturbation methods") var perturbation: PerturbationShapeOptions
 
   @Option(name: [.short, .long], help: "Write mean curves and per-example scores to this JSON file.")
   var output: String?
@@ -112,6 +129,15 @@ struct EvalCommand: ParsableCommand {
       throw ValidationError("--random-orders must be between 1 and 100; got \(randomOrders).")
     }
     if seed < 0 { throw ValidationError("--seed must be ≥ 0; got \(seed).") }
+    if !methodOptions.method.isEmpty {
+      try perturbation.check(
+        methods: methodOptions.method.compactMap(\.kind),
+        shown: methodOptions.method.map { $0.kind?.rawValue ?? GraphMethodKind.gnnLRP.rawValue }.joined(
+          separator: ", "))
+    } else if perturbation.isUsed {
+      throw ValidationError(
+        "--window, --stride, --samples and --units apply to perturbation methods; name them with --method.")
+    }
     if let workers, workers < 1 || workers > BatchCommand.maximumWorkers {
       throw ValidationError("--workers must be between 1 and \(BatchCommand.maximumWorkers); got \(workers).")
     }
@@ -192,10 +218,13 @@ struct EvalCommand: ParsableCommand {
     if failures > 0 && !skipInvalid { throw ExitCode(ExitStatus.badData) }
   }
 
+  /// The perturbation methods' settings (their draws seeded by --seed).
+  var settings: PerturbationSettings { perturbation.settings(seed: UInt64(seed)) }
+
   /// The methods (default: every transformer method) and baselines of a transformer.
   func transformerRankings() throws -> (methods: [any AttributionMethod], baselines: [Ranking]) {
     let methods = try methodOptions.methods(
-      defaults: [.lrp, .attnlrp, .gradxinput, .gradient, .integratedGradients])
+      defaults: [.lrp, .attnlrp, .gradxinput, .gradient, .integratedGradients], perturbation: settings)
     let chosen = baseline.isEmpty ? BaselineName.allCases : baseline
     return (methods, [.random(orders: randomOrders)] + (chosen.contains(.attention) ? [.attention] : []))
   }
@@ -210,6 +239,9 @@ struct EvalCommand: ParsableCommand {
   }
 
   func evaluateImages(_ model: ImageModel, input: String, workers: Int) throws -> (FaithfulnessSummary, Int) {
+    if perturbation.units != .tokens {
+      throw ValidationError("--units words applies to texts; an image's units are its patches.")
+    }
     let (methods, baselines) = try transformerRankings()
     var fields = dataOptions.fields
     if fields.text == "text" { fields.text = "image" }
@@ -224,17 +256,22 @@ struct EvalCommand: ParsableCommand {
   func evaluateLanguage(_ model: LanguageModel, replacement: Int, input: String, workers: Int) throws -> (
     FaithfulnessSummary, Int
   ) {
+    if perturbation.units != .tokens {
+      throw ValidationError("--units words groups a text classifier's word pieces; a language model's units are its tokens.")
+    }
     let methods = try methodOptions.languageMethods(defaults: PromptExplainer.methods)
     let chosen = baseline.isEmpty ? BaselineName.allCases : baseline
     let baselines: [Ranking] = [.random(orders: randomOrders)] + (chosen.contains(.attention) ? [.attention] : [])
     let reader = try dataOptions.promptReader(input, model: model)
     var contrasts = 0
     let result = try evaluate(
-      PromptExplainer(model: model, chat: chatOptions.format, integratedGradients: methodOptions.integratedGradients),
+      PromptExplainer(
+        model: model, chat: chatOptions.format, integratedGradients: methodOptions.integratedGradients,
+        perturbation: settings),
       LanguageFaithfulness(
         model: model, methods: methods, baselines: baselines, seed: UInt64(seed),
         integratedGradients: methodOptions.integratedGradients,
-        replacement: replacement),
+        replacement: replacement, perturbation: settings),
       records: { try reader.next() }, path: reader.path, workers: workers,
       describe: { record in
         if record.contrast != nil { contrasts += 1 }
@@ -252,16 +289,27 @@ struct EvalCommand: ParsableCommand {
   ) {
     let asked =
       methodOptions.method.isEmpty ? GraphMethodKind.allCases : methodOptions.method.compactMap(\.graphMethod)
-    if let other = methodOptions.method.first(where: { $0.graphMethod == nil }) {
+    let perturbations = methodOptions.method.compactMap { name -> MethodKind? in
+      guard name.graphMethod == nil, let kind = name.kind, kind.isPerturbation else { return nil }
+      return kind
+    }
+    if let other = methodOptions.method.first(where: { $0.graphMethod == nil && !($0.kind?.isPerturbation ?? false) }) {
       throw ValidationError(
-        "A graph model takes --method gnn-lrp and/or gradxinput; got \(other.kind.map(\.rawValue) ?? "").")
+        "A graph model takes --method gnn-lrp, gradxinput and the perturbation methods (occlusion, feature-ablation, shapley, kernel-shap, lime); got \(other.kind.map(\.rawValue) ?? "").")
+    }
+    if perturbation.units != .tokens {
+      throw ValidationError("--units applies to texts; a graph's units are its nodes.")
     }
     if baseline.contains(.attention) {
       throw ValidationError("--baseline attention needs a transformer; graph models take random only.")
     }
+    var unique: [MethodKind] = []
+    for kind in perturbations where !unique.contains(kind) { unique.append(kind) }
     let evaluation = GraphFaithfulness(
       walks: asked.contains(.gnnLRP) ? walks.relevantWalks() : nil,
-      nodeGradientTimesInput: asked.contains(.gradxinput), randomOrders: randomOrders, seed: UInt64(seed))
+      nodeGradientTimesInput: asked.contains(.gradxinput),
+      perturbations: unique.map { GraphPerturbation(kind: $0, settings: settings) }, randomOrders: randomOrders,
+      seed: UInt64(seed))
     let reader = try GraphRecordReader(path: input)
     return try evaluate(
       GraphExplainer(network: network), NetworkFaithfulness(network: network, evaluation: evaluation),

@@ -38,9 +38,6 @@ struct GraphCommand: ParsableCommand {
 
   func validate() throws {
     if graphOptions.graph == nil { throw ValidationError("Give a graph file with --graph FILE.") }
-    if output.html != nil && method != .graph(.gnnLRP) {
-      throw ValidationError("--html draws relevant walks; use it with --method gnn-lrp.")
-    }
     if perturbation.units != .tokens {
       throw ValidationError("--units applies to texts; a graph's units are its nodes.")
     }
@@ -58,6 +55,10 @@ struct GraphCommand: ParsableCommand {
         perturbation: perturbation.settings)
       switch result {
       case .nodes(let view):
+        if let html = output.html {
+          try writeReport(view.html, to: html)
+          printError("xai: wrote \(html)")
+        }
         switch output.format {
         case .json: print(view.json.text)
         case .terminal: print(view.terminal(top: graphOptions.walks.top), terminator: "")

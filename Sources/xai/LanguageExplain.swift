@@ -68,7 +68,8 @@ extension ExplainCommand {
       throw ModelError.badInput("\(model.path): the model has no tokenizer, so it cannot read a prompt.")
     }
     if text == "-" { throw ValidationError("A language model explains one prompt; give it as an argument.") }
-    let ids = try model.promptTokens(text, chat: language.chat ? ChatFormat(system: language.system) : nil).ids
+    let prompt = try model.promptTokens(text, chat: language.chat ? ChatFormat(system: language.system) : nil)
+    let ids = prompt.ids
     func tokenId(_ given: String, option: String) throws -> Int { try model.tokenId(given, what: option) }
     let target: Int? = try targetOption.target.map { target in
       switch target {
@@ -100,8 +101,10 @@ extension ExplainCommand {
         throw ValidationError(
           "--audit sums h·∂f/∂h in a backward pass, which only Gradient×Input methods (lrp, attnlrp, gradxinput) have; \(kind.rawValue) runs none.")
       }
+      // The prompt's own tokens are the units: never a BOS or the chat template's text.
       explanation = try model.explainByPerturbation(
-        promptIds: ids, target: target, contrast: contrast, method: kind, settings: perturbation.settings)
+        promptIds: ids, target: target, contrast: contrast, method: kind, settings: perturbation.settings,
+        units: prompt.units)
     } else {
       explanation = try model.explain(
         promptIds: ids, request: request, method: kind,

@@ -201,9 +201,10 @@ struct MethodOptions: ParsableArguments {
   }
 }
 
-/// `--window`, `--stride`, `--samples`, `--seed`, `--units`: how perturbation methods
-/// (occlusion, feature-ablation, shapley, kernel-shap, lime) perturb.
-struct PerturbationOptions: ParsableArguments {
+/// `--window`, `--stride`, `--samples`, `--units`: how perturbation methods (occlusion,
+/// feature-ablation, shapley, kernel-shap, lime) perturb; `xai eval` takes these with its
+/// own `--seed`, which seeds the random baseline and the methods' draws alike.
+struct PerturbationShapeOptions: ParsableArguments {
   @Option(
     name: .long, parsing: .unconditional,
     help: ArgumentHelp(
@@ -218,14 +219,9 @@ struct PerturbationOptions: ParsableArguments {
   @Option(
     name: .long, parsing: .unconditional,
     help: ArgumentHelp(
-      "shapley: random orders (default: exact over every coalition, up to \(PerturbationSettings.exactShapleyLimit) units); kernel-shap: coalitions (default \(PerturbationSettings.kernelShapSamples)); lime: coalitions (default \(PerturbationSettings.limeSamples)).",
-      valueName: "N"))
-  var samples: Int?
-
-  @Option(
-    name: .long, parsing: .unconditional,
-    help: "Perturbation methods: the seed of every random draw (same seed and input, same result).")
-  var seed: Int = 0
+      "shapley: random orders (default: exact over every coalition, up to \(PerturbationSettings.exactShapleyLimit) units); kernel-shap: coalitions (default \(PerturbationSettings.kernelShapSamples)); lime: coalitions (default \(PerturbationSettings.limeSamples)). One number for all three, or per method: shapley=8,kernel-shap=256 (a number first sets the others).",
+      valueName: "N|method=N,…"))
+  var samples: SampleCounts?
 
   @Option(name: .long, help: "Texts, perturbation methods: tokens (default) or words as the units.")
   var units: UnitGrouping = .tokens
@@ -233,16 +229,20 @@ struct PerturbationOptions: ParsableArguments {
   func validate() throws {
     if let window, window < 1 { throw ValidationError("--window must be at least 1; got \(window).") }
     if let stride, stride < 1 { throw ValidationError("--stride must be at least 1; got \(stride).") }
-    if let samples, samples < 1 || samples > PerturbationSettings.largestSamples {
+    if let bad = samples?.values.first(where: { $0 < 1 || $0 > PerturbationSettings.largestSamples }) {
       throw ValidationError(
-        "--samples must be between 1 and \(PerturbationSettings.largestSamples); got \(samples).")
+        "--samples must be between 1 and \(PerturbationSettings.largestSamples); got \(bad).")
     }
-    if seed < 0 { throw ValidationError("--seed must be ≥ 0; got \(seed).") }
   }
 
-  /// The settings given.
-  var settings: PerturbationSettings {
-    PerturbationSettings(window: window, stride: stride, samples: samples, seed: UInt64(seed), units: units)
+  /// Whether any option was given.
+  var isUsed: Bool { window != nil || stride != nil || samples != nil || units != .tokens }
+
+  /// The settings given, with `seed`.
+  func settings(seed: UInt64) -> PerturbationSettings {
+    PerturbationSettings(
+      window: window, stride: stride, samples: samples?.all, methodSamples: samples?.perMethod ?? [:], seed: seed,
+      units: units)
   }
 
   /// Refuses an option that none of `methods` reads (`shown`: the methods as the user named
@@ -252,14 +252,77 @@ struct PerturbationOptions: ParsableArguments {
     if (window != nil || stride != nil) && !kinds.contains(.occlusion) {
       throw ValidationError("--window and --stride apply to --method occlusion, not to \(names).")
     }
-    if samples != nil && !kinds.contains(where: { [.shapley, .kernelShap, .lime].contains($0) }) {
+    if samples != nil && !kinds.contains(where: { SampleCounts.methods.contains($0) }) {
       throw ValidationError("--samples applies to --method shapley, kernel-shap and lime, not to \(names).")
+    }
+    if let named = samples?.perMethod.keys.sorted(by: { $0.rawValue < $1.rawValue }).first(where: { !kinds.contains($0) }) {
+      throw ValidationError("--samples gives \(named.rawValue) its samples, but the methods are \(names).")
     }
     if units != .tokens && !kinds.contains(where: \.isPerturbation) {
       throw ValidationError(
         "--units applies to perturbation methods (occlusion, feature-ablation, shapley, kernel-shap, lime), not to \(names); --words shows a gradient method's relevance by word."
       )
     }
+  }
+}
+
+/// `--samples N`, or per method `shapley=8,kernel-shap=256` (a plain number first is the
+/// count of the methods not named).
+struct SampleCounts: ExpressibleByArgument, Equatable {
+  /// The methods that take samples.
+  static let methods: [MethodKind] = [.shapley, .kernelShap, .lime]
+
+  /// The count of every method not named.
+  var all: Int?
+  /// Counts by method.
+  var perMethod: [MethodKind: Int] = [:]
+
+  init?(argument: String) {
+    let parts = argument.split(separator: ",", omittingEmptySubsequences: false).map {
+      $0.trimmingCharacters(in: .whitespaces)
+    }
+    for (index, part) in parts.enumerated() {
+      let pair = part.split(separator: "=", maxSplits: 1).map(String.init)
+      if pair.count == 1 {
+        guard index == 0, let value = Int(pair[0]) else { return nil }
+        all = value
+      } else {
+        guard let kind = MethodKind(name: pair[0]), Self.methods.contains(kind), perMethod[kind] == nil,
+          let value = Int(pair[1])
+        else { return nil }
+        perMethod[kind] = value
+      }
+    }
+  }
+
+  /// Every count given.
+  var values: [Int] { (all.map { [$0] } ?? []) + perMethod.values.sorted() }
+}
+
+/// The perturbation options and `--seed`, for the commands that have no seed of their own.
+struct PerturbationOptions: ParsableArguments {
+  @OptionGroup var shape: PerturbationShapeOptions
+
+  @Option(
+    name: .long, parsing: .unconditional,
+    help: "Perturbation methods: the seed of every random draw (same seed and input, same result).")
+  var seed: Int = 0
+
+  func validate() throws {
+    if seed < 0 { throw ValidationError("--seed must be ≥ 0; got \(seed).") }
+  }
+
+  var window: Int? { shape.window }
+  var stride: Int? { shape.stride }
+  var samples: SampleCounts? { shape.samples }
+  var units: UnitGrouping { shape.units }
+
+  /// The settings given.
+  var settings: PerturbationSettings { shape.settings(seed: UInt64(seed)) }
+
+  /// Refuses an option that none of `methods` reads.
+  func check(methods kinds: [MethodKind], shown: String? = nil) throws {
+    try shape.check(methods: kinds, shown: shown)
   }
 }
 
@@ -425,15 +488,16 @@ extension MethodOptions {
   /// does not have are refused.
   func languageMethods(defaults: [MethodKind] = [.lrp]) throws -> [MethodKind] {
     if method.contains(.gnnLRP) {
-      throw ValidationError("gnn-lrp explains graph models; give lrp, attnlrp, gradxinput or integrated-gradients.")
+      throw ValidationError(
+        "gnn-lrp explains graph models; give lrp, attnlrp, gradxinput, integrated-gradients or a perturbation method.")
     }
     if detach != nil {
       throw ValidationError("--detach chooses rules for text classifiers; a language model's methods have fixed rules.")
     }
     let kinds = method.isEmpty ? defaults : method.compactMap(\.kind)
-    if let other = kinds.first(where: { !PromptExplainer.methods.contains($0) }) {
+    if let other = kinds.first(where: { !PromptExplainer.allMethods.contains($0) }) {
       throw ValidationError(
-        "--method \(other.rawValue) is not available for language models; use lrp, attnlrp, gradxinput or integrated-gradients."
+        "--method \(other.rawValue) is not available for language models; use lrp, attnlrp, gradxinput, integrated-gradients, occlusion, feature-ablation, shapley, kernel-shap or lime."
       )
     }
     var unique: [MethodKind] = []

@@ -18,6 +18,7 @@ struct ReportCommand: ParsableCommand {
       Examples:
         xai report --method lrp --method gradxinput --method integrated-gradients -o review.html "Not bad at all."
         xai report --model graphnet-ba --graph samples/data/ba_graphs.jsonl --index 1 -o ba.html
+        xai report --model graphnet-ba --graph samples/data/ba_graphs.jsonl --method shapley --samples 64 -o ba.html
         xai report --input samples/data/rotten_tomatoes_test.jsonl --limit 200 -o dataset.html
         xai report --model vit-digits --image samples/data/digits/3-0045.png -o digit.html
       """)
@@ -57,11 +58,17 @@ struct ReportCommand: ParsableCommand {
       throw ValidationError(
         "Give exactly one of: a text, --image FILE, --graph FILE, --input FILE or --from OUTPUT.jsonl.")
     }
-    if graphOptions.graph != nil && !methodOptions.method.isEmpty {
-      throw ValidationError("--method chooses text methods; a graph report shows GNN-LRP walks.")
+    if graphOptions.graph != nil {
+      _ = try graphMethod()
+      if perturbation.units != .tokens {
+        throw ValidationError("--units applies to texts; a graph's units are its nodes.")
+      }
     }
     if !methodOptions.method.isEmpty {
-      try perturbation.check(methods: methodOptions.method.compactMap(\.kind))
+      try perturbation.check(
+        methods: methodOptions.method.compactMap(\.kind),
+        shown: methodOptions.method.map { $0.kind?.rawValue ?? GraphMethodKind.gnnLRP.rawValue }.joined(
+          separator: ", "))
     } else if perturbation.window != nil || perturbation.stride != nil || perturbation.samples != nil
       || perturbation.units != .tokens
     {
@@ -70,17 +77,38 @@ struct ReportCommand: ParsableCommand {
     }
   }
 
+  /// The one method a graph report shows: GNN-LRP walks (default), node Gradient×Input,
+  /// or a perturbation method over the nodes.
+  func graphMethod() throws -> GraphMethodChoice {
+    guard methodOptions.method.count <= 1 else {
+      throw ValidationError(
+        "A graph report shows one --method: gnn-lrp (walks), gradxinput or a perturbation method (occlusion, feature-ablation, shapley, kernel-shap, lime).")
+    }
+    guard let name = methodOptions.method.first else { return .graph(.gnnLRP) }
+    if let graph = name.graphMethod { return .graph(graph) }
+    if let kind = name.kind, kind.isPerturbation { return .perturbation(kind) }
+    throw ValidationError(
+      "A graph model takes --method gnn-lrp, gradxinput or a perturbation method (occlusion, feature-ablation, shapley, kernel-shap, lime); \(name.kind?.rawValue ?? "") explains transformers.")
+  }
+
   func run() throws {
     try reportingErrors {
       try checkWritable(
         output,
         inputs: [graphOptions.graph, from, dataOptions.input, modelOptions.inputPath] + images.files)
       if graphOptions.graph != nil {
-        let report = try explainGraphWalks(
-          model: modelOptions, options: graphOptions, target: targetOption.classTarget)
-        try writeReport(report.html, to: output)
-        printError("xai: wrote \(output)")
-        adviseOnStability(report)
+        let result = try explainGraph(
+          model: modelOptions, options: graphOptions, method: try graphMethod(), target: targetOption.classTarget,
+          perturbation: perturbation.settings)
+        switch result {
+        case .walks(let report):
+          try writeReport(report.html, to: output)
+          printError("xai: wrote \(output)")
+          adviseOnStability(report)
+        case .nodes(let view):
+          try writeReport(view.html, to: output)
+          printError("xai: wrote \(output)")
+        }
         return
       }
       if let from {

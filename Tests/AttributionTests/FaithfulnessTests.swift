@@ -161,13 +161,18 @@ final class FaithfulnessTests: XCTestCase {
     XCTAssertNotEqual(try run(seed: 7), try run(seed: 8))
   }
 
-  func testGraphCurvesRemoveNodesFromTheWholeGraphToNone() throws {
+  /// The sample GraphNet and the first of the sample BA graphs, prepared.
+  static func firstSampleGraph() throws -> (network: GraphNetwork, graph: Graph, input: GraphInput) {
     let network = try GraphNetwork.load(
       path: AttributionFixtures.repository.appendingPathComponent("samples/models/graphnet-ba").path)
     let reader = try GraphRecordReader(
       path: AttributionFixtures.repository.appendingPathComponent("samples/data/ba_graphs.jsonl").path)
     let graph = try XCTUnwrap(reader.next()).result.get().graph
-    let input = try network.prepare(graph)
+    return (network, graph, try network.prepare(graph))
+  }
+
+  func testGraphCurvesRemoveNodesFromTheWholeGraphToNone() throws {
+    let (network, graph, input) = try Self.firstSampleGraph()
     let evaluator = GraphFaithfulness(
       walks: RelevantWalks(), nodeGradientTimesInput: true, randomOrders: 3, seed: 0)
     XCTAssertEqual(evaluator.rankings.map(\.name), ["gnn-lrp", "gradxinput", "random"])

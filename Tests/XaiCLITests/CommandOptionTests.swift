@@ -48,11 +48,14 @@ final class CommandOptionTests: XCTestCase {
     XCTAssertTrue(withPooler.stdout.contains("\"gelu\", \"tanh\"]"), withPooler.stdout)
   }
 
-  func testExplainTakesOneMethodAndGraphHTMLNeedsWalks() throws {
+  func testExplainTakesOneMethodAndGraphHTMLDrawsNodeMethodsToo() throws {
     XCTAssertEqual(try runXai(["explain", "--method", "lrp", "--method", "gradient", "good"]).status, 64)
     let html = FileManager.default.temporaryDirectory.appendingPathComponent("xai-\(UUID()).html").path
-    XCTAssertEqual(
-      try runXai(["graph", "--graph", baGraphs, "--method", "gradxinput", "--html", html]).status, 64)
+    defer { try? FileManager.default.removeItem(atPath: html) }
+    let result = try runXai(["graph", "--graph", baGraphs, "--method", "gradxinput", "--html", html])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    let page = try String(contentsOfFile: html, encoding: .utf8)
+    XCTAssertTrue(page.contains("Node relevance of a graph classifier") && page.contains("node Gradient×Input"), page)
   }
 
   func testGraphNodeGradientTimesInputPrintsEveryNodeAsJSON() throws {

@@ -69,7 +69,9 @@ final class EvalCommandTests: XCTestCase {
       XCTAssertNotNil(ranking["scores"]?["area_between"]?["standard_error"]?.double)
     }
     let page = try String(contentsOfFile: scratch.file("eval.html"), encoding: .utf8)
-    XCTAssertEqual(page.components(separatedBy: "<svg").count - 1, 6, "one chart per protocol")
+    XCTAssertEqual(
+      page.components(separatedBy: "<svg").count - 1, 6 + 2, "one chart per protocol and two of score against cost")
+    XCTAssertTrue(page.contains("ΔA ↑ against time per explanation"), "the cost charts")
     XCTAssertFalse(page.contains("http://") || page.contains("https://"), "the page needs no network")
 
     let redrawn = try runXai([

@@ -206,7 +206,7 @@ final class LanguageDataCommandTests: XCTestCase {
       XCTAssertEqual(morf[r][10], morf[0][10], accuracy: 1e-5)
     }
     let page = try String(contentsOfFile: scratch.file("eval.html"), encoding: .utf8)
-    XCTAssertEqual(page.components(separatedBy: "<svg").count - 1, 6)
+    XCTAssertEqual(page.components(separatedBy: "<svg").count - 1, 6 + 2, "the protocols' and the cost charts")
     XCTAssertTrue(page.contains("log p(y)") && page.contains("&lt;|end_of_text|&gt;"), "escaped replacement token")
     let redrawn = try runXai(["eval", "--from", scratch.file("curves.json"), "--html", scratch.file("again.html"), "--quiet"])
     XCTAssertEqual(redrawn.status, 0, redrawn.stderr)
@@ -222,9 +222,10 @@ final class LanguageDataCommandTests: XCTestCase {
         ["eval", "--model", Self.llama, "--input", data, "--method", "gradxinput", "--output", output, "--quiet"]
           + extra)
       XCTAssertEqual(result.status, 0, result.stderr)
-      // Everything but the wall time.
+      // Everything but the wall times (the run's, and each method's per explanation).
       return try String(contentsOfFile: output, encoding: .utf8).replacingOccurrences(
-        of: #""seconds": [^,]*,"#, with: "", options: .regularExpression)
+        of: #""seconds": [^,]*,"#, with: "", options: .regularExpression
+      ).replacingOccurrences(of: #""ms_per_explanation": [^}]*"#, with: "", options: .regularExpression)
     }
     let one = try run(["--workers", "1", "--seed", "3"])
     XCTAssertEqual(try run(["--workers", "2", "--seed", "3"]), one)

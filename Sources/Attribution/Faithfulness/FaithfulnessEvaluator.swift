@@ -13,16 +13,40 @@ public protocol FaithfulnessEvaluator: Sendable {
   /// The curves of `inputs[i]` (example `indices[i]`, which seeds the random baseline),
   /// tracking `labels[i]` when given, else the prediction.
   func evaluate(_ inputs: [Input], indices: [Int], labels: [Int?]) throws -> [ExampleFaithfulness]
+  /// Throws the `PerturbationLimitError` a perturbation method's settings meet on `input`
+  /// (a window larger than it, more units than exact Shapley values take), before
+  /// anything runs: one setting for every example, so the run stops instead of leaving
+  /// some examples out of one method's scores.
+  func check(_ input: Input) throws
+}
+
+extension FaithfulnessEvaluator {
+  public func check(_ input: Input) throws {}
 }
 
 extension TextFaithfulness: FaithfulnessEvaluator {
   /// Texts of similar length share batches.
   public var examplesPerGroup: Int { 32 }
+
+  public func check(_ text: EncodedText) throws {
+    for method in methods.values.compactMap({ $0 as? PerturbationAttribution }) {
+      try CoalitionPlan.check(
+        kind: method.kind, settings: method.settings, layout: TextModel.units(of: text, grouping: method.unitGrouping))
+    }
+  }
 }
 
 extension ImageFaithfulness: FaithfulnessEvaluator {
   /// Images share batches.
   public var examplesPerGroup: Int { 32 }
+
+  public func check(_ image: PreparedImage) throws {
+    let side = model.config.patchesPerSide
+    let grid = UnitLayout(groups: (1...model.config.patchCount).map { [$0] }, shape: [side, side])
+    for method in methods.values.compactMap({ $0 as? PerturbationAttribution }) {
+      try CoalitionPlan.check(kind: method.kind, settings: method.settings, layout: grid)
+    }
+  }
 }
 
 /// Graph faithfulness on one network as a `FaithfulnessEvaluator`: each graph alone.
@@ -40,6 +64,8 @@ public struct NetworkFaithfulness: FaithfulnessEvaluator {
 
   public var rankings: [Ranking] { evaluation.rankings }
   public var examplesPerGroup: Int { 1 }
+
+  public func check(_ input: GraphInput) throws { try evaluation.check(input) }
 
   public func evaluate(_ inputs: [GraphInput], indices: [Int], labels: [Int?]) throws -> [ExampleFaithfulness]
   {

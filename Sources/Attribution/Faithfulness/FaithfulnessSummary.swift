@@ -11,13 +11,19 @@ public struct FaithfulnessSummary: Sendable {
     public let meanCurves: FaithfulnessCurves
     /// Each score of each example, in example order.
     public let perExample: [FaithfulnessMetric: [Double]]
+    /// The mean cost of one explanation (nil when not measured, as in an evaluation saved
+    /// before costs were recorded).
+    public let cost: MethodCost?
 
     /// A row from its parts (as a saved evaluation holds them).
-    public init(ranking: Ranking, meanCurves: FaithfulnessCurves, perExample: [FaithfulnessMetric: [Double]])
-    {
+    public init(
+      ranking: Ranking, meanCurves: FaithfulnessCurves, perExample: [FaithfulnessMetric: [Double]],
+      cost: MethodCost? = nil
+    ) {
       self.ranking = ranking
       self.meanCurves = meanCurves
       self.perExample = perExample
+      self.cost = cost
     }
 
     /// Mean of a score over the examples.
@@ -57,7 +63,9 @@ public struct FaithfulnessSummary: Sendable {
         perExample: Dictionary(
           uniqueKeysWithValues: FaithfulnessMetric.allCases.map { metric in
             (metric, scores.map { $0[metric]! })
-          }))
+          }),
+        cost: examples.allSatisfy { $0.costs.count == rankings.count }
+          ? MethodCost(mean: examples.map { $0.costs[r] }) : nil)
     }
   }
 

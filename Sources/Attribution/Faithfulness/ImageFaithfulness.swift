@@ -4,7 +4,9 @@ import Tensor
 /// Faithfulness of image explanations with patches as the units, all at the
 /// embedding-block output: a patch "replaced by [UNK]" becomes the embedding of the
 /// black image's patch (its pixels set to black), a zeroed patch is a zero row, and a
-/// deleted patch leaves the sequence (the others keep their position embeddings).
+/// deleted patch leaves the sequence (the others keep their position embeddings). The
+/// perturbed variants run through `PerturbationRunner` (`EmbeddingRowBackend`), as the
+/// perturbation methods' coalitions do.
 public struct ImageFaithfulness: Sendable {
   /// The model.
   public let model: ImageModel
@@ -12,7 +14,7 @@ public struct ImageFaithfulness: Sendable {
   public let rankings: [Ranking]
   /// Seed of the random baseline.
   public let seed: UInt64
-  private let methods: [MethodKind: any AttributionMethod]
+  let methods: [MethodKind: any AttributionMethod]
 
   /// Most positions in one no-grad batch of perturbed variants.
   public static let tokensPerBatch = 8192
@@ -33,18 +35,36 @@ public struct ImageFaithfulness: Sendable {
     precondition(
       images.count == indices.count && images.count == labels.count, "one index and label per image")
     let batch = model.embedded(images, baselines: Array(repeating: model.blackImage, count: images.count))
-    let (positions, width) = (batch.embeddings.shape[1], batch.embeddings.shape[2])
-    let patches = positions - 1
-    let embeddings = batch.embeddings.scalars
-    let black = Array(batch.baseline!.scalars[0..<(positions * width)])
-    let original = rows(withoutGrad { model.body.logits(embeddings: batch.embeddings, keep: batch.keep) })
+    let patches = batch.embeddings.shape[1] - 1
+    // Patch u is row u + 1 (row 0 is [CLS], never removed).
+    let layout = UnitLayout(groups: (1...max(patches, 1)).map { [$0] })
+    let backend = EmbeddingRowBackend(
+      network: model.body, embeddings: batch.embeddings, baseline: batch.baseline, lengths: batch.keep.lengths,
+      layouts: Array(repeating: layout, count: images.count))
+    let runner = PerturbationRunner(maximumRows: 256, maximumTokens: Self.tokensPerBatch)
+    func variant(_ image: Int, _ perturbation: Perturbation) -> EmbeddingRowBackend.Variant {
+      var present = Coalition(units: patches, full: true)
+      for unit in perturbation.removed { present.remove(unit) }
+      let removal: EmbeddingRowBackend.Removal
+      switch perturbation.removal {
+      case .unknownToken: removal = .baseline
+      case .zeroEmbedding: removal = .zero
+      case .deletion: removal = .deletion
+      }
+      return EmbeddingRowBackend.Variant(input: image, present: present, removal: removal)
+    }
+    let original = try runner.logits(
+      of: images.indices.map { variant($0, Perturbation(.unknownToken, removing: [])) }, backend: backend
+    ).logits
     let trueClasses = zip(labels, original).map { label, logits in label ?? predictedClass(logits) }
-    let relevance = try PerturbationRun.relevance(
+    let (relevance, costs) = try PerturbationRun.relevance(
       rankings: rankings, indices: indices, unitCounts: Array(repeating: patches, count: images.count),
       seed: seed,
       method: { kind in
-        try model.explain(images, method: methods[kind]!, targets: trueClasses.map { .index($0) }).map(
-          \.patchRelevance)
+        let method = methods[kind]!
+        return try model.explain(images, method: method, targets: trueClasses.map { .index($0) }).map {
+          ($0.patchRelevance, method.passes(of: $0.perturbation))
+        }
       },
       attention: {
         model.body.lastLayerFirstPositionAttention(embeddings: batch.embeddings, keep: batch.keep).map {
@@ -53,58 +73,9 @@ public struct ImageFaithfulness: Sendable {
       })
     return try PerturbationRun.curves(
       indices: indices, labels: labels, trueClasses: trueClasses, original: original,
-      unitCounts: Array(repeating: patches, count: images.count), relevance: relevance
+      unitCounts: Array(repeating: patches, count: images.count), relevance: relevance, costs: costs
     ) { requests in
-      // Each variant's rows: from its image, the black image, zeros, or left out.
-      let variants: [[Float]] = requests.map { request in
-        let removed = Set(request.perturbation.removed.map { $0 + 1 })
-        let own = embeddings[
-          (request.example * positions * width)..<((request.example + 1) * positions * width)]
-        var rows: [Float] = []
-        rows.reserveCapacity(positions * width)
-        for position in 0..<positions {
-          let range = (position * width)..<((position + 1) * width)
-          guard removed.contains(position) else {
-            rows += own[(own.startIndex + range.lowerBound)..<(own.startIndex + range.upperBound)]
-            continue
-          }
-          switch request.perturbation.removal {
-          case .unknownToken: rows += black[range]
-          case .zeroEmbedding: rows += repeatElement(0, count: width)
-          case .deletion: break
-          }
-        }
-        return rows
-      }
-      return try logits(of: variants, width: width)
+      try runner.logits(of: requests.map { variant($0.example, $0.perturbation) }, backend: backend).logits
     }
-  }
-
-  /// Logits of each variant's embedding rows, in padded no-grad batches sorted by length.
-  private func logits(of variants: [[Float]], width: Int) throws -> [[Float]] {
-    let lengths = variants.map { $0.count / width }
-    let plan = BatchPlan(maximumRows: 256, maximumTokens: Self.tokensPerBatch)
-    var result = [[Float]](repeating: [], count: variants.count)
-    for batch in plan.batches(lengths: lengths) {
-      let keep = KeepMask(lengths: batch.map { lengths[$0] })
-      var values = [Float](repeating: 0, count: batch.count * keep.length * width)
-      for (row, index) in batch.enumerated() {
-        values.replaceSubrange(
-          (row * keep.length * width)..<(row * keep.length * width + variants[index].count),
-          with: variants[index])
-      }
-      let logits = withoutGrad {
-        model.body.logits(
-          embeddings: Tensor(shape: [batch.count, keep.length, width], scalars: values), keep: keep)
-      }
-      for (index, values) in zip(batch, rows(logits)) {
-        guard values.allSatisfy(\.isFinite) else {
-          throw ModelError.badInput(
-            "\(model.path): the model's logits are not finite numbers (NaN or infinity).")
-        }
-        result[index] = values
-      }
-    }
-    return result
   }
 }

@@ -10,8 +10,9 @@ import Tensor
 /// the sequence keeps its length and every other token its position: deleting a token
 /// would shift each later one's rotary or learned position and shorten the causal
 /// context, and the curve would mix the removal with that shift. The perturbed prompts of
-/// an example (one length) run as batched no-grad forwards that compute the logits of the
-/// last position only. MoRF and LeRF track log p(y), the others p(y).
+/// an example (one length) run through `PerturbationRunner` (`PromptTokenBackend`): batched
+/// no-grad forwards that compute the logits of the last position only, as the
+/// perturbation methods' coalitions do. MoRF and LeRF track log p(y), the others p(y).
 public struct LanguageFaithfulness: Sendable {
   /// The model.
   public let model: LanguageModel
@@ -23,24 +24,41 @@ public struct LanguageFaithfulness: Sendable {
   public let integratedGradients: IntegratedGradients
   /// The token a removed prompt token becomes (default: the model's neutral token).
   public let replacement: Int
+  /// The perturbation methods' window, stride, samples and seed.
+  public let perturbation: PerturbationSettings
 
   /// Most positions (variants × prompt length) in one batched forward.
-  public static let tokensPerBatch = 2048
+  public static let tokensPerBatch = PromptTokenBackend.tokensPerBatch
   /// Most variants in one batched forward (the output head's rows).
-  public static let variantsPerBatch = 128
+  public static let variantsPerBatch = PromptTokenBackend.variantsPerBatch
 
-  /// Evaluates `methods` (lrp, attnlrp, gradxinput, integrated-gradients) and the
-  /// baselines `baselines` (random, attention); a removed token becomes `replacement`
-  /// (nil: `model.neutralToken`).
+  /// Evaluates `methods` (lrp, attnlrp, gradxinput, integrated-gradients and the
+  /// perturbation methods, with `perturbation`) and the baselines `baselines` (random,
+  /// attention); a removed token becomes `replacement` (nil: `model.neutralToken`).
   public init(
     model: LanguageModel, methods: [MethodKind], baselines: [Ranking], seed: UInt64,
-    integratedGradients: IntegratedGradients = IntegratedGradients(), replacement: Int? = nil
+    integratedGradients: IntegratedGradients = IntegratedGradients(), replacement: Int? = nil,
+    perturbation: PerturbationSettings = PerturbationSettings()
   ) {
     self.model = model
     self.replacement = replacement ?? model.neutralToken
     self.seed = seed
     self.integratedGradients = integratedGradients
+    self.perturbation = perturbation
     rankings = methods.map { .method($0) } + baselines
+  }
+
+  /// The perturbation methods among the rankings.
+  var perturbationMethods: [MethodKind] {
+    rankings.compactMap { if case .method(let kind) = $0, kind.isPerturbation { kind } else { nil } }
+  }
+
+  /// Refuses perturbation settings that cannot work on this prompt's units.
+  public func check(_ prompt: PreparedPrompt) throws {
+    let layout = UnitLayout(groups: prompt.units.map { [$0] })
+    for kind in perturbationMethods {
+      try CoalitionPlan.check(kind: kind, settings: perturbation, layout: layout)
+    }
   }
 
   /// The curves of `prompts` (prepared by `PromptExplainer`, each with at least one unit),
@@ -59,59 +77,59 @@ public struct LanguageFaithfulness: Sendable {
     guard !units.isEmpty else {
       throw ModelError.badInput("the prompt has no tokens besides special ones.")
     }
-    let vocabulary = network.config.vocabSize
     let originalLogits = network.nextTokenLogits([prompt.ids]).scalars
     let tracked = prompt.target ?? originalLogits.indices.max { originalLogits[$0] < originalLogits[$1] }!
     guard let original = Self.readout(originalLogits[...], original: originalLogits, token: tracked) else {
       throw ModelError.badInput("the model's logits are not finite numbers (NaN or infinity) for this prompt.")
     }
-    let relevance = try PerturbationRun.relevance(
+    let (relevance, costs) = try PerturbationRun.relevance(
       rankings: rankings, indices: [index], unitCounts: [units.count], seed: seed,
       method: { kind in
-        let explanation = try model.explain(
-          promptIds: prompt.ids, request: .nextToken(target: tracked, contrast: nil), method: kind,
-          integratedGradients: integratedGradients)
-        let values = explanation.steps[0].relevance
-        guard values.allSatisfy(\.isFinite) else {
+        let explanation =
+          kind.isPerturbation
+          ? try model.explainByPerturbation(
+            promptIds: prompt.ids, target: tracked, contrast: nil, method: kind, settings: perturbation,
+            units: units)
+          : try model.explain(
+            promptIds: prompt.ids, request: .nextToken(target: tracked, contrast: nil), method: kind,
+            integratedGradients: integratedGradients)
+        let step = explanation.steps[0]
+        guard step.relevance.allSatisfy(\.isFinite) else {
           throw ModelError.badInput("the relevance is not finite (NaN or infinity) for this prompt.")
         }
-        return [units.map { values[$0] }]
+        // Gradient×Input methods: one forward and one backward pass; Integrated Gradients
+        // also runs the input and the baseline forward and backward (their gradients are
+        // not used), then each path point.
+        let passes =
+          step.perturbation.map(ModelPasses.init(perturbation:))
+          ?? (kind == .integratedGradients
+            ? ModelPasses(forward: integratedGradients.steps + 2, backward: integratedGradients.steps + 2)
+            : .gradient)
+        return [(units.map { step.relevance[$0] }, passes)]
       },
       attention: {
         let attention = network.lastPositionAttention(prompt.ids)
         return [units.map { attention[$0] }]
       })
-    let neutral = replacement
+    let backend = PromptTokenBackend(
+      network: network, ids: prompt.ids, layout: UnitLayout(groups: units.map { [$0] }), replacement: replacement,
+      readout: { logits in
+        Self.readout(logits, original: originalLogits, token: tracked).map {
+          [$0.probability, $0.tracked, $0.squaredChange]
+        }
+      })
     return try PerturbationRun.curves(
       indices: [index], labels: [prompt.target], trueClasses: [tracked], original: [original],
-      unitCounts: [units.count], relevance: relevance,
+      unitCounts: [units.count], relevance: relevance, costs: costs,
       canonical: { Perturbation(.unknownToken, removing: $0.removed) }
     ) { requests in
-      var answers: [Readout] = []
-      answers.reserveCapacity(requests.count)
-      let length = prompt.ids.count
-      let perBatch = max(1, min(Self.variantsPerBatch, Self.tokensPerBatch / length))
-      for start in stride(from: 0, to: requests.count, by: perBatch) {
-        let chunk = requests[start..<min(start + perBatch, requests.count)]
-        let variants = chunk.map { request in
-          var ids = prompt.ids
-          for unit in request.perturbation.removed { ids[units[unit]] = neutral }
-          return ids
-        }
-        let logits = network.nextTokenLogits(variants)
-        let values = logits.scalars
-        for row in 0..<variants.count {
-          guard
-            let readout = Self.readout(
-              values[(row * vocabulary)..<((row + 1) * vocabulary)], original: originalLogits, token: tracked)
-          else {
-            throw ModelError.badInput(
-              "the model's logits are not finite numbers (NaN or infinity) for a perturbed prompt.")
-          }
-          answers.append(readout)
-        }
-      }
-      return answers
+      try PromptTokenBackend.runner.logits(
+        of: requests.map { request in
+          var present = Coalition(units: units.count, full: true)
+          for unit in request.perturbation.removed { present.remove(unit) }
+          return PromptTokenBackend.Variant(present: present)
+        }, backend: backend
+      ).logits.map { Readout(probability: $0[0], tracked: $0[1], squaredChange: $0[2]) }
     }[0]
   }
 

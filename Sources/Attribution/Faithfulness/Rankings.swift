@@ -4,7 +4,8 @@ import Tensor
 /// What ranks the units of an input for a perturbation curve: an attribution method or
 /// a baseline that knows nothing of the gradient.
 public enum Ranking: Sendable, Hashable {
-  /// An attribution method's relevance (text).
+  /// An attribution method's relevance (texts, images, prompts; on graphs the
+  /// perturbation methods over nodes).
   case method(MethodKind)
   /// A graph attribution method's node relevance.
   case graphMethod(GraphMethodKind)
@@ -22,7 +23,7 @@ public enum Ranking: Sendable, Hashable {
       self = .attention
     } else if units == .nodes, let kind = GraphMethodKind(name: name) {
       self = .graphMethod(kind)
-    } else if units != .nodes, let kind = MethodKind(name: name) {
+    } else if let kind = MethodKind(name: name), units != .nodes || kind.isPerturbation {
       self = .method(kind)
     } else {
       return nil
@@ -86,13 +87,19 @@ public struct ExampleFaithfulness: Sendable {
   public let unitCount: Int
   /// Curves under each ranking, in the order the rankings were given.
   public let curves: [FaithfulnessCurves]
+  /// What each ranking's explanation of this example cost (empty when not measured).
+  public let costs: [ExplanationCost]
 
   /// An example's results.
-  public init(index: Int, trueClass: Int, fromLabel: Bool, unitCount: Int, curves: [FaithfulnessCurves]) {
+  public init(
+    index: Int, trueClass: Int, fromLabel: Bool, unitCount: Int, curves: [FaithfulnessCurves],
+    costs: [ExplanationCost] = []
+  ) {
     self.index = index
     self.trueClass = trueClass
     self.fromLabel = fromLabel
     self.unitCount = unitCount
     self.curves = curves
+    self.costs = costs
   }
 }

@@ -2,8 +2,9 @@ import Models
 import Tensor
 
 /// Faithfulness of text explanations over a group of examples: one plain forward pass for
-/// the logits, each method's batched explanation of the class tracked, then every
-/// perturbed variant of every example (deduplicated) in padded no-grad batches.
+/// the logits, each method's batched explanation of the class tracked (perturbation
+/// methods through `PerturbationRunner`), then every perturbed variant of every example
+/// through the same runner: each distinct one once, in padded no-grad batches.
 public struct TextFaithfulness: Sendable {
   /// The model.
   public let model: TextModel
@@ -11,7 +12,7 @@ public struct TextFaithfulness: Sendable {
   public let rankings: [Ranking]
   /// Seed of the random baseline.
   public let seed: UInt64
-  private let methods: [MethodKind: any AttributionMethod]
+  let methods: [MethodKind: any AttributionMethod]
 
   /// Most padded tokens in one no-grad batch of perturbed variants.
   public static let tokensPerBatch = 4096
@@ -40,13 +41,21 @@ public struct TextFaithfulness: Sendable {
     if let empty = units.firstIndex(where: \.isEmpty) {
       throw ModelError.badInput("example \(indices[empty]) has no tokens besides [CLS] and [SEP].")
     }
-    let original = try logits(of: texts.map { Variant(ids: $0.ids, zeroed: []) })
+    let backend = TextTokenBackend(
+      model: model, texts: texts, units: units, unknownId: tokenizer.unknownId,
+      padId: tokenizer.padId)
+    let runner = PerturbationRunner(maximumRows: 256, maximumTokens: Self.tokensPerBatch)
+    let original = try runner.logits(
+      of: texts.indices.map { backend.variant($0, removing: Perturbation(.unknownToken, removing: [])) },
+      backend: backend
+    ).logits
     let trueClasses = zip(labels, original).map { label, logits in label ?? predictedClass(logits) }
-    let relevance = try PerturbationRun.relevance(
+    let (relevance, costs) = try PerturbationRun.relevance(
       rankings: rankings, indices: indices, unitCounts: units.map(\.count), seed: seed,
       method: { kind in
-        try explain(texts, method: methods[kind]!, classes: trueClasses).enumerated().map { t, explanation in
-          units[t].map { explanation.relevance[$0] }
+        let method = methods[kind]!
+        return try explain(texts, method: method, classes: trueClasses).enumerated().map { t, explanation in
+          (units[t].map { explanation.relevance[$0] }, method.passes(of: explanation.perturbation))
         }
       },
       attention: {
@@ -58,14 +67,11 @@ public struct TextFaithfulness: Sendable {
       })
     return try PerturbationRun.curves(
       indices: indices, labels: labels, trueClasses: trueClasses, original: original,
-      unitCounts: units.map(\.count), relevance: relevance
+      unitCounts: units.map(\.count), relevance: relevance, costs: costs
     ) { requests in
-      try logits(
-        of: requests.map {
-          Variant(
-            text: texts[$0.example], units: units[$0.example], perturbation: $0.perturbation,
-            unknownId: tokenizer.unknownId)
-        })
+      try runner.logits(
+        of: requests.map { backend.variant($0.example, removing: $0.perturbation) }, backend: backend
+      ).logits
     }
   }
 
@@ -83,60 +89,71 @@ public struct TextFaithfulness: Sendable {
     return result.map { $0! }
   }
 
-  /// Logits of each variant, in padded no-grad batches sorted by length.
-  private func logits(of variants: [Variant]) throws -> [[Float]] {
-    let padId = model.tokenizer?.padId ?? model.config.padTokenId
-    let plan = BatchPlan(maximumRows: 256, maximumTokens: Self.tokensPerBatch)
-    var result = [[Float]](repeating: [], count: variants.count)
-    for batch in plan.batches(lengths: variants.map(\.ids.count)) {
-      let tokens = TokenBatch(batch.map { variants[$0].ids }, padId: padId)
-      let logits = withoutGrad { () -> Tensor in
-        var embeddings = model.network.embed(tokens)
-        if batch.contains(where: { !variants[$0].zeroed.isEmpty }) {
-          var mask = [Float](repeating: 1, count: tokens.batchSize * tokens.length)
-          for (row, position) in batch.enumerated() {
-            for zeroed in variants[position].zeroed { mask[row * tokens.length + zeroed] = 0 }
-          }
-          embeddings = embeddings * Tensor(shape: [tokens.batchSize, tokens.length, 1], scalars: mask)
-        }
-        return model.network.body.logits(embeddings: embeddings, keep: tokens.keep)
-      }
-      for (row, values) in zip(batch, rows(logits)) {
-        guard values.allSatisfy(\.isFinite) else {
-          throw ModelError.badInput(
-            "\(model.path): the model's logits are not finite numbers (NaN or infinity); its weights overflow float32."
-          )
-        }
-        result[row] = values
-      }
-    }
-    return result
-  }
 }
 
-/// A perturbed token sequence: ids, and positions whose embedding is zeroed.
-private struct Variant {
-  let ids: [Int]
-  let zeroed: [Int]
-
-  init(ids: [Int], zeroed: [Int]) {
-    self.ids = ids
-    self.zeroed = zeroed
+/// The texts of one evaluation group with some units removed: a unit's token becomes
+/// `[UNK]` (re-embedded at its position), its embedding-block output row is zeroed, or
+/// the token leaves the sequence (the later tokens move up a position, as in a shorter
+/// text); evaluated without gradients in padded batches by `PerturbationRunner`.
+struct TextTokenBackend: PerturbationBackend {
+  struct Variant: Hashable {
+    let input: Int
+    let present: Coalition
+    let removal: Removal
   }
 
-  /// `text` with `perturbation` applied to its units (unit u is position `units[u]`).
-  init(text: EncodedText, units: [Int], perturbation: Perturbation, unknownId: Int) {
-    let positions = perturbation.removed.map { units[$0] }
-    switch perturbation.removal {
-    case .unknownToken:
-      var ids = text.ids
-      for position in positions { ids[position] = unknownId }
-      self.init(ids: ids, zeroed: [])
-    case .zeroEmbedding:
-      self.init(ids: text.ids, zeroed: positions)
-    case .deletion:
-      let removed = Set(positions)
-      self.init(ids: text.ids.indices.filter { !removed.contains($0) }.map { text.ids[$0] }, zeroed: [])
+  let model: TextModel
+  let texts: [EncodedText]
+  /// Positions of each text's units.
+  let units: [[Int]]
+  let unknownId: Int
+  let padId: Int
+
+  /// Text `input` with `perturbation` applied to its units.
+  func variant(_ input: Int, removing perturbation: Perturbation) -> Variant {
+    var present = Coalition(units: units[input].count, full: true)
+    for unit in perturbation.removed { present.remove(unit) }
+    return Variant(input: input, present: present, removal: perturbation.removal)
+  }
+
+  /// The token ids of `variant` and the positions whose embedding is zeroed.
+  func tokens(of variant: Variant) -> (ids: [Int], zeroed: [Int]) {
+    let text = texts[variant.input].ids
+    let removed = units[variant.input].indices.filter { !variant.present.contains($0) }.map {
+      units[variant.input][$0]
     }
+    switch variant.removal {
+    case .unknownToken:
+      var ids = text
+      for position in removed { ids[position] = unknownId }
+      return (ids, [])
+    case .zeroEmbedding:
+      return (text, removed)
+    case .deletion:
+      let gone = Set(removed)
+      return (text.indices.filter { !gone.contains($0) }.map { text[$0] }, [])
+    }
+  }
+
+  func length(of variant: Variant) -> Int {
+    guard variant.removal == .deletion else { return texts[variant.input].ids.count }
+    return texts[variant.input].ids.count - (units[variant.input].count - variant.present.count)
+  }
+
+  func logits(of batch: [Variant]) throws -> [[Float]] {
+    let variants = batch.map(tokens(of:))
+    let tokens = TokenBatch(variants.map(\.ids), padId: padId)
+    let logits = withoutGrad { () -> Tensor in
+      var embeddings = model.network.embed(tokens)
+      if variants.contains(where: { !$0.zeroed.isEmpty }) {
+        var mask = [Float](repeating: 1, count: tokens.batchSize * tokens.length)
+        for (row, variant) in variants.enumerated() {
+          for zeroed in variant.zeroed { mask[row * tokens.length + zeroed] = 0 }
+        }
+        embeddings = embeddings * Tensor(shape: [tokens.batchSize, tokens.length, 1], scalars: mask)
+      }
+      return model.network.body.logits(embeddings: embeddings, keep: tokens.keep)
+    }
+    return rows(logits)
   }
 }

@@ -6,52 +6,14 @@
 import Models
 import Tensor
 
-/// Prompts with some token rows replaced, each run alone (a decoder takes one sequence)
-/// without gradients, reading f at the last position.
-struct DecoderRowBackend: PerturbationBackend {
-  struct Variant: Hashable { let present: Coalition }
-
-  let network: DecoderNetwork
-  /// The prompt's embedding rows [T, hidden] and the baseline's.
-  let embeddings: Tensor
-  let baseline: Tensor
-  let layout: UnitLayout
-  /// f from the last position's logits.
-  let value: ([Float]) -> Float
-
-  func length(of variant: Variant) -> Int { embeddings.shape[0] }
-
-  func logits(of batch: [Variant]) throws -> [[Float]] {
-    let (length, width) = (embeddings.shape[0], embeddings.shape[1])
-    var removed = [Bool](repeating: false, count: length)
-    return batch.map { variant in
-      for i in 0..<length { removed[i] = false }
-      for unit in 0..<layout.count where !variant.present.contains(unit) {
-        for position in layout.groups[unit] { removed[position] = true }
-      }
-      var rows = Tensor(repeating: 0, shape: [length, width])
-      embeddings.withUnsafeBufferPointer { x in
-        baseline.withUnsafeBufferPointer { b in
-          rows.withUnsafeMutableBufferPointer { out in
-            for position in 0..<length {
-              let source = removed[position] ? b.baseAddress! : x.baseAddress!
-              (out.baseAddress! + position * width).update(from: source + position * width, count: width)
-            }
-          }
-        }
-      }
-      let logits = withoutGrad { network.logits(embedded: rows, lastOnly: true) }.scalars
-      return [value(logits)]
-    }
-  }
-}
-
 extension LanguageModel {
   /// The next token after `promptIds` explained by a perturbation method: `target` (default
   /// the model's choice), f its logit or, with `contrast`, logit(target) − logit(contrast).
+  /// `units` are the positions that may be replaced (default: every position but a
+  /// leading BOS), each a unit of its own.
   public func explainByPerturbation(
     promptIds ids: [Int], target: Int?, contrast: Int?, method kind: MethodKind, settings: PerturbationSettings,
-    runner: PerturbationRunner = PerturbationRunner(maximumRows: 64, maximumTokens: 1 << 16)
+    units: [Int]? = nil, runner: PerturbationRunner = PromptTokenBackend.runner
   ) throws -> LanguageExplanation {
     precondition(kind.isPerturbation, "\(kind.rawValue) is not a perturbation method")
     try validate(ids: ids)
@@ -68,14 +30,20 @@ extension LanguageModel {
     let chosen = target ?? predictedClass(full)
     let value = { (logits: [Float]) -> Float in logits[chosen] - (contrast.map { logits[$0] } ?? 0) }
     let first = ids.first == config.bosTokenId && ids.count > 1 ? 1 : 0
-    let layout = UnitLayout(groups: (first..<ids.count).map { [$0] })
-    let backend = DecoderRowBackend(
-      network: network, embeddings: embeddings, baseline: baseline, layout: layout, value: value)
+    let positions = units ?? Array(first..<ids.count)
+    precondition(positions.allSatisfy(ids.indices.contains), "unit positions inside the prompt")
+    let layout = UnitLayout(groups: positions.map { [$0] })
+    let backend = PromptTokenBackend(
+      network: network, ids: ids, layout: layout, replacement: neutralToken,
+      readout: { logits in
+        let f = logits[logits.startIndex + chosen] - (contrast.map { logits[logits.startIndex + $0] } ?? 0)
+        return f.isFinite ? [f] : nil
+      })
     let geometry = kind == .lime ? rowGeometry(embeddings, baseline, layout) : nil
     let plan = try CoalitionPlan.make(kind: kind, settings: settings, layout: layout, geometry: geometry)
     // The prompt itself (coalition 0) was evaluated above.
     let answers = try runner.logits(
-      of: plan.coalitions.dropFirst().map { DecoderRowBackend.Variant(present: $0) }, backend: backend
+      of: plan.coalitions.dropFirst().map { PromptTokenBackend.Variant(present: $0) }, backend: backend
     ).logits
     let values = [Double(value(full))] + answers.map { Double($0[0]) }
     let phi = plan.attribute(values).map { Float($0) }

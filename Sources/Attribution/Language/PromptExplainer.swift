@@ -32,16 +32,25 @@ public struct PromptExplainer: Explainer {
   public let chat: ChatFormat?
   /// Integrated Gradients' path.
   public let integratedGradients: IntegratedGradients
+  /// The perturbation methods' window, stride, samples and seed.
+  public let perturbation: PerturbationSettings
 
   /// The explainer of `model`, prompts formatted with `chat`.
-  public init(model: LanguageModel, chat: ChatFormat? = nil, integratedGradients: IntegratedGradients = IntegratedGradients()) {
+  public init(
+    model: LanguageModel, chat: ChatFormat? = nil, integratedGradients: IntegratedGradients = IntegratedGradients(),
+    perturbation: PerturbationSettings = PerturbationSettings()
+  ) {
     self.model = model
     self.chat = chat
     self.integratedGradients = integratedGradients
+    self.perturbation = perturbation
   }
 
-  /// The methods a language model explains with.
+  /// The gradient methods a language model explains with (the default set).
   public static let methods: [MethodKind] = [.lrp, .attnlrp, .gradxinput, .integratedGradients]
+  /// Every method a language model's next token takes: the gradient methods and the
+  /// perturbation methods over the prompt's tokens.
+  public static let allMethods: [MethodKind] = methods + MethodKind.perturbationMethods
 
   /// No classes: the explained token is each prompt's own.
   public var labels: [String] { [] }
@@ -70,9 +79,16 @@ public struct PromptExplainer: Explainer {
     -> [LanguageExplanation]
   {
     try inputs.map { input in
-      let explanation = try model.explain(
-        promptIds: input.ids, request: .nextToken(target: input.target, contrast: input.contrast), method: method,
-        integratedGradients: integratedGradients)
+      // Perturbation methods replace the prompt's own tokens (never a BOS or the chat
+      // template's text), the units `xai eval` ranks.
+      let explanation =
+        method.isPerturbation
+        ? try model.explainByPerturbation(
+          promptIds: input.ids, target: input.target, contrast: input.contrast, method: method,
+          settings: perturbation, units: input.units)
+        : try model.explain(
+          promptIds: input.ids, request: .nextToken(target: input.target, contrast: input.contrast), method: method,
+          integratedGradients: integratedGradients)
       for step in explanation.steps
       where !(step.relevance + step.probabilities + [step.value, step.baselineValue ?? 0]).allSatisfy(\.isFinite) {
         throw ModelError.badInput(

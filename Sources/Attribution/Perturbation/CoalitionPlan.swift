@@ -82,8 +82,34 @@ struct CoalitionPlan {
   /// The plan of `kind` with `settings` on units laid out as `layout` (`geometry`: LIME's
   /// distances). Throws `PerturbationLimitError` when the settings cannot work here.
   static func make(
-    kind: MethodKind, settings: PerturbationSettings, layout: UnitLayout, geometry: UnitGeometry?
+    kind: MethodKind, settings given: PerturbationSettings, layout: UnitLayout, geometry: UnitGeometry?
   ) throws -> CoalitionPlan {
+    let settings = given.resolved(for: kind)
+    try check(kind: kind, settings: settings, layout: layout)
+    let n = layout.count
+    switch kind {
+    case .occlusion: return occlusion(layout: layout, settings: settings)
+    case .featureAblation: return ablation(units: n)
+    case .shapley:
+      guard let samples = settings.samples else { return exactShapley(units: n) }
+      return sampledShapley(units: n, orders: samples, seed: settings.seed)
+    case .kernelShap:
+      return kernelShap(
+        units: n, samples: settings.samples ?? PerturbationSettings.kernelShapSamples, seed: settings.seed)
+    case .lime:
+      return lime(
+        units: n, samples: settings.samples ?? PerturbationSettings.limeSamples, seed: settings.seed,
+        geometry: geometry!)
+    case .lrp, .attnlrp, .gradxinput, .gradient, .integratedGradients:
+      preconditionFailure("\(kind.rawValue) is not a perturbation method")
+    }
+  }
+
+  /// Throws the `PerturbationLimitError` that `make` would throw for `kind` with
+  /// `settings` on `layout`, without drawing or enumerating a coalition (a data-set
+  /// evaluation checks every input before it runs one).
+  static func check(kind: MethodKind, settings given: PerturbationSettings, layout: UnitLayout) throws {
+    let settings = given.resolved(for: kind)
     let n = layout.count
     guard n > 0 else { throw PerturbationLimitError("This input has no units to perturb.") }
     for (name, value) in [("window", settings.window), ("stride", settings.stride), ("samples", settings.samples)] {
@@ -94,21 +120,62 @@ struct CoalitionPlan {
         "--samples must be at most \(PerturbationSettings.largestSamples); got \(samples).")
     }
     switch kind {
-    case .occlusion: return try occlusion(layout: layout, settings: settings)
-    case .featureAblation: return try ablation(units: n)
+    case .occlusion:
+      let (window, stride) = occlusionWindow(layout: layout, settings: settings)
+      let grid = layout.shape.count == 2
+      let what = grid ? "\(layout.shape[0])×\(layout.shape[1]) patch grid" : "\(layout.count) units"
+      if layout.shape.contains(where: { window > $0 }) {
+        throw PerturbationLimitError(
+          "The occlusion window of \(grid ? "\(window)×\(window) patches" : "\(window) units") is larger than this input's \(what); give --window \(layout.shape.min()!) or less."
+        )
+      }
+      if layout.shape.contains(where: { $0 > window }) && stride > window {
+        throw PerturbationLimitError(
+          "--stride \(stride) is larger than --window \(window), so the units between windows would never be occluded; give a stride of at most \(window)."
+        )
+      }
+      let windows = layout.shape.reduce(1) { $0 * ((($1 - window + stride - 1) / stride) + 1) }
+      try checkEvaluations(windows + 2, what: "Occlusion")
+    case .featureAblation:
+      try checkEvaluations(n + 2, what: "Feature ablation")
     case .shapley:
-      guard let samples = settings.samples else { return try exactShapley(units: n) }
-      return try sampledShapley(units: n, orders: samples, seed: settings.seed)
+      if let orders = settings.samples {
+        try checkEvaluations(
+          orders.multipliedReportingOverflow(by: max(n - 1, 0)).overflow ? .max : orders * max(n - 1, 0) + 2,
+          what: "Shapley value sampling with \(orders) orders")
+      } else {
+        let limit = PerturbationSettings.exactShapleyLimit
+        guard n <= limit else {
+          throw PerturbationLimitError(
+            "Exact Shapley values evaluate all 2^n coalitions, and xai enumerates them for at most \(limit) units (\(1 << limit) evaluations); this input has \(n) units, so give --samples N for permutation sampling."
+          )
+        }
+      }
     case .kernelShap:
-      return try kernelShap(
-        units: n, samples: settings.samples ?? PerturbationSettings.kernelShapSamples, seed: settings.seed)
+      let samples = settings.samples ?? PerturbationSettings.kernelShapSamples
+      if !coversEveryCoalition(units: n, samples: samples) {
+        try checkEvaluations(samples + 2, what: "KernelSHAP with \(samples) samples")
+        try checkFit(samples: samples, units: n, what: "KernelSHAP")
+      }
     case .lime:
-      return try lime(
-        units: n, samples: settings.samples ?? PerturbationSettings.limeSamples, seed: settings.seed,
-        geometry: geometry!)
+      let samples = settings.samples ?? PerturbationSettings.limeSamples
+      try checkEvaluations(samples + 2, what: "LIME with \(samples) samples")
+      try checkFit(samples: samples, units: n, what: "LIME")
     case .lrp, .attnlrp, .gradxinput, .gradient, .integratedGradients:
       preconditionFailure("\(kind.rawValue) is not a perturbation method")
     }
+  }
+
+  /// Whether KernelSHAP's `samples` reach every proper coalition of `n` units (then it
+  /// takes each once with its kernel weight: the exact Shapley value).
+  static func coversEveryCoalition(units n: Int, samples: Int) -> Bool {
+    n < 2 || (n <= 62 && samples >= (1 << n) - 2)
+  }
+
+  /// Occlusion's window side and stride for `layout` (the defaults where not given).
+  static func occlusionWindow(layout: UnitLayout, settings: PerturbationSettings) -> (window: Int, stride: Int) {
+    let grid = layout.shape.count == 2
+    return (settings.window ?? (grid ? PerturbationSettings.gridWindow : PerturbationSettings.sequenceWindow), settings.stride ?? 1)
   }
 
   // MARK: Occlusion and feature ablation
@@ -120,26 +187,10 @@ struct CoalitionPlan {
     return (0..<shifts).map { $0 * stride }
   }
 
-  static func occlusion(layout: UnitLayout, settings: PerturbationSettings) throws -> CoalitionPlan {
+  static func occlusion(layout: UnitLayout, settings: PerturbationSettings) -> CoalitionPlan {
     let grid = layout.shape.count == 2
-    let window = settings.window ?? (grid ? PerturbationSettings.gridWindow : PerturbationSettings.sequenceWindow)
-    let stride = settings.stride ?? 1
-    let what = grid ? "\(layout.shape[0])×\(layout.shape[1]) patch grid" : "\(layout.count) units"
-    if let side = layout.shape.first(where: { window > $0 }) {
-      _ = side
-      throw PerturbationLimitError(
-        "The occlusion window of \(grid ? "\(window)×\(window) patches" : "\(window) units") is larger than this input's \(what); give --window \(layout.shape.min()!) or less."
-      )
-    }
-    if layout.shape.contains(where: { $0 > window }) && stride > window {
-      throw PerturbationLimitError(
-        "--stride \(stride) is larger than --window \(window), so the units between windows would never be occluded; give a stride of at most \(window)."
-      )
-    }
+    let (window, stride) = occlusionWindow(layout: layout, settings: settings)
     let n = layout.count
-    let rowCount = grid ? (layout.shape[0] - window + stride - 1) / stride + 1 : 1
-    let columnCount = (layout.shape[grid ? 1 : 0] - window + stride - 1) / stride + 1
-    try checkEvaluations(rowCount * columnCount + 2, what: "Occlusion")
     var set = CoalitionSet(units: n)
     var windows: [(slot: Int, units: [Int])] = []
     let rowStarts = grid ? windowStarts(length: layout.shape[0], window: window, stride: stride) : [0]
@@ -173,8 +224,7 @@ struct CoalitionPlan {
     }
   }
 
-  static func ablation(units n: Int) throws -> CoalitionPlan {
-    try checkEvaluations(n + 2, what: "Feature ablation")
+  static func ablation(units n: Int) -> CoalitionPlan {
     var set = CoalitionSet(units: n)
     let slots = (0..<n).map { unit -> Int in
       var coalition = Coalition(units: n, full: true)
@@ -199,13 +249,7 @@ struct CoalitionPlan {
     return weights
   }
 
-  static func exactShapley(units n: Int) throws -> CoalitionPlan {
-    let limit = PerturbationSettings.exactShapleyLimit
-    guard n <= limit else {
-      throw PerturbationLimitError(
-        "Exact Shapley values evaluate all 2^n coalitions, and xai enumerates them for at most \(limit) units (\(1 << limit) evaluations); this input has \(n) units, so give --samples N for permutation sampling."
-      )
-    }
+  static func exactShapley(units n: Int) -> CoalitionPlan {
     var set = CoalitionSet(units: n)
     let slots = (0..<(1 << n)).map { set.index(of: Coalition(units: n, mask: UInt64($0))) }
     let weights = shapleyWeights(units: n)
@@ -243,8 +287,7 @@ struct CoalitionPlan {
     }
   }
 
-  static func sampledShapley(units n: Int, orders: Int, seed: UInt64) throws -> CoalitionPlan {
-    try checkEvaluations(orders * max(n - 1, 0) + 2, what: "Shapley value sampling with \(orders) orders")
+  static func sampledShapley(units n: Int, orders: Int, seed: UInt64) -> CoalitionPlan {
     var random = PerturbationRandom(seed: seed, stream: "shapley")
     var set = CoalitionSet(units: n)
     // Per order: the units in order and the slot of each prefix (0 = empty … n = full).
@@ -275,11 +318,11 @@ struct CoalitionPlan {
 
   // MARK: KernelSHAP
 
-  static func kernelShap(units n: Int, samples: Int, seed: UInt64) throws -> CoalitionPlan {
+  static func kernelShap(units n: Int, samples: Int, seed: UInt64) -> CoalitionPlan {
     var set = CoalitionSet(units: n)
     // Every proper non-empty coalition once, with the Shapley kernel weight, when the
     // samples would cover them: then the fit is the exact Shapley value.
-    if n < 2 || (n <= 62 && samples >= (1 << n) - 2) {
+    if coversEveryCoalition(units: n, samples: samples) {
       var draws: [(slot: Int, weight: Double)] = []
       if n >= 2 {
         var binomial = [Double](repeating: 1, count: n + 1)
@@ -295,8 +338,6 @@ struct CoalitionPlan {
         constrainedShapleyFit(units: n, draws: draws, coalitions: coalitions, values: values)
       }
     }
-    try checkEvaluations(samples + 2, what: "KernelSHAP with \(samples) samples")
-    try checkFit(samples: samples, units: n, what: "KernelSHAP")
     var random = PerturbationRandom(seed: seed, stream: "kernel-shap")
     // Sizes k = 1…n−1 with probability ∝ (n − 1)/(k(n − k)); then k units uniformly.
     let sizeWeights = (1..<n).map { Double(n - 1) / (Double($0) * Double(n - $0)) }
@@ -356,9 +397,7 @@ struct CoalitionPlan {
 
   // MARK: LIME
 
-  static func lime(units n: Int, samples: Int, seed: UInt64, geometry: UnitGeometry) throws -> CoalitionPlan {
-    try checkEvaluations(samples + 2, what: "LIME with \(samples) samples")
-    try checkFit(samples: samples, units: n, what: "LIME")
+  static func lime(units n: Int, samples: Int, seed: UInt64, geometry: UnitGeometry) -> CoalitionPlan {
     var random = PerturbationRandom(seed: seed, stream: "lime")
     var set = CoalitionSet(units: n)
     var draws: [Int] = []

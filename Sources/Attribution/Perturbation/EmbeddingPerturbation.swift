@@ -152,6 +152,9 @@ public struct PerturbationAttribution: AttributionMethod {
 
   public var unitGrouping: UnitGrouping { settings.units }
 
+  /// Not fixed: each input's outcome counts the evaluations its coalitions took.
+  public var passesPerInput: ModelPasses { .none }
+
   public func attribute(network: any EncoderClassifier, input: AttributionInput, targets: [ClassTarget]) throws
     -> [PositionAttribution]
   {

@@ -27,6 +27,9 @@ public struct PerturbationSettings: Sendable, Equatable, Hashable {
   public var stride: Int?
   /// Shapley: random orders (absent: exact); KernelSHAP and LIME: coalitions drawn.
   public var samples: Int?
+  /// Samples for one method, over `samples` (`--samples shapley=8,kernel-shap=256`: an
+  /// evaluation that compares methods gives each its own budget).
+  public var methodSamples: [MethodKind: Int]
   /// Seeds every random draw (same seed and input, same draws, whatever the batching).
   public var seed: UInt64
   /// Texts: tokens or words.
@@ -34,13 +37,21 @@ public struct PerturbationSettings: Sendable, Equatable, Hashable {
 
   /// Settings as given (nil: the method's default).
   public init(
-    window: Int? = nil, stride: Int? = nil, samples: Int? = nil, seed: UInt64 = 0, units: UnitGrouping = .tokens
+    window: Int? = nil, stride: Int? = nil, samples: Int? = nil, methodSamples: [MethodKind: Int] = [:],
+    seed: UInt64 = 0, units: UnitGrouping = .tokens
   ) {
     self.window = window
     self.stride = stride
     self.samples = samples
+    self.methodSamples = methodSamples
     self.seed = seed
     self.units = units
+  }
+
+  /// The settings `kind` runs with: its own samples, if given, in `samples`.
+  public func resolved(for kind: MethodKind) -> PerturbationSettings {
+    guard let own = methodSamples[kind] else { return self }
+    return PerturbationSettings(window: window, stride: stride, samples: own, seed: seed, units: units)
   }
 
   /// Default window in a sequence of units (tokens, words, nodes).

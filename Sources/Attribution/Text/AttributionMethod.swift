@@ -16,6 +16,9 @@ public protocol AttributionMethod: Sendable {
   var needsBaseline: Bool { get }
   /// Forward rows one input costs (1; a path method: its points on the path).
   var rowsPerInput: Int { get }
+  /// Forward evaluations and backward passes one explanation of one input takes (a
+  /// perturbation method's count depends on the input: its outcome reports it).
+  var passesPerInput: ModelPasses { get }
   /// How a text's word pieces form the units a perturbation method removes.
   var unitGrouping: UnitGrouping { get }
   /// Operations whose rule this method asks for explicitly but `present` lacks
@@ -31,6 +34,8 @@ extension AttributionMethod {
   public var name: String { kind.rawValue }
 
   public var rowsPerInput: Int { 1 }
+
+  public var passesPerInput: ModelPasses { .gradient }
 
   public var unitGrouping: UnitGrouping { .tokens }
 

@@ -22,6 +22,8 @@ public struct IntegratedGradients: AttributionMethod {
   public let steps: Int
   /// Every point of the path is a forward row.
   public var rowsPerInput: Int { steps }
+  /// f(e) and f(b) without gradients, then every path point forward and backward.
+  public var passesPerInput: ModelPasses { ModelPasses(forward: steps + 2, backward: steps) }
   /// How the integral is discretised.
   public let rule: Rule
 
