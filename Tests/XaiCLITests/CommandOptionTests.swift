@@ -55,7 +55,7 @@ final class CommandOptionTests: XCTestCase {
     let result = try runXai(["graph", "--graph", baGraphs, "--method", "gradxinput", "--html", html])
     XCTAssertEqual(result.status, 0, result.stderr)
     let page = try String(contentsOfFile: html, encoding: .utf8)
-    XCTAssertTrue(page.contains("Node relevance of a graph classifier") && page.contains("node Gradient×Input"), page)
+    XCTAssertTrue(page.contains("Node relevance of a graph classifier") && page.contains("Gradient×Input over the nodes"), page)
   }
 
   func testGraphNodeGradientTimesInputPrintsEveryNodeAsJSON() throws {
