@@ -397,7 +397,11 @@ public struct FaithfulnessReport: Sendable {
     case .random: return "#9aa3ad"
     case .attention: return "#8d6e63"
     case .method, .graphMethod:
-      let palette = ["#c0392b", "#2471a3", "#1e8449", "#8e44ad", "#d68910", "#17a589"]
+      // Ten colours, so that the ten methods of a text evaluation are told apart.
+      let palette = [
+        "#c0392b", "#2471a3", "#1e8449", "#8e44ad", "#d68910", "#17a589", "#d4477f", "#7d8c1d", "#22306b",
+        "#4d4d4d",
+      ]
       let methodIndex = summary.rows[..<row].filter { !$0.ranking.isBaseline }.count
       return palette[methodIndex % palette.count]
     }

@@ -71,6 +71,7 @@ struct HTMLPage {
     table.data th { font-weight: 600; color: var(--muted); border-bottom: 1px solid var(--line); }
     table.data td { border-bottom: 1px solid #eef0f4; font-variant-numeric: tabular-nums; }
     table.data.wide th, table.data.wide td { padding: 4px 5px; }
+    table.data.wide td.name { white-space: normal; min-width: 9em; }
     table.heat { border-spacing: 3px; border-collapse: separate; margin-bottom: 10px; }
     table.heat th { width: 150px; }
     table.heat th { font-weight: 600; color: var(--muted); white-space: nowrap; padding-right: 12px; }
