@@ -93,15 +93,22 @@ final class LanguageFaithfulnessTests: XCTestCase {
     }
   }
 
-  /// The batched perturbed forward and its readout against PyTorch (transformers on the same
-  /// folders; scripts/reference_lm_faithfulness.py).
-  func testPerturbedReadoutsMatchPyTorch() throws {
+  /// Each case of scripts/reference_lm_faithfulness.py's fixture with its model's name and
+  /// the model loaded from the same folder.
+  private func referenceCases() throws -> [(JSONNode, String, LanguageModel)] {
     let fixture = try JSONDocument.read(
       AttributionFixtures.here.appendingPathComponent("Fixtures/decoders/lm-faithfulness.json").path
     ).rootNode
-    for item in fixture["cases"]!.elements {
+    return try fixture["cases"]!.elements.map { item in
       let name = item["model"]!.string!
-      let model = try LanguageModel.load(path: Self.decoders.appendingPathComponent(name).path)
+      return (item, name, try LanguageModel.load(path: Self.decoders.appendingPathComponent(name).path))
+    }
+  }
+
+  /// The batched perturbed forward and its readout against PyTorch (transformers on the same
+  /// folders; scripts/reference_lm_faithfulness.py).
+  func testPerturbedReadoutsMatchPyTorch() throws {
+    for (item, name, model) in try referenceCases() {
       XCTAssertEqual(model.neutralToken, item["neutral"]!.int!, name)
       let prompt = item["prompt"]!.elements.compactMap(\.int)
       let target = item["target"]!.int!
@@ -134,12 +141,7 @@ final class LanguageFaithfulnessTests: XCTestCase {
   /// Eval's attention baseline against transformers' eager attention probabilities (the
   /// last layer, from the last position, averaged over the heads; same fixture).
   func testLastPositionAttentionMatchesPyTorch() throws {
-    let fixture = try JSONDocument.read(
-      AttributionFixtures.here.appendingPathComponent("Fixtures/decoders/lm-faithfulness.json").path
-    ).rootNode
-    for item in fixture["cases"]!.elements {
-      let name = item["model"]!.string!
-      let model = try LanguageModel.load(path: Self.decoders.appendingPathComponent(name).path)
+    for (item, name, model) in try referenceCases() {
       let expected = try XCTUnwrap(item["last_attention"]?.elements.compactMap { $0.double.map(Float.init) })
       let tolerance = DerivedTolerance(floor: 1e-6, deviation: Float(item["last_attention_deviation"]!.double!))
       let found = model.network.lastPositionAttention(item["prompt"]!.elements.compactMap(\.int))
