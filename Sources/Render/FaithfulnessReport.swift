@@ -201,6 +201,15 @@ public struct FaithfulnessReport: Sendable {
           let milliseconds = node["ms_per_explanation"]?.double,
           try finite([forward, backward, milliseconds], "\(name)'s cost").allSatisfy({ $0 >= 0 })
         else { throw fail("\(name)'s cost is malformed") }
+        // Counts and times a run can have: whole numbers the table prints, and times the
+        // log-scale chart can place (none, or at least a nanosecond).
+        guard [forward, backward, milliseconds].allSatisfy({ $0 <= MethodCost.largestValue }),
+          milliseconds == 0 || milliseconds >= 1e-6
+        else {
+          throw fail(
+            "\(name)'s cost is out of range (model passes and ms must be at most \(Int(MethodCost.largestValue)), ms 0 or at least 1e-6)"
+          )
+        }
         cost = MethodCost(forward: forward, backward: backward, milliseconds: milliseconds)
       }
       return FaithfulnessSummary.Row(

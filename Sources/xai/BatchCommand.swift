@@ -142,6 +142,13 @@ struct BatchCommand: ParsableCommand {
         throw ValidationError(
           "--units words groups a text classifier's word pieces; \(loaded.architecture) has no words to group.")
       }
+      let isSentenceEncoder: Bool
+      if case .text(let model) = loaded, !model.network.hasClassifier { isSentenceEncoder = true } else {
+        isSentenceEncoder = false
+      }
+      if pairOptions.isUsed && !isSentenceEncoder {
+        throw ValidationError("--rank and --explain apply to sentence encoders; \(loaded.architecture) is not one.")
+      }
       switch loaded {
       case .graph(let network):
         if report != nil {
@@ -170,9 +177,6 @@ struct BatchCommand: ParsableCommand {
           PairExplainer(similarity: explainer, score: pairOptions.explain ?? .cosine, rank: pairOptions.rank),
           try pairOptions.methods(methodOptions.method))
       case .text(let model):
-        if pairOptions.isUsed {
-          throw ValidationError("--rank and --explain apply to sentence encoders; \(model.name) is a classifier.")
-        }
         job = .texts(model, try methodOptions.methods(perturbation: perturbation.settings))
       case .language(let model):
         if report != nil {

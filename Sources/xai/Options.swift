@@ -282,7 +282,7 @@ struct SampleCounts: ExpressibleByArgument, Equatable {
       $0.trimmingCharacters(in: .whitespaces)
     }
     for (index, part) in parts.enumerated() {
-      let pair = part.split(separator: "=", maxSplits: 1).map(String.init)
+      let pair = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
       if pair.count == 1 {
         guard index == 0, let value = Int(pair[0]) else { return nil }
         all = value

@@ -32,13 +32,15 @@ final class PerturbationFaithfulnessTests: XCTestCase {
     let evaluator = TextFaithfulness(
       model: model, methods: methods, baselines: [.random(orders: 2), .attention], seed: 1)
     let results = try evaluator.evaluate(texts, indices: [0, 1, 2, 3], labels: [nil, nil, nil, nil])
-    for (text, result) in zip(texts, results) {
+    for (index, (text, result)) in zip(texts, results).enumerated() {
       let n = result.unitCount
       XCTAssertEqual(result.costs.count, evaluator.rankings.count)
-      // What `xai explain` reports for the same input and settings.
+      // What `xai explain` reports for the same input and settings, drawing as the
+      // evaluation draws for this example (keyed by its index).
       let reported = try perturbation.map {
-        try model.explain(encoded: [text], method: $0, targets: [.index(result.trueClass)])[0].perturbation!
-          .evaluations
+        try model.explain(
+          encoded: [text], method: keyedByExample($0, indices: [index]), targets: [.index(result.trueClass)]
+        )[0].perturbation!.evaluations
       }
       let expected: [ModelPasses] = [
         .gradient, ModelPasses(forward: 4 + 2, backward: 4),
@@ -55,6 +57,50 @@ final class PerturbationFaithfulnessTests: XCTestCase {
     let meanOcclusion = Double(results.map { windows($0.unitCount, 2, 1) + 2 }.reduce(0, +)) / 4
     XCTAssertEqual(try XCTUnwrap(summary.rows[2].cost).forward, meanOcclusion, accuracy: 1e-12)
     XCTAssertEqual(try XCTUnwrap(summary.rows[0].cost).backward, 1)
+  }
+
+  func testExamplesOfEqualSizeDrawTheirOwnSamplesWhateverTheGrouping() throws {
+    let model = Self.tiny
+    let text = try model.prepare("the movie was not good at all")
+    for kind in [MethodKind.shapley, .kernelShap, .lime] {
+      let method = PerturbationAttribution(kind: kind, settings: PerturbationSettings(samples: 5, seed: 7))
+      func explain(_ method: any AttributionMethod, count: Int) throws -> [TextExplanation] {
+        try model.explain(
+          encoded: Array(repeating: text, count: count), method: method,
+          targets: Array(repeating: .index(0), count: count))
+      }
+      func seed(_ explanation: TextExplanation) -> UInt64? {
+        guard case .sampled(_, let seed)? = explanation.perturbation?.scheme else { return nil }
+        return seed
+      }
+      // Alone and in a group the same coalitions run in batches of other shapes: φ, a
+      // weighted sum of differences of logits, agrees to their float32 rounding.
+      func difference(_ a: TextExplanation, _ b: TextExplanation) -> (Float, bound: Float) {
+        let bound = DerivedTolerance.float32Rounding(
+          magnitude: max(1, a.logits.map(abs).max()!), stages: 2 * model.config.layers + 2,
+          contraction: model.config.intermediateSize, terms: 2 * 64 * a.relevance.count)
+        return (zip(a.relevance, b.relevance).map { abs($0 - $1) }.max()!, bound)
+      }
+      // Unkeyed (xai explain, xai batch): the same input draws the same samples.
+      let plain = try explain(method, count: 2)
+      XCTAssertEqual(seed(plain[0]), 7, "\(kind)")
+      XCTAssertEqual(seed(plain[1]), 7, "\(kind)")
+      let (same, bound) = difference(plain[0], plain[1])
+      XCTAssertLessThanOrEqual(same, bound, "\(kind), unkeyed")
+      // Keyed by example (xai eval): two examples of the same text draw other samples, and
+      // their φ differ by far more than rounding ...
+      let keyed = try explain(keyedByExample(method, indices: [4, 9]), count: 2)
+      XCTAssertNotEqual(seed(keyed[0]), seed(keyed[1]), "\(kind)")
+      XCTAssertNotEqual(seed(keyed[0]), 7, "\(kind)")
+      XCTAssertGreaterThan(difference(keyed[0], keyed[1]).0, 100 * bound, "\(kind): examples 4 and 9 share their draws")
+      // ... and each example draws the same alone as in a group.
+      for (position, index) in [4, 9].enumerated() {
+        let alone = try explain(keyedByExample(method, indices: [index]), count: 1)[0]
+        XCTAssertEqual(seed(alone), seed(keyed[position]), "\(kind), example \(index)")
+        let (apart, bound) = difference(alone, keyed[position])
+        XCTAssertLessThanOrEqual(apart, bound, "\(kind), example \(index)")
+      }
+    }
   }
 
   func testAPerturbationMethodRanksTheUnitsByItsOwnRelevance() throws {

@@ -96,5 +96,14 @@ final class CostChartTests: XCTestCase {
     XCTAssertThrowsError(
       try FaithfulnessReport.read(try JSONDocument.parse(broken, source: "b").rootNode, source: "b")
     ) { XCTAssertTrue("\($0)".contains("occlusion's cost is malformed"), "\($0)") }
+    // Counts and times that the table or the log-scale chart cannot hold are refused too,
+    // not trapped on when printed.
+    for value in ["1e20", "1e30", "1e-50"] {
+      let huge = original.json.text.replacingOccurrences(
+        of: "\"ms_per_explanation\": 40.0", with: "\"ms_per_explanation\": \(value)")
+      XCTAssertThrowsError(
+        try FaithfulnessReport.read(try JSONDocument.parse(huge, source: "h").rootNode, source: "h"), value
+      ) { XCTAssertTrue("\($0)".contains("occlusion's cost is out of range"), "\($0)") }
+    }
   }
 }

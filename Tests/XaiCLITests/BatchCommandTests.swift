@@ -292,6 +292,18 @@ final class BatchCommandTests: XCTestCase {
     XCTAssertEqual(try lines(scratch.file("mol.jsonl")).count, 5)
   }
 
+  func testPairOptionsAreRefusedForEveryModelThatIsNotASentenceEncoder() throws {
+    let graphs = checkout.appendingPathComponent("samples/data/ba_graphs.jsonl").path
+    for (model, input) in [("graphnet-ba", graphs), (tinyDistilBert, try dataset(2))] {
+      for option in [["--rank", "2"], ["--explain", "dot"]] {
+        let result = try runXai(
+          ["batch", "--model", model, "--input", input, "--output", scratch.file("p.jsonl")] + option)
+        XCTAssertEqual(result.status, 64, "\(model) \(option): \(result.stderr)")
+        XCTAssertTrue(result.stderr.contains("apply to sentence encoders"), result.stderr)
+      }
+    }
+  }
+
   func testAGraphThatCannotBeExplainedFailsAloneAndNamesItsLine() throws {
     let graphs = checkout.appendingPathComponent("samples/data/ba_graphs.jsonl").path
     let result = try runXai([

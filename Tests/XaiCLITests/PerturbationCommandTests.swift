@@ -54,6 +54,12 @@ final class PerturbationCommandTests: XCTestCase {
       (["--method", "occlusion", "--samples", "5"], "--samples applies to --method shapley"),
       (["--method", "lrp", "--units", "words"], "--units applies to perturbation methods"),
       (["--method", "shapley", "--seed", "-1"], "--seed must be ≥ 0"),
+      // Malformed lists are usage errors, not traps.
+      (["--method", "shapley", "--samples", "8,"], "--samples"),
+      (["--method", "shapley", "--samples", ",8"], "--samples"),
+      (["--method", "shapley", "--samples", ""], "--samples"),
+      (["--method", "shapley", "--samples", "="], "--samples"),
+      (["--method", "shapley", "--samples", "shapley="], "--samples"),
     ]
     for (options, sentence) in cases {
       let result = try runXai(["explain", "--model", tinyDistilBert] + options + ["great film!"])

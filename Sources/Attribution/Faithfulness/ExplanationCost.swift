@@ -45,6 +45,8 @@ public struct MethodCost: Sendable, Equatable {
   public let backward: Double
   /// Mean wall time per explanation, in milliseconds (machine-dependent).
   public let milliseconds: Double
+  /// Largest count or time a saved evaluation may hold (10¹² evaluations, or ms: 30 years).
+  public static let largestValue = 1e12
 
   public init(forward: Double, backward: Double, milliseconds: Double) {
     self.forward = forward

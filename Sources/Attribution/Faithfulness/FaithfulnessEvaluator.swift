@@ -74,3 +74,13 @@ public struct NetworkFaithfulness: FaithfulnessEvaluator {
     }
   }
 }
+
+/// `method` with each example's draws keyed by its index (`PerturbationSettings.inputKeys`):
+/// examples of equal size then draw their own Shapley orders, KernelSHAP coalitions and LIME
+/// samples, whatever the grouping. Other methods are returned as they are.
+func keyedByExample(_ method: any AttributionMethod, indices: [Int]) -> any AttributionMethod {
+  guard let perturbation = method as? PerturbationAttribution else { return method }
+  return PerturbationAttribution(
+    kind: perturbation.kind, settings: perturbation.settings.keyed(by: indices.map { UInt64($0) }),
+    runner: perturbation.runner)
+}

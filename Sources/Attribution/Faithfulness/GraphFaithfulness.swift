@@ -61,7 +61,9 @@ public struct GraphFaithfulness: Sendable {
           let nodes = try NodeGradientTimesInput().explain(network: network, input: input, target: .index(trueClass))
           return ([nodes.relevance], .gradient)
         case .method(let kind):
-          let method = perturbations.first { $0.kind == kind }!
+          let given = perturbations.first { $0.kind == kind }!
+          let method = GraphPerturbation(
+            kind: kind, settings: given.settings.keyed(by: [UInt64(index)]), runner: given.runner)
           let nodes = try method.explain(network: network, input: input, target: .index(trueClass))
           return ([nodes.relevance], nodes.perturbation.map(ModelPasses.init(perturbation:)) ?? .none)
         case .random(let orders):

@@ -61,7 +61,7 @@ public struct ImageFaithfulness: Sendable {
       rankings: rankings, indices: indices, unitCounts: Array(repeating: patches, count: images.count),
       seed: seed,
       method: { kind in
-        let method = methods[kind]!
+        let method = keyedByExample(methods[kind]!, indices: indices)
         return try model.explain(images, method: method, targets: trueClasses.map { .index($0) }).map {
           ($0.patchRelevance, method.passes(of: $0.perturbation))
         }

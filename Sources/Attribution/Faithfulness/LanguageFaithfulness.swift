@@ -88,8 +88,8 @@ public struct LanguageFaithfulness: Sendable {
         let explanation =
           kind.isPerturbation
           ? try model.explainByPerturbation(
-            promptIds: prompt.ids, target: tracked, contrast: nil, method: kind, settings: perturbation,
-            units: units)
+            promptIds: prompt.ids, target: tracked, contrast: nil, method: kind,
+            settings: perturbation.keyed(by: [UInt64(index)]), units: units)
           : try model.explain(
             promptIds: prompt.ids, request: .nextToken(target: tracked, contrast: nil), method: kind,
             integratedGradients: integratedGradients)

@@ -54,7 +54,7 @@ public struct TextFaithfulness: Sendable {
       rankings: rankings, indices: indices, unitCounts: units.map(\.count), seed: seed,
       method: { kind in
         let method = methods[kind]!
-        return try explain(texts, method: method, classes: trueClasses).enumerated().map { t, explanation in
+        return try explain(texts, method: method, classes: trueClasses, indices: indices).enumerated().map { t, explanation in
           (units[t].map { explanation.relevance[$0] }, method.passes(of: explanation.perturbation))
         }
       },
@@ -75,15 +75,17 @@ public struct TextFaithfulness: Sendable {
     }
   }
 
-  /// Relevance of every position of `texts` for their classes, in padded batches.
-  private func explain(_ texts: [EncodedText], method: any AttributionMethod, classes: [Int]) throws
-    -> [TextExplanation]
+  /// Relevance of every position of `texts` for their classes, in padded batches; a
+  /// perturbation method draws for each text by its example index (`indices`).
+  private func explain(_ texts: [EncodedText], method: any AttributionMethod, classes: [Int], indices: [Int])
+    throws -> [TextExplanation]
   {
     let plan = BatchPlan.explaining(with: method)
     var result = [TextExplanation?](repeating: nil, count: texts.count)
     for batch in plan.batches(lengths: texts.map(\.ids.count)) {
       let explanations = try model.explain(
-        encoded: batch.map { texts[$0] }, method: method, targets: batch.map { .index(classes[$0]) })
+        encoded: batch.map { texts[$0] }, method: keyedByExample(method, indices: batch.map { indices[$0] }),
+        targets: batch.map { .index(classes[$0]) })
       for (position, explanation) in zip(batch, explanations) { result[position] = explanation }
     }
     return result.map { $0! }

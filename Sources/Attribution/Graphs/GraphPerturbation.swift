@@ -86,7 +86,7 @@ public struct GraphPerturbation: Sendable {
       variant: { GraphNodeBackend.Variant(input: $0, present: $1) },
       plan: { i in
         try CoalitionPlan.make(
-          kind: kind, settings: settings, layout: layouts[i], geometry: kind == .lime ? backend.geometry(of: i) : nil)
+          kind: kind, settings: settings.forInput(i), layout: layouts[i], geometry: kind == .lime ? backend.geometry(of: i) : nil)
       })
     return results.enumerated().map { i, item in
       let phi = item.result.phi.map { Float($0) }

@@ -40,7 +40,7 @@ extension LanguageModel {
         return f.isFinite ? [f] : nil
       })
     let geometry = kind == .lime ? rowGeometry(embeddings, baseline, layout) : nil
-    let plan = try CoalitionPlan.make(kind: kind, settings: settings, layout: layout, geometry: geometry)
+    let plan = try CoalitionPlan.make(kind: kind, settings: settings.forInput(0), layout: layout, geometry: geometry)
     // The prompt itself (coalition 0) was evaluated above.
     let answers = try runner.logits(
       of: plan.coalitions.dropFirst().map { PromptTokenBackend.Variant(present: $0) }, backend: backend

@@ -142,7 +142,7 @@ struct CoalitionPlan {
       if let orders = settings.samples {
         try checkEvaluations(
           orders.multipliedReportingOverflow(by: max(n - 1, 0)).overflow ? .max : orders * max(n - 1, 0) + 2,
-          what: "Shapley value sampling with \(orders) orders")
+          what: "Shapley value sampling with \(orders) orders", sampled: true)
       } else {
         let limit = PerturbationSettings.exactShapleyLimit
         guard n <= limit else {
@@ -154,12 +154,12 @@ struct CoalitionPlan {
     case .kernelShap:
       let samples = settings.samples ?? PerturbationSettings.kernelShapSamples
       if !coversEveryCoalition(units: n, samples: samples) {
-        try checkEvaluations(samples + 2, what: "KernelSHAP with \(samples) samples")
+        try checkEvaluations(samples + 2, what: "KernelSHAP with \(samples) samples", sampled: true)
         try checkFit(samples: samples, units: n, what: "KernelSHAP")
       }
     case .lime:
       let samples = settings.samples ?? PerturbationSettings.limeSamples
-      try checkEvaluations(samples + 2, what: "LIME with \(samples) samples")
+      try checkEvaluations(samples + 2, what: "LIME with \(samples) samples", sampled: true)
       try checkFit(samples: samples, units: n, what: "LIME")
     case .lrp, .attnlrp, .gradxinput, .gradient, .integratedGradients:
       preconditionFailure("\(kind.rawValue) is not a perturbation method")
@@ -266,10 +266,11 @@ struct CoalitionPlan {
     }
   }
 
-  static func checkEvaluations(_ count: Int, what: String) throws {
+  /// `sampled`: the count follows from the samples given, so fewer of them is the fix.
+  static func checkEvaluations(_ count: Int, what: String, sampled: Bool = false) throws {
     guard count <= PerturbationSettings.largestEvaluations else {
       throw PerturbationLimitError(
-        "\(what) would take \(count) model evaluations for this input, more than xai's limit of \(PerturbationSettings.largestEvaluations)\(what.contains("samples") ? "; give fewer --samples" : "")."
+        "\(what) would take \(count) model evaluations for this input, more than xai's limit of \(PerturbationSettings.largestEvaluations)\(sampled ? "; give fewer --samples" : "")."
       )
     }
   }

@@ -170,7 +170,7 @@ public struct PerturbationAttribution: AttributionMethod {
       backend: backend, runner: runner, variant: { EmbeddingRowBackend.Variant(input: $0, present: $1) },
       plan: { i in
         try CoalitionPlan.make(
-          kind: kind, settings: settings, layout: layouts[i],
+          kind: kind, settings: settings.forInput(i), layout: layouts[i],
           geometry: kind == .lime ? backend.geometry(of: i) : nil)
       })
     return results.enumerated().map { i, item in

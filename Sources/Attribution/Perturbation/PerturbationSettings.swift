@@ -34,6 +34,11 @@ public struct PerturbationSettings: Sendable, Equatable, Hashable {
   public var seed: UInt64
   /// Texts: tokens or words.
   public var units: UnitGrouping
+  /// Per input of one call, a key mixed into that input's seed (nil: none, every input
+  /// draws from `seed` alone). A data-set evaluation keys each example by its index, so
+  /// that examples of equal size do not share Shapley orders, KernelSHAP coalitions or
+  /// LIME draws; an input keeps its draws whatever the batching.
+  public var inputKeys: [UInt64]?
 
   /// Settings as given (nil: the method's default).
   public init(
@@ -51,7 +56,31 @@ public struct PerturbationSettings: Sendable, Equatable, Hashable {
   /// The settings `kind` runs with: its own samples, if given, in `samples`.
   public func resolved(for kind: MethodKind) -> PerturbationSettings {
     guard let own = methodSamples[kind] else { return self }
-    return PerturbationSettings(window: window, stride: stride, samples: own, seed: seed, units: units)
+    var settings = self
+    settings.samples = own
+    settings.methodSamples = [:]
+    return settings
+  }
+
+  /// These settings with one key per input of the next call (`inputKeys`).
+  public func keyed(by keys: [UInt64]) -> PerturbationSettings {
+    var settings = self
+    settings.inputKeys = keys
+    return settings
+  }
+
+  /// The settings input `i` of a call draws with: the seed mixed with its key, if any.
+  public func forInput(_ i: Int) -> PerturbationSettings {
+    guard let keys = inputKeys else { return self }
+    precondition(keys.indices.contains(i), "one input key per input")
+    var settings = self
+    settings.inputKeys = nil
+    // SplitMix64's finaliser of the key, so that neighbouring keys give unrelated seeds.
+    var z = keys[i] &+ 0x9E37_79B9_7F4A_7C15
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    settings.seed = seed ^ z ^ (z >> 31)
+    return settings
   }
 
   /// Default window in a sequence of units (tokens, words, nodes).

@@ -20,7 +20,7 @@
 //                 T_A·T_A rows of every product;
 //   backward      one backward pass per direction u_k, the K directions as K identical rows
 //                 of one batch seeded with u_k: K·T_A rows, forward included.
-// The cheaper one runs (forward mode when T ≤ K). With `rank` K < D the directions are the
+// The cheaper one runs (forward mode when T ≤ K). With `rank` K ≤ D the directions are the
 // top-K eigenvectors of Ĥ_Aᵀ Ĥ_A + Ĥ_Bᵀ Ĥ_B, Ĥ the rows h_t/(T·‖e‖) (each token's share of
 // the normalised embedding): at the encoder output, where the BiLRP matrix is exactly
 // Ĥ_A Ĥ_Bᵀ, the part the other directions carry is bounded by half the sum of their
@@ -129,7 +129,7 @@ public struct SimilarityExplainer: Sendable {
     // The directions: the standard basis, or the top-K principal directions.
     var directions: [Double]?  // [K, D] row-major, nil = identity
     var eigenvalues: [Double] = []
-    if let rank, rank < width {
+    if let rank, rank <= width {
       let shares = zip(sides, norms).map { side, norm in
         side.hidden.scalars.map { Double($0) / (Double(side.hidden.shape[1]) * norm) }
       }
