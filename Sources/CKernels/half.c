@@ -74,6 +74,15 @@ int xai_bfloat_to_float(const void *source, float *target, size_t count) {
   return special == 0;
 }
 
+int xai_16bit_all_finite(const void *source, size_t count, int bfloat) {
+  // Exponent all ones: infinity or NaN (binary16: 5 bits; bfloat16: 8 bits).
+  const uint16_t mask = bfloat ? 0x7F80u : 0x7C00u;
+  const unsigned char *bytes = (const unsigned char *)source;
+  uint16_t special = 0;
+  for (size_t i = 0; i < count; i++) special |= (uint16_t)((load16(bytes + 2 * i) & mask) == mask);
+  return special == 0;
+}
+
 int xai_all_finite(const float *values, size_t count) {
   const uint32_t *bits = (const uint32_t *)values;
   uint32_t special = 0;

@@ -20,6 +20,12 @@ public enum ScalarConversion {
     xai_bfloat_to_float(source, target, count) != 0
   }
 
+  /// Whether all `count` binary16 (or, with `bfloat`, bfloat16) bit patterns are finite,
+  /// without converting them.
+  public static func allFinite16(_ source: UnsafeRawPointer, count: Int, bfloat: Bool) -> Bool {
+    xai_16bit_all_finite(source, count, bfloat ? 1 : 0) != 0
+  }
+
   /// Whether all `count` floats are finite (no infinity, no NaN).
   public static func allFinite(_ values: UnsafePointer<Float>, count: Int) -> Bool {
     xai_all_finite(values, count) != 0

@@ -242,6 +242,54 @@ final class BadWeightTests: XCTestCase {
     XCTAssertEqual(try store.tensor("h.weight")?.scalars[1], .infinity)
   }
 
+  /// 16-bit tables read as rows (embeddings) stay in the mapped file: gathered rows equal
+  /// the whole tensor's rows, a non-finite value anywhere in the table is refused when the
+  /// table is read (not when its row is first gathered), a wrong shape names the key, and
+  /// F32 tables and other stores are read whole.
+  func testSixteenBitTablesAreGatheredRowByRowAndCheckedWhole() throws {
+    var builder = SafetensorsBuilder()
+    let rows = 5, width = 11  // odd width: rows start at every alignment
+    let halves: [UInt16] = (0..<(rows * width)).map { 0x3C00 &+ UInt16($0 * 37 % 1000) }
+    builder.entries.append(
+      .init(
+        name: "e.weight", dtype: "F16", shape: [rows, width],
+        bytes: halves.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }))
+    let brains: [UInt16] = (0..<(rows * width)).map { 0x3F80 &+ UInt16($0 * 13 % 500) }
+    builder.entries.append(
+      .init(
+        name: "b.weight", dtype: "BF16", shape: [rows, width],
+        bytes: brains.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }))
+    var broken = halves
+    broken[rows * width - 1] = 0x7E00  // NaN in the last row
+    builder.entries.append(
+      .init(
+        name: "n.weight", dtype: "F16", shape: [rows, width],
+        bytes: broken.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }))
+    builder.addFloats("f.weight", shape: [2, 3], [1, 2, 3, 4, 5, 6])
+    let store = try SafetensorsFile(path: try builder.write(builder.bytes()))
+    let scope = WeightScope(store)
+    let ids = [4, 0, 2, 2, 3]
+    for name in ["e", "b"] {
+      let table = try scope.child(name).rowTable("weight", shape: [rows, width])
+      guard case .stored = table else { return XCTFail("\(name): a 16-bit table is kept as rows") }
+      let whole = try XCTUnwrap(try store.tensor("\(name).weight"))
+      XCTAssertEqual(table.gather(ids).scalars, whole.gatherRows(ids).scalars, name)
+      XCTAssertEqual(table.gather(ids).shape, [ids.count, width])
+      XCTAssertEqual(table.tensor.scalars, whole.scalars, name)
+    }
+    XCTAssertEqual(scope.unreadKeys(), ["f.weight", "n.weight"], "row tables count as read")
+    expectError(
+      { _ = try scope.child("n").rowTable("weight", shape: [rows, width]) }, code: 65,
+      mentions: ["n.weight", "NaN"])
+    expectError(
+      { _ = try scope.child("e").rowTable("weight", shape: [rows + 1, width]) }, code: 65,
+      mentions: ["e.weight", "[6, 11]"])
+    guard case .dense(let dense) = try scope.child("f").rowTable("weight", shape: [2, 3]) else {
+      return XCTFail("an F32 table is used in place")
+    }
+    XCTAssertEqual(dense.gatherRows([1]).scalars, [4, 5, 6])
+  }
+
   func testUnknownModelTypeIsAClearError() throws {
     let path = try editedTinyModel {
       $0.replacingOccurrences(of: "\"model_type\": \"distilbert\"", with: "\"model_type\": \"gpt7\"")

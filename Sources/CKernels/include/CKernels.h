@@ -15,6 +15,10 @@ int xai_half_to_float(const void *source, float *target, size_t count);
 /// value is finite.
 int xai_bfloat_to_float(const void *source, float *target, size_t count);
 
+/// 1 when all `count` binary16 (bfloat = 0) or bfloat16 (bfloat = 1) values are finite
+/// (little-endian bit patterns, any alignment); nothing is converted.
+int xai_16bit_all_finite(const void *source, size_t count, int bfloat);
+
 /// 1 when all `count` floats are finite.
 int xai_all_finite(const float *values, size_t count);
 

@@ -51,17 +51,24 @@ public struct LayerNorm: Sendable {
 
 /// A lookup table of `weight` [count, width].
 public struct Embedding: Sendable {
-  /// The learned weights.
-  public let weight: Tensor
+  /// The learned rows (16-bit tables of a mapped file stay there and are converted row by
+  /// row as they are read).
+  public let table: RowTable
+  /// Values per row.
+  public let width: Int
 
   /// Reads `weight` [count, width] from `scope`.
   public init(_ scope: WeightScope, count: Int, width: Int) throws {
-    weight = try scope.parameter("weight", shape: [count, width])
+    table = try scope.rowTable("weight", shape: [count, width])
+    self.width = width
   }
+
+  /// The whole table as float32.
+  public var weight: Tensor { table.tensor }
 
   /// Rows for `ids` laid out as `shape` + [width].
   public func callAsFunction(_ ids: [Int], shape: [Int]) -> Tensor {
-    weight.gatherRows(ids).reshaped(shape + [weight.shape[1]])
+    table.gather(ids).reshaped(shape + [width])
   }
 }
 

@@ -154,6 +154,19 @@ public final class SafetensorsFile: WeightStore, @unchecked Sendable {
     try read(name, checkFinite: true)
   }
 
+  /// An F16 or BF16 table [rows, width] as rows converted when gathered, every value
+  /// checked finite in place; nil for other types (read whole, F32 in place).
+  public func finiteRows(_ name: String) throws -> StoredRows? {
+    guard let entry = entries[name], entry.dtype == "F16" || entry.dtype == "BF16", entry.shape.count == 2
+    else { return nil }
+    let start = file.base + dataStart + entry.range.lowerBound
+    let bfloat = entry.dtype == "BF16"
+    guard ScalarConversion.allFinite16(start, count: entry.shape[0] * entry.shape[1], bfloat: bfloat) else {
+      throw ModelError.nonFiniteWeights(file: path, key: name)
+    }
+    return StoredRows(base: start, rows: entry.shape[0], width: entry.shape[1], bfloat: bfloat, owner: file)
+  }
+
   private func read(_ name: String, checkFinite: Bool) throws -> Tensor? {
     guard let entry = entries[name] else { return nil }
     let start = file.base + dataStart + entry.range.lowerBound

@@ -11,9 +11,15 @@ public protocol WeightStore: Sendable {
   /// The tensor `name` as float32, or nil when absent; throws `nonFiniteWeights` when a
   /// value is infinite or NaN (a store that converts can check in the same pass).
   func finiteTensor(_ name: String) throws -> Tensor?
+  /// The 2-D table `name` as rows converted to float32 only when gathered, values checked
+  /// finite; nil when the store keeps it as float32 already (or has no such table), so
+  /// that the caller reads it whole.
+  func finiteRows(_ name: String) throws -> StoredRows?
 }
 
 extension WeightStore {
+  public func finiteRows(_ name: String) throws -> StoredRows? { nil }
+
   /// `tensor(name)`, then every value checked.
   public func finiteTensor(_ name: String) throws -> Tensor? {
     guard let tensor = try tensor(name) else { return nil }
@@ -57,6 +63,21 @@ public struct WeightScope: Sendable {
 
   /// Full key of `name` in this scope.
   public func key(_ name: String) -> String { prefix.isEmpty ? name : "\(prefix).\(name)" }
+
+  /// The table `name` [rows, width] as rows converted when gathered (`StoredRows`), else
+  /// as one float32 tensor; verified to have `shape` and finite values either way.
+  public func rowTable(_ name: String, shape: [Int]) throws -> RowTable {
+    precondition(shape.count == 2, "a row table has two axes")
+    let full = key(name)
+    guard let rows = try store.finiteRows(full) else {
+      return .dense(try parameter(name, shape: shape))
+    }
+    readKeys.insert(full)
+    guard [rows.rows, rows.width] == shape else {
+      throw ModelError.wrongShape(file: store.path, key: full, expected: shape, found: [rows.rows, rows.width])
+    }
+    return .stored(rows)
+  }
 
   /// The tensor `name`, verified to have `shape` and finite values.
   public func parameter(_ name: String, shape: [Int]) throws -> Tensor {
@@ -161,4 +182,74 @@ public struct MemoryWeights: WeightStore, @unchecked Sendable {
   public var names: [String] { tensors.keys.sorted() }
 
   public func tensor(_ name: String) throws -> Tensor? { tensors[name] }
+}
+
+/// A 2-D table of 16-bit floats kept where the file maps it: gathering rows converts just
+/// those rows to float32. An embedding table of 30,522 rows of which an explanation reads
+/// a few dozen is then never converted whole (the sample model's start-up paid for 47 MB
+/// of fresh float32 pages before).
+public struct StoredRows: @unchecked Sendable {
+  /// The first row's bytes.
+  let base: UnsafeRawPointer
+  /// Number of rows.
+  public let rows: Int
+  /// Values per row.
+  public let width: Int
+  /// bfloat16 instead of binary16.
+  let bfloat: Bool
+  /// Keeps the mapping alive.
+  let owner: AnyObject
+
+  init(base: UnsafeRawPointer, rows: Int, width: Int, bfloat: Bool, owner: AnyObject) {
+    self.base = base
+    self.rows = rows
+    self.width = width
+    self.bfloat = bfloat
+    self.owner = owner
+  }
+
+  /// Rows `ids` (each in 0..<rows) as float32 [ids.count, width].
+  public func gather(_ ids: [Int]) -> Tensor {
+    Tensor.filled(shape: [ids.count, width]) { target in
+      for (r, id) in ids.enumerated() {
+        precondition(id >= 0 && id < rows, "row \(id) out of range 0..<\(rows)")
+        let source = base + id * width * 2
+        if bfloat {
+          ScalarConversion.bfloatToFloat(source, count: width, into: target + r * width)
+        } else {
+          ScalarConversion.halfToFloat(source, count: width, into: target + r * width)
+        }
+      }
+    }
+  }
+}
+
+/// A table read row by row: one float32 tensor, or 16-bit rows converted when gathered.
+public enum RowTable: Sendable {
+  case dense(Tensor)
+  case stored(StoredRows)
+
+  /// Number of rows.
+  public var rows: Int {
+    switch self {
+    case .dense(let tensor): return tensor.shape[0]
+    case .stored(let rows): return rows.rows
+    }
+  }
+
+  /// Rows `ids` as [ids.count, width] (a dense table records the gradient of its rows).
+  public func gather(_ ids: [Int]) -> Tensor {
+    switch self {
+    case .dense(let tensor): return tensor.gatherRows(ids)
+    case .stored(let rows): return rows.gather(ids)
+    }
+  }
+
+  /// The whole table as one float32 tensor.
+  public var tensor: Tensor {
+    switch self {
+    case .dense(let tensor): return tensor
+    case .stored(let rows): return rows.gather(Array(0..<rows.rows))
+    }
+  }
 }
