@@ -51,6 +51,7 @@ final class PerturbationFaithfulnessTests: XCTestCase {
       XCTAssertEqual(result.costs.map(\.passes), expected, "\(n) units")
       XCTAssertEqual(Array(reported.prefix(3)), expected[2..<5].map(\.forward), "explain counts the same")
       XCTAssertLessThanOrEqual(reported[3], min(6 + 2, 1 << n))
+      XCTAssertLessThanOrEqual(reported[4], min(6 + 2, 1 << n), "LIME: at most its draws, the input and the baseline")
       XCTAssertTrue(result.costs.allSatisfy { $0.seconds >= 0 && $0.seconds.isFinite })
     }
     let summary = FaithfulnessSummary(rankings: evaluator.rankings, examples: results)
