@@ -210,6 +210,7 @@ reports: build
 	# moves). Sampled methods get budgets of a similar order as the others: 4 Shapley orders
 	# (about 4 × 26 evaluations per sentence), 64 coalitions for KernelSHAP and LIME; occlusion
 	# windows of 2 tokens (the shortest sentence has 2, and a wider window is refused).
+	# It takes about 50 minutes on 2 cores (49 min on the 2-vCPU development machine).
 	.build/release/xai eval --input samples/data/rotten_tomatoes_test.jsonl --method lrp --method attnlrp \
 	  --method gradxinput --method gradient --method integrated-gradients \
 	  --method occlusion --method feature-ablation --method shapley --method kernel-shap --method lime \
