@@ -97,14 +97,22 @@ public struct GEMMMachine: Codable, Hashable, Sendable {
   static func cpuInfo(firstProcessorOf text: String) -> (model: String, flags: [String]) {
     var model: String?
     var flags: [String] = []
+    // Spaces and tabs trimmed by hand: Foundation's CharacterSet costs milliseconds to set
+    // up on first use, and this runs at every start.
+    func trimmed(_ text: Substring) -> String {
+      let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" }
+      guard let first = text.firstIndex(where: { !blank($0) }) else { return "" }
+      let last = text.lastIndex(where: { !blank($0) })!
+      return String(text[first...last])
+    }
     for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-      if line.trimmingCharacters(in: .whitespaces).isEmpty {
+      if trimmed(line).isEmpty {
         if model != nil || !flags.isEmpty { break }
         continue
       }
       guard let colon = line.firstIndex(of: ":") else { continue }
-      let key = line[..<colon].trimmingCharacters(in: .whitespaces)
-      let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+      let key = trimmed(line[..<colon])
+      let value = trimmed(line[line.index(after: colon)...])
       switch key {
       case "model name", "cpu model": model = model ?? value
       case "flags", "Features":
