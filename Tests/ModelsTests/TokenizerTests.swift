@@ -2,6 +2,29 @@ import Models
 import XCTest
 
 final class TokenizerTests: XCTestCase {
+  /// vocab.txt: one piece per line, CRLF endings read as LF, one trailing newline optional,
+  /// non-ASCII pieces kept, a file that is not UTF-8 refused naming it.
+  func testVocabularyFileLinesCRLFAndInvalidUTF8() throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("xai-vocab-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let pieces = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "café", "##s", "naïve"]
+    for (name, text) in [("lf", pieces.joined(separator: "\n") + "\n"), ("crlf", pieces.joined(separator: "\r\n")),
+                         ("crlf-end", pieces.joined(separator: "\r\n") + "\r\n")] {
+      let path = folder.appendingPathComponent(name).path
+      try text.write(toFile: path, atomically: false, encoding: .utf8)
+      let tokenizer = try WordPieceTokenizer(vocabFile: path, lowercase: false)
+      XCTAssertEqual(tokenizer.vocabulary, pieces, name)
+      XCTAssertEqual(tokenizer.padId, 0)
+      XCTAssertEqual(tokenizer.separatorId, 3)
+    }
+    let broken = folder.appendingPathComponent("latin1").path
+    try Data("[PAD]\n[UNK]\n[CLS]\n[SEP]\ncaf".utf8 + [0xE9] + Data("\n".utf8)).write(to: URL(fileURLWithPath: broken))
+    XCTAssertThrowsError(try WordPieceTokenizer(vocabFile: broken, lowercase: false)) {
+      XCTAssertTrue("\($0)".contains("latin1") && "\($0)".contains("UTF-8"), "\($0)")
+    }
+  }
+
   func testFullVocabularyMatchesHuggingFaceOnEveryHardCase() throws {
     let tokenizer = try WordPieceTokenizer(
       vocabFile: Fixtures.path("bert-uncased-vocab.txt"), lowercase: true)
