@@ -24,6 +24,12 @@ public enum LoadedModel: Sendable {
   /// What relevance is reported over.
   public var units: UnitKind { kind.units }
 
+  /// A text model without a classification head (it embeds text; BiLRP explains pairs).
+  public var isSentenceEncoder: Bool {
+    if case .text(let model) = self { return !model.network.hasClassifier }
+    return false
+  }
+
   /// Class names by index (empty for an encoder without a classifier).
   public var labels: [String] {
     switch self {

@@ -142,11 +142,7 @@ struct BatchCommand: ParsableCommand {
         throw ValidationError(
           "--units words groups a text classifier's word pieces; \(loaded.architecture) has no words to group.")
       }
-      let isSentenceEncoder: Bool
-      if case .text(let model) = loaded, !model.network.hasClassifier { isSentenceEncoder = true } else {
-        isSentenceEncoder = false
-      }
-      if pairOptions.isUsed && !isSentenceEncoder {
+      if pairOptions.isUsed && !loaded.isSentenceEncoder {
         throw ValidationError("--rank and --explain apply to sentence encoders; \(loaded.architecture) is not one.")
       }
       switch loaded {

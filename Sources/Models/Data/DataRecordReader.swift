@@ -81,14 +81,12 @@ public final class DataRecordReader {
         index: nextIndex, line: record.line,
         result: record.fields.flatMap { row in makeCSVRecord(row, line: record.line) })
     }
-    guard let (line, value) = try lines.nextJSONLine() else { return nil }
+    guard let (line, value) = try lines.nextJSONObject() else { return nil }
     defer { nextIndex += 1 }
-    return RecordRead(index: nextIndex, line: line, result: value.flatMap { jsonRecord($0, line: line) })
+    return RecordRead(index: nextIndex, line: line, result: value.flatMap { jsonRecord($0.object, source: $0.source, line: line) })
   }
 
-  private func jsonRecord(_ node: JSONNode, line: Int) -> Result<DataRecord, ModelError> {
-    let source = "\(lines.path) line \(line)"
-    guard node.isObject else { return .failure(.badInput("\(source): not a JSON object.")) }
+  private func jsonRecord(_ node: JSONNode, source: String, line: Int) -> Result<DataRecord, ModelError> {
     guard let value = node[fields.text]?.string else {
       return .failure(.badInput("\(source): no string field '\(fields.text)'."))
     }

@@ -119,4 +119,18 @@ public final class LineReader {
     }
     return nil
   }
+
+  /// The next line that is not blank, read as one JSON object: its line number and the
+  /// object with the "file line N" that names it in messages, or the sentence saying why
+  /// it is not one (not UTF-8, not JSON, not an object); nil at the end of the file.
+  public func nextJSONObject() throws -> (line: Int, value: Result<(object: JSONNode, source: String), ModelError>)? {
+    guard let (line, value) = try nextJSONLine() else { return nil }
+    let source = "\(path) line \(line)"
+    return (
+      line,
+      value.flatMap { node in
+        node.isObject ? .success((node, source)) : .failure(.badInput("\(source): not a JSON object."))
+      }
+    )
+  }
 }

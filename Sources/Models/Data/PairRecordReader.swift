@@ -42,14 +42,12 @@ public final class PairRecordReader {
 
   /// The next record (or the failure to read it), or nil at the end of the file.
   public func next() throws -> RecordRead<TextPair>? {
-    guard let (line, value) = try lines.nextJSONLine() else { return nil }
+    guard let (line, value) = try lines.nextJSONObject() else { return nil }
     defer { nextIndex += 1 }
-    return RecordRead(index: nextIndex, line: line, result: value.flatMap { record($0, line: line) })
+    return RecordRead(index: nextIndex, line: line, result: value.flatMap { record($0.object, source: $0.source, line: line) })
   }
 
-  private func record(_ node: JSONNode, line: Int) -> Result<TextPair, ModelError> {
-    let source = "\(lines.path) line \(line)"
-    guard node.isObject else { return .failure(.badInput("\(source): not a JSON object.")) }
+  private func record(_ node: JSONNode, source: String, line: Int) -> Result<TextPair, ModelError> {
     let known = Self.fields + [idField]
     if let unknown = node.keys.first(where: { !known.contains($0) }) {
       return .failure(

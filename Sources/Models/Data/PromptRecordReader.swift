@@ -59,14 +59,12 @@ public final class PromptRecordReader {
 
   /// The next record (or the failure to read it), or nil at the end of the file.
   public func next() throws -> RecordRead<PromptRecord>? {
-    guard let (line, value) = try lines.nextJSONLine() else { return nil }
+    guard let (line, value) = try lines.nextJSONObject() else { return nil }
     defer { nextIndex += 1 }
-    return RecordRead(index: nextIndex, line: line, result: value.flatMap { record($0, line: line) })
+    return RecordRead(index: nextIndex, line: line, result: value.flatMap { record($0.object, source: $0.source, line: line) })
   }
 
-  private func record(_ node: JSONNode, line: Int) -> Result<PromptRecord, ModelError> {
-    let source = "\(lines.path) line \(line)"
-    guard node.isObject else { return .failure(.badInput("\(source): not a JSON object.")) }
+  private func record(_ node: JSONNode, source: String, line: Int) -> Result<PromptRecord, ModelError> {
     let known = [promptField, idField, Self.targetField, Self.contrastField]
     let unknown = node.keys.filter { !known.contains($0) }
     guard let field = node[promptField], !field.isNull else {
