@@ -73,8 +73,10 @@ public struct ImageModel: Sendable {
         file: file("preprocessor_config.json"),
         config: config)
       : ImagePreprocessing(defaultFor: config)
-    let root = WeightScope(try SafetensorsFile(path: file("model.safetensors")))
+    let store = try SafetensorsFile(path: file("model.safetensors"))
+    let root = WeightScope(store)
     let (frontEnd, body) = try VisionTransformer.network(config: config, root: root)
+    store.keepConversions()
     return ImageModel(
       name: name ?? URL(fileURLWithPath: path).lastPathComponent, path: path, config: config,
       preprocessing: preprocessing, frontEnd: frontEnd, body: body, unusedWeights: root.unreadKeys())

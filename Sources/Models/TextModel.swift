@@ -104,6 +104,7 @@ public struct TextModel: Sendable {
       case .distilbert: try DistilBert.classifier(config: config, root: root)
       case .bert: try Bert.classifier(config: config, root: root)
       }
+    store.keepConversions()
     // Buffers that Hugging Face itself skips on load, and the pooler of a bare encoder
     // (sentence-transformers pools the token states instead).
     let unused = root.unreadKeys { key in

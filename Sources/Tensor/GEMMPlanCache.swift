@@ -30,19 +30,8 @@ public struct GEMMPlanCache: Sendable {
   /// The cache the environment names (see the type's description), or nil when no
   /// candidate folder exists or can be created writable.
   public init?(environment: [String: String]) {
-    func nonEmpty(_ key: String) -> String? { environment[key].flatMap { $0.isEmpty ? nil : $0 } }
-    var candidates: [String] = []
-    if let explicit = nonEmpty("XAI_CACHE_DIR") {
-      candidates = [explicit]
-    } else {
-      if let xdg = nonEmpty("XDG_CACHE_HOME"), xdg.hasPrefix("/") { candidates.append(xdg + "/xai") }
-      if let home = nonEmpty("HOME") { candidates.append(home + "/.cache/xai") }
-    }
-    for path in candidates where Self.usableFolder(path) {
-      self.init(directory: URL(fileURLWithPath: path, isDirectory: true))
-      return
-    }
-    return nil
+    guard let path = CacheFolder.path(environment: environment) else { return nil }
+    self.init(directory: URL(fileURLWithPath: path, isDirectory: true))
   }
 
   /// The cache file of a machine key.
@@ -72,7 +61,7 @@ public struct GEMMPlanCache: Sendable {
     let url = fileURL(for: plan.machine)
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    guard Self.usableFolder(directory.path), var data = try? encoder.encode(plan) else { return false }
+    guard CacheFolder.isUsable(directory.path), var data = try? encoder.encode(plan) else { return false }
     data.append(0x0A)
     let temporary = directory.appendingPathComponent(
       ".\(url.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp")
@@ -111,23 +100,7 @@ public struct GEMMPlanCache: Sendable {
       "format \(GEMMPlan.formatVersion)", machine.cpuModel, machine.vectorFlags.joined(separator: " "),
       machine.openBLASCore, machine.openBLASConfig, machine.oneDNNVersion, "threads \(machine.threads)",
     ].joined(separator: "\n")
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in key.utf8 {
-      hash ^= UInt64(byte)
-      hash &*= 0x0000_0100_0000_01b3
-    }
-    return hash
-  }
-
-  /// Whether `path` is (or could be created as) a folder this process can write in.
-  static func usableFolder(_ path: String) -> Bool {
-    var isFolder: ObjCBool = false
-    if !FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) {
-      guard (try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)) != nil
-      else { return false }
-      isFolder = true
-    }
-    return isFolder.boolValue && access(path, W_OK | X_OK) == 0
+    return CacheFolder.stableHash(key)
   }
 
   /// An exclusive `flock` on a lock file, waited for up to `wait` seconds.

@@ -46,6 +46,10 @@ final class ShardedSafetensors: WeightStore, @unchecked Sendable {
     guard let file = fileOf[name] else { return nil }
     return try shards[file]!.finiteTensor(name)
   }
+
+  func keepConversions() {
+    for shard in shards.values { shard.keepConversions() }
+  }
 }
 
 extension DecoderNetwork {

@@ -53,6 +53,7 @@ public struct LanguageModel: Sendable {
       throw ModelError.missingInFolder(folder: folder, file: "model.safetensors (or model.safetensors.index.json)")
     }
     let (network, unused) = try DecoderNetwork.huggingFace(config: config, store: store)
+    store.keepConversions()
     var tokenizer: BPETokenizer?
     if FileManager.default.fileExists(atPath: file("tokenizer.json")) {
       tokenizer = try BPETokenizer(tokenizerJSON: file("tokenizer.json"))

@@ -71,8 +71,18 @@ public final class SafetensorsFile: WeightStore, @unchecked Sendable {
     "U16": 2, "U32": 4, "U64": 8, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1,
   ]
 
+  /// Where float32 conversions of F16 and BF16 tensors are kept between runs.
+  public enum ConversionCaching: Sendable {
+    /// The cache folder the environment names (`CacheFolder`), if any.
+    case environment
+    /// This folder.
+    case folder(String)
+    /// Nowhere: every process converts.
+    case off
+  }
+
   /// Opens and validates `path` (header bounds, offsets, dtype × shape sizes, overlaps).
-  public init(path: String) throws {
+  public init(path: String, caching: ConversionCaching = .environment) throws {
     self.path = path
     file = try MappedFile(path: path)
     func fail(_ reason: String) -> ModelError { .malformedSafetensors(file: path, reason: reason) }
@@ -136,13 +146,30 @@ public final class SafetensorsFile: WeightStore, @unchecked Sendable {
     }
     self.entries = entries
     self.metadata = metadata
-    converted = ConvertedWeights(
-      counts: entries.filter { $0.value.dtype == "F16" || $0.value.dtype == "BF16" }
-        .mapValues { $0.range.count / 2 })
+    let halfCounts = entries.filter { $0.value.dtype == "F16" || $0.value.dtype == "BF16" }
+      .mapValues { $0.range.count / 2 }
+    var cache: ConversionCache?
+    if !halfCounts.isEmpty {
+      switch caching {
+      case .environment:
+        cache = CacheFolder.path(environment: ProcessInfo.processInfo.environment).flatMap {
+          ConversionCache(source: path, folder: $0)
+        }
+      case .folder(let folder): cache = ConversionCache(source: path, folder: folder)
+      case .off: cache = nil
+      }
+    }
+    converted = ConvertedWeights(counts: halfCounts, cache: cache)
   }
 
   /// Names of all tensors.
   public var names: [String] { entries.keys.sorted() }
+
+  /// Whether F16/BF16 tensors are mapped from conversions an earlier process kept.
+  public var usedConversionCache: Bool { converted.usedCache }
+
+  /// Keeps this process's float32 conversions for the next one (`ConversionCache`).
+  public func keepConversions() { converted.keep() }
 
   /// The tensor `name` as float32, or nil when absent.
   public func tensor(_ name: String) throws -> Tensor? {
@@ -192,7 +219,10 @@ public final class SafetensorsFile: WeightStore, @unchecked Sendable {
           : ScalarConversion.bfloatToFloat(start, count: count, into: target)
       }
       if let slot = converted.slot(for: name) {
-        if slot.isFresh { convert(slot.pointer) } else if checkFinite {
+        if slot.isFresh {
+          convert(slot.pointer)
+          converted.converted(name, finite: finite)
+        } else if checkFinite && !slot.isChecked {
           finite = ScalarConversion.allFinite(slot.pointer, count: count)
         }
         tensor = Tensor(shape: entry.shape, borrowing: slot.pointer, owner: converted)
@@ -210,24 +240,32 @@ public final class SafetensorsFile: WeightStore, @unchecked Sendable {
 /// Float32 copies of a file's F16 and BF16 tensors, each converted once into its own slot
 /// of one anonymous mapping that asks for transparent huge pages: converting the sample
 /// model's 14 M weights into 4 KB pages cost about as much in page faults as in
-/// conversion. Pages that no tensor is read into are never touched.
+/// conversion. Pages that no tensor is read into are never touched. With a
+/// `ConversionCache`, tensors an earlier process kept are mapped from its file instead, and
+/// `keep()` writes this process's conversions there.
 final class ConvertedWeights: @unchecked Sendable {
   struct Slot {
     let pointer: UnsafeMutablePointer<Float>
-    /// True the first time: the caller fills it.
+    /// True the first time: the caller fills it (and reports with `converted`).
     let isFresh: Bool
+    /// Its values are known to be finite.
+    let isChecked: Bool
   }
 
   private static let hugePage = 2 << 20
+  private let counts: [String: Int]
   private let offsets: [String: Int]
   private let scalars: Int
   private var mapping: (raw: UnsafeMutableRawPointer, bytes: Int, base: UnsafeMutablePointer<Float>)?
   private var failed = false
   private var filled = Set<String>()
+  private var finite = Set<String>()
+  private let cache: ConversionCache?
+  private var kept: KeptConversions??
   private let lock = NSLock()
 
   /// Slots for the tensors named in `counts` (scalars each), laid out in name order.
-  init(counts: [String: Int]) {
+  init(counts: [String: Int], cache: ConversionCache?) {
     var offsets: [String: Int] = [:]
     var total = 0
     for (name, count) in counts.sorted(by: { $0.key < $1.key }) {
@@ -235,18 +273,65 @@ final class ConvertedWeights: @unchecked Sendable {
       // Each slot starts on a 64-byte boundary.
       total += (count + 15) / 16 * 16
     }
+    self.counts = counts
     self.offsets = offsets
+    self.cache = cache
     scalars = total
+  }
+
+  /// Whether a kept file serves any of these tensors (for diagnostics and tests).
+  var usedCache: Bool {
+    lock.lock()
+    defer { lock.unlock() }
+    return keptConversions().map { !$0.pointers.isEmpty } ?? false
   }
 
   /// The slot of `name`, or nil when the mapping cannot be made (the caller allocates).
   func slot(for name: String) -> Slot? {
     lock.lock()
     defer { lock.unlock() }
+    if let pointer = keptConversions()?.pointers[name] {
+      return Slot(pointer: UnsafeMutablePointer(mutating: pointer), isFresh: false, isChecked: true)
+    }
     guard let offset = offsets[name], let base = mapped() else { return nil }
-    return Slot(pointer: base + offset, isFresh: filled.insert(name).inserted)
+    return Slot(pointer: base + offset, isFresh: filled.insert(name).inserted, isChecked: finite.contains(name))
   }
 
+  /// Reports that the fresh slot `name` was filled, and whether every value was finite.
+  func converted(_ name: String, finite isFinite: Bool) {
+    guard isFinite else { return }
+    lock.lock()
+    defer { lock.unlock() }
+    finite.insert(name)
+  }
+
+  /// Writes every finite conversion (kept or made here) to the cache when this process
+  /// made any; a failure is silent (the next process converts again).
+  func keep() {
+    lock.lock()
+    defer { lock.unlock() }
+    guard let cache, let base = mapping?.base, !finite.isEmpty else { return }
+    var tensors: [(name: String, values: UnsafePointer<Float>, count: Int)] = []
+    let kept = keptConversions()?.pointers ?? [:]
+    for name in Set(kept.keys).union(finite).sorted() {
+      guard let count = counts[name] else { continue }
+      if let pointer = kept[name] {
+        tensors.append((name, pointer, count))
+      } else if let offset = offsets[name] {
+        tensors.append((name, UnsafePointer(base + offset), count))
+      }
+    }
+    cache.write(tensors)
+    // Written once: later reads in this process use the slots.
+    finite.removeAll()
+  }
+
+  private func keptConversions() -> KeptConversions? {
+    if let kept { return kept }
+    let read = cache?.read(expected: counts)
+    kept = .some(read)
+    return read
+  }
   private func mapped() -> UnsafeMutablePointer<Float>? {
     if let mapping { return mapping.base }
     guard !failed, scalars > 0 else { return nil }

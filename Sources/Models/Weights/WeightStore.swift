@@ -15,10 +15,15 @@ public protocol WeightStore: Sendable {
   /// finite; nil when the store keeps it as float32 already (or has no such table), so
   /// that the caller reads it whole.
   func finiteRows(_ name: String) throws -> StoredRows?
+  /// Called once the model is assembled: a store that converted tensors may keep the
+  /// conversions for the next process.
+  func keepConversions()
 }
 
 extension WeightStore {
   public func finiteRows(_ name: String) throws -> StoredRows? { nil }
+
+  public func keepConversions() {}
 
   /// `tensor(name)`, then every value checked.
   public func finiteTensor(_ name: String) throws -> Tensor? {
