@@ -23,7 +23,8 @@ let package = Package(
       name: "CJSONC", path: "Sources/CJSONC", pkgConfig: "json-c",
       providers: [.apt(["libjson-c-dev"])]),
     .systemLibrary(name: "CAllocator", path: "Sources/CAllocator"),
-    .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
+    // oneDNN is opened on first use (Sources/CDNNL/loader.c); its header comes from libdnnl-dev.
+    .target(name: "CDNNL", linkerSettings: [.linkedLibrary("gomp"), .linkedLibrary("dl")]),
     .systemLibrary(
       name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
     .systemLibrary(

@@ -16,7 +16,7 @@ public struct GEMMMachine: Codable, Hashable, Sendable {
   public var openBLASCore: String
   /// OpenBLAS's version and build options (`openblas_get_config()`).
   public var openBLASConfig: String
-  /// oneDNN's version (`dnnl_version()`).
+  /// oneDNN's version (`dnnl_version()`), or `oneDNNUnavailable`.
   public var oneDNNVersion: String
   /// Threads of one product (`BLAS.threads`); OpenBLAS runs on one whenever oneDNN may run.
   public var threads: Int
@@ -70,16 +70,34 @@ public struct GEMMMachine: Codable, Hashable, Sendable {
   /// The vector extensions recorded in `vectorFlags`.
   static let recordedFlags: Set<String> = ["avx", "avx2", "fma", "avx512f", "asimd", "sve"]
 
+  /// `oneDNNVersion` where libdnnl could not be opened: every product then goes to OpenBLAS.
+  public static let oneDNNUnavailable = "unavailable"
+
+  /// Whether OpenBLAS's kernels are generic on this machine, from the CPU and OpenBLAS
+  /// alone (deciding it does not open oneDNN).
+  static let hostOpenBLASIsGeneric: Bool = {
+    let cpu = hostCPU
+    return GEMMMachine(
+      cpuModel: cpu.model, vectorFlags: cpu.flags, openBLASCore: hostOpenBLASCore, openBLASConfig: "",
+      oneDNNVersion: "", threads: 1
+    ).openBLASIsGeneric
+  }()
+
+  private static let hostCPU = cpuInfo(firstProcessorOf: readCPUInfo())
+  private static let hostOpenBLASCore = openblas_get_corename().map { String(cString: $0) } ?? "?"
+
   private static let hostFacts: GEMMMachine = {
-    let (model, flags) = cpuInfo(firstProcessorOf: readCPUInfo())
-    let version = dnnl_version().pointee
-    var oneDNN = "\(version.major).\(version.minor).\(version.patch)"
-    if let hash = version.hash.map({ String(cString: $0) }), !hash.isEmpty, hash != "N/A" {
-      oneDNN += " (\(hash))"
+    var (major, minor, patch): (Int32, Int32, Int32) = (0, 0, 0)
+    var hash: UnsafePointer<CChar>?
+    var oneDNN = oneDNNUnavailable
+    if xai_dnnl_version(&major, &minor, &patch, &hash) != 0 {
+      oneDNN = "\(major).\(minor).\(patch)"
+      if let hash = hash.map({ String(cString: $0) }), !hash.isEmpty, hash != "N/A" {
+        oneDNN += " (\(hash))"
+      }
     }
     return GEMMMachine(
-      cpuModel: model, vectorFlags: flags,
-      openBLASCore: openblas_get_corename().map { String(cString: $0) } ?? "?",
+      cpuModel: hostCPU.model, vectorFlags: hostCPU.flags, openBLASCore: hostOpenBLASCore,
       openBLASConfig: openblas_get_config().map { String(cString: $0) } ?? "?", oneDNNVersion: oneDNN,
       threads: 1)
   }()

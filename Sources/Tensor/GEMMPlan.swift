@@ -166,6 +166,8 @@ public struct GEMMPlan: Codable, Sendable, Equatable {
     case measured(path: String?)
     /// Not measured: OpenBLAS's kernels are generic on this CPU, every product goes to oneDNN.
     case genericOpenBLAS
+    /// Not measured: oneDNN could not be opened, every product goes to OpenBLAS.
+    case withoutOneDNN
   }
 
   /// The version of this JSON layout; a cache file of another version is measured again.
@@ -214,6 +216,16 @@ public struct GEMMPlan: Codable, Sendable, Equatable {
       source: .genericOpenBLAS)
   }
 
+  /// The plan where libdnnl could not be opened: every product on OpenBLAS, nothing measured.
+  public static func withoutOneDNN(_ machine: GEMMMachine) -> GEMMPlan {
+    GEMMPlan(
+      machine: machine, measuredSeconds: 0,
+      entries: GEMMShapeClass.allCases.map {
+        Entry(shapeClass: $0, openBLAS: nil, oneDNN: nil, backend: .openBLAS)
+      },
+      source: .withoutOneDNN)
+  }
+
   enum CodingKeys: String, CodingKey {
     case format, machine
     case measuredSeconds = "measured_seconds"
@@ -238,8 +250,11 @@ public struct GEMMPlan: Codable, Sendable, Equatable {
   public func reason(_ shapeClass: GEMMShapeClass) -> String {
     let entry = entry(shapeClass)
     guard let openBLAS = entry.openBLAS, let oneDNN = entry.oneDNN else {
-      return source == .genericOpenBLAS
-        ? "generic OpenBLAS core \(machine.openBLASCore) on this AVX2/AVX-512 CPU" : "not measured"
+      switch source {
+      case .genericOpenBLAS: return "generic OpenBLAS core \(machine.openBLASCore) on this AVX2/AVX-512 CPU"
+      case .withoutOneDNN: return "oneDNN (libdnnl) could not be opened"
+      default: return "not measured"
+      }
     }
     let note =
       underLoad
@@ -272,6 +287,8 @@ public struct GEMMPlan: Codable, Sendable, Equatable {
     case .genericOpenBLAS:
       return "not measured: OpenBLAS runs generic \(machine.openBLASCore) kernels on this CPU, "
         + "every product goes to oneDNN"
+    case .withoutOneDNN:
+      return "not measured: oneDNN (libdnnl.so.2) could not be opened, every product goes to OpenBLAS"
     }
   }
 
@@ -540,7 +557,9 @@ public final class GEMMPlanner: @unchecked Sendable {
     if let plan = plans[threads] { return plan }
     let facts = machine(threads)
     let plan: GEMMPlan
-    if facts.openBLASIsGeneric {
+    if facts.oneDNNVersion == GEMMMachine.oneDNNUnavailable {
+      plan = .withoutOneDNN(facts)
+    } else if facts.openBLASIsGeneric {
       plan = .genericOpenBLAS(facts)
     } else if let cache = GEMMPlanCache(environment: environment) {
       plan = cache.plan(for: facts, measure: measure)

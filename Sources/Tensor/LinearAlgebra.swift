@@ -42,7 +42,10 @@ public enum BLAS {
 
   /// Whether OpenBLAS runs generic kernels on this AVX2/AVX-512 CPU (then every product
   /// that is not forced goes to oneDNN, unmeasured).
-  public static var openBLASIsGeneric: Bool { GEMMMachine.current(threads: 1).openBLASIsGeneric }
+  public static var openBLASIsGeneric: Bool { GEMMMachine.hostOpenBLASIsGeneric }
+
+  /// Whether oneDNN could be opened (it is loaded on first use, not at start).
+  public static var oneDNNAvailable: Bool { xai_dnnl_available() != 0 }
 
   /// Threads for one product (each worker thread of a batch gets this many).
   public static var threads: Int {
@@ -120,9 +123,15 @@ public enum BLAS {
         Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     case .oneDNN:
       if omp_get_max_threads() != Int32(threads) { omp_set_num_threads(Int32(threads)) }
-      _ = dnnl_sgemm(
+      let status = xai_dnnl_sgemm(
         CChar(UInt8(ascii: transposeA ? "T" : "N")), CChar(UInt8(ascii: transposeB ? "T" : "N")), Int64(m),
         Int64(n), Int64(k), alpha, a, Int64(lda), b, Int64(ldb), beta, c, Int64(ldc))
+      if status != 0 {
+        // oneDNN could not be opened (or refused the product): OpenBLAS computes it.
+        run(
+          .openBLAS, threads: threads, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+          alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+      }
     }
   }
 }

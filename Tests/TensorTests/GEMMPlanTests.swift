@@ -341,6 +341,37 @@ final class GEMMPlanTests: XCTestCase {
     XCTAssertEqual(planFiles(), [])
   }
 
+  /// oneDNN is opened on first use; where it cannot be, every product goes to OpenBLAS,
+  /// even on a generic core, and nothing is measured or cached.
+  func testWithoutOneDNNEveryProductGoesToOpenBLASUnmeasured() {
+    let measurement = StandInMeasurement(openBLASWins: false)
+    for core in ["Haswell", "Prescott"] {
+      let planner = GEMMPlanner(
+        environment: environment,
+        machine: {
+          var machine = testMachine(core: core, flags: ["avx2", "avx512f"], threads: $0)
+          machine.oneDNNVersion = GEMMMachine.oneDNNUnavailable
+          return machine
+        },
+        measure: measurement.run)
+      let plan = planner.plan(threads: 2)
+      XCTAssertEqual(plan.source, .withoutOneDNN)
+      for shapeClass in GEMMShapeClass.allCases {
+        XCTAssertEqual(plan.entry(shapeClass).backend, .openBLAS)
+        XCTAssertEqual(plan.reason(shapeClass), "oneDNN (libdnnl) could not be opened")
+      }
+      XCTAssertTrue(plan.origin.contains("could not be opened"), plan.origin)
+    }
+    XCTAssertEqual(measurement.calls, 0)
+    XCTAssertEqual(planFiles(), [])
+  }
+
+  /// This machine's oneDNN is opened on first use and reports its version.
+  func testOneDNNOpensOnFirstUse() {
+    XCTAssertTrue(BLAS.oneDNNAvailable, "libdnnl is installed by make setup")
+    XCTAssertNotEqual(GEMMMachine.current(threads: 1).oneDNNVersion, GEMMMachine.oneDNNUnavailable)
+  }
+
   func testXAIGEMMForcesEveryProductAndNothingIsMeasured() {
     for (value, backend) in [("openblas", GEMMBackend.openBLAS), ("oneDNN", .oneDNN), ("ONEDNN", .oneDNN)] {
       let measurement = StandInMeasurement(openBLASWins: backend == .oneDNN)
