@@ -93,10 +93,10 @@ public struct TextModel: Sendable {
     name: String, path: String, config: TransformerConfig, store: WeightStore,
     tokenizer: WordPieceTokenizer?
   ) throws -> TextModel {
-    if let tokenizer, tokenizer.vocabulary.count > config.vocabSize {
+    if let tokenizer, tokenizer.vocabularySize > config.vocabSize {
       throw ModelError.badConfig(
         file: path, key: "vocab_size",
-        reason: "is \(config.vocabSize) but the vocabulary has \(tokenizer.vocabulary.count) pieces")
+        reason: "is \(config.vocabSize) but the vocabulary has \(tokenizer.vocabularySize) pieces")
     }
     let root = WeightScope(store)
     let network =

@@ -59,11 +59,14 @@ public struct EncodedText: Sendable {
 /// strip accents when uncased, split off punctuation, then greedy longest-match
 /// WordPiece with `##` continuations and `[UNK]` for unmatched or over-long words.
 public struct WordPieceTokenizer: Sendable {
-  /// Vocabulary entries by id.
-  public let vocabulary: [String]
-  let ids: [String: Int]
+  /// The vocabulary: pieces by id, and ids by piece.
+  let pieces: PieceTable
+  /// Vocabulary entries by id (made on each call: use `vocabularySize` and `piece(_:)`).
+  public var vocabulary: [String] { (0..<pieces.count).map { pieces[$0] } }
+  /// Number of vocabulary entries.
+  public var vocabularySize: Int { pieces.count }
   /// Scalars of the longest piece (without its "##"): no longer candidate can match.
-  let longestPiece: Int
+  var longestPiece: Int { pieces.longestScalars }
   /// Whether text is lower-cased (uncased models).
   public let lowercase: Bool
   /// Whether accents are stripped (default: when lower-casing).
@@ -82,53 +85,35 @@ public struct WordPieceTokenizer: Sendable {
   /// A tokenizer over `vocabulary` (ids are positions; a piece listed twice takes its
   /// last position, as Hugging Face reads vocab.txt); `source` names it in errors.
   public init(vocabulary: [String], lowercase: Bool, stripAccents: Bool? = nil, source: String) throws {
-    self.vocabulary = vocabulary
-    var ids: [String: Int] = Dictionary(minimumCapacity: vocabulary.count)
-    for (index, piece) in vocabulary.enumerated() { ids[piece] = index }
-    self.ids = ids
-    longestPiece =
-      vocabulary.map { $0.unicodeScalars.count - ($0.hasPrefix("##") ? 2 : 0) }.max() ?? 0
-    self.lowercase = lowercase
-    self.stripAccents = stripAccents ?? lowercase
+    try self.init(pieces: PieceTable(pieces: vocabulary), lowercase: lowercase, stripAccents: stripAccents, source: source)
+  }
+
+  init(pieces: PieceTable, lowercase: Bool, stripAccents: Bool?, source: String) throws {
     func special(_ name: String) throws -> Int {
-      guard let id = ids[name] else {
+      guard let id = pieces.id(of: name) else {
         throw ModelError.badInput("\(source): the vocabulary has no \(name) token.")
       }
       return id
     }
-    unknownId = try special("[UNK]")
-    classifierId = try special("[CLS]")
-    separatorId = try special("[SEP]")
-    padId = try special("[PAD]")
+    let specials = try ["[UNK]", "[CLS]", "[SEP]", "[PAD]"].map(special)
+    self.pieces = pieces
+    self.lowercase = lowercase
+    self.stripAccents = stripAccents ?? lowercase
+    unknownId = specials[0]
+    classifierId = specials[1]
+    separatorId = specials[2]
+    padId = specials[3]
   }
 
   /// Reads a `vocab.txt` (one piece per line, id = line number).
   public init(vocabFile path: String, lowercase: Bool, stripAccents: Bool? = nil) throws {
     let data = try readFileContents(path)
-    // Lines cut on the byte 0x0A (a trailing CR dropped), each validated as UTF-8 on its
-    // own: no whole-file String and no Character splitting, which cost milliseconds at
-    // every start for a 30,522-line vocabulary.
-    let read: [String]? = data.withUnsafeBytes { raw in
-      let bytes = raw.bindMemory(to: UInt8.self)
-      var lines: [String] = []
-      lines.reserveCapacity(bytes.count / 8)
-      var start = 0
-      for end in 0...bytes.count where end == bytes.count || bytes[end] == 0x0A {
-        let stop = end > start && bytes[end - 1] == 0x0D ? end - 1 : end
-        guard let line = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<stop]), as: UTF8.self)
-        else { return nil }
-        lines.append(line)
-        start = end + 1
-      }
-      return lines
-    }
-    guard var lines = read else {
+    // Lines cut on the byte 0x0A into one byte buffer and a hash index (PieceTable): no
+    // String per piece, which cost milliseconds at every start.
+    guard let table = data.withUnsafeBytes({ PieceTable(lines: $0.bindMemory(to: UInt8.self)) }) else {
       throw ModelError.badConfig(file: path, key: "vocab", reason: "is not UTF-8 text")
     }
-    if lines.last == "" { lines.removeLast() }
-    try self.init(
-      vocabulary: lines, lowercase: lowercase,
-      stripAccents: stripAccents, source: path)
+    try self.init(pieces: table, lowercase: lowercase, stripAccents: stripAccents, source: path)
   }
 
   /// A WordPiece tokenizer from a `tokenizers` JSON file (`model.vocab`, `normalizer`).
@@ -176,7 +161,7 @@ public struct WordPieceTokenizer: Sendable {
     for segment in specialSegments(Array(text.unicodeScalars)) {
       if let id = segment.special {
         result.append(
-          TextToken(piece: vocabulary[id], id: id, offsets: segment.range, word: wordIndex))
+          TextToken(piece: pieces[id], id: id, offsets: segment.range, word: wordIndex))
         wordIndex += 1
         continue
       }
@@ -193,8 +178,8 @@ public struct WordPieceTokenizer: Sendable {
 
   /// The text cut at every special token it contains.
   func specialSegments(_ scalars: [Unicode.Scalar]) -> [(range: Range<Int>, text: String, special: Int?)] {
-    let specials = [unknownId, classifierId, separatorId, padId, ids["[MASK]"]].compactMap { $0 }
-      .map { (id: $0, scalars: Array(vocabulary[$0].unicodeScalars)) }
+    let specials = [unknownId, classifierId, separatorId, padId, pieces.id(of: "[MASK]")].compactMap { $0 }
+      .map { (id: $0, scalars: Array(pieces[$0].unicodeScalars)) }
     var segments: [(range: Range<Int>, text: String, special: Int?)] = []
     var start = 0
     var index = 0
@@ -304,7 +289,7 @@ public struct WordPieceTokenizer: Sendable {
       while start < end {
         var candidate = String(String.UnicodeScalarView(scalars[start..<end]))
         if start > 0 { candidate = "##" + candidate }
-        if let id = ids[candidate] {
+        if let id = self.pieces.id(of: candidate) {
           match = (candidate, id)
           break
         }
