@@ -226,7 +226,11 @@ func benchMethods(samplePath: String) throws {
   print("B4_best_batch_tokens \(best.tokens)")
   print("B4_best_workers \(best.workers)")
   print(String(format: "B4_gflops %.1f", b4Flops / best.seconds / 1e9))
-  // B3: what a user of the library gets for one sentence: tokenize, embed, one pass.
+  try benchSampleMethods(samplePath: samplePath)
+}
+
+/// B3: what a user of the library gets for one sentence: tokenize, embed, one pass.
+func benchSampleMethods(samplePath: String) throws {
   let sample = try TextModel.load(path: samplePath)
   let sentence = "This was one of the best movies I have ever seen."
   for method in [
@@ -377,6 +381,11 @@ case "methods":
     FileHandle.standardError.write("xai-bench: \(error)\n".data(using: .utf8)!)
     exit(65)
   }
+case "b3":
+  do { try benchSampleMethods(samplePath: arguments.dropFirst().first ?? "samples/models/minilm-rt-sentiment") } catch {
+    FileHandle.standardError.write("xai-bench: \(error)\n".data(using: .utf8)!)
+    exit(65)
+  }
 case "perturbation":
   do {
     let paths = arguments.dropFirst().filter { !$0.hasPrefix("--") && Int($0) == nil }
@@ -423,6 +432,6 @@ case "bpe":
   }
 default:
   FileHandle.standardError.write(
-    "usage: xai-bench gemm|machine|methods [SAMPLE]|perturbation [SAMPLE] [SENTENCES_JSON]|walks|load PATH…|bpe [TOKENIZER_JSON]|similarity [MINILM_FOLDER]|decoder [GGUF] [LENGTH…] [--threads N] [--method lrp|attnlrp]\n".data(using: .utf8)!)
+    "usage: xai-bench gemm|machine|methods [SAMPLE]|b3 [SAMPLE]|perturbation [SAMPLE] [SENTENCES_JSON]|walks|load PATH…|bpe [TOKENIZER_JSON]|similarity [MINILM_FOLDER]|decoder [GGUF] [LENGTH…] [--threads N] [--method lrp|attnlrp]\n".data(using: .utf8)!)
   exit(64)
 }
