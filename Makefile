@@ -30,10 +30,12 @@ run: build
 
 
 ## The suite keeps its GEMM plan in the build folder: a plan measured while the tests load
-## the machine must not become the user's (~/.cache/xai).
+## the machine must not become the user's (~/.cache/xai). Kept weight conversions are
+## removed first, so that every run converts again (a conversion change cannot hide).
 TEST_CACHE := $(CURDIR)/.build/xai-test-cache
 test: setup
 	mkdir -p $(TEST_CACHE)
+	rm -f $(TEST_CACHE)/weights-*.f32
 	XAI_CACHE_DIR=$(TEST_CACHE) $(SWIFT) test
 	XAI_CACHE_DIR=$(TEST_CACHE) SWIFT=$(SWIFT) scripts/numerics-passes.sh
 

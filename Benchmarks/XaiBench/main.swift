@@ -382,7 +382,8 @@ case "methods":
     exit(65)
   }
 case "b3":
-  do { try benchSampleMethods(samplePath: arguments.dropFirst().first ?? "samples/models/minilm-rt-sentiment") } catch {
+  let path = arguments.dropFirst().first(where: { !$0.hasPrefix("--") && Int($0) == nil })
+  do { try benchSampleMethods(samplePath: path ?? "samples/models/minilm-rt-sentiment") } catch {
     FileHandle.standardError.write("xai-bench: \(error)\n".data(using: .utf8)!)
     exit(65)
   }

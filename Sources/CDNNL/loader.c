@@ -47,6 +47,6 @@ int xai_dnnl_version(int *major, int *minor, int *patch, const char **hash) {
   *major = v->major;
   *minor = v->minor;
   *patch = v->patch;
-  *hash = v->hash;
+  if (hash) *hash = v->hash;
   return 1;
 }

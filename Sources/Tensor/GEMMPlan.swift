@@ -208,22 +208,21 @@ public struct GEMMPlan: Codable, Sendable, Equatable {
 
   /// Every product through oneDNN, nothing measured: for a generic OpenBLAS core.
   public static func genericOpenBLAS(_ machine: GEMMMachine) -> GEMMPlan {
-    GEMMPlan(
-      machine: machine, measuredSeconds: 0,
-      entries: GEMMShapeClass.allCases.map {
-        Entry(shapeClass: $0, openBLAS: nil, oneDNN: nil, backend: .oneDNN)
-      },
-      source: .genericOpenBLAS)
+    unmeasured(machine, every: .oneDNN, source: .genericOpenBLAS)
   }
 
   /// The plan where libdnnl could not be opened: every product on OpenBLAS, nothing measured.
   public static func withoutOneDNN(_ machine: GEMMMachine) -> GEMMPlan {
+    unmeasured(machine, every: .openBLAS, source: .withoutOneDNN)
+  }
+
+  private static func unmeasured(_ machine: GEMMMachine, every backend: GEMMBackend, source: Source) -> GEMMPlan {
     GEMMPlan(
       machine: machine, measuredSeconds: 0,
       entries: GEMMShapeClass.allCases.map {
-        Entry(shapeClass: $0, openBLAS: nil, oneDNN: nil, backend: .openBLAS)
+        Entry(shapeClass: $0, openBLAS: nil, oneDNN: nil, backend: backend)
       },
-      source: .withoutOneDNN)
+      source: source)
   }
 
   enum CodingKeys: String, CodingKey {
@@ -288,7 +287,7 @@ public struct GEMMPlan: Codable, Sendable, Equatable {
       return "not measured: OpenBLAS runs generic \(machine.openBLASCore) kernels on this CPU, "
         + "every product goes to oneDNN"
     case .withoutOneDNN:
-      return "not measured: oneDNN (libdnnl.so.2) could not be opened, every product goes to OpenBLAS"
+      return "not measured: oneDNN (libdnnl.so.2 or .3) could not be opened, every product goes to OpenBLAS"
     }
   }
 

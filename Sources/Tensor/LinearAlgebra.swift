@@ -71,7 +71,10 @@ public enum BLAS {
 
   private static func configurePools() {
     configured = true
-    openblas_set_num_threads(Int32(forced == .openBLAS ? requestedThreads : 1))
+    // OpenBLAS gets every thread when it runs all products: forced, or without oneDNN (then
+    // asking opens it; a forced OpenBLAS never does).
+    let openBLASOnly = forced == .openBLAS || (forced == nil && !oneDNNAvailable)
+    openblas_set_num_threads(Int32(openBLASOnly ? requestedThreads : 1))
   }
 
   /// C[m×n] = alpha·op(A)·op(B) + beta·C, all row-major, A and B packed.

@@ -98,6 +98,34 @@ final class ConversionCacheTests: XCTestCase {
     XCTAssertTrue(third.usedConversionCache)
   }
 
+  /// The same file (inode, size) rewritten in place and its modification time put back, as
+  /// `cp -p` over it or `rsync --inplace -t` would: the status-change time gives it away.
+  func testARewriteInPlaceWithTheOldModificationTimeIsConvertedAgain() throws {
+    let path = try model()
+    var before = stat()
+    XCTAssertEqual(stat(path, &before), 0)
+    let first = try SafetensorsFile(path: path, caching: .folder(folder))
+    let old = try readAll(first)
+    first.keepConversions()
+    // Let the clock move past the status-change time's granularity.
+    usleep(20_000)
+    let other = try Data(contentsOf: URL(fileURLWithPath: try model(scale: 3)))
+    let descriptor = open(path, O_WRONLY)
+    XCTAssertGreaterThanOrEqual(descriptor, 0)
+    _ = other.withUnsafeBytes { pwrite(descriptor, $0.baseAddress!, $0.count, 0) }
+    close(descriptor)
+    var times = [before.st_atim, before.st_mtim]
+    XCTAssertEqual(utimensat(AT_FDCWD, path, &times, 0), 0)
+    var after = stat()
+    XCTAssertEqual(stat(path, &after), 0)
+    XCTAssertEqual(after.st_ino, before.st_ino)
+    XCTAssertEqual(after.st_size, before.st_size)
+    XCTAssertEqual(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec)
+    let second = try SafetensorsFile(path: path, caching: .folder(folder))
+    XCTAssertFalse(second.usedConversionCache)
+    XCTAssertNotEqual(try readAll(second)[0], old[0])
+  }
+
   func testDamagedCacheFilesAreIgnoredNeverTrusted() throws {
     let path = try model()
     let first = try SafetensorsFile(path: path, caching: .folder(folder))
@@ -116,17 +144,19 @@ final class ConversionCacheTests: XCTestCase {
     func put<T: FixedWidthInteger>(_ value: T, at offset: Int, in data: inout Data) {
       withUnsafeBytes(of: value.littleEndian) { data.replaceSubrange(offset..<offset + $0.count, with: $0) }
     }
-    // Fixed header: magic 8, version 4, count 4, identity 40, path length 4, path.
-    let pathLength = Int(good[56]) | Int(good[57]) << 8
-    let firstEntry = 60 + pathLength
+    // Fixed header: magic 8, version 4, converter 4, count 4, identity 56, path length 4, path.
+    let pathLength = Int(good[76]) | Int(good[77]) << 8
+    let firstEntry = 80 + pathLength
     try damaged("empty") { $0 = Data() }
     try damaged("short header") { $0 = $0.prefix(30) }
     try damaged("values cut off") { $0 = $0.prefix($0.count / 2) }
     try damaged("magic") { $0[0] ^= 0xFF }
     try damaged("version") { put(UInt32(99), at: 8, in: &$0) }
-    try damaged("tensor count past the header") { put(UInt32(1 << 20), at: 12, in: &$0) }
-    try damaged("other inode") { put(UInt64(1), at: 24, in: &$0) }
-    try damaged("path length past the end") { put(UInt32(60_000), at: 56, in: &$0) }
+    try damaged("converter version") { put(UInt32(0), at: 12, in: &$0) }
+    try damaged("tensor count past the header") { put(UInt32(1 << 20), at: 16, in: &$0) }
+    try damaged("other inode") { put(UInt64(1), at: 28, in: &$0) }
+    try damaged("other status-change time") { put(UInt64(7), at: 68, in: &$0) }
+    try damaged("path length past the end") { put(UInt32(60_000), at: 76, in: &$0) }
     try damaged("name length past the end") { put(UInt32(50_000), at: firstEntry, in: &$0) }
     let nameLength = Int(good[firstEntry]) | Int(good[firstEntry + 1]) << 8
     let offsetField = firstEntry + 4 + nameLength

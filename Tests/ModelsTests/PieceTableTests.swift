@@ -16,6 +16,7 @@ final class PieceTableTests: XCTestCase {
     let cases: [(String, [String])] = [
       ("", []), ("a", ["a"]), ("a\n", ["a"]), ("a\nb", ["a", "b"]), ("a\r\nb\r\n", ["a", "b"]),
       ("a\n\nb\n", ["a", "", "b"]), ("a\n\n", ["a", ""]), ("\r\n", [""]), ("x\ry\n", ["x\ry"]),
+      ("a\n\r", ["a"]), ("\r", []), ("a\n\rb", ["a", "\rb"]),
     ]
     for (text, pieces) in cases {
       let table = try XCTUnwrap(table(Array(text.utf8)), text.debugDescription)
@@ -34,7 +35,7 @@ final class PieceTableTests: XCTestCase {
   func testEveryPieceOfALargeVocabularyIsFoundAndTheLongestCountsScalars() throws {
     var pieces = (0..<40_000).map { "p\($0)" } + ["##ünïcödé", "naïve", "", "##"]
     pieces.append("日本語テキスト")  // 7 scalars, 21 bytes
-    let built = PieceTable(pieces: pieces)
+    let built = try XCTUnwrap(PieceTable(pieces: pieces))
     XCTAssertEqual(built.count, pieces.count)
     for (id, piece) in pieces.enumerated() {
       XCTAssertEqual(built.id(of: piece), id, piece)

@@ -61,6 +61,18 @@ final class CommandLineTests: XCTestCase {
     XCTAssertEqual(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "0.1.0")
   }
 
+  /// A single explanation runs on OpenBLAS and never loads oneDNN (opened on first use,
+  /// Sources/CDNNL/loader.c); forcing oneDNN loads it, so the check can fail.
+  func testASingleExplanationNeverLoadsOneDNN() throws {
+    let single = try runXai(["explain", "A fine film."], environment: ["LD_DEBUG": "files"])
+    XCTAssertEqual(single.status, 0, single.stderr)
+    XCTAssertFalse(single.stderr.contains("libdnnl"), "oneDNN was loaded for one explanation")
+    let forced = try runXai(
+      ["explain", "A fine film."], environment: ["LD_DEBUG": "files", "XAI_GEMM": "onednn"])
+    XCTAssertEqual(forced.status, 0, forced.stderr)
+    XCTAssertTrue(forced.stderr.contains("libdnnl"), "XAI_GEMM=onednn runs its products on oneDNN")
+  }
+
   func testHelpDescribesTheTool() throws {
     let result = try runXai(["--help"])
     XCTAssertEqual(result.status, 0)

@@ -16,9 +16,14 @@ struct PieceTable: Sendable {
   /// Unicode scalars of the longest piece, not counting a leading `##`.
   let longestScalars: Int
 
+  /// Largest vocabulary, in bytes, that the 32-bit offsets hold.
+  static let largestBytes = Int(Int32.max)
+
   /// The pieces of a `vocab.txt`: one per line (0x0A; a trailing 0x0D dropped; no piece
-  /// after a final line break), id = line number. Nil when a line is not UTF-8.
+  /// after a final line break), id = line number. Nil when a line is not UTF-8 or the
+  /// file is over `largestBytes`.
   init?(lines data: UnsafeBufferPointer<UInt8>) {
+    guard data.count < Self.largestBytes else { return nil }
     var bytes: [UInt8] = []
     bytes.reserveCapacity(data.count)
     var starts: [Int32] = [0]
@@ -34,6 +39,8 @@ struct PieceTable: Sendable {
         index += 1
       }
       let stop = index > lineStart && data[index - 1] == 0x0D ? index - 1 : index
+      // What follows the last line break is a piece only if it holds more than a CR.
+      if index == total && stop == lineStart { break }
       let line = UnsafeBufferPointer(rebasing: data[lineStart..<stop])
       if !ascii && String(validating: line, as: UTF8.self) == nil { return nil }
       bytes.append(contentsOf: line)
@@ -41,17 +48,17 @@ struct PieceTable: Sendable {
       lineStart = index + 1
     }
     // "a\nb" and "a\nb\n" both hold two pieces; "a\n\nb" holds an empty one.
-    guard bytes.count < Int(Int32.max) else { return nil }
     self.init(bytes: bytes, starts: starts)
   }
 
-  /// The pieces of `pieces`, id = position.
-  init(pieces: [String]) {
+  /// The pieces of `pieces`, id = position; nil when they hold `largestBytes` or more.
+  init?(pieces: [String]) {
     var bytes: [UInt8] = []
     var starts: [Int32] = [0]
     for piece in pieces {
       bytes.append(contentsOf: piece.utf8)
-      starts.append(Int32(truncatingIfNeeded: bytes.count))
+      guard bytes.count < Self.largestBytes else { return nil }
+      starts.append(Int32(bytes.count))
     }
     self.init(bytes: bytes, starts: starts)
   }

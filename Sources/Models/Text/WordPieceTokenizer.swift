@@ -85,7 +85,10 @@ public struct WordPieceTokenizer: Sendable {
   /// A tokenizer over `vocabulary` (ids are positions; a piece listed twice takes its
   /// last position, as Hugging Face reads vocab.txt); `source` names it in errors.
   public init(vocabulary: [String], lowercase: Bool, stripAccents: Bool? = nil, source: String) throws {
-    try self.init(pieces: PieceTable(pieces: vocabulary), lowercase: lowercase, stripAccents: stripAccents, source: source)
+    guard let table = PieceTable(pieces: vocabulary) else {
+      throw ModelError.badInput("\(source): the vocabulary holds 2 GiB or more of text.")
+    }
+    try self.init(pieces: table, lowercase: lowercase, stripAccents: stripAccents, source: source)
   }
 
   init(pieces: PieceTable, lowercase: Bool, stripAccents: Bool?, source: String) throws {
@@ -108,6 +111,9 @@ public struct WordPieceTokenizer: Sendable {
   /// Reads a `vocab.txt` (one piece per line, id = line number).
   public init(vocabFile path: String, lowercase: Bool, stripAccents: Bool? = nil) throws {
     let data = try readFileContents(path)
+    guard data.count < PieceTable.largestBytes else {
+      throw ModelError.badConfig(file: path, key: "vocab", reason: "is 2 GiB or more")
+    }
     // Lines cut on the byte 0x0A into one byte buffer and a hash index (PieceTable): no
     // String per piece, which cost milliseconds at every start.
     guard let table = data.withUnsafeBytes({ PieceTable(lines: $0.bindMemory(to: UInt8.self)) }) else {

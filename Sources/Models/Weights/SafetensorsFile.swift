@@ -9,6 +9,8 @@ import Tensor
 final class MappedFile: @unchecked Sendable {
   let base: UnsafeRawPointer
   let size: Int
+  /// The opened file's `fstat`.
+  let info: stat
 
   init(path: String) throws {
     let descriptor = open(path, O_RDONLY)
@@ -18,6 +20,7 @@ final class MappedFile: @unchecked Sendable {
     guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
       throw ModelError.missingFile(path: path)
     }
+    self.info = info
     size = Int(info.st_size)
     if size == 0 {
       base = UnsafeRawPointer(UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 16))
@@ -149,13 +152,14 @@ public final class SafetensorsFile: WeightStore, @unchecked Sendable {
     let halfCounts = entries.filter { $0.value.dtype == "F16" || $0.value.dtype == "BF16" }
       .mapValues { $0.range.count / 2 }
     var cache: ConversionCache?
+    let opened = file.info
     if !halfCounts.isEmpty {
       switch caching {
       case .environment:
         cache = CacheFolder.path(environment: ProcessInfo.processInfo.environment).flatMap {
-          ConversionCache(source: path, folder: $0)
+          ConversionCache(source: path, opened: opened, folder: $0)
         }
-      case .folder(let folder): cache = ConversionCache(source: path, folder: folder)
+      case .folder(let folder): cache = ConversionCache(source: path, opened: opened, folder: folder)
       case .off: cache = nil
       }
     }
