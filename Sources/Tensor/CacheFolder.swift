@@ -34,11 +34,18 @@ public enum CacheFolder {
     return isFolder.boolValue && access(path, W_OK | X_OK) == 0
   }
 
-  /// A stable 64-bit FNV-1a hash of `text` (Swift's `Hasher` differs per process), for
-  /// file names derived from a key.
-  public static func stableHash(_ text: String) -> UInt64 {
+  /// A stable hash of `text` for file names derived from a key (`StableHash.fnv1a`).
+  public static func stableHash(_ text: String) -> UInt64 { StableHash.fnv1a(text.utf8) }
+}
+
+/// A hash that is the same in every process and on every machine (Swift's `Hasher` is
+/// seeded per process): cache file names, and the vocabulary index of WordPiece.
+public enum StableHash {
+  /// 64-bit FNV-1a of `bytes`.
+  @inlinable
+  public static func fnv1a<Bytes: Sequence>(_ bytes: Bytes) -> UInt64 where Bytes.Element == UInt8 {
     var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in text.utf8 {
+    for byte in bytes {
       hash ^= UInt64(byte)
       hash &*= 0x0000_0100_0000_01b3
     }

@@ -46,9 +46,11 @@ public struct GEMMMachine: Codable, Hashable, Sendable {
   /// Nehalem, Atom, Sandybridge, …) on a CPU with AVX2 or AVX-512. Debian's OpenBLAS 0.3.21
   /// does that on CPUs newer than itself (an AVX-512 Xeon ran `Prescott` kernels at 13.6
   /// GFLOP/s where oneDNN, which detects the CPU itself, reached 60).
-  public var openBLASIsGeneric: Bool {
-    let wide = vectorFlags.contains("avx2") || vectorFlags.contains("avx512f")
-    return wide && Self.preAVX2Cores.contains(openBLASCore.lowercased())
+  public var openBLASIsGeneric: Bool { Self.isGeneric(core: openBLASCore, flags: vectorFlags) }
+
+  static func isGeneric(core: String, flags: [String]) -> Bool {
+    let wide = flags.contains("avx2") || flags.contains("avx512f")
+    return wide && preAVX2Cores.contains(core.lowercased())
   }
 
   /// One line for people: CPU, OpenBLAS's core and version, oneDNN's version, threads.
@@ -75,13 +77,7 @@ public struct GEMMMachine: Codable, Hashable, Sendable {
 
   /// Whether OpenBLAS's kernels are generic on this machine, from the CPU and OpenBLAS
   /// alone (deciding it does not open oneDNN).
-  static let hostOpenBLASIsGeneric: Bool = {
-    let cpu = hostCPU
-    return GEMMMachine(
-      cpuModel: cpu.model, vectorFlags: cpu.flags, openBLASCore: hostOpenBLASCore, openBLASConfig: "",
-      oneDNNVersion: "", threads: 1
-    ).openBLASIsGeneric
-  }()
+  static let hostOpenBLASIsGeneric = isGeneric(core: hostOpenBLASCore, flags: hostCPU.flags)
 
   private static let hostCPU = cpuInfo(firstProcessorOf: readCPUInfo())
   private static let hostOpenBLASCore = openblas_get_corename().map { String(cString: $0) } ?? "?"

@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// A WordPiece vocabulary as UTF-8 bytes in one buffer, indexed by an open-addressing hash
 /// table of ids: reading a `vocab.txt` makes no `String` per piece and no dictionary of
@@ -71,21 +72,13 @@ struct PieceTable: Sendable {
     var longest = 0
     bytes.withUnsafeBufferPointer { all in
       for id in 0..<count {
-        let piece = UnsafeBufferPointer(rebasing: all[Int(starts[id])..<Int(starts[id + 1])])
+        let piece = Self.piece(id, in: all, starts: starts)
         var scalars = 0
         for byte in piece where byte & 0xC0 != 0x80 { scalars += 1 }
         if piece.count >= 2 && piece[0] == 0x23 && piece[1] == 0x23 { scalars -= 2 }
         longest = max(longest, scalars)
         // A piece listed twice keeps its last id, as Hugging Face reads vocab.txt.
-        var slot = Int(truncatingIfNeeded: Self.hash(piece)) & (size - 1)
-        while slots[slot] >= 0 {
-          let other = Int(slots[slot])
-          if Self.equal(piece, UnsafeBufferPointer(rebasing: all[Int(starts[other])..<Int(starts[other + 1])])) {
-            break
-          }
-          slot = (slot + 1) & (size - 1)
-        }
-        slots[slot] = Int32(id)
+        slots[Self.slot(of: piece, in: all, starts: starts, slots: slots)] = Int32(id)
       }
     }
     self.bytes = bytes
@@ -103,34 +96,30 @@ struct PieceTable: Sendable {
 
   /// The id of the piece with these UTF-8 bytes.
   func id(of piece: UnsafeBufferPointer<UInt8>) -> Int? {
-    bytes.withUnsafeBufferPointer { all in
-      var slot = Int(truncatingIfNeeded: Self.hash(piece)) & (slots.count - 1)
-      while slots[slot] >= 0 {
-        let id = Int(slots[slot])
-        if Self.equal(piece, UnsafeBufferPointer(rebasing: all[Int(starts[id])..<Int(starts[id + 1])])) {
-          return id
-        }
-        slot = (slot + 1) & (slots.count - 1)
-      }
-      return nil
-    }
+    let id = slots[bytes.withUnsafeBufferPointer { Self.slot(of: piece, in: $0, starts: starts, slots: slots) }]
+    return id >= 0 ? Int(id) : nil
   }
 
   /// The piece with id `id` (0 ≤ id < count).
   subscript(id: Int) -> String {
-    bytes.withUnsafeBufferPointer { all in
-      String(decoding: UnsafeBufferPointer(rebasing: all[Int(starts[id])..<Int(starts[id + 1])]), as: UTF8.self)
-    }
+    bytes.withUnsafeBufferPointer { String(decoding: Self.piece(id, in: $0, starts: starts), as: UTF8.self) }
   }
 
-  /// 64-bit FNV-1a.
-  private static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in bytes {
-      hash ^= UInt64(byte)
-      hash &*= 0x0000_0100_0000_01b3
+  /// The bytes of piece `id`.
+  private static func piece(_ id: Int, in all: UnsafeBufferPointer<UInt8>, starts: [Int32]) -> UnsafeBufferPointer<UInt8> {
+    UnsafeBufferPointer(rebasing: all[Int(starts[id])..<Int(starts[id + 1])])
+  }
+
+  /// The slot holding `piece`'s id, or the empty slot where it would go (linear probing
+  /// from its FNV-1a hash; the table is never full).
+  private static func slot(
+    of piece: UnsafeBufferPointer<UInt8>, in all: UnsafeBufferPointer<UInt8>, starts: [Int32], slots: [Int32]
+  ) -> Int {
+    var slot = Int(truncatingIfNeeded: StableHash.fnv1a(piece)) & (slots.count - 1)
+    while slots[slot] >= 0 && !equal(piece, Self.piece(Int(slots[slot]), in: all, starts: starts)) {
+      slot = (slot + 1) & (slots.count - 1)
     }
-    return hash
+    return slot
   }
 
   private static func equal(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {

@@ -252,23 +252,16 @@ struct ConversionCache: Sendable {
 
 /// A cache file mapped read-only, and the tensors found in it.
 final class KeptConversions: @unchecked Sendable {
-  let base: UnsafeRawPointer
-  let size: Int
+  private let mapped: MappedFile
   var pointers: [String: UnsafePointer<Float>] = [:]
+  var base: UnsafeRawPointer { mapped.base }
+  var size: Int { mapped.size }
 
   /// `file` mapped, or nil when it is not a regular file of at least a header's length.
   init?(file: String) {
-    let descriptor = open(file, O_RDONLY | O_CLOEXEC)
-    guard descriptor >= 0 else { return nil }
-    defer { close(descriptor) }
-    var info = stat()
-    guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG,
-      info.st_size >= ConversionCache.fixedHeaderBytes,
-      let mapped = mmap(nil, Int(info.st_size), PROT_READ, MAP_PRIVATE, descriptor, 0), mapped != MAP_FAILED
-    else { return nil }
-    base = UnsafeRawPointer(mapped)
-    size = Int(info.st_size)
+    guard let mapped = try? MappedFile(path: file), mapped.size >= ConversionCache.fixedHeaderBytes else {
+      return nil
+    }
+    self.mapped = mapped
   }
-
-  deinit { munmap(UnsafeMutableRawPointer(mutating: base), size) }
 }
